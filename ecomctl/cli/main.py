@@ -1,0 +1,63 @@
+"""``ecomctl``: the entry point. Errors are turned into exit codes here, and only here:
+0 ok, 1 runtime or backend failure, 2 usage or configuration error, 3 a gate was broken."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ecomctl import __version__
+from ecomctl.cli import db, doctor, stack
+from ecomctl.cli.output import err_console
+from ecomctl.errors import ConfigError, EcomctlError
+
+app = typer.Typer(
+    name="ecomctl",
+    help=(
+        "A traced e-commerce stack on real PostgreSQL, Redis, Kafka and Elasticsearch, "
+        "as a reproducible workload.\n\n"
+        "Start with [bold]ecomctl stack up[/bold] (installs and starts the backends), then "
+        "[bold]ecomctl db migrate[/bold] and [bold]ecomctl doctor[/bold]."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(stack.app, name="stack")
+app.add_typer(db.app, name="db")
+app.command(name="doctor")(doctor.doctor)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ecomctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """ecomctl."""
+
+
+def run() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    except EcomctlError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/yellow]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    run()

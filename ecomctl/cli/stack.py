@@ -1,0 +1,147 @@
+"""``ecomctl stack``: the real backends as local processes (no Docker needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+import typer
+from rich.table import Table
+
+from ecomctl.cli.output import console, err_console, human_bytes, ok_mark, print_json
+
+if TYPE_CHECKING:
+    from ecomctl.stack.manager import BackendStatus, LocalStack
+
+app = typer.Typer(
+    help=(
+        "The local backend stack: PostgreSQL, Redis, Kafka (KRaft), Elasticsearch and Jaeger "
+        "as processes on 127.0.0.1.\n\nState lives in $ECOMCTL_HOME, downloads in "
+        "$ECOMCTL_CACHE_DIR (root: /var/lib/ecomctl and /var/cache/ecomctl)."
+    ),
+    no_args_is_help=True,
+)
+
+NAMES_HELP = "Backends to act on (postgres, redis, kafka, elasticsearch, jaeger); default: all."
+
+
+def _stack() -> LocalStack:
+    from ecomctl.stack.manager import LocalStack
+
+    return LocalStack()
+
+
+def _progress(backend: str, message: str) -> None:
+    err_console.print(f"[cyan]{backend:>13}[/cyan]  {message}")
+
+
+@app.command()
+def install(names: list[str] = typer.Argument(None, help=NAMES_HELP)) -> None:
+    """Install what is missing, without starting anything.
+
+    Debian packages with apt, Kafka and Elasticsearch from Maven Central, Jaeger built from
+    the Go module proxy. Downloads are cached; a second run does nothing.
+    """
+    started = time.monotonic()
+    done = _stack().install(names, progress=_progress)
+    what = ", ".join(done) if done else "nothing (all installed)"
+    console.print(f"installed {what} in {time.monotonic() - started:.1f}s")
+
+
+@app.command()
+def up(
+    names: list[str] = typer.Argument(None, help=NAMES_HELP),
+    timeout: float = typer.Option(240.0, help="Seconds to wait for each backend to serve."),
+    json_output: bool = typer.Option(False, "--json", help="Print the final status as JSON."),
+) -> None:
+    """Start the backends and wait until each really serves.
+
+    Installs what is missing first. Idempotent: backends already up are left alone. Health
+    means: PostgreSQL answers a query, Redis PING and SET/GET, Kafka creates a topic and
+    answers metadata, Elasticsearch cluster health yellow/green, Jaeger's health endpoint.
+    """
+    started = time.monotonic()
+    statuses = asyncio.run(_stack().up(names, timeout=timeout, progress=_progress))
+    if json_output:
+        print_json([asdict(s) for s in statuses])
+        return
+    _status_table(statuses)
+    console.print(f"stack ready in {time.monotonic() - started:.1f}s")
+
+
+@app.command()
+def down(names: list[str] = typer.Argument(None, help=NAMES_HELP)) -> None:
+    """Stop every process that [bold]up[/bold] started, and nothing else. Data is kept."""
+    stopped = _stack().down(names, progress=_progress)
+    console.print(f"stopped {', '.join(stopped) if stopped else 'nothing (none running)'}")
+
+
+@app.command()
+def status(
+    names: list[str] = typer.Argument(None, help=NAMES_HELP),
+    json_output: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+) -> None:
+    """Show each backend: pid, port, health, version, memory.
+
+    Exit 0 when every selected backend is healthy, 1 otherwise.
+    """
+    statuses = asyncio.run(_stack().status(names))
+    if json_output:
+        print_json([asdict(s) for s in statuses])
+    else:
+        _status_table(statuses)
+    if not all(s.healthy for s in statuses):
+        raise typer.Exit(1)
+
+
+def _status_table(statuses: list[BackendStatus]) -> None:
+    table = Table(title="ecomctl local stack")
+    for column in ("backend", "pid", "port", "healthy", "version", "rss", "detail"):
+        table.add_column(column)
+    for s in statuses:
+        detail = s.detail if s.healthy else f"{s.detail}\nlog: {s.log_file}"
+        table.add_row(
+            s.name, str(s.pid or "-"), str(s.port), ok_mark(s.healthy), s.version or "-",
+            human_bytes(s.rss_bytes) if s.rss_bytes else "-", detail,
+        )
+    console.print(table)
+    total = sum(s.rss_bytes for s in statuses)
+    if total:
+        console.print(f"total RSS {human_bytes(total)}")
+
+
+@app.command()
+def env() -> None:
+    """Print export lines for the local stack's URLs.
+
+    Use it as: eval "$(ecomctl stack env)"
+    """
+    import shlex
+
+    from ecomctl.config import local_stack_env
+
+    for key, value in local_stack_env().items():
+        typer.echo(f"export {key}={shlex.quote(value)}")
+
+
+@app.command()
+def logs(
+    name: str = typer.Argument(..., help="postgres, redis, kafka, elasticsearch or jaeger."),
+    lines: int = typer.Option(100, "--lines", "-n", min=1, help="How many lines to show."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+) -> None:
+    """Show a backend's log (its stdout and stderr)."""
+    stack = _stack()
+    backend = stack.select([name])[0]
+    typer.echo(stack.log_tail(backend, lines))
+    if follow:
+        with open(backend.log_file, "rb") as log:
+            log.seek(0, 2)
+            while True:
+                chunk = log.read()
+                if chunk:
+                    typer.echo(chunk.decode(errors="replace"), nl=False)
+                else:
+                    time.sleep(0.5)

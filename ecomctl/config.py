@@ -1,0 +1,174 @@
+"""One frozen settings object, read from the environment.
+
+The variable names follow the ecosystem (``DATABASE_URL``, ``REDIS_URL``,
+``KAFKA_BOOTSTRAP_SERVERS``, ``ELASTICSEARCH_URL``, the standard ``OTEL_*`` ones) and every
+default points at the local stack that ``ecomctl stack up`` runs, so that a fresh checkout
+works without any configuration and a Docker Compose user only has to export the same names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ecomctl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LocalPorts:
+    """Ports of the local stack: away from the defaults so it never meets a system server."""
+
+    postgres: int = 15432
+    redis: int = 16379
+    kafka: int = 19092
+    kafka_controller: int = 19093
+    elasticsearch: int = 19200
+    elasticsearch_transport: int = 19300
+    otlp_grpc: int = 14317
+    otlp_http: int = 14318
+    trace_query: int = 17686
+    trace_health: int = 13133
+
+
+LOCAL_PORTS = LocalPorts()
+LOCAL_HOST = "127.0.0.1"
+LOCAL_DB_USER = "ecomctl"
+LOCAL_DB_PASSWORD = "ecomctl"
+LOCAL_DB_NAME = "ecomctl"
+
+
+def local_stack_env() -> dict[str, str]:
+    """The client-side variables that point at the local stack (what ``stack env`` prints)."""
+    p, h = LOCAL_PORTS, LOCAL_HOST
+    return {
+        "DATABASE_URL": (
+            f"postgresql://{LOCAL_DB_USER}:{LOCAL_DB_PASSWORD}@{h}:{p.postgres}/{LOCAL_DB_NAME}"
+        ),
+        "REDIS_URL": f"redis://{h}:{p.redis}/0",
+        "KAFKA_BOOTSTRAP_SERVERS": f"{h}:{p.kafka}",
+        "ELASTICSEARCH_URL": f"http://{h}:{p.elasticsearch}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{h}:{p.otlp_grpc}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "ECOMCTL_TRACE_QUERY_URL": f"http://{h}:{p.trace_query}",
+    }
+
+
+_OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where ecomctl's clients connect, and how they trace."""
+
+    database_url: str
+    redis_url: str
+    kafka_bootstrap_servers: tuple[str, ...]
+    elasticsearch_url: str
+    otlp_endpoint: str
+    otlp_protocol: str
+    trace_query_url: str
+    service_name: str = "ecomctl"
+    traces_sampler: str = "parentbased_always_on"
+    traces_sampler_arg: str | None = None
+    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from ``env`` (default: ``os.environ``); raise ConfigError when invalid."""
+        source = os.environ if env is None else env
+        defaults = local_stack_env()
+
+        def get(name: str) -> str:
+            value = source.get(name, "").strip()
+            return value or defaults[name]
+
+        protocol = get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        if protocol not in _OTLP_PROTOCOLS:
+            raise ConfigError(
+                f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: expected one of {_OTLP_PROTOCOLS}"
+            )
+        return cls(
+            database_url=_url("DATABASE_URL", get("DATABASE_URL"), ("postgresql", "postgres")),
+            redis_url=_url("REDIS_URL", get("REDIS_URL"), ("redis", "rediss")),
+            kafka_bootstrap_servers=_host_ports(
+                "KAFKA_BOOTSTRAP_SERVERS", get("KAFKA_BOOTSTRAP_SERVERS")
+            ),
+            elasticsearch_url=_url(
+                "ELASTICSEARCH_URL", get("ELASTICSEARCH_URL"), ("http", "https")
+            ),
+            otlp_endpoint=_url(
+                "OTEL_EXPORTER_OTLP_ENDPOINT", get("OTEL_EXPORTER_OTLP_ENDPOINT"), ("http", "https")
+            ),
+            otlp_protocol=protocol,
+            trace_query_url=_url(
+                "ECOMCTL_TRACE_QUERY_URL", get("ECOMCTL_TRACE_QUERY_URL"), ("http", "https")
+            ),
+            service_name=source.get("OTEL_SERVICE_NAME", "").strip() or "ecomctl",
+            traces_sampler=source.get("OTEL_TRACES_SAMPLER", "").strip()
+            or "parentbased_always_on",
+            traces_sampler_arg=source.get("OTEL_TRACES_SAMPLER_ARG", "").strip() or None,
+            resource_attributes=_key_values(
+                "OTEL_RESOURCE_ATTRIBUTES", source.get("OTEL_RESOURCE_ATTRIBUTES", "")
+            ),
+        )
+
+
+def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(f"{name}={value!r}: expected a URL like {schemes[0]}://host:port/...")
+    try:
+        parts.port  # noqa: B018 - evaluating it validates the port
+    except ValueError as exc:
+        raise ConfigError(f"{name}={value!r}: {exc}") from exc
+    return value
+
+
+def _host_ports(name: str, value: str) -> tuple[str, ...]:
+    servers = tuple(item.strip() for item in value.split(",") if item.strip())
+    for server in servers:
+        host, sep, port = server.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{name}={value!r}: expected host:port[,host:port...]")
+    if not servers:
+        raise ConfigError(f"{name} is empty: expected host:port[,host:port...]")
+    return servers
+
+
+def _key_values(name: str, value: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{name}: {item!r} is not key=value")
+        pairs[key.strip()] = val.strip()
+    return pairs
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where the local stack keeps data, logs and pid files (``$ECOMCTL_HOME``).
+
+    Root gets the system location (``/var/lib/ecomctl``): the servers run as an unprivileged
+    user who cannot enter ``/root``.
+    """
+    source = os.environ if env is None else env
+    if source.get("ECOMCTL_HOME"):
+        return Path(source["ECOMCTL_HOME"]).expanduser().absolute()
+    if os.geteuid() == 0:
+        return Path("/var/lib/ecomctl")
+    base = source.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "ecomctl"
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where downloads and builds are cached (``$ECOMCTL_CACHE_DIR``); kept across ``down``."""
+    source = os.environ if env is None else env
+    if source.get("ECOMCTL_CACHE_DIR"):
+        return Path(source["ECOMCTL_CACHE_DIR"]).expanduser().absolute()
+    if os.geteuid() == 0:
+        return Path("/var/cache/ecomctl")
+    base = source.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ecomctl"

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import subprocess
+import uuid
+from typing import Any
+
+import asyncpg
+
+from ecomctl.config import LOCAL_PORTS, Settings
+
+BACKENDS = {"postgres", "redis", "kafka", "elasticsearch", "jaeger"}
+
+
+def test_stack_status_json_reports_every_backend_healthy(ecomctl: Any) -> None:
+    result = ecomctl("stack", "status", "--json")
+    assert result.exit_code == 0, result.stderr
+    statuses = {s["name"]: s for s in result.json()}
+    assert set(statuses) == BACKENDS
+    for name, status in statuses.items():
+        assert status["healthy"] and status["running"], (name, status["detail"])
+        assert status["pid"] > 0 and status["rss_bytes"] > 0, name
+        assert status["version"], name
+    assert statuses["postgres"]["port"] == LOCAL_PORTS.postgres
+    assert statuses["kafka"]["version"].startswith("4.")
+    assert statuses["elasticsearch"]["version"].startswith("9.")
+
+
+def test_doctor_is_green_through_the_product_clients(ecomctl: Any) -> None:
+    result = ecomctl("doctor", "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    report = result.json()
+    assert report["ok"] is True
+    assert {c["backend"] for c in report["checks"]} == {
+        "postgres", "redis", "kafka", "elasticsearch", "traces",
+    }
+    assert all(c["ok"] for c in report["checks"])
+
+
+def test_doctor_table_for_humans(ecomctl: Any) -> None:
+    result = ecomctl("doctor")
+    assert result.exit_code == 0, result.stderr
+    for name in ("postgres", "redis", "kafka", "elasticsearch", "traces"):
+        assert name in result.stdout
+
+
+async def test_db_migrate_applies_once_then_is_a_no_op(ecomctl: Any, settings: Settings) -> None:
+    database = f"ecomctl_e2e_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(settings.database_url)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    url = settings.database_url.rsplit("/", 1)[0] + f"/{database}"
+    try:
+        first = ecomctl("db", "migrate", "--json", env={"DATABASE_URL": url})
+        assert first.exit_code == 0, first.stderr
+        assert first.json()["applied"] == [
+            "0001_catalogue_and_users", "0002_orders_payments_shipments",
+            "0003_outbox_and_consumers",
+        ]
+        second = ecomctl("db", "migrate", "--json", env={"DATABASE_URL": url})
+        assert second.exit_code == 0, second.stderr
+        assert second.json() == {"applied": [], "already_applied": 3, "latest_version": 3}
+        conn = await asyncpg.connect(url)
+        try:
+            recorded = await conn.fetchval("SELECT count(*) FROM schema_migrations")
+            tables = await conn.fetchval(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+            )
+        finally:
+            await conn.close()
+        assert recorded == 3
+        assert tables >= 12
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
+
+
+def test_stack_env_prints_evaluable_exports(ecomctl: Any) -> None:
+    result = ecomctl("stack", "env")
+    assert result.exit_code == 0
+    shown = subprocess.run(
+        ["bash", "-c", result.stdout + "\nenv"], capture_output=True, text=True, check=True
+    ).stdout
+    for name in (
+        "DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "ELASTICSEARCH_URL",
+        "OTEL_EXPORTER_OTLP_ENDPOINT", "ECOMCTL_TRACE_QUERY_URL",
+    ):
+        assert f"{name}=" in shown, name
+    assert f"127.0.0.1:{LOCAL_PORTS.postgres}" in shown
+
+
+def test_bad_configuration_exits_2_with_the_variable_named(ecomctl: Any) -> None:
+    result = ecomctl("doctor", env={"DATABASE_URL": "mysql://shop"})
+    assert result.exit_code == 2
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_unknown_backend_name_is_a_usage_error(ecomctl: Any) -> None:
+    result = ecomctl("stack", "logs", "mongodb")
+    assert result.exit_code == 2
+    assert "unknown backend" in result.stderr
+
+
+def test_logs_show_the_backend_output(ecomctl: Any) -> None:
+    result = ecomctl("stack", "logs", "postgres", "--lines", "50")
+    assert result.exit_code == 0
+    assert "database system is ready to accept connections" in result.stdout

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ecomctl.config import LOCAL_PORTS, Settings, cache_dir, local_stack_env, state_dir
+from ecomctl.errors import ConfigError
+
+
+def test_defaults_point_at_the_local_stack() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url.endswith(f"127.0.0.1:{LOCAL_PORTS.postgres}/ecomctl")
+    assert settings.redis_url == f"redis://127.0.0.1:{LOCAL_PORTS.redis}/0"
+    assert settings.kafka_bootstrap_servers == (f"127.0.0.1:{LOCAL_PORTS.kafka}",)
+    assert settings.elasticsearch_url == f"http://127.0.0.1:{LOCAL_PORTS.elasticsearch}"
+    assert settings.otlp_endpoint == f"http://127.0.0.1:{LOCAL_PORTS.otlp_grpc}"
+    assert settings.otlp_protocol == "grpc"
+    assert settings.trace_query_url == f"http://127.0.0.1:{LOCAL_PORTS.trace_query}"
+    assert settings.service_name == "ecomctl"
+
+
+def test_stack_env_and_settings_agree() -> None:
+    env = local_stack_env()
+    settings = Settings.from_env(env)
+    assert settings.database_url == env["DATABASE_URL"]
+    assert ",".join(settings.kafka_bootstrap_servers) == env["KAFKA_BOOTSTRAP_SERVERS"]
+    assert settings.trace_query_url == env["ECOMCTL_TRACE_QUERY_URL"]
+
+
+def test_environment_overrides_and_otel_variables() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgres://u:p@db.internal:5432/shop",
+            "KAFKA_BOOTSTRAP_SERVERS": "k1:9092, k2:9092",
+            "OTEL_SERVICE_NAME": "shop",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=ci, team=sre",
+            "OTEL_TRACES_SAMPLER": "traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.25",
+        }
+    )
+    assert settings.database_url == "postgres://u:p@db.internal:5432/shop"
+    assert settings.kafka_bootstrap_servers == ("k1:9092", "k2:9092")
+    assert settings.service_name == "shop"
+    assert settings.otlp_protocol == "http/protobuf"
+    assert settings.resource_attributes == {"deployment.environment": "ci", "team": "sre"}
+    assert (settings.traces_sampler, settings.traces_sampler_arg) == ("traceidratio", "0.25")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DATABASE_URL", "mysql://x/y", "DATABASE_URL"),
+        ("DATABASE_URL", "postgresql://host:99999/db", "DATABASE_URL"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "localhost", "KAFKA_BOOTSTRAP_SERVERS"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "host:0", "KAFKA_BOOTSTRAP_SERVERS"),
+        ("ELASTICSEARCH_URL", "ftp://es", "ELASTICSEARCH_URL"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "novalue", "OTEL_RESOURCE_ATTRIBUTES"),
+    ],
+)
+def test_invalid_values_are_named_in_the_error(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({name: value})
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings.from_env({})
+    with pytest.raises(AttributeError):
+        settings.redis_url = "redis://elsewhere:1/0"  # type: ignore[misc]
+
+
+def test_state_and_cache_dirs_follow_overrides(tmp_path: Path) -> None:
+    env = {"ECOMCTL_HOME": str(tmp_path / "state"), "ECOMCTL_CACHE_DIR": str(tmp_path / "c")}
+    assert state_dir(env) == tmp_path / "state"
+    assert cache_dir(env) == tmp_path / "c"
