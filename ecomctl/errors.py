@@ -3,6 +3,15 @@
     EcomctlError
     ├── ConfigError              bad settings, flags or files       -> CLI exit 2, HTTP 400/422
     ├── DomainError              a business rule said no            -> HTTP 4xx
+    │   ├── ValidationFailed     malformed or out-of-range input    -> 422
+    │   ├── NotFound             no such user/product/order         -> 404
+    │   ├── AuthenticationFailed bad credentials or session         -> 401
+    │   ├── LoginThrottled       too many failed logins             -> 429
+    │   ├── Forbidden            not yours                          -> 403 (404 for orders)
+    │   ├── OutOfStock           not enough available units         -> 409
+    │   ├── InvalidTransition    illegal order state change         -> 409
+    │   ├── EmailTaken           the email has an account already   -> 409
+    │   └── EmptyCart            checkout with nothing in the cart  -> 409
     └── InfraError               a backend or the host failed       -> CLI exit 1, HTTP 503
         ├── BackendUnavailable   a client could not reach a backend
         ├── MigrationError       the schema could not be brought up to date
@@ -28,6 +37,57 @@ class ConfigError(EcomctlError):
 
 class DomainError(EcomctlError):
     """A business rule rejected the operation (out of stock, illegal transition...)."""
+
+
+class ValidationFailed(DomainError):
+    """Input is malformed or out of range (quantity, email, amount...)."""
+
+
+class NotFound(DomainError):
+    def __init__(self, kind: str, key: object) -> None:
+        super().__init__(f"{kind} {key} not found")
+        self.kind = kind
+        self.key = key
+
+
+class AuthenticationFailed(DomainError):
+    """Bad credentials or an unknown/expired session; never says which."""
+
+
+class LoginThrottled(DomainError):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many failed logins; retry in {retry_after_s}s")
+        self.retry_after_s = retry_after_s
+
+
+class Forbidden(DomainError):
+    """The resource belongs to someone else."""
+
+
+class OutOfStock(DomainError):
+    def __init__(self, product_id: int, requested: int) -> None:
+        super().__init__(f"product {product_id}: not enough stock for {requested} unit(s)")
+        self.product_id = product_id
+        self.requested = requested
+
+
+class InvalidTransition(DomainError):
+    def __init__(self, current: str, target: str) -> None:
+        super().__init__(f"order cannot go from {current} to {target}")
+        self.current = current
+        self.target = target
+
+
+class EmailTaken(DomainError):
+    """An account with this email (compared case-insensitively) already exists."""
+
+    def __init__(self) -> None:
+        # The message does not echo the address: it may end up in logs and span events.
+        super().__init__("an account with this email already exists")
+
+
+class EmptyCart(DomainError):
+    """Checkout was asked for an empty cart."""
 
 
 class InfraError(EcomctlError):

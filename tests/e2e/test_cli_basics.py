@@ -53,11 +53,11 @@ async def test_db_migrate_applies_once_then_is_a_no_op(ecomctl: Any, settings: S
         assert first.exit_code == 0, first.stderr
         assert first.json()["applied"] == [
             "0001_catalogue_and_users", "0002_orders_payments_shipments",
-            "0003_outbox_and_consumers",
+            "0003_outbox_and_consumers", "0004_analytics_counters",
         ]
         second = ecomctl("db", "migrate", "--json", env={"DATABASE_URL": url})
         assert second.exit_code == 0, second.stderr
-        assert second.json() == {"applied": [], "already_applied": 3, "latest_version": 3}
+        assert second.json() == {"applied": [], "already_applied": 4, "latest_version": 4}
         conn = await asyncpg.connect(url)
         try:
             recorded = await conn.fetchval("SELECT count(*) FROM schema_migrations")
@@ -66,8 +66,8 @@ async def test_db_migrate_applies_once_then_is_a_no_op(ecomctl: Any, settings: S
             )
         finally:
             await conn.close()
-        assert recorded == 3
-        assert tables >= 12
+        assert recorded == 4
+        assert tables >= 13
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await admin.close()
@@ -100,6 +100,6 @@ def test_unknown_backend_name_is_a_usage_error(ecomctl: Any) -> None:
 
 
 def test_logs_show_the_backend_output(ecomctl: Any) -> None:
-    result = ecomctl("stack", "logs", "postgres", "--lines", "50")
+    result = ecomctl("stack", "logs", "postgres", "--lines", "1000000")
     assert result.exit_code == 0
     assert "database system is ready to accept connections" in result.stdout

@@ -1,0 +1,438 @@
+"""The idempotent consumer runner: Kafka records -> handler, effectively once.
+
+Per record, one PostgreSQL transaction records ``(consumer, event_id)`` in
+``processed_events`` and runs the handler; a redelivered event inserts nothing and is skipped.
+Kafka offsets are committed only after the database commits (auto-commit is off), so a crash
+redelivers, and the dedupe table absorbs the redelivery.
+
+Failures:
+- a malformed record (not a JSON envelope) is counted and skipped;
+- a handler error is retried ``max_attempts`` times with exponential backoff, then counted
+  as failed and skipped (its transaction rolled back, so it is not marked processed): a poison
+  message never blocks its partition. A DomainError (a business rule said no) is final at
+  once, since retrying cannot change the answer;
+- an InfraError (PostgreSQL down...) is not the message's fault: the record is retried with a
+  capped backoff until the backend is back or the consumer is stopped, never skipped.
+
+Tracing: aiokafka's instrumentation ends its receive span before we see the record, so each
+attempt opens a CONSUMER span ``process <topic>``, a child of the context in the headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from ecomctl.adapters.postgres.database import Database
+from ecomctl.errors import BackendUnavailable, DomainError, InfraError
+from ecomctl.telemetry.metrics import ShopMetrics
+from ecomctl.telemetry.spans import ServiceTracer
+
+log = logging.getLogger(__name__)
+
+_CLAIM = """
+INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)
+ON CONFLICT DO NOTHING
+RETURNING true
+"""
+
+Headers = Sequence[tuple[str, bytes | None]]
+
+
+@dataclass(frozen=True)
+class ConsumedEvent:
+    """One domain event as a consumer sees it (the envelope plus where it came from)."""
+
+    event_id: uuid.UUID
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    payload: dict[str, Any]
+    topic: str
+    partition: int
+    offset: int
+    occurred_at: datetime  # when the business transaction wrote it (outbox created_at)
+    published_at: datetime  # the Kafka record timestamp (set when the relay sent it)
+    headers: tuple[tuple[str, bytes], ...]
+
+    @property
+    def publish_lag_s(self) -> float:
+        """Seconds from the business commit to publication on Kafka."""
+        return (self.published_at - self.occurred_at).total_seconds()
+
+    def header(self, name: str) -> bytes | None:
+        """The first header called ``name`` (the one the relay wrote)."""
+        return next((value for key, value in self.headers if key == name), None)
+
+
+EventHandler = Callable[[ConsumedEvent, asyncpg.Connection], Awaitable[None]]
+
+
+class MalformedEvent(ValueError):
+    """A record whose value is not a valid event envelope."""
+
+
+@dataclass
+class ConsumerStats:
+    processed: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    malformed: int = 0
+    retries: int = 0  # handler attempts that failed and were retried
+    infra_retries: int = 0  # attempts that hit an unavailable backend
+    commit_failures: int = 0  # offset commits refused (e.g. a rebalance); redelivery follows
+    last_error: str | None = None
+
+
+class _HeadersGetter(Getter[Headers]):
+    """Reads W3C entries from Kafka headers (bytes). The first value wins: the relay writes
+    the writer's context first, before anything an instrumented producer appends."""
+
+    def get(self, carrier: Headers, key: str) -> list[str] | None:
+        for name, value in carrier:
+            if name == key and value is not None:
+                return [value.decode("utf-8", "replace")]
+        return None
+
+    def keys(self, carrier: Headers) -> list[str]:
+        return [name for name, _ in carrier]
+
+
+_GETTER = _HeadersGetter()
+
+
+class EventConsumer:
+    """Consumes ``topics`` as consumer group ``group_id`` (default: ``name``) and calls
+    ``handler(event, conn)`` inside the transaction that marks the event processed."""
+
+    def __init__(
+        self,
+        name: str,
+        topics: list[str],
+        handler: EventHandler,
+        *,
+        bootstrap: str,
+        db: Database,
+        tracer: ServiceTracer | None = None,
+        group_id: str | None = None,
+        metrics: ShopMetrics | None = None,
+        max_attempts: int = 3,
+        retry_backoff_s: float = 0.1,
+        max_backoff_s: float = 5.0,
+        max_poll_records: int = 200,
+        poll_timeout_s: float = 0.2,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.name = name
+        self.topics = list(topics)
+        self.group_id = group_id or name
+        self._handler = handler
+        self._bootstrap = bootstrap
+        self._db = db
+        self._tracer = tracer or ServiceTracer(name)
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+        self._retry_backoff_s = retry_backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._max_poll_records = max_poll_records
+        self._poll_timeout_ms = int(poll_timeout_s * 1000)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop: asyncio.Event | None = None
+        self.stats = ConsumerStats()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and subscribe (idempotent). Does not start consuming: call ``run`` or
+        ``start_background``."""
+        if self._consumer is not None:
+            return
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=self.group_id,
+            client_id=f"ecomctl-{self.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._max_poll_records,
+        )
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise BackendUnavailable("kafka", f"consumer {self.name}: {exc!r}") from exc
+        self._consumer = consumer
+
+    def start_background(self) -> asyncio.Task[None]:
+        """Run in a task until ``stop()``; call after ``await start()``."""
+        if self._task is None or self._task.done():
+            self._stop = asyncio.Event()
+            self._task = asyncio.create_task(self.run(self._stop), name=f"consumer-{self.name}")
+        return self._task
+
+    async def stop(self) -> None:
+        """Stop the background task (if any) and leave the group. Offsets of fully processed
+        records are already committed; anything in flight is redelivered later."""
+        if self._stop is not None:
+            self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+            self._task = None
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set. Backend failures are counted and retried."""
+        await self.start()
+        consumer = self._require_consumer()
+        backoff = 0.0
+        while not stop.is_set():
+            try:
+                batches = await consumer.getmany(timeout_ms=self._poll_timeout_ms)
+            except KafkaError as exc:
+                backoff = min(self._max_backoff_s, backoff * 2 or self._retry_backoff_s)
+                self._note_error("poll", exc)
+                await _sleep_unless(stop, backoff)
+                continue
+            backoff = 0.0
+            if batches:
+                await self._process_batches(consumer, batches, stop)
+
+    async def _process_batches(
+        self,
+        consumer: AIOKafkaConsumer,
+        batches: dict[TopicPartition, list[Any]],
+        stop: asyncio.Event,
+    ) -> None:
+        done: dict[TopicPartition, int] = {}
+        items = list(batches.items())
+        for position, (tp, records) in enumerate(items):
+            for record in records:
+                if not await self._handle(record, stop):
+                    # Stopped while a backend was down: rewind every unfinished partition so
+                    # a later run() on this consumer neither skips nor loses these records.
+                    consumer.seek(tp, record.offset)
+                    for later_tp, later in items[position + 1 :]:
+                        consumer.seek(later_tp, later[0].offset)
+                    await self._commit(consumer, done)
+                    return
+                done[tp] = record.offset + 1
+        # One commit per poll: every record in it is already committed in PostgreSQL, and a
+        # redelivery after a crash is absorbed by processed_events.
+        await self._commit(consumer, done)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:
+            self.stats.commit_failures += 1
+            self._note_error("commit", exc)
+
+    async def _handle(self, record: Any, stop: asyncio.Event) -> bool:
+        """Process one record to a final outcome; False only if stopped before one."""
+        parent = propagate.extract(record.headers, context=Context(), getter=_GETTER)
+        try:
+            event = _parse(record)
+        except MalformedEvent as exc:
+            self._malformed(record, parent, exc)
+            return True
+        attempt = 0
+        infra_backoff = 0.0
+        while True:
+            attempt += 1
+            try:
+                duplicate = await self._process_once(event, parent, attempt)
+            except InfraError as exc:
+                # The backend, not the message: retry without spending the attempt budget.
+                attempt -= 1
+                self.stats.infra_retries += 1
+                infra_backoff = min(self._max_backoff_s, infra_backoff * 2 or self._retry_backoff_s)
+                self._note_error(f"event {event.event_id}", exc)
+                await _sleep_unless(stop, infra_backoff)
+                if stop.is_set():
+                    return False
+                continue
+            except Exception as exc:
+                self._note_error(f"event {event.event_id} attempt {attempt}", exc)
+                # A business rule said no (DomainError): it will say so again, do not retry.
+                if attempt >= self._max_attempts or isinstance(exc, DomainError):
+                    self.stats.failed += 1
+                    log.error(
+                        "consumer %s: giving up on event %s (%s) at %s[%d]@%d after %d attempts",
+                        self.name, event.event_id, event.event_type, event.topic,
+                        event.partition, event.offset, attempt,
+                    )
+                    return True
+                self.stats.retries += 1
+                await _sleep_unless(stop, self._retry_backoff_s * 2 ** (attempt - 1))
+                if stop.is_set():
+                    return False
+                continue
+            if duplicate:
+                self.stats.duplicates += 1
+            else:
+                self.stats.processed += 1
+                if self._metrics is not None:
+                    lag = time.time() - event.published_at.timestamp()
+                    self._metrics.consumer_lag.record(
+                        lag, {"ecom.consumer": self.name, "messaging.destination.name": event.topic}
+                    )
+            return True
+
+    async def _process_once(self, event: ConsumedEvent, parent: Context, attempt: int) -> bool:
+        """One attempt in one transaction; True when the event was already processed."""
+        attributes = self._span_attributes(event.topic, event.partition, event.offset)
+        attributes["messaging.message.id"] = str(event.event_id)
+        attributes["ecom.event.type"] = event.event_type
+        attributes["ecom.consumer.attempt"] = attempt
+        token = otel_context.attach(parent)
+        try:
+            with self._tracer.span(
+                f"process {event.topic}", attributes, kind=SpanKind.CONSUMER
+            ) as span:
+                async with self._db.transaction() as conn:
+                    if await conn.fetchval(_CLAIM, self.name, event.event_id) is None:
+                        span.set_attribute("ecom.consumer.duplicate", True)
+                        return True
+                    await self._handler(event, conn)
+                return False
+        finally:
+            otel_context.detach(token)
+
+    def _malformed(self, record: Any, parent: Context, exc: MalformedEvent) -> None:
+        self.stats.malformed += 1
+        self._note_error(f"malformed record at {record.topic}[{record.partition}]", exc)
+        token = otel_context.attach(parent)
+        try:
+            with self._tracer.span(
+                f"process {record.topic}",
+                self._span_attributes(record.topic, record.partition, record.offset),
+                kind=SpanKind.CONSUMER,
+            ) as span:
+                span.set_status(Status(StatusCode.ERROR, "malformed event envelope"))
+                span.set_attribute("error.type", "MalformedEvent")
+        finally:
+            otel_context.detach(token)
+
+    def _span_attributes(self, topic: str, partition: int, offset: int) -> dict[str, Any]:
+        return {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.destination.name": topic,
+            "messaging.destination.partition.id": str(partition),
+            "messaging.consumer.group.name": self.group_id,
+            "messaging.kafka.message.offset": offset,
+        }
+
+    def _note_error(self, where: str, exc: BaseException) -> None:
+        self.stats.last_error = f"{where}: {type(exc).__name__}: {exc}"
+        log.warning("consumer %s: %s", self.name, self.stats.last_error)
+
+    # -- progress ------------------------------------------------------------------------
+
+    async def lag(self) -> int | None:
+        """Records on the assigned partitions not yet processed and committed; None while
+        no partition is assigned (the group is still joining)."""
+        consumer = self._require_consumer()
+        partitions = list(consumer.assignment())
+        if not partitions:
+            return None
+        try:
+            end = await consumer.end_offsets(partitions)
+            begin = await consumer.beginning_offsets(partitions)
+            total = 0
+            for tp in partitions:
+                committed = await consumer.committed(tp)
+                total += max(0, end[tp] - (begin[tp] if committed is None else committed))
+        except KafkaError as exc:
+            raise BackendUnavailable("kafka", f"consumer {self.name} lag: {exc!r}") from exc
+        return total
+
+    async def wait_until_idle(self, timeout_s: float = 10.0, poll_s: float = 0.05) -> bool:
+        """Wait until everything published so far is processed and committed; False on
+        timeout. Needs the loop running (``run`` or ``start_background``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            if await self.lag() == 0:
+                return True
+            await asyncio.sleep(poll_s)
+        return False
+
+    def _require_consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError(f"consumer {self.name} is not started")
+        return self._consumer
+
+
+def _parse(record: Any) -> ConsumedEvent:
+    try:
+        envelope = json.loads(record.value)
+        if not isinstance(envelope, dict):
+            raise MalformedEvent("envelope is not a JSON object")
+        payload = envelope["payload"]
+        if not isinstance(payload, dict):
+            raise MalformedEvent("payload is not a JSON object")
+        occurred_at = datetime.fromisoformat(envelope["occurred_at"])
+        if occurred_at.tzinfo is None:
+            occurred_at = occurred_at.replace(tzinfo=UTC)
+        return ConsumedEvent(
+            event_id=uuid.UUID(envelope["event_id"]),
+            event_type=_text(envelope, "event_type"),
+            aggregate_type=_text(envelope, "aggregate_type"),
+            aggregate_id=_text(envelope, "aggregate_id"),
+            payload=payload,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            occurred_at=occurred_at,
+            published_at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
+            headers=tuple(_headers(record.headers)),
+        )
+    except MalformedEvent:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:  # JSON, UUID, date, missing field
+        raise MalformedEvent(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _text(envelope: dict[str, Any], key: str) -> str:
+    value = envelope[key]
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{key} is not a string")
+    return value
+
+
+def _headers(headers: Iterable[tuple[str, bytes | None]]) -> Iterable[tuple[str, bytes]]:
+    return ((key, value) for key, value in headers if value is not None)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,234 @@
+"""Small Redis-backed stores: sessions, login throttling and carts.
+
+Every key lives under ``ecomctl:``. Secrets and personal data (session tokens, emails) only
+appear in keys as SHA-256 digests, so a Redis dump leaks neither live tokens nor addresses
+in clear. Connection failures and timeouts become ``BackendUnavailable("redis", ...)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as redis
+import redis.exceptions as redis_errors
+from redis.commands.core import AsyncScript
+
+from ecomctl.domain.models import MAX_CART_LINES, MAX_LINE_QUANTITY, Cart, CartLine
+from ecomctl.errors import BackendUnavailable, LoginThrottled, ValidationFailed
+
+PREFIX = "ecomctl:"
+DAY_S = 86_400
+# token_urlsafe(32) is 43 characters; anything far longer is not one of ours.
+_MAX_TOKEN_CHARS = 256
+
+# "Redis is not there" (as opposed to a bug such as a wrong command or a Lua error).
+_UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError, TimeoutError)
+
+
+@asynccontextmanager
+async def _redis_errors(operation: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise BackendUnavailable("redis", f"{operation}: {exc or type(exc).__name__}") from exc
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def session_key(token: str) -> str:
+    return f"{PREFIX}session:{_digest(token)}"
+
+
+def throttle_key(email: str) -> str:
+    return f"{PREFIX}login-failures:{_digest(email.strip().lower())}"
+
+
+def cart_key(user_id: int) -> str:
+    return f"{PREFIX}cart:{user_id}"
+
+
+class SessionStore:
+    """Opaque bearer tokens -> user id. Expiry slides: each successful resolve renews it."""
+
+    def __init__(self, client: redis.Redis, ttl_s: int = DAY_S, *, sliding: bool = True) -> None:
+        self._redis = client
+        self._ttl_s = ttl_s
+        self._sliding = sliding
+
+    async def create(self, user_id: int) -> str:
+        token = secrets.token_urlsafe(32)  # 256 bits from the OS CSPRNG
+        async with _redis_errors("session create"):
+            await self._redis.set(session_key(token), user_id, ex=self._ttl_s)
+        return token
+
+    async def resolve(self, token: str) -> int | None:
+        if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_CHARS:
+            return None
+        key = session_key(token)
+        async with _redis_errors("session resolve"):
+            if self._sliding:
+                value = await self._redis.getex(key, ex=self._ttl_s)
+            else:
+                value = await self._redis.get(key)
+        return None if value is None else int(value)
+
+    async def revoke(self, token: str) -> None:
+        if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_CHARS:
+            return
+        async with _redis_errors("session revoke"):
+            await self._redis.delete(session_key(token))
+
+
+class LoginThrottle:
+    """At most ``max_failures`` failed logins per email per window.
+
+    The window is fixed from the first failure (its key's expiry), so a locked-out address
+    unlocks ``window_s`` after that failure. The key is a hash of the normalized email and is
+    written whether or not the account exists: the throttle does not reveal which do.
+    """
+
+    def __init__(self, client: redis.Redis, max_failures: int = 5, window_s: int = 300) -> None:
+        self._redis = client
+        self._max_failures = max_failures
+        self._window_s = window_s
+
+    async def check(self, email: str) -> None:
+        key = throttle_key(email)
+        async with (
+            _redis_errors("login throttle check"),
+            self._redis.pipeline(transaction=False) as pipe,
+        ):
+            pipe.get(key)
+            pipe.ttl(key)
+            failures, ttl = await pipe.execute()
+        if failures is not None and int(failures) >= self._max_failures:
+            raise LoginThrottled(ttl if ttl > 0 else self._window_s)
+
+    async def record_failure(self, email: str) -> int:
+        """Count one failure; returns the failures in the current window."""
+        key = throttle_key(email)
+        async with (
+            _redis_errors("login throttle record"),
+            self._redis.pipeline(transaction=True) as pipe,
+        ):
+            pipe.incr(key)
+            pipe.expire(key, self._window_s, nx=True)  # the window starts at the first failure
+            failures, _ = await pipe.execute()
+        return int(failures)
+
+    async def reset(self, email: str) -> None:
+        async with _redis_errors("login throttle reset"):
+            await self._redis.delete(throttle_key(email))
+
+
+# Both scripts check the limits and write in one atomic step, so concurrent adds can never
+# push a line past MAX_LINE_QUANTITY or a cart past MAX_CART_LINES. They return
+# {status, current quantity of the line, HGETALL of the cart}; status 0 = written,
+# 1 = line quantity limit, 2 = line count limit.
+_ADD_SCRIPT = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local qty = tonumber(ARGV[2])
+if current + qty > tonumber(ARGV[3]) then
+  return {1, current, {}}
+end
+if current == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
+  return {2, current, {}}
+end
+redis.call('HINCRBY', KEYS[1], ARGV[1], qty)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+return {0, current + qty, redis.call('HGETALL', KEYS[1])}
+"""
+
+_SET_SCRIPT = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local qty = tonumber(ARGV[2])
+if qty == 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+elseif current == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
+  return {2, current, {}}
+else
+  redis.call('HSET', KEYS[1], ARGV[1], qty)
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+return {0, qty, redis.call('HGETALL', KEYS[1])}
+"""
+
+
+def _cart(user_id: int, reply: dict[Any, Any] | list[Any]) -> Cart:
+    """A cart from an HGETALL reply (a dict from the client, a flat list from Lua), its lines
+    ordered by product id. ``int()`` accepts both bytes and str replies."""
+    pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
+    lines = sorted((int(field), int(qty)) for field, qty in pairs)
+    return Cart(user_id=user_id, lines=tuple(CartLine(pid, qty) for pid, qty in lines))
+
+
+def _check_id(kind: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValidationFailed(f"{kind} id must be a positive integer")
+
+
+def _check_line_quantity(quantity: int, *, allow_zero: bool) -> None:
+    low = 0 if allow_zero else 1
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise ValidationFailed("quantity must be an integer")
+    if not low <= quantity <= MAX_LINE_QUANTITY:
+        raise ValidationFailed(f"quantity must be between {low} and {MAX_LINE_QUANTITY}")
+
+
+class CartStore:
+    """Per-user carts as Redis hashes ``product_id -> quantity`` (never prices: those are
+    re-read at checkout). Every write renews the cart's expiry."""
+
+    def __init__(self, client: redis.Redis, ttl_s: int = DAY_S) -> None:
+        self._redis = client
+        self._ttl_s = ttl_s
+        self._add = client.register_script(_ADD_SCRIPT)
+        self._set = client.register_script(_SET_SCRIPT)
+
+    async def get(self, user_id: int) -> Cart:
+        async with _redis_errors("cart get"):
+            fields = await self._redis.hgetall(cart_key(user_id))
+        return _cart(user_id, fields)
+
+    async def add(self, user_id: int, product_id: int, qty: int) -> Cart:
+        """Add ``qty`` units to the line (creating it); the line total must stay within
+        MAX_LINE_QUANTITY and a new line must fit in MAX_CART_LINES."""
+        _check_line_quantity(qty, allow_zero=False)
+        return await self._run(self._add, "cart add", user_id, product_id, qty)
+
+    async def set_quantity(self, user_id: int, product_id: int, qty: int) -> Cart:
+        """Set the line to ``qty`` units; 0 removes it."""
+        _check_line_quantity(qty, allow_zero=True)
+        return await self._run(self._set, "cart set", user_id, product_id, qty)
+
+    async def remove(self, user_id: int, product_id: int) -> Cart:
+        return await self.set_quantity(user_id, product_id, 0)
+
+    async def clear(self, user_id: int) -> None:
+        async with _redis_errors("cart clear"):
+            await self._redis.delete(cart_key(user_id))
+
+    async def _run(
+        self, script: AsyncScript, operation: str, user_id: int, product_id: int, qty: int
+    ) -> Cart:
+        _check_id("user", user_id)
+        _check_id("product", product_id)
+        async with _redis_errors(operation):
+            status, current, fields = await script(
+                keys=[cart_key(user_id)],
+                args=[product_id, qty, MAX_LINE_QUANTITY, MAX_CART_LINES, self._ttl_s],
+            )
+        if status == 1:
+            raise ValidationFailed(
+                f"at most {MAX_LINE_QUANTITY} units of a product per cart "
+                f"(product {product_id} already has {current})"
+            )
+        if status == 2:
+            raise ValidationFailed(f"a cart holds at most {MAX_CART_LINES} different products")
+        return _cart(user_id, fields)

@@ -1,0 +1,272 @@
+"""The composition root: builds every adapter from the settings and wires the services.
+
+``running_stack()`` is what the CLI, the gateway and the tests use. Tests and simulations
+pass their own pieces through ``StackOptions`` (a payment simulator config, an exporter...).
+Nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ecomctl.config import Settings
+from ecomctl.domain.events import (
+    ORDER_EVENTS,
+    PAYMENT_EVENTS,
+    PRODUCT_EVENTS,
+    SHIPMENT_EVENTS,
+    TOPICS,
+)
+from ecomctl.domain.models import ShipmentStatus
+from ecomctl.services.shop import ShopServices
+from ecomctl.telemetry.setup import Telemetry
+
+if TYPE_CHECKING:
+    import redis.asyncio as redis
+    from argon2 import PasswordHasher
+
+    from ecomctl.adapters.kafka.consumer import EventConsumer
+    from ecomctl.adapters.kafka.relay import OutboxRelay
+    from ecomctl.adapters.postgres.database import Database
+    from ecomctl.services.shipment import ShipmentService
+    from ecomctl.simulators.payment_gateway import RunningGateway, SimulatorConfig
+
+
+@dataclass(frozen=True)
+class CarrierTiming:
+    """How long the simulated carrier waits before each status update."""
+
+    in_transit_after_s: float = 2.0
+    delivered_after_s: float = 5.0
+    poll_interval_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    payment_gateway_url: str | None = None
+    """A running payment gateway; None starts the simulator in-process."""
+    simulator: SimulatorConfig | None = None
+    payment_timeout_s: float = 2.0
+    workers: bool = True
+    """Run the outbox relay, the Kafka consumers and the carrier in this process."""
+    carrier: CarrierTiming | None = field(default_factory=CarrierTiming)
+    db_pool_size: int = 20
+    password_hasher: PasswordHasher | None = None
+    search_alias: str = "ecomctl-products"
+    telemetry: Telemetry | None = None
+    """Telemetry to use; None builds one exporting over OTLP to the configured endpoint."""
+
+
+@dataclass
+class ShopStack:
+    settings: Settings
+    telemetry: Telemetry
+    db: Database
+    redis: redis.Redis
+    services: ShopServices
+    relay: OutboxRelay | None
+    consumers: list[EventConsumer]
+    payment_gateway: RunningGateway | None
+
+    async def readiness(self) -> dict[str, bool]:
+        """Cheap checks of the backends a request needs (``/readyz``)."""
+        from ecomctl.adapters.probes import probe_elasticsearch, probe_postgres, probe_redis
+
+        results = await asyncio.gather(
+            probe_postgres(self.settings.database_url, timeout=1),
+            probe_redis(self.settings.redis_url, timeout=1),
+            probe_elasticsearch(self.settings.elasticsearch_url, timeout=1),
+        )
+        return {r.backend: r.ok for r in results}
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Publish every outbox row and wait until each consumer has processed it."""
+        if self.relay is None:
+            return
+        await self.relay.drain(timeout_s)
+        for consumer in self.consumers:
+            await consumer.wait_until_idle(timeout_s)
+
+
+@asynccontextmanager
+async def running_stack(
+    settings: Settings | None = None, options: StackOptions | None = None
+) -> AsyncIterator[ShopStack]:
+    """Build the whole shop on the configured backends, run its workers, tear it down."""
+    settings = settings or Settings.from_env()
+    options = options or StackOptions()
+    async with AsyncExitStack() as stack:
+        telemetry = options.telemetry or Telemetry(settings)
+        if options.telemetry is None:
+            stack.callback(telemetry.shutdown)
+        telemetry.activate()
+        shop = await stack.enter_async_context(_build(settings, options, telemetry))
+        yield shop
+
+
+@asynccontextmanager
+async def _build(
+    settings: Settings, options: StackOptions, telemetry: Telemetry
+) -> AsyncIterator[ShopStack]:
+    import redis.asyncio as redis_lib
+    from aiokafka import AIOKafkaProducer
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from ecomctl.adapters.cache import fast_fail_redis
+    from ecomctl.adapters.kafka.consumer import EventConsumer
+    from ecomctl.adapters.kafka.relay import OutboxRelay
+    from ecomctl.adapters.kafka.topics import ensure_topics
+    from ecomctl.adapters.payment_gateway import PaymentGatewayClient
+    from ecomctl.adapters.postgres.database import Database
+    from ecomctl.adapters.postgres.products import ProductRepository
+    from ecomctl.adapters.postgres.users import UserRepository
+    from ecomctl.adapters.redis_store import CartStore, LoginThrottle, SessionStore
+    from ecomctl.adapters.search import ProductSearchIndex
+    from ecomctl.services import consumers as handlers
+    from ecomctl.services.cart import CartService
+    from ecomctl.services.checkout import CheckoutService
+    from ecomctl.services.inventory import InventoryService
+    from ecomctl.services.order import OrderService
+    from ecomctl.services.payment import PaymentService
+    from ecomctl.services.product import ProductService, product_cache
+    from ecomctl.services.recommendation import RecommendationService
+    from ecomctl.services.search import SearchService
+    from ecomctl.services.shipment import ShipmentService
+    from ecomctl.services.user import UserService
+    from ecomctl.simulators.payment_gateway import run_payment_gateway
+
+    metrics = telemetry.metrics
+    tracer = telemetry.tracer
+    bootstrap = ",".join(settings.kafka_bootstrap_servers)
+    async with AsyncExitStack() as stack:
+        db = await Database.connect(settings.database_url, max_size=options.db_pool_size)
+        stack.push_async_callback(db.close)
+        # Sessions and carts are the source of truth: fail fast, no silent retry storms.
+        redis = redis_lib.Redis.from_url(
+            settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
+            retry=Retry(NoBackoff(), 1),
+        )
+        stack.push_async_callback(redis.aclose)
+        cache_redis = fast_fail_redis(settings.redis_url)
+        stack.push_async_callback(cache_redis.aclose)
+
+        gateway_url = options.payment_gateway_url
+        running_gateway = None
+        if gateway_url is None:
+            running_gateway = await stack.enter_async_context(
+                run_payment_gateway(options.simulator)
+            )
+            gateway_url = running_gateway.url
+        payment_client = PaymentGatewayClient(gateway_url, timeout_s=options.payment_timeout_s)
+        stack.push_async_callback(payment_client.aclose)
+
+        search_index = ProductSearchIndex.from_url(
+            settings.elasticsearch_url, alias=options.search_alias
+        )
+        stack.push_async_callback(search_index.close)
+        await search_index.ensure_index()
+
+        products_repo = ProductRepository(db)
+        cache = product_cache(cache_redis, metrics=metrics)
+        await cache.start()
+        stack.push_async_callback(cache.stop)
+        products = ProductService(db, products_repo, cache, tracer("product"))
+        inventory = InventoryService(tracer("inventory"))
+        orders = OrderService(db, inventory, tracer("order"), metrics)
+        carts = CartService(CartStore(redis), products.get, tracer("cart"))
+        payments = PaymentService(payment_client, tracer("payment"), metrics)
+        shipments = ShipmentService(db, orders, tracer("shipment"))
+        search = SearchService(search_index, tracer("search"))
+        services = ShopServices(
+            users=UserService(
+                UserRepository(db), SessionStore(redis), LoginThrottle(redis), tracer("user"),
+                options.password_hasher,
+            ),
+            products=products,
+            carts=carts,
+            inventory=inventory,
+            orders=orders,
+            payments=payments,
+            checkout=CheckoutService(
+                db, carts, products, orders, inventory, payments, tracer("checkout")
+            ),
+            shipments=shipments,
+            recommendations=RecommendationService(
+                db, cache_redis, tracer("recommendation"), metrics
+            ),
+            search=search,
+        )
+
+        relay: OutboxRelay | None = None
+        consumers: list[EventConsumer] = []
+        if options.workers:
+            await ensure_topics(bootstrap, TOPICS)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                linger_ms=5, client_id="ecomctl-outbox-relay",
+            )
+            await producer.start()
+            stack.push_async_callback(producer.stop)
+            relay = OutboxRelay(db, producer, tracer=tracer("outbox"), metrics=metrics)
+            consumers = [
+                EventConsumer("shipment", [ORDER_EVENTS], handlers.ShipmentCreator(shipments),
+                              bootstrap=bootstrap, db=db, tracer=tracer("shipment"),
+                              metrics=metrics),
+                EventConsumer("search-indexer", [PRODUCT_EVENTS],
+                              handlers.SearchIndexer(products_repo, search),
+                              bootstrap=bootstrap, db=db, tracer=tracer("search"),
+                              metrics=metrics),
+                EventConsumer("analytics", [ORDER_EVENTS, PAYMENT_EVENTS, SHIPMENT_EVENTS],
+                              handlers.AnalyticsCounter(), bootstrap=bootstrap, db=db,
+                              tracer=tracer("analytics"), metrics=metrics),
+            ]
+            stop = asyncio.Event()
+            tasks = [asyncio.create_task(relay.run(stop), name="outbox-relay")]
+            for consumer in consumers:
+                await consumer.start()
+                stack.push_async_callback(consumer.stop)
+                consumer.start_background()
+            if options.carrier is not None:
+                tasks.append(asyncio.create_task(
+                    _run_carrier(shipments, options.carrier, stop), name="carrier"
+                ))
+            stack.push_async_callback(_stop_tasks, stop, tasks)
+
+        yield ShopStack(settings, telemetry, db, redis, services, relay, consumers,
+                        running_gateway)
+
+
+async def _stop_tasks(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    stop.set()
+    for task in tasks:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+
+
+async def _run_carrier(
+    shipments: ShipmentService, timing: CarrierTiming, stop: asyncio.Event
+) -> None:
+    """The simulated carrier: picks up created shipments, then delivers them."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    from ecomctl.errors import InfraError
+
+    steps = ((ShipmentStatus.CREATED, timing.in_transit_after_s),
+             (ShipmentStatus.IN_TRANSIT, timing.delivered_after_s))
+    while not stop.is_set():
+        for status, wait_s in steps:
+            try:
+                with suppress_instrumentation():
+                    due = await shipments.any_due(status, wait_s)
+                if due:
+                    await shipments.advance_due(status, wait_s)
+            except InfraError:
+                pass  # a backend outage: the carrier simply tries again next round
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timing.poll_interval_s)

@@ -1,0 +1,111 @@
+"""``ecomctl serve payment-gateway``: the payment gateway simulator as a standalone server."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import typer
+
+from ecomctl.cli.output import console, err_console
+
+
+def payment_gateway(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(
+        18080, "--port", min=0, max=65535, help="Port to listen on (0 picks a free one)."
+    ),
+    latency_ms: float = typer.Option(
+        50.0, "--latency-ms", min=0.0, help="Mean response latency, in milliseconds."
+    ),
+    latency_jitter_ms: float = typer.Option(
+        20.0, "--latency-jitter-ms", min=0.0, help="Standard deviation of the latency (0: fixed)."
+    ),
+    latency_distribution: str = typer.Option(
+        "lognormal",
+        "--latency-distribution",
+        help="[bold]lognormal[/bold] (long right tail, never negative) or "
+        "[bold]normal[/bold] (clamped at 0).",
+    ),
+    decline_rate: float = typer.Option(
+        0.0, "--decline-rate", min=0.0, max=1.0, help="Share of the cards that are declined (402)."
+    ),
+    error_rate: float = typer.Option(
+        0.0, "--error-rate", min=0.0, max=1.0, help="Share of the requests answered 500/502/503."
+    ),
+    timeout_rate: float = typer.Option(
+        0.0,
+        "--timeout-rate",
+        min=0.0,
+        max=1.0,
+        help="Share of the requests that hang for --timeout-delay-s (the client gives up).",
+    ),
+    timeout_capture_rate: float = typer.Option(
+        0.0,
+        "--timeout-capture-rate",
+        min=0.0,
+        max=1.0,
+        help="Share of the timed-out charges captured anyway (a retry with the key replays it).",
+    ),
+    timeout_delay_s: float = typer.Option(
+        30.0, "--timeout-delay-s", min=0.0, help="How long a simulated timeout hangs, in seconds."
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Make the sequence of outcomes and latencies reproducible."
+    ),
+) -> None:
+    """Run the payment gateway simulator until Ctrl-C.
+
+    Faults apply in order, each to what the previous one let through: timeouts, then errors,
+    then declines; the rest are captured. Change them while it runs with
+    [bold]PATCH /v1/config[/bold]; read the counts at [bold]GET /v1/stats[/bold].
+    """
+    from ecomctl.errors import ConfigError
+    from ecomctl.simulators.payment_gateway import SimulatorConfig, run_payment_gateway
+
+    try:
+        config = SimulatorConfig.from_spec(
+            {
+                "latency_mean_ms": latency_ms,
+                "latency_jitter_ms": latency_jitter_ms,
+                "latency_distribution": latency_distribution,
+                "decline_rate": decline_rate,
+                "error_rate": error_rate,
+                "timeout_rate": timeout_rate,
+                "timeout_capture_rate": timeout_capture_rate,
+                "timeout_delay_s": timeout_delay_s,
+                "seed": seed,
+            }
+        )
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        # Ctrl-C and SIGTERM both mean "stop cleanly"; the server's own handlers are off.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with run_payment_gateway(config, host=host, port=port) as server:
+            where = server.url
+            if host in ("0.0.0.0", "::", ""):
+                where += f" (all interfaces, {host or '*'}:{server.port})"
+            summary = (
+                f"latency {config.latency_distribution.value} "
+                f"{config.latency_mean_ms:g}±{config.latency_jitter_ms:g} ms, "
+                f"decline {_percent(config.decline_rate)}, error {_percent(config.error_rate)}, "
+                f"timeout {_percent(config.timeout_rate)}"
+            )
+            console.print(
+                f"payment gateway simulator listening on {where} ({summary}); Ctrl-C to stop",
+                markup=False,
+                soft_wrap=True,
+            )
+            await stop.wait()
+
+    asyncio.run(serve())
+    err_console.print("payment gateway simulator stopped")
+
+
+def _percent(rate: float) -> str:
+    return f"{rate * 100:g}%"

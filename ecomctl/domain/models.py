@@ -1,0 +1,183 @@
+"""Entities and value objects of the shop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Generic, TypeVar
+from uuid import UUID
+
+from ecomctl.domain.money import money
+from ecomctl.errors import InvalidTransition, ValidationFailed
+
+MAX_LINE_QUANTITY = 100
+MAX_CART_LINES = 50
+T = TypeVar("T")
+
+
+def check_quantity(quantity: int) -> int:
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise ValidationFailed("quantity must be an integer")
+    if not 1 <= quantity <= MAX_LINE_QUANTITY:
+        raise ValidationFailed(f"quantity must be between 1 and {MAX_LINE_QUANTITY}")
+    return quantity
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    email: str
+    full_name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Category:
+    id: int
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Product:
+    id: int
+    sku: str
+    name: str
+    description: str
+    category_id: int
+    category_slug: str
+    price: Decimal
+    currency: str
+    active: bool
+    version: int
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    page: int
+    page_size: int
+    total: int
+
+
+@dataclass(frozen=True)
+class CartLine:
+    product_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Cart:
+    user_id: int
+    lines: tuple[CartLine, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.lines
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED}),
+    OrderStatus.PAID: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
+    OrderStatus.DELIVERED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
+
+
+def transition(current: OrderStatus, target: OrderStatus) -> OrderStatus:
+    """The order state machine: Pending -> Paid -> Shipped -> Delivered; Pending/Paid ->
+    Cancelled. Anything else raises InvalidTransition."""
+    if target not in ALLOWED_TRANSITIONS[current]:
+        raise InvalidTransition(current.value, target.value)
+    return target
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    product_id: int
+    quantity: int
+    unit_price: Decimal
+
+    @property
+    def line_total(self) -> Decimal:
+        return money(self.unit_price * self.quantity)
+
+
+def order_total(lines: Sequence[OrderLine]) -> Decimal:
+    return money(sum((line.line_total for line in lines), Decimal("0")))
+
+
+@dataclass(frozen=True)
+class Order:
+    id: UUID
+    user_id: int
+    status: OrderStatus
+    lines: tuple[OrderLine, ...]
+    total: Decimal
+    currency: str
+    created_at: datetime
+
+
+class PaymentStatus(StrEnum):
+    CAPTURED = "captured"
+    DECLINED = "declined"
+    TIMEOUT = "timeout"
+    GATEWAY_ERROR = "gateway_error"
+
+
+@dataclass(frozen=True)
+class PaymentAttempt:
+    order_id: UUID
+    attempt: int
+    status: PaymentStatus
+    amount: Decimal
+    gateway_ref: str | None = None
+    error: str | None = None
+
+
+class ShipmentStatus(StrEnum):
+    CREATED = "created"
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+    RETURNED = "returned"
+
+
+@dataclass(frozen=True)
+class Shipment:
+    id: int
+    order_id: UUID
+    tracking_number: str
+    carrier: str
+    status: ShipmentStatus
+
+
+class CheckoutOutcome(StrEnum):
+    PAID = "paid"
+    PAYMENT_DECLINED = "payment_declined"
+    PAYMENT_FAILED = "payment_failed"
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    order_id: UUID
+    outcome: CheckoutOutcome
+    total: Decimal
+    payment_status: PaymentStatus
+    message: str
+    lines: tuple[OrderLine, ...] = field(default=())
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome is CheckoutOutcome.PAID

@@ -1,0 +1,1 @@
+"""The HTTP API: thin handlers (parse, call a service, map errors to status codes)."""

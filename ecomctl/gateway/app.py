@@ -1,0 +1,176 @@
+"""The API gateway: every route parses its input, calls one service, renders the result.
+
+Authentication is a bearer session token (``POST /api/users/login``); every cart and order
+route acts on the token's user only, so nobody can see another user's cart or orders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, Header, Query, Response
+from fastapi.responses import JSONResponse
+
+from ecomctl import __version__
+from ecomctl.adapters.search import SearchQuery
+from ecomctl.domain.models import User
+from ecomctl.errors import AuthenticationFailed
+from ecomctl.gateway import schemas as s
+from ecomctl.gateway.errors import install_error_handlers
+from ecomctl.gateway.limits import BodySizeLimit
+from ecomctl.services.shop import ShopServices
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+_ERRORS = {
+    401: {"model": s.ErrorOut, "description": "missing or invalid session"},
+    404: {"model": s.ErrorOut, "description": "not found"},
+    409: {"model": s.ErrorOut, "description": "conflict (stock, state, email)"},
+    422: {"model": s.ErrorOut, "description": "invalid input"},
+    503: {"model": s.ErrorOut, "description": "a backend is unavailable"},
+}
+
+
+def create_app(shop: ShopServices, readiness: ReadinessCheck) -> FastAPI:
+    app = FastAPI(
+        title="ecomctl shop gateway",
+        version=__version__,
+        description="The HTTP API of ecomctl's traced e-commerce stack.",
+        responses=_ERRORS,  # type: ignore[arg-type]
+    )
+    app.add_middleware(BodySizeLimit)
+    install_error_handlers(app)
+
+    async def bearer(authorization: Annotated[str | None, Header()] = None) -> str:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationFailed("missing bearer token")
+        return token.strip()
+
+    async def current_user(token: Annotated[str, Depends(bearer)]) -> User:
+        return await shop.users.authenticate(token)
+
+    CurrentUser = Annotated[User, Depends(current_user)]
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        checks = await readiness()
+        return JSONResponse({"ready": all(checks.values()), "checks": checks},
+                            status_code=200 if all(checks.values()) else 503)
+
+    @app.post("/api/users/register", status_code=201, tags=["users"])
+    async def register(body: s.RegisterRequest) -> s.UserOut:
+        return s.UserOut.of(await shop.users.register(body.email, body.password, body.full_name))
+
+    @app.post("/api/users/login", tags=["users"])
+    async def login(body: s.LoginRequest) -> s.SessionOut:
+        token, user = await shop.users.login(body.email, body.password)
+        return s.SessionOut(token=token, user=s.UserOut.of(user))
+
+    @app.post("/api/users/logout", status_code=204, tags=["users"])
+    async def logout(token: Annotated[str, Depends(bearer)]) -> Response:
+        await shop.users.logout(token)
+        return Response(status_code=204)
+
+    @app.get("/api/users/me", tags=["users"])
+    async def me(user: CurrentUser) -> s.UserOut:
+        return s.UserOut.of(user)
+
+    @app.get("/api/products/{product_id}", tags=["catalogue"])
+    async def product(product_id: Annotated[int, s.PathId]) -> s.ProductOut:
+        return s.ProductOut.of(await shop.products.get(product_id))
+
+    @app.get("/api/products", tags=["catalogue"])
+    async def products(
+        category: Annotated[str, Query(min_length=1, max_length=100)],
+        page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> s.ProductPage:
+        found = await shop.products.list_by_category(category, page, page_size)
+        return s.ProductPage(items=[s.ProductOut.of(p) for p in found.items], page=found.page,
+                             page_size=found.page_size, total=found.total)
+
+    @app.get("/api/search", tags=["catalogue"])
+    async def search(
+        q: Annotated[str, Query(min_length=1, max_length=200)],
+        category: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+        min_price: Annotated[Decimal | None, Query(ge=0, le=10**9, decimal_places=2)] = None,
+        max_price: Annotated[Decimal | None, Query(ge=0, le=10**9, decimal_places=2)] = None,
+        page: Annotated[int, Query(ge=1, le=500)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> s.SearchPage:
+        query = SearchQuery(q, category, min_price, max_price, page, page_size)
+        found = await shop.search.query(query)
+        return s.SearchPage(
+            items=[s.SearchHitOut(product_id=h.product_id, name=h.name,
+                                  category=h.category_slug, price=h.price, score=h.score)
+                   for h in found.items],
+            page=found.page, page_size=found.page_size, total=found.total,
+        )
+
+    @app.get("/api/cart", tags=["cart"])
+    async def get_cart(user: CurrentUser) -> s.CartOut:
+        return s.CartOut.of(await shop.carts.get(user.id))
+
+    @app.post("/api/cart/items", status_code=201, tags=["cart"])
+    async def add_item(body: s.AddCartItemRequest, user: CurrentUser) -> s.CartOut:
+        return s.CartOut.of(await shop.carts.add_item(user.id, body.product_id, body.quantity))
+
+    @app.patch("/api/cart/items/{product_id}", tags=["cart"])
+    async def set_quantity(
+        product_id: Annotated[int, s.PathId], body: s.SetQuantityRequest, user: CurrentUser
+    ) -> s.CartOut:
+        return s.CartOut.of(await shop.carts.set_quantity(user.id, product_id, body.quantity))
+
+    @app.delete("/api/cart/items/{product_id}", tags=["cart"])
+    async def remove_item(product_id: Annotated[int, s.PathId], user: CurrentUser) -> s.CartOut:
+        return s.CartOut.of(await shop.carts.remove_item(user.id, product_id))
+
+    @app.post("/api/orders", status_code=201, tags=["orders"])
+    async def place_order(user: CurrentUser) -> s.OrderOut:
+        return s.OrderOut.of(await shop.checkout.place_order(user.id))
+
+    @app.get("/api/orders", tags=["orders"])
+    async def list_orders(
+        user: CurrentUser,
+        page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> s.OrderPage:
+        found = await shop.orders.list_for_user(user.id, page, page_size)
+        return s.OrderPage(items=[s.OrderOut.of(o) for o in found.items], page=found.page,
+                           page_size=found.page_size, total=found.total)
+
+    @app.get("/api/orders/{order_id}", tags=["orders"])
+    async def get_order(order_id: UUID, user: CurrentUser) -> s.OrderOut:
+        order = await shop.orders.get(user.id, order_id)
+        return s.OrderOut.of(order, await shop.shipments.for_order(order.id))
+
+    @app.post("/api/checkout", tags=["orders"])
+    async def checkout(user: CurrentUser, body: s.CheckoutRequest | None = None) -> JSONResponse:
+        result = await shop.checkout.checkout(user.id, body.order_id if body else None)
+        out = s.CheckoutOut(order_id=result.order_id, outcome=result.outcome.value,
+                            payment_status=result.payment_status.value, total=result.total,
+                            message=result.message)
+        # A declined payment is a completed request with a business outcome: 402 tells
+        # clients (and load tests) apart from successes without parsing the body.
+        return JSONResponse(out.model_dump(mode="json"),
+                            status_code=200 if result.succeeded else 402)
+
+    @app.get("/api/recommendations", tags=["catalogue"])
+    async def recommendations(
+        product_id: Annotated[list[int] | None, Query(max_length=50)] = None,
+        limit: Annotated[int, Query(ge=1, le=20)] = 5,
+    ) -> s.RecommendationsOut:
+        ids = [pid for pid in (product_id or []) if 1 <= pid <= 2**62]
+        return s.RecommendationsOut(
+            product_ids=await shop.recommendations.for_products(ids, limit)
+        )
+
+    return app

@@ -1,0 +1,98 @@
+"""Errors become JSON bodies with a status code here, and only here. Nothing leaks a traceback:
+a domain refusal is a 4xx, a backend outage a 503, anything unexpected a bare 500."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ecomctl.errors import (
+    AuthenticationFailed,
+    BackendUnavailable,
+    DomainError,
+    EmailTaken,
+    EmptyCart,
+    Forbidden,
+    InfraError,
+    InvalidTransition,
+    LoginThrottled,
+    NotFound,
+    OutOfStock,
+    ValidationFailed,
+)
+
+log = logging.getLogger("ecomctl.gateway")
+
+_STATUS: list[tuple[type[DomainError], int]] = [
+    (ValidationFailed, 422),
+    (NotFound, 404),
+    (AuthenticationFailed, 401),
+    (LoginThrottled, 429),
+    (Forbidden, 403),
+    (OutOfStock, 409),
+    (InvalidTransition, 409),
+    (EmptyCart, 409),
+    (EmailTaken, 409),
+]
+
+
+def error_body(status: int, code: str, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status,
+                        headers=headers or None)
+
+
+def domain_status(exc: DomainError) -> int:
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain(_: Request, exc: DomainError) -> JSONResponse:
+        status = domain_status(exc)
+        headers = {}
+        if isinstance(exc, LoginThrottled):
+            headers["Retry-After"] = str(exc.retry_after_s)
+        if isinstance(exc, AuthenticationFailed):
+            headers["WWW-Authenticate"] = "Bearer"
+        return error_body(status, _code(exc), str(exc), **headers)
+
+    @app.exception_handler(BackendUnavailable)
+    async def unavailable(_: Request, exc: BackendUnavailable) -> JSONResponse:
+        return error_body(503, "backend_unavailable", f"{exc.backend} is unavailable",
+                          **{"Retry-After": "1"})
+
+    @app.exception_handler(InfraError)
+    async def infra(_: Request, exc: InfraError) -> JSONResponse:
+        log.error("infrastructure error: %s", exc)
+        return error_body(503, "service_unavailable", "a backend failed; try again")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"{where}: {first.get('msg', 'invalid request')}" if where else str(
+            first.get("msg", "invalid request")
+        )
+        return error_body(422, "invalid_request", message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_body(exc.status_code, "http_error", str(exc.detail),
+                          **(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return error_body(500, "internal_error", "unexpected error")
+
+
+def _code(exc: DomainError) -> str:
+    name = type(exc).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")

@@ -1,0 +1,1 @@
+"""One module per service: business logic and business spans; adapters are passed in."""

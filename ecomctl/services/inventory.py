@@ -1,0 +1,46 @@
+"""Inventory: reserve stock inside the order's transaction, commit it on payment, release it
+on cancellation. Every operation is one guarded SQL statement (see adapters/postgres/inventory)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+import asyncpg
+
+from ecomctl.adapters.postgres import inventory as sql
+from ecomctl.domain.models import OrderLine
+from ecomctl.errors import OutOfStock
+from ecomctl.telemetry.spans import ServiceTracer
+
+
+class InventoryService:
+    def __init__(self, tracer: ServiceTracer) -> None:
+        self._tracer = tracer
+
+    async def reserve(
+        self, conn: asyncpg.Connection, order_id: UUID, lines: Sequence[OrderLine]
+    ) -> None:
+        """Reserve all lines in the caller's transaction, or raise OutOfStock (the caller's
+        transaction then rolls back, so nothing stays reserved)."""
+        units = sum(line.quantity for line in lines)
+        with self._tracer.span(
+            "inventory.reserve",
+            {"ecom.order.id": str(order_id), "ecom.order.lines": len(lines),
+             "ecom.inventory.units": units},
+        ) as span:
+            short = await sql.reserve(conn, order_id, lines)
+            if short:
+                span.set_attribute("ecom.inventory.short_product_ids", short)
+                wanted = {line.product_id: line.quantity for line in lines}
+                raise OutOfStock(short[0], wanted[short[0]])
+
+    async def commit(self, conn: asyncpg.Connection, order_id: UUID) -> None:
+        with self._tracer.span("inventory.commit", {"ecom.order.id": str(order_id)}) as span:
+            committed = await sql.commit_reservations(conn, order_id)
+            span.set_attribute("ecom.inventory.lines", committed)
+
+    async def release(self, conn: asyncpg.Connection, order_id: UUID) -> None:
+        with self._tracer.span("inventory.release", {"ecom.order.id": str(order_id)}) as span:
+            released = await sql.release_reservations(conn, order_id)
+            span.set_attribute("ecom.inventory.lines", released)

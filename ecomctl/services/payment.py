@@ -1,0 +1,112 @@
+"""Payments: charge an order through the payment gateway (simulator) with one idempotency key
+per order, retrying only outcomes that may be transient, and record every attempt."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Protocol
+from uuid import UUID
+
+import asyncpg
+
+from ecomctl.adapters.postgres import orders as sql
+from ecomctl.adapters.postgres.outbox import add_events
+from ecomctl.domain.events import PAYMENT_EVENTS, new_event
+from ecomctl.domain.models import Order, PaymentAttempt, PaymentStatus
+from ecomctl.telemetry.metrics import ShopMetrics
+from ecomctl.telemetry.spans import ServiceTracer
+
+# A timeout is ambiguous (the charge may have gone through), a gateway error may be
+# transient; retrying with the same idempotency key can never capture twice.
+_RETRYABLE = frozenset({PaymentStatus.TIMEOUT, PaymentStatus.GATEWAY_ERROR})
+
+
+class GatewayResult(Protocol):
+    @property
+    def status(self) -> PaymentStatus: ...
+    @property
+    def gateway_ref(self) -> str | None: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+class PaymentGateway(Protocol):
+    async def charge(
+        self, *, order_id: UUID, amount: Decimal, currency: str, idempotency_key: str
+    ) -> GatewayResult: ...
+
+
+def idempotency_key(order_id: UUID) -> str:
+    """One key per order: every attempt for the order is the same charge to the gateway."""
+    return f"order-{order_id}"
+
+
+class PaymentService:
+    def __init__(
+        self,
+        gateway: PaymentGateway,
+        tracer: ServiceTracer,
+        metrics: ShopMetrics | None = None,
+        *,
+        max_attempts: int = 2,
+        retry_delay_s: float = 0.05,
+    ) -> None:
+        self._gateway = gateway
+        self._tracer = tracer
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+        self._retry_delay_s = retry_delay_s
+
+    async def charge(self, order: Order) -> list[PaymentAttempt]:
+        """Charge the order's total; returns every attempt, the last one being final."""
+        key = idempotency_key(order.id)
+        attempts: list[PaymentAttempt] = []
+        with self._tracer.span(
+            "payment.process",
+            {"ecom.order.id": str(order.id), "ecom.payment.amount": str(order.total),
+             "ecom.payment.currency": order.currency},
+        ) as span:
+            for number in range(1, self._max_attempts + 1):
+                result = await self._gateway.charge(
+                    order_id=order.id, amount=order.total, currency=order.currency,
+                    idempotency_key=key,
+                )
+                attempts.append(
+                    PaymentAttempt(order.id, number, result.status, order.total,
+                                   result.gateway_ref, result.error)
+                )
+                if self._metrics:
+                    self._metrics.payments.add(1, {"ecom.payment.status": result.status.value})
+                if result.status not in _RETRYABLE:
+                    break
+                await asyncio.sleep(self._retry_delay_s * number)
+            final = attempts[-1].status
+            span.set_attribute("ecom.payment.status", final.value)
+            span.set_attribute("ecom.payment.attempts", len(attempts))
+        return attempts
+
+    async def record(
+        self, conn: asyncpg.Connection, order: Order, attempts: Sequence[PaymentAttempt]
+    ) -> None:
+        """Store the attempts in the caller's transaction (the one settling the order)."""
+        with self._tracer.span("payment.record", {"ecom.order.id": str(order.id)}):
+            offset = await sql.payment_attempt_count(conn, order.id)
+            for attempt in attempts:
+                numbered = PaymentAttempt(
+                    attempt.order_id, offset + attempt.attempt, attempt.status, attempt.amount,
+                    attempt.gateway_ref, attempt.error,
+                )
+                await sql.insert_payment_attempt(
+                    conn, numbered, idempotency_key(order.id), order.currency
+                )
+            final = attempts[-1]
+            event_type = (
+                "payment.captured" if final.status is PaymentStatus.CAPTURED else "payment.failed"
+            )
+            await add_events(conn, [new_event(
+                event_type, PAYMENT_EVENTS, "payment", order.id, order_id=order.id,
+                amount=order.total, currency=order.currency, status=final.status.value,
+                attempts=len(attempts), gateway_ref=final.gateway_ref,
+            )])

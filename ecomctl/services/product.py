@@ -1,0 +1,203 @@
+"""The product service: catalogue reads through the three-level cache, and price/listing
+changes that write a ``product.changed`` outbox event in the same transaction and invalidate
+the cache (in every process) after the commit."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+
+from ecomctl.adapters.cache import CacheLevel, TieredCache
+from ecomctl.adapters.postgres.database import Database
+from ecomctl.adapters.postgres.outbox import add_events
+from ecomctl.adapters.postgres.products import ProductRepository
+from ecomctl.domain.events import PRODUCT_EVENTS, new_event
+from ecomctl.domain.models import Category, Page, Product
+from ecomctl.domain.money import money
+from ecomctl.errors import NotFound, ValidationFailed
+from ecomctl.telemetry.metrics import ShopMetrics
+from ecomctl.telemetry.spans import ServiceTracer
+
+# Bump the suffix whenever the cached JSON changes shape: old entries then simply go unread.
+PRODUCT_CACHE_NAMESPACE = "product:v1"
+MAX_PAGE_SIZE = 100
+_MAX_ID = 2**63 - 1  # BIGINT
+
+
+def encode_product(product: Product) -> str:
+    """Compact JSON; the price travels as a string so it stays an exact Decimal."""
+    return json.dumps(
+        {
+            "id": product.id, "sku": product.sku, "name": product.name,
+            "description": product.description, "category_id": product.category_id,
+            "category_slug": product.category_slug, "price": str(product.price),
+            "currency": product.currency, "active": product.active, "version": product.version,
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_product(raw: str) -> Product:
+    data: dict[str, Any] = json.loads(raw)
+    return Product(
+        id=int(data["id"]), sku=data["sku"], name=data["name"],
+        description=data["description"], category_id=int(data["category_id"]),
+        category_slug=data["category_slug"], price=Decimal(data["price"]),
+        currency=data["currency"], active=bool(data["active"]), version=int(data["version"]),
+    )
+
+
+def product_cache(
+    redis: Redis, *, metrics: ShopMetrics | None = None, **options: Any
+) -> TieredCache[Product]:
+    """The product cache as every process builds it (same namespace, so invalidations reach
+    all of them). ``options`` go to TieredCache (l1_size, l1_ttl_s, l2_ttl_s...)."""
+    return TieredCache(
+        redis, namespace=PRODUCT_CACHE_NAMESPACE, encode=encode_product, decode=decode_product,
+        metrics=metrics, service="product", **options,
+    )
+
+
+def _valid_id(product_id: object) -> bool:
+    return (
+        isinstance(product_id, int) and not isinstance(product_id, bool)
+        and 1 <= product_id <= _MAX_ID
+    )
+
+
+class ProductService:
+    def __init__(
+        self,
+        db: Database,
+        repo: ProductRepository,
+        cache: TieredCache[Product],
+        tracer: ServiceTracer,
+    ) -> None:
+        self._db = db
+        self._repo = repo
+        self._cache = cache
+        self._tracer = tracer
+
+    async def get(self, product_id: int) -> Product:
+        """The product if it exists and is listed; NotFound otherwise."""
+        with self._tracer.span("product.get", {"ecom.product.id": product_id}) as span:
+            product: Product | None = None
+            if _valid_id(product_id):
+                product, level = await self._cache.get(
+                    str(product_id), lambda: self._repo.get(product_id)
+                )
+                span.set_attribute("ecom.cache.hit", level is not CacheLevel.L3)
+                span.set_attribute("ecom.cache.level", level.value)
+                if self._cache.degraded:
+                    span.set_attribute("ecom.cache.degraded", True)
+            if product is None or not product.active:
+                raise NotFound("product", product_id)
+            return product
+
+    async def get_many(
+        self, product_ids: Sequence[int], *, include_inactive: bool = False
+    ) -> dict[int, Product]:
+        """The products among ``product_ids`` that exist (and are listed, unless
+        ``include_inactive``); the others are simply absent. At most one SQL query."""
+        wanted = [pid for pid in dict.fromkeys(product_ids) if _valid_id(pid)]
+        with self._tracer.span(
+            "product.get_many", {"ecom.product.requested_count": len(wanted)}
+        ) as span:
+            found = await self._cache.get_many([str(pid) for pid in wanted], self._load_many)
+            levels = Counter(level for _, level in found.values())
+            for level in CacheLevel:
+                span.set_attribute(f"ecom.cache.{level.value}_count", levels[level])
+            if self._cache.degraded:
+                span.set_attribute("ecom.cache.degraded", True)
+            products = {
+                product.id: product
+                for product, _ in found.values()
+                if include_inactive or product.active
+            }
+            span.set_attribute("ecom.product.found_count", len(products))
+            return products
+
+    async def list_by_category(
+        self, slug: str, page: int = 1, page_size: int = 20
+    ) -> Page[Product]:
+        """A page of the category's listed products, ordered by id (stable across pages)."""
+        with self._tracer.span(
+            "product.list",
+            {"ecom.category.slug": slug, "ecom.page": page, "ecom.page_size": page_size},
+        ) as span:
+            if not isinstance(page, int) or isinstance(page, bool) or page < 1:
+                raise ValidationFailed("page must be an integer >= 1")
+            if (
+                not isinstance(page_size, int) or isinstance(page_size, bool)
+                or not 1 <= page_size <= MAX_PAGE_SIZE
+            ):
+                raise ValidationFailed(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+            result = await self._repo.list_by_category(slug, page, page_size)
+            if result is None:
+                raise NotFound("category", slug)
+            span.set_attribute("ecom.product.count", len(result.items))
+            span.set_attribute("ecom.product.total", result.total)
+            return result
+
+    async def categories(self) -> list[Category]:
+        with self._tracer.span("product.categories") as span:
+            categories = await self._repo.categories()
+            span.set_attribute("ecom.category.count", len(categories))
+            return categories
+
+    async def update_price(self, product_id: int, price: Decimal | str) -> Product:
+        """Set a new price (validated as money); NotFound for an unknown product."""
+        with self._tracer.span(
+            "product.update", {"ecom.product.id": product_id, "ecom.product.change": "price"}
+        ) as span:
+            amount = money(price)
+            product = await self._change(
+                product_id, "price", lambda conn: self._repo.update_price(product_id, amount, conn)
+            )
+            span.set_attribute("ecom.product.version", product.version)
+            return product
+
+    async def set_active(self, product_id: int, active: bool) -> Product:
+        """List (True) or delist (False) a product; NotFound for an unknown product."""
+        with self._tracer.span(
+            "product.update", {"ecom.product.id": product_id, "ecom.product.change": "active"}
+        ) as span:
+            if not isinstance(active, bool):
+                raise ValidationFailed("active must be a boolean")
+            product = await self._change(
+                product_id, "active", lambda conn: self._repo.set_active(product_id, active, conn)
+            )
+            span.set_attribute("ecom.product.version", product.version)
+            return product
+
+    async def _change(
+        self,
+        product_id: int,
+        change: str,
+        write: Callable[[asyncpg.Connection], Awaitable[Product | None]],
+    ) -> Product:
+        """One transaction: the row and its outbox event. Invalidation only after the commit,
+        so no reader can re-cache the old row between our invalidation and the commit."""
+        if not _valid_id(product_id):
+            raise NotFound("product", product_id)
+        async with self._db.transaction() as conn:
+            product = await write(conn)
+            if product is None:
+                raise NotFound("product", product_id)
+            await add_events(conn, [new_event(
+                "product.changed", PRODUCT_EVENTS, "product", product_id,
+                product_id=product_id, version=product.version, change=change,
+                price=product.price, active=product.active,
+            )])
+        await self._cache.invalidate(str(product_id))
+        return product
+
+    async def _load_many(self, keys: list[str]) -> dict[str, Product]:
+        products = await self._repo.get_many([int(key) for key in keys])
+        return {str(pid): product for pid, product in products.items()}

@@ -1,0 +1,101 @@
+"""Shipments: created when an order is paid, by consuming ``order.paid`` from Kafka (never by
+a direct call from checkout), then moved along by the simulated carrier."""
+
+from __future__ import annotations
+
+import secrets
+from uuid import UUID
+
+import asyncpg
+
+from ecomctl.adapters.postgres import shipments as sql
+from ecomctl.adapters.postgres.database import Database
+from ecomctl.adapters.postgres.outbox import add_events
+from ecomctl.domain.events import SHIPMENT_EVENTS, DomainEvent, new_event
+from ecomctl.domain.models import OrderStatus, Shipment, ShipmentStatus
+from ecomctl.services.order import OrderService
+from ecomctl.telemetry.spans import ServiceTracer
+
+CARRIER = "ecomctl-sim-carrier"
+
+# What the carrier reports next, and the order status that goes with it.
+_NEXT: dict[ShipmentStatus, tuple[ShipmentStatus, OrderStatus]] = {
+    ShipmentStatus.CREATED: (ShipmentStatus.IN_TRANSIT, OrderStatus.SHIPPED),
+    ShipmentStatus.IN_TRANSIT: (ShipmentStatus.DELIVERED, OrderStatus.DELIVERED),
+}
+
+
+def tracking_number() -> str:
+    return "EC" + secrets.token_hex(8).upper()
+
+
+class ShipmentService:
+    def __init__(self, db: Database, orders: OrderService, tracer: ServiceTracer) -> None:
+        self._db = db
+        self._orders = orders
+        self._tracer = tracer
+
+    async def create_for_paid_order(
+        self, conn: asyncpg.Connection, order_id: UUID
+    ) -> Shipment | None:
+        """Called by the order-events consumer inside its dedupe transaction; a second call
+        for the same order creates nothing."""
+        with self._tracer.span("shipment.create", {"ecom.order.id": str(order_id)}) as span:
+            shipment = await sql.insert_shipment(conn, order_id, tracking_number(), CARRIER)
+            span.set_attribute("ecom.shipment.created", shipment is not None)
+            if shipment is not None:
+                span.set_attribute("ecom.shipment.tracking_number", shipment.tracking_number)
+                await add_events(conn, [_shipment_event("shipment.created", shipment)])
+            return shipment
+
+    async def for_order(self, order_id: UUID) -> Shipment | None:
+        async with self._db.connection() as conn:
+            return await sql.for_order(conn, order_id)
+
+    async def any_due(self, status: ShipmentStatus, older_than_s: float) -> bool:
+        """A cheap check, so the carrier's idle polling creates no traces."""
+        async with self._db.connection() as conn:
+            return await sql.any_due(conn, status, older_than_s)
+
+    async def advance_due(
+        self, status: ShipmentStatus, older_than_s: float, limit: int = 100
+    ) -> int:
+        """The simulated carrier: move shipments that waited long enough one step on, and the
+        order with them (Paid -> Shipped -> Delivered)."""
+        next_status, order_status = _NEXT[status]
+        async with self._db.transaction() as conn:
+            due = await sql.due_for_update(conn, status, older_than_s, limit)
+            for shipment in due:
+                with self._tracer.span(
+                    "shipment.update",
+                    {
+                        "ecom.order.id": str(shipment.order_id),
+                        "ecom.shipment.status": next_status.value,
+                    },
+                ):
+                    await sql.set_status(conn, shipment.id, next_status)
+                    await self._orders.change_status(conn, shipment.order_id, order_status)
+                    moved = Shipment(
+                        shipment.id,
+                        shipment.order_id,
+                        shipment.tracking_number,
+                        shipment.carrier,
+                        next_status,
+                    )
+                    await add_events(
+                        conn, [_shipment_event(f"shipment.{next_status.value}", moved)]
+                    )
+        return len(due)
+
+
+def _shipment_event(event_type: str, shipment: Shipment) -> DomainEvent:
+    return new_event(
+        event_type,
+        SHIPMENT_EVENTS,
+        "shipment",
+        shipment.order_id,
+        order_id=shipment.order_id,
+        tracking_number=shipment.tracking_number,
+        carrier=shipment.carrier,
+        status=shipment.status.value,
+    )

@@ -1,0 +1,1 @@
+"""Tracing and metrics: per-service tracer providers in one process, span capture."""

@@ -1,0 +1,511 @@
+"""Outbox relay -> Kafka -> idempotent consumer, on the real PostgreSQL and Kafka.
+
+Every test uses its own topics and consumer names (the outbox and processed_events tables
+are shared with other tests) and removes its rows and topics afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from ecomctl.adapters.kafka import (
+    ConsumedEvent,
+    EventConsumer,
+    OutboxRelay,
+    delete_topics,
+    ensure_topics,
+)
+from ecomctl.adapters.postgres.database import Database
+from ecomctl.adapters.postgres.migrations import MigrationReport
+from ecomctl.adapters.postgres.outbox import add_events
+from ecomctl.config import Settings
+from ecomctl.domain.events import DomainEvent, new_event
+from ecomctl.errors import InvalidTransition
+from ecomctl.telemetry.spans import ServiceTracer
+
+IDLE_TIMEOUT_S = 15.0
+
+
+@pytest.fixture(scope="module")
+async def db(settings: Settings, migrated: MigrationReport) -> AsyncIterator[Database]:
+    database = await Database.connect(settings.database_url, min_size=1, max_size=8)
+    yield database
+    await database.close()
+
+
+@pytest.fixture(scope="module")
+def bootstrap(settings: Settings) -> str:
+    return ",".join(settings.kafka_bootstrap_servers)
+
+
+class Scratch:
+    """Unique topics and consumer names for one test, and what to clean up after it."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.topics: list[str] = []
+        self.consumers: list[str] = []
+
+    async def topic(self, partitions: int = 3) -> str:
+        name = f"it-order-events-{uuid.uuid4().hex[:12]}"
+        assert await ensure_topics(self.bootstrap, [name], partitions) == [name]
+        self.topics.append(name)
+        return name
+
+    def consumer_name(self) -> str:
+        name = f"it-consumer-{uuid.uuid4().hex[:12]}"
+        self.consumers.append(name)
+        return name
+
+
+@pytest.fixture
+async def scratch(db: Database, bootstrap: str) -> AsyncIterator[Scratch]:
+    scratch = Scratch(bootstrap)
+    yield scratch
+    async with db.connection() as conn:
+        await conn.execute("DELETE FROM outbox WHERE topic = ANY($1::text[])", scratch.topics)
+        await conn.execute(
+            "DELETE FROM processed_events WHERE consumer = ANY($1::text[])", scratch.consumers
+        )
+    if scratch.topics:
+        await delete_topics(bootstrap, scratch.topics)
+
+
+@pytest.fixture
+async def producer(scratch: Scratch) -> AsyncIterator[AIOKafkaProducer]:
+    """Per test, and stopped before ``scratch`` deletes the topics: a live producer keeps
+    refreshing their metadata, which on this broker (auto-create on) re-creates them."""
+    kafka = AIOKafkaProducer(bootstrap_servers=scratch.bootstrap, acks="all")
+    await kafka.start()
+    yield kafka
+    await kafka.stop()
+
+
+class Recorder:
+    """A handler that remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.events: list[ConsumedEvent] = []
+
+    async def __call__(self, event: ConsumedEvent, conn: asyncpg.Connection) -> None:
+        self.events.append(event)
+
+
+@asynccontextmanager
+async def consuming(consumer: EventConsumer) -> AsyncIterator[EventConsumer]:
+    await consumer.start()
+    consumer.start_background()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def write_events(
+    db: Database, topic: str, count: int, aggregates: int = 10
+) -> list[DomainEvent]:
+    events = [
+        new_event("order.placed", topic, "order", f"o-{i % aggregates}", seq=i)
+        for i in range(count)
+    ]
+    async with db.transaction() as conn:
+        await add_events(conn, events)
+    return events
+
+
+async def processed_rows(db: Database, consumer: str) -> set[uuid.UUID]:
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT event_id FROM processed_events WHERE consumer = $1", consumer
+        )
+    return {row["event_id"] for row in rows}
+
+
+async def unpublished(db: Database, topic: str) -> int:
+    async with db.connection() as conn:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE topic = $1 AND published_at IS NULL", topic
+        )
+    return int(count)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[int]], expected: int, timeout_s: float = 10.0
+) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while (value := await probe()) != expected:
+        assert asyncio.get_running_loop().time() < deadline, f"still {value}, not {expected}"
+        await asyncio.sleep(0.05)
+
+
+def envelope(event_id: uuid.UUID, seq: int = 0, aggregate_id: str = "o-1") -> bytes:
+    return json.dumps(
+        {
+            "event_id": str(event_id),
+            "event_type": "order.placed",
+            "aggregate_type": "order",
+            "aggregate_id": aggregate_id,
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "payload": {"seq": seq},
+        }
+    ).encode()
+
+
+async def test_hundred_events_are_consumed_exactly_once_in_aggregate_order(
+    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+) -> None:
+    topic = await scratch.topic()
+    assert await ensure_topics(scratch.bootstrap, [topic]) == []  # idempotent
+    events = await write_events(db, topic, 100)
+
+    relay = OutboxRelay(db, producer, topics=[topic])
+    await relay.drain(timeout_s=15)
+    assert relay.stats.published == 100 and relay.stats.failures == 0
+    assert await unpublished(db, topic) == 0
+
+    name = scratch.consumer_name()
+    recorder = Recorder()
+    consumer = EventConsumer(name, [topic], recorder, bootstrap=scratch.bootstrap, db=db)
+    async with consuming(consumer):
+        assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
+
+    seen = Counter(e.event_id for e in recorder.events)
+    assert set(seen) == {e.event_id for e in events}
+    assert max(seen.values()) == 1
+    assert consumer.stats.processed == 100 and consumer.stats.duplicates == 0
+    assert await processed_rows(db, name) == {e.event_id for e in events}
+
+    # Key = aggregate id: one order's events share a partition and arrive in order.
+    by_aggregate: dict[str, list[int]] = {}
+    partitions: dict[str, set[int]] = {}
+    for event in recorder.events:
+        by_aggregate.setdefault(event.aggregate_id, []).append(event.payload["seq"])
+        partitions.setdefault(event.aggregate_id, set()).add(event.partition)
+    assert all(seqs == sorted(seqs) for seqs in by_aggregate.values())
+    assert all(len(p) == 1 for p in partitions.values())
+
+    first = recorder.events[0]
+    assert first.header("event_id") == str(first.event_id).encode()
+    assert first.header("event_type") == b"order.placed"
+    assert first.aggregate_type == "order" and first.topic == topic
+    assert first.occurred_at.tzinfo is not None and first.publish_lag_s >= 0
+
+
+async def test_relay_restarted_and_crashing_after_ack_still_gives_exactly_once(
+    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+) -> None:
+    topic = await scratch.topic()
+    events = await write_events(db, topic, 100)
+
+    first = OutboxRelay(db, producer, batch_size=30, topics=[topic])
+    assert await first.run_once() == 30
+    assert await first.run_once() == 30
+    assert await unpublished(db, topic) == 40
+
+    # A relay that dies after the broker acked but before marking the rows published: the
+    # 30 messages are on Kafka, the rows stay unpublished and will be sent again.
+    class AckThenCrash(AIOKafkaProducer):  # type: ignore[misc]
+        async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+            acked = await super().send(*args, **kwargs)
+
+            async def crash_after_ack() -> Any:
+                await acked
+                raise RuntimeError("relay crashed after the ack")
+
+            return asyncio.ensure_future(crash_after_ack())
+
+    crashing_producer = AckThenCrash(bootstrap_servers=scratch.bootstrap, acks="all")
+    await crashing_producer.start()
+    try:
+        crashing = OutboxRelay(db, crashing_producer, batch_size=30, topics=[topic])
+        with pytest.raises(RuntimeError, match="after the ack"):
+            await crashing.run_once()
+    finally:
+        await crashing_producer.stop()
+    assert await unpublished(db, topic) == 40
+
+    restarted = OutboxRelay(db, producer, batch_size=30, topics=[topic])
+    await restarted.drain(timeout_s=15)
+    assert restarted.stats.published == 40
+    assert await unpublished(db, topic) == 0
+
+    name = scratch.consumer_name()
+    recorder = Recorder()
+    consumer = EventConsumer(name, [topic], recorder, bootstrap=scratch.bootstrap, db=db)
+    async with consuming(consumer):
+        assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
+
+    seen = Counter(e.event_id for e in recorder.events)
+    assert set(seen) == {e.event_id for e in events} and max(seen.values()) == 1
+    assert consumer.stats.processed == 100
+    assert consumer.stats.duplicates == 30  # the crashed batch, delivered twice
+    assert await processed_rows(db, name) == {e.event_id for e in events}
+
+
+async def test_two_concurrent_relays_never_publish_the_same_row(
+    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+) -> None:
+    topic = await scratch.topic()
+    events = await write_events(db, topic, 200)
+
+    relays = [OutboxRelay(db, producer, batch_size=20, topics=[topic]) for _ in range(2)]
+    await asyncio.gather(*(relay.drain(timeout_s=15) for relay in relays))
+    assert all(relay.stats.published > 0 for relay in relays)  # both really worked
+    assert sum(relay.stats.published for relay in relays) == 200
+
+    name = scratch.consumer_name()
+    recorder = Recorder()
+    consumer = EventConsumer(name, [topic], recorder, bootstrap=scratch.bootstrap, db=db)
+    async with consuming(consumer):
+        assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
+    # SKIP LOCKED: 200 rows, 200 messages on Kafka, not one of them sent twice.
+    assert consumer.stats.processed == 200 and consumer.stats.duplicates == 0
+    assert {e.event_id for e in recorder.events} == {e.event_id for e in events}
+
+
+async def test_relay_loop_survives_kafka_and_postgres_failures(
+    db: Database, settings: Settings, scratch: Scratch
+) -> None:
+    topic = await scratch.topic()
+
+    class FlakyProducer(AIOKafkaProducer):  # type: ignore[misc]
+        """A real producer with injected faults: the first sends fail as if the broker were
+        unreachable; ``kill_pid`` terminates that PostgreSQL backend during a send."""
+
+        failures_left = 2
+        kill_pid: int | None = None
+
+        async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+            if self.failures_left:
+                self.failures_left -= 1
+                raise KafkaConnectionError("broker unreachable (injected)")
+            if self.kill_pid is not None:
+                pid, self.kill_pid = self.kill_pid, None
+                async with db.connection() as conn:
+                    assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+            return await super().send(*args, **kwargs)
+
+    relay_db = await Database.connect(settings.database_url, min_size=1, max_size=1)
+    flaky = FlakyProducer(bootstrap_servers=scratch.bootstrap, acks="all")
+    await flaky.start()
+    relay = OutboxRelay(relay_db, flaky, topics=[topic], max_backoff_s=0.2)
+    stop = asyncio.Event()
+    loop_task = asyncio.create_task(relay.run(stop))
+    try:
+        await write_events(db, topic, 10)
+        await eventually(lambda: unpublished(db, topic), 0)
+        assert relay.stats.failures == 2
+        assert relay.stats.last_error is not None and "injected" in relay.stats.last_error
+
+        # PostgreSQL drops the relay's connection in the middle of a batch: the batch rolls
+        # back, is published again on a fresh connection, and the loop carries on.
+        async with relay_db.connection() as conn:
+            flaky.kill_pid = conn.get_server_pid()
+        await write_events(db, topic, 10)
+        await eventually(lambda: unpublished(db, topic), 0)
+        assert flaky.kill_pid is None
+        assert relay.stats.failures == 3
+        assert "postgres" in relay.stats.last_error
+        assert relay.stats.published == 20
+        assert not loop_task.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop_task, 5)  # run() returns cleanly, it never raised
+        await flaky.stop()
+        await relay_db.close()
+
+
+async def test_duplicate_kafka_delivery_is_processed_once(
+    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+) -> None:
+    topic = await scratch.topic()
+    event_id = uuid.uuid4()
+    for _ in range(2):
+        await producer.send_and_wait(topic, envelope(event_id), key=b"o-1")
+
+    name = scratch.consumer_name()
+    recorder = Recorder()
+    consumer = EventConsumer(name, [topic], recorder, bootstrap=scratch.bootstrap, db=db)
+    async with consuming(consumer):
+        assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
+
+    assert [e.event_id for e in recorder.events] == [event_id]
+    assert consumer.stats.processed == 1 and consumer.stats.duplicates == 1
+    assert await processed_rows(db, name) == {event_id}
+
+
+async def test_consumer_span_continues_the_trace_that_wrote_the_event(
+    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("it-outbox")
+    topic = await scratch.topic()
+    event = new_event("order.placed", topic, "order", "o-traced", seq=1)
+
+    with ServiceTracer("order", tracer).span("order.place") as write_span:
+        async with db.transaction() as conn:
+            await add_events(conn, [event])
+    written = write_span.get_span_context()
+
+    relay = OutboxRelay(db, producer, topics=[topic], tracer=ServiceTracer("outbox", tracer))
+    await relay.drain(timeout_s=15)
+
+    name = scratch.consumer_name()
+    recorder = Recorder()
+    consumer = EventConsumer(
+        name, [topic], recorder, bootstrap=scratch.bootstrap, db=db,
+        tracer=ServiceTracer("shipment", tracer),
+    )
+    async with consuming(consumer):
+        assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
+    assert [e.event_id for e in recorder.events] == [event.event_id]
+    assert recorder.events[0].header("traceparent") is not None
+
+    spans = exporter.get_finished_spans()
+    [process] = [s for s in spans if s.name == f"process {topic}"]
+    assert process.kind == SpanKind.CONSUMER
+    assert process.context is not None and process.parent is not None
+    assert process.context.trace_id == written.trace_id
+    assert process.parent.span_id == written.span_id
+    attributes = dict(process.attributes or {})
+    received = recorder.events[0]
+    assert attributes["messaging.system"] == "kafka"
+    assert attributes["messaging.operation.type"] == "process"
+    assert attributes["messaging.destination.name"] == topic
+    assert attributes["messaging.consumer.group.name"] == name
+    assert attributes["messaging.message.id"] == str(event.event_id)
+    assert attributes["messaging.kafka.message.offset"] == received.offset
+    assert attributes["messaging.destination.partition.id"] == str(received.partition)
+
+    # The relay's batch span is its own trace, linked to the trace that wrote the event.
+    [publish] = [s for s in spans if s.name == "outbox.publish"]
+    assert publish.parent is None and publish.context is not None
+    assert publish.context.trace_id != written.trace_id
+    assert dict(publish.attributes or {})["messaging.batch.message_count"] == 1
+    assert [link.context.span_id for link in publish.links] == [written.span_id]
+
+
+async def test_malformed_messages_are_counted_and_skipped(
+    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+) -> None:
+    topic = await scratch.topic(partitions=1)
+    good = uuid.uuid4()
+    await producer.send_and_wait(topic, b"not json at all", key=b"o-1")
+    await producer.send_and_wait(topic, b'{"event_id": "not-a-uuid"}', key=b"o-1")
+    await producer.send_and_wait(topic, envelope(good), key=b"o-1")
+
+    name = scratch.consumer_name()
+    recorder = Recorder()
+    consumer = EventConsumer(name, [topic], recorder, bootstrap=scratch.bootstrap, db=db)
+    async with consuming(consumer):
+        assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
+
+    assert consumer.stats.malformed == 2
+    assert consumer.stats.processed == 1
+    assert [e.event_id for e in recorder.events] == [good]
+    assert await processed_rows(db, name) == {good}
+
+
+async def test_failing_handler_is_retried_then_skipped_without_blocking_the_partition(
+    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+) -> None:
+    topic = await scratch.topic(partitions=1)
+    poison, good = uuid.uuid4(), uuid.uuid4()
+    await producer.send_and_wait(topic, envelope(poison, seq=1), key=b"o-1")
+    await producer.send_and_wait(topic, envelope(good, seq=2), key=b"o-1")
+
+    attempts: Counter[uuid.UUID] = Counter()
+    handled: list[uuid.UUID] = []
+
+    async def handler(event: ConsumedEvent, conn: asyncpg.Connection) -> None:
+        attempts[event.event_id] += 1
+        # Proves the handler shares the dedupe row's transaction: it sees the row...
+        assert await conn.fetchval(
+            "SELECT count(*) FROM processed_events WHERE consumer = $1 AND event_id = $2",
+            name, event.event_id,
+        ) == 1
+        if event.event_id == poison:
+            raise RuntimeError("handler bug")  # ...and the rollback removes it again
+        handled.append(event.event_id)
+
+    name = scratch.consumer_name()
+    consumer = EventConsumer(
+        name, [topic], handler, bootstrap=scratch.bootstrap, db=db,
+        max_attempts=3, retry_backoff_s=0.01,
+    )
+    async with consuming(consumer):
+        assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
+
+    assert attempts[poison] == 3
+    assert consumer.stats.failed == 1 and consumer.stats.retries == 2
+    assert handled == [good] and consumer.stats.processed == 1
+    assert await processed_rows(db, name) == {good}
+    assert consumer.stats.last_error is not None and "handler bug" in consumer.stats.last_error
+
+
+async def test_database_dropping_the_connection_is_retried_not_counted_as_poison(
+    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+) -> None:
+    topic = await scratch.topic(partitions=1)
+    event_id = uuid.uuid4()
+    await producer.send_and_wait(topic, envelope(event_id), key=b"o-1")
+    calls = 0
+
+    async def handler(event: ConsumedEvent, conn: asyncpg.Connection) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # PostgreSQL kills the session in the middle of the transaction
+            await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    name = scratch.consumer_name()
+    # One attempt only: were the lost connection taken for a bad message, it would be dropped.
+    consumer = EventConsumer(
+        name, [topic], handler, bootstrap=scratch.bootstrap, db=db,
+        max_attempts=1, retry_backoff_s=0.01,
+    )
+    async with consuming(consumer):
+        assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
+
+    assert calls == 2
+    assert consumer.stats.infra_retries == 1 and consumer.stats.failed == 0
+    assert consumer.stats.processed == 1
+    assert await processed_rows(db, name) == {event_id}
+
+
+async def test_business_rejection_is_not_retried(
+    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+) -> None:
+    topic = await scratch.topic(partitions=1)
+    await producer.send_and_wait(topic, envelope(uuid.uuid4()), key=b"o-1")
+    calls = 0
+
+    async def handler(event: ConsumedEvent, conn: asyncpg.Connection) -> None:
+        nonlocal calls
+        calls += 1
+        raise InvalidTransition("cancelled", "shipped")
+
+    consumer = EventConsumer(
+        scratch.consumer_name(), [topic], handler, bootstrap=scratch.bootstrap, db=db,
+        max_attempts=3, retry_backoff_s=0.01,
+    )
+    async with consuming(consumer):
+        assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
+    assert calls == 1 and consumer.stats.failed == 1 and consumer.stats.retries == 0
