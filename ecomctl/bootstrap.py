@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from ecomctl.simulators.payment_gateway import RunningGateway, SimulatorConfig
 
 
+REDIS_POOL_SIZE = 128
+
+
 @dataclass(frozen=True)
 class CarrierTiming:
     """How long the simulated carrier waits before each status update."""
@@ -148,10 +151,11 @@ async def _build(
         db = await Database.connect(settings.database_url, max_size=options.db_pool_size)
         stack.push_async_callback(db.close)
         # Sessions and carts are the source of truth: fail fast, no silent retry storms.
-        redis = redis_lib.Redis.from_url(
-            settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
-            retry=Retry(NoBackoff(), 1),
-        )
+        # A blocking pool: a burst of requests waits for a connection instead of failing.
+        redis = redis_lib.Redis(connection_pool=redis_lib.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=REDIS_POOL_SIZE, timeout=5,
+            socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1),
+        ))
         stack.push_async_callback(redis.aclose)
         cache_redis = fast_fail_redis(settings.redis_url)
         stack.push_async_callback(cache_redis.aclose)
@@ -213,7 +217,9 @@ async def _build(
             )
             await producer.start()
             stack.push_async_callback(producer.stop)
-            relay = OutboxRelay(db, producer, tracer=tracer("outbox"), metrics=metrics)
+            relay = OutboxRelay(
+                db, producer, tracer=tracer("outbox"), metrics=metrics, topics=TOPICS
+            )
             consumers = [
                 EventConsumer("shipment", [ORDER_EVENTS], handlers.ShipmentCreator(shipments),
                               bootstrap=bootstrap, db=db, tracer=tracer("shipment"),

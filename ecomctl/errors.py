@@ -14,6 +14,7 @@
     │   └── EmptyCart            checkout with nothing in the cart  -> 409
     └── InfraError               a backend or the host failed       -> CLI exit 1, HTTP 503
         ├── BackendUnavailable   a client could not reach a backend
+        ├── ServerStartError     an in-process HTTP server could not listen
         ├── MigrationError       the schema could not be brought up to date
         └── StackError           the local stack could not be installed or run
             ├── InstallError     a download, package or build step failed
@@ -101,6 +102,10 @@ class BackendUnavailable(InfraError):
         super().__init__(f"{backend}: {detail}")
         self.backend = backend
         self.detail = detail
+
+
+class ServerStartError(InfraError):
+    """An in-process HTTP server (gateway, simulator) could not listen or did not start."""
 
 
 class MigrationError(InfraError):

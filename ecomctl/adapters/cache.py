@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -52,16 +52,19 @@ class CacheLevel(StrEnum):
     L3 = "l3"  # the source of truth (the loader)
 
 
-def fast_fail_redis(url: str, *, timeout_s: float = 0.25) -> Redis:
+def fast_fail_redis(url: str, *, timeout_s: float = 0.25, max_connections: int = 128) -> Redis:
     """A Redis client suited to a cache: short socket timeouts and one immediate retry (for a
     pooled connection that died), instead of redis-py's default of 10 retries with backoff,
     which would turn a Redis outage into seconds of latency on every request."""
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=timeout_s,  # waiting for a free connection is bounded like the rest
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
         retry=Retry(NoBackoff(), 1),
     )
+    return Redis(connection_pool=pool)
 
 
 class L1Cache(Generic[T]):

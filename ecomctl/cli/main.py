@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ecomctl import __version__
-from ecomctl.cli import db, doctor, stack
+from ecomctl.cli import db, doctor, serve, stack
 from ecomctl.cli.output import err_console
 from ecomctl.errors import ConfigError, EcomctlError
 
@@ -27,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(stack.app, name="stack")
 app.add_typer(db.app, name="db")
+app.add_typer(serve.app, name="serve")
 app.command(name="doctor")(doctor.doctor)
 
 

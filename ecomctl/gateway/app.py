@@ -4,7 +4,8 @@ Authentication is a bearer session token (``POST /api/users/login``); every cart
 route acts on the token's user only, so nobody can see another user's cart or orders.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: FastAPI reads these annotations at runtime,
+# including dependencies defined inside create_app().
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal

@@ -13,6 +13,7 @@ from ecomctl.adapters.postgres.database import Database
 from ecomctl.adapters.postgres.outbox import add_events
 from ecomctl.domain.events import SHIPMENT_EVENTS, DomainEvent, new_event
 from ecomctl.domain.models import OrderStatus, Shipment, ShipmentStatus
+from ecomctl.errors import InvalidTransition
 from ecomctl.services.order import OrderService
 from ecomctl.telemetry.spans import ServiceTracer
 
@@ -63,29 +64,34 @@ class ShipmentService:
         """The simulated carrier: move shipments that waited long enough one step on, and the
         order with them (Paid -> Shipped -> Delivered)."""
         next_status, order_status = _NEXT[status]
+        skipped = 0
         async with self._db.transaction() as conn:
             due = await sql.due_for_update(conn, status, older_than_s, limit)
             for shipment in due:
                 with self._tracer.span(
                     "shipment.update",
-                    {
-                        "ecom.order.id": str(shipment.order_id),
-                        "ecom.shipment.status": next_status.value,
-                    },
+                    {"ecom.order.id": str(shipment.order_id),
+                     "ecom.shipment.status": next_status.value},
                 ):
-                    await sql.set_status(conn, shipment.id, next_status)
-                    await self._orders.change_status(conn, shipment.order_id, order_status)
-                    moved = Shipment(
-                        shipment.id,
-                        shipment.order_id,
-                        shipment.tracking_number,
-                        shipment.carrier,
-                        next_status,
-                    )
-                    await add_events(
-                        conn, [_shipment_event(f"shipment.{next_status.value}", moved)]
-                    )
-        return len(due)
+                    try:
+                        async with conn.transaction():  # a savepoint per shipment
+                            await self._advance(conn, shipment, next_status, order_status)
+                    except InvalidTransition:
+                        skipped += 1  # the order moved on by other means (cancelled...)
+        return len(due) - skipped
+
+    async def _advance(
+        self,
+        conn: asyncpg.Connection,
+        shipment: Shipment,
+        next_status: ShipmentStatus,
+        order_status: OrderStatus,
+    ) -> None:
+        await sql.set_status(conn, shipment.id, next_status)
+        await self._orders.change_status(conn, shipment.order_id, order_status)
+        moved = Shipment(shipment.id, shipment.order_id, shipment.tracking_number,
+                         shipment.carrier, next_status)
+        await add_events(conn, [_shipment_event(f"shipment.{next_status.value}", moved)])
 
 
 def _shipment_event(event_type: str, shipment: Shipment) -> DomainEvent:

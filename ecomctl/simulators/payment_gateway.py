@@ -47,15 +47,13 @@ import math
 import random
 import re
 import secrets
-import socket
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Generator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -63,8 +61,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ecomctl.adapters.asgi_server import serving
 from ecomctl.domain.money import MAX_AMOUNT, money
-from ecomctl.errors import ConfigError, InfraError, ValidationFailed
+from ecomctl.errors import ConfigError, ServerStartError, ValidationFailed
 
 MAX_LATENCY_MS = 600_000.0  # ten minutes: anything longer is a typo, not a simulation
 MAX_TIMEOUT_DELAY_S = 3_600.0
@@ -80,8 +79,7 @@ _AMOUNT_RE = re.compile(r"(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?")
 _CURRENCY_RE = re.compile(r"[A-Za-z]{3}")
 
 
-class SimulatorStartError(InfraError):
-    """The simulator could not listen on the requested address or did not start in time."""
+SimulatorStartError = ServerStartError  # the name the simulator's callers know
 
 
 # --------------------------------------------------------------------------- configuration
@@ -676,14 +674,6 @@ class RunningGateway:
         return f"http://{host}:{self.port}"
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the program that embeds it owns Ctrl-C."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
 @contextlib.asynccontextmanager
 async def run_payment_gateway(
     config: SimulatorConfig | None = None,
@@ -704,77 +694,12 @@ async def run_payment_gateway(
         raise ConfigError("pass either a config or a simulator, not both")
     if simulator is None:
         simulator = PaymentGatewaySimulator(config)
-    sock = _listen_socket(host, port)
-    server = _EmbeddedServer(
-        uvicorn.Config(
-            simulator,
-            interface="asgi3",
-            lifespan="off",
-            log_config=None,  # leave the host program's logging alone
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=math.ceil(shutdown_timeout_s),
-        )
-    )
     simulator._server_starting()
-    task = asyncio.create_task(server.serve(sockets=[sock]), name="payment-gateway-simulator")
-    try:
-        await _wait_started(server, task, host, port, startup_timeout_s)
-        yield RunningGateway(simulator=simulator, host=host, port=sock.getsockname()[1])
-    finally:
-        await _stop(server, task, simulator, shutdown_timeout_s)
-        sock.close()
+    async with serving(
+        simulator, name="payment gateway", host=host, port=port,
+        before_stop=simulator._server_stopping, startup_timeout_s=startup_timeout_s,
+        shutdown_timeout_s=shutdown_timeout_s,
+    ) as address:
+        yield RunningGateway(simulator=simulator, host=host, port=address.port)
 
 
-def _listen_socket(host: str, port: int) -> socket.socket:
-    where = f"payment gateway: cannot listen on {host}:{port}"
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise SimulatorStartError(f"{where}: {exc}") from exc
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        raise SimulatorStartError(f"{where}: {exc}") from exc
-    return sock
-
-
-async def _wait_started(
-    server: uvicorn.Server, task: asyncio.Task[None], host: str, port: int, timeout_s: float
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not server.started:
-        if task.done():
-            cause = None if task.cancelled() else task.exception()
-            raise SimulatorStartError(
-                f"payment gateway on {host}:{port} exited during start-up: {cause!r}"
-            ) from cause
-        if loop.time() > deadline:
-            raise SimulatorStartError(
-                f"payment gateway on {host}:{port} did not start within {timeout_s:g}s"
-            )
-        await asyncio.sleep(0.005)
-
-
-async def _stop(
-    server: uvicorn.Server,
-    task: asyncio.Task[None],
-    simulator: PaymentGatewaySimulator,
-    timeout_s: float,
-) -> None:
-    server.should_exit = True
-    simulator._server_stopping()
-    try:
-        # Shielded: if our caller is being cancelled, the server still finishes its shutdown.
-        await asyncio.wait_for(asyncio.shield(task), timeout=timeout_s + 1.0)
-    except TimeoutError:
-        server.force_exit = True
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
@@ -134,6 +135,20 @@ class Telemetry:
         """Route the global provider and the client instrumentations to this stack."""
         install_instrumentations()
         ROUTER.attach(self.provider)
+
+    def instrument_app(self, app: Any) -> None:
+        """Server spans (W3C context in, ``service.name=gateway``) and request metrics for a
+        FastAPI app; ASGI send/receive sub-spans are left out (two spans per request for no
+        insight), health probes too."""
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=self.provider("gateway"),
+            meter_provider=self.meter_provider,
+            excluded_urls="healthz,readyz",
+            exclude_spans=["receive", "send"],
+        )
 
     def force_flush(self, timeout_ms: int = 10_000) -> bool:
         return all(p.force_flush(timeout_ms) for p in self._processors)

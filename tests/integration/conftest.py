@@ -5,11 +5,20 @@ There is no skipping here: a backend that is down makes its tests fail, loudly.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from ecomctl.adapters.postgres.migrations import MigrationReport, load_migrations, migrate
+from ecomctl.bootstrap import CarrierTiming, ShopStack, StackOptions, running_stack
 from ecomctl.config import Settings
+from ecomctl.gateway.server import running_gateway
 from ecomctl.resources import fixtures_dir
+from ecomctl.services.user import seeding_hasher
+from ecomctl.simulators.payment_gateway import SimulatorConfig
+from ecomctl.telemetry.setup import Telemetry
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -21,3 +30,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 async def migrated(settings: Settings) -> MigrationReport:
     return await migrate(settings.database_url, load_migrations(fixtures_dir() / "migrations"))
+
+
+@pytest.fixture(scope="session")
+def spans() -> InMemorySpanExporter:
+    """Every span the test stack finishes (beside the OTLP export to Jaeger)."""
+    return InMemorySpanExporter()
+
+
+@pytest.fixture(scope="session")
+async def shop(
+    settings: Settings, migrated: MigrationReport, spans: InMemorySpanExporter
+) -> AsyncIterator[ShopStack]:
+    """The whole shop on the real backends, shared by the integration tests that need it.
+
+    The payment simulator answers fast by default; tests that inject faults restore it.
+    """
+    telemetry = Telemetry(settings, span_processors=[SimpleSpanProcessor(spans)])
+    options = StackOptions(
+        simulator=SimulatorConfig(latency_mean_ms=5, latency_jitter_ms=1, timeout_delay_s=2),
+        payment_timeout_s=0.5,
+        password_hasher=seeding_hasher(),
+        carrier=CarrierTiming(in_transit_after_s=3600, delivered_after_s=3600),
+        telemetry=telemetry,
+    )
+    async with running_stack(settings, options) as stack:
+        yield stack
+    telemetry.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def gateway_url(shop: ShopStack) -> AsyncIterator[str]:
+    async with running_gateway(shop) as address:
+        yield address.url

@@ -1,7 +1,10 @@
 """Outbox relay -> Kafka -> idempotent consumer, on the real PostgreSQL and Kafka.
 
-Every test uses its own topics and consumer names (the outbox and processed_events tables
-are shared with other tests) and removes its rows and topics afterwards.
+Isolation: other sessions may run an outbox relay against the same database at any time,
+and an unfiltered relay would publish this module's rows. So the module writes to a private
+copy of the ``outbox`` table, in its own schema put first on the pool's ``search_path`` (same
+SQL, same real PostgreSQL); ``processed_events`` stays shared, under unique consumer names.
+Every test uses its own topics and removes its rows and topics afterwards.
 """
 
 from __future__ import annotations
@@ -43,8 +46,35 @@ IDLE_TIMEOUT_S = 15.0
 
 
 @pytest.fixture(scope="module")
-async def db(settings: Settings, migrated: MigrationReport) -> AsyncIterator[Database]:
-    database = await Database.connect(settings.database_url, min_size=1, max_size=8)
+async def outbox_schema(settings: Settings, migrated: MigrationReport) -> AsyncIterator[str]:
+    schema = f"it_outbox_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(
+            f"CREATE SCHEMA {schema}; "
+            f"CREATE TABLE {schema}.outbox (LIKE public.outbox INCLUDING ALL)"
+        )
+    finally:
+        await conn.close()
+    yield schema
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        await conn.close()
+
+
+async def private_outbox_db(settings: Settings, schema: str, max_size: int = 8) -> Database:
+    pool = await asyncpg.create_pool(
+        settings.database_url, min_size=1, max_size=max_size,
+        server_settings={"search_path": f"{schema}, public"},
+    )
+    return Database(pool)
+
+
+@pytest.fixture(scope="module")
+async def db(settings: Settings, outbox_schema: str) -> AsyncIterator[Database]:
+    database = await private_outbox_db(settings, outbox_schema)
     yield database
     await database.close()
 
@@ -173,11 +203,15 @@ async def test_hundred_events_are_consumed_exactly_once_in_aggregate_order(
     topic = await scratch.topic()
     assert await ensure_topics(scratch.bootstrap, [topic]) == []  # idempotent
     events = await write_events(db, topic, 100)
+    elsewhere = f"it-order-events-{uuid.uuid4().hex[:12]}"  # never created on Kafka
+    scratch.topics.append(elsewhere)
+    await write_events(db, elsewhere, 5)
 
     relay = OutboxRelay(db, producer, topics=[topic])
     await relay.drain(timeout_s=15)
     assert relay.stats.published == 100 and relay.stats.failures == 0
     assert await unpublished(db, topic) == 0
+    assert await unpublished(db, elsewhere) == 5  # the topics filter
 
     name = scratch.consumer_name()
     recorder = Recorder()
@@ -280,7 +314,7 @@ async def test_two_concurrent_relays_never_publish_the_same_row(
 
 
 async def test_relay_loop_survives_kafka_and_postgres_failures(
-    db: Database, settings: Settings, scratch: Scratch
+    db: Database, settings: Settings, outbox_schema: str, scratch: Scratch
 ) -> None:
     topic = await scratch.topic()
 
@@ -301,7 +335,7 @@ async def test_relay_loop_survives_kafka_and_postgres_failures(
                     assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
             return await super().send(*args, **kwargs)
 
-    relay_db = await Database.connect(settings.database_url, min_size=1, max_size=1)
+    relay_db = await private_outbox_db(settings, outbox_schema, max_size=1)
     flaky = FlakyProducer(bootstrap_servers=scratch.bootstrap, acks="all")
     await flaky.start()
     relay = OutboxRelay(relay_db, flaky, topics=[topic], max_backoff_s=0.2)

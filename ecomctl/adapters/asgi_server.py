@@ -1,0 +1,125 @@
+"""Serving an ASGI app with uvicorn inside the running event loop (gateway, simulators).
+
+The embedding program owns Ctrl-C, so uvicorn's signal handlers are switched off; the
+listening socket is bound before start-up, so ``port=0`` yields the port actually chosen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import socket
+from collections.abc import AsyncIterator, Callable, Generator
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from ecomctl.errors import ServerStartError
+
+
+@dataclass(frozen=True)
+class ServedAddress:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        """A base URL a local client can connect to (wildcard addresses become loopback)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+
+class _EmbeddedServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: ASGIApp,
+    *,
+    name: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    before_stop: Callable[[], None] | None = None,
+    startup_timeout_s: float = 10.0,
+    shutdown_timeout_s: float = 5.0,
+) -> AsyncIterator[ServedAddress]:
+    """Serve ``app`` in a background task until the block exits."""
+    sock = _listen_socket(name, host, port)
+    server = _EmbeddedServer(
+        uvicorn.Config(
+            app,
+            interface="asgi3",
+            lifespan="off",
+            log_config=None,  # leave the host program's logging alone
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=math.ceil(shutdown_timeout_s),
+        )
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=name)
+    try:
+        await _wait_started(name, server, task, host, port, startup_timeout_s)
+        yield ServedAddress(host, sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        if before_stop is not None:
+            before_stop()
+        await _stop(server, task, shutdown_timeout_s)
+        sock.close()
+
+
+def _listen_socket(name: str, host: str, port: int) -> socket.socket:
+    where = f"{name}: cannot listen on {host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ServerStartError(f"{where}: {exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ServerStartError(f"{where}: {exc}") from exc
+    return sock
+
+
+async def _wait_started(
+    name: str,
+    server: uvicorn.Server,
+    task: asyncio.Task[None],
+    host: str,
+    port: int,
+    timeout_s: float,
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not server.started:
+        if task.done():
+            cause = None if task.cancelled() else task.exception()
+            raise ServerStartError(
+                f"{name} on {host}:{port} exited during start-up: {cause!r}"
+            ) from cause
+        if loop.time() > deadline:
+            raise ServerStartError(f"{name} on {host}:{port} did not start within {timeout_s:g}s")
+        await asyncio.sleep(0.005)
+
+
+async def _stop(server: uvicorn.Server, task: asyncio.Task[None], timeout_s: float) -> None:
+    try:
+        # Shielded: if our caller is being cancelled, the server still finishes its shutdown.
+        await asyncio.wait_for(asyncio.shield(task), timeout=timeout_s + 1.0)
+    except TimeoutError:
+        server.force_exit = True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

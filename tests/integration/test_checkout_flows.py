@@ -1,0 +1,173 @@
+"""Checkout outcomes, compensation and the order state machine on the real stack."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from ecomctl.bootstrap import ShopStack
+from ecomctl.domain.models import CheckoutOutcome, OrderStatus, PaymentStatus, ShipmentStatus
+from ecomctl.errors import EmptyCart, InvalidTransition, NotFound, OutOfStock
+from tests.shopdata import make_catalogue, make_users
+
+
+@asynccontextmanager
+async def gateway_faults(shop: ShopStack, **changes: Any) -> AsyncIterator[None]:
+    assert shop.payment_gateway is not None
+    simulator = shop.payment_gateway.simulator
+    before = simulator.config
+    simulator.update_config(**changes)
+    try:
+        yield
+    finally:
+        simulator.update_config(**before.to_dict())
+
+
+async def _stock(shop: ShopStack, product_id: int) -> tuple[int, int, int]:
+    async with shop.db.connection() as conn:
+        row = await conn.fetchrow(
+            "SELECT on_hand, reserved, sold FROM inventory WHERE product_id = $1", product_id
+        )
+    return row["on_hand"], row["reserved"], row["sold"]
+
+
+async def _payments(shop: ShopStack, order_id: object) -> list[tuple[int, str]]:
+    async with shop.db.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT attempt, status FROM payments WHERE order_id = $1 ORDER BY attempt", order_id
+        )
+    return [(r["attempt"], r["status"]) for r in rows]
+
+
+async def test_paid_checkout_commits_stock_and_clears_the_cart(shop: ShopStack) -> None:
+    catalogue = await make_catalogue(shop, 2, stock=10)
+    (user,) = await make_users(shop, 1)
+    await shop.services.carts.add_item(user.id, catalogue.ids[0], 3)
+    await shop.services.carts.add_item(user.id, catalogue.ids[1], 1)
+
+    result = await shop.services.checkout.checkout(user.id)
+
+    assert result.outcome is CheckoutOutcome.PAID
+    expected = catalogue.products[0].price * 3 + catalogue.products[1].price
+    assert result.total == expected
+    order = await shop.services.orders.get(user.id, result.order_id)
+    assert order.status is OrderStatus.PAID and order.total == expected
+    assert await _stock(shop, catalogue.ids[0]) == (7, 0, 3)
+    assert await _payments(shop, result.order_id) == [(1, "captured")]
+    assert (await shop.services.carts.get(user.id)).is_empty
+
+
+async def test_declined_payment_cancels_the_order_and_releases_stock(shop: ShopStack) -> None:
+    catalogue = await make_catalogue(shop, 1, stock=4)
+    (user,) = await make_users(shop, 1)
+    await shop.services.carts.add_item(user.id, catalogue.ids[0], 4)
+
+    async with gateway_faults(shop, decline_rate=1.0):
+        result = await shop.services.checkout.checkout(user.id)
+
+    assert result.outcome is CheckoutOutcome.PAYMENT_DECLINED
+    assert result.payment_status is PaymentStatus.DECLINED
+    order = await shop.services.orders.get(user.id, result.order_id)
+    assert order.status is OrderStatus.CANCELLED
+    assert await _stock(shop, catalogue.ids[0]) == (4, 0, 0)
+    assert await _payments(shop, result.order_id) == [(1, "declined")]  # no retry of a decline
+    assert not (await shop.services.carts.get(user.id)).is_empty  # the shopper may retry
+
+
+async def test_gateway_timeouts_are_retried_with_one_key_then_compensated(
+    shop: ShopStack,
+) -> None:
+    catalogue = await make_catalogue(shop, 1, stock=2)
+    (user,) = await make_users(shop, 1)
+    await shop.services.carts.add_item(user.id, catalogue.ids[0], 2)
+
+    async with gateway_faults(shop, timeout_rate=1.0, timeout_delay_s=1.0):
+        result = await shop.services.checkout.checkout(user.id)
+
+    assert result.outcome is CheckoutOutcome.PAYMENT_FAILED
+    assert await _payments(shop, result.order_id) == [(1, "timeout"), (2, "timeout")]
+    assert await _stock(shop, catalogue.ids[0]) == (2, 0, 0)
+    # The stock released by the failed order can be bought again.
+    retry = await shop.services.checkout.checkout(user.id)
+    assert retry.outcome is CheckoutOutcome.PAID
+
+
+async def test_gateway_errors_fail_cleanly(shop: ShopStack) -> None:
+    catalogue = await make_catalogue(shop, 1, stock=1)
+    (user,) = await make_users(shop, 1)
+    await shop.services.carts.add_item(user.id, catalogue.ids[0], 1)
+    async with gateway_faults(shop, error_rate=1.0):
+        result = await shop.services.checkout.checkout(user.id)
+    assert result.outcome is CheckoutOutcome.PAYMENT_FAILED
+    assert result.payment_status is PaymentStatus.GATEWAY_ERROR
+    assert await _stock(shop, catalogue.ids[0]) == (1, 0, 0)
+
+
+async def test_pending_order_then_payment_and_illegal_second_payment(shop: ShopStack) -> None:
+    catalogue = await make_catalogue(shop, 1, stock=3)
+    (user,) = await make_users(shop, 1)
+    await shop.services.carts.add_item(user.id, catalogue.ids[0], 1)
+
+    pending = await shop.services.checkout.place_order(user.id)
+    assert pending.status is OrderStatus.PENDING
+    assert await _stock(shop, catalogue.ids[0]) == (3, 1, 0)
+
+    paid = await shop.services.checkout.checkout(user.id, pending.id)
+    assert paid.outcome is CheckoutOutcome.PAID and paid.order_id == pending.id
+    with pytest.raises(InvalidTransition):
+        await shop.services.checkout.checkout(user.id, pending.id)
+    assert await _payments(shop, pending.id) == [(1, "captured")]
+
+
+async def test_orders_are_private_and_listed_newest_first(shop: ShopStack) -> None:
+    catalogue = await make_catalogue(shop, 1, stock=10)
+    alice, bob = await make_users(shop, 2)
+    first = second = None
+    for attempt in range(2):
+        await shop.services.carts.add_item(alice.id, catalogue.ids[0], 1)
+        result = await shop.services.checkout.checkout(alice.id)
+        first, second = (result, second) if attempt == 0 else (first, result)
+    assert first is not None and second is not None
+
+    with pytest.raises(NotFound):
+        await shop.services.orders.get(bob.id, first.order_id)
+    page = await shop.services.orders.list_for_user(alice.id)
+    assert [o.id for o in page.items] == [second.order_id, first.order_id]
+    assert page.total == 2
+    assert (await shop.services.orders.list_for_user(bob.id)).total == 0
+
+
+async def test_empty_cart_and_out_of_stock_are_refused(shop: ShopStack) -> None:
+    catalogue = await make_catalogue(shop, 1, stock=1)
+    (user,) = await make_users(shop, 1)
+    with pytest.raises(EmptyCart):
+        await shop.services.checkout.checkout(user.id)
+    await shop.services.carts.add_item(user.id, catalogue.ids[0], 2)
+    with pytest.raises(OutOfStock):
+        await shop.services.checkout.checkout(user.id)
+    assert await _stock(shop, catalogue.ids[0]) == (1, 0, 0)
+
+
+async def test_carrier_moves_paid_orders_to_shipped_then_delivered(shop: ShopStack) -> None:
+    catalogue = await make_catalogue(shop, 1, stock=1)
+    (user,) = await make_users(shop, 1)
+    await shop.services.carts.add_item(user.id, catalogue.ids[0], 1)
+    result = await shop.services.checkout.checkout(user.id)
+    await shop.drain(30)
+    shipment = await shop.services.shipments.for_order(result.order_id)
+    assert shipment is not None and shipment.status is ShipmentStatus.CREATED
+
+    await shop.services.shipments.advance_due(ShipmentStatus.CREATED, older_than_s=0, limit=100_000)
+    assert (await shop.services.orders.get(user.id, result.order_id)).status is (
+        OrderStatus.SHIPPED
+    )
+    await shop.services.shipments.advance_due(
+        ShipmentStatus.IN_TRANSIT, older_than_s=0, limit=100_000
+    )
+    order = await shop.services.orders.get(user.id, result.order_id)
+    assert order.status is OrderStatus.DELIVERED
+    shipment = await shop.services.shipments.for_order(result.order_id)
+    assert shipment is not None and shipment.status is ShipmentStatus.DELIVERED

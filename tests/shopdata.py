@@ -1,0 +1,74 @@
+"""Small, uniquely named shop data for tests: a category with stocked products, and users.
+
+Rows go straight into PostgreSQL (and the search index when asked) so that each test owns
+its data and never depends on what another test or a seed left behind.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ecomctl.adapters.postgres.users import UserRepository
+from ecomctl.adapters.search import ProductDocument
+from ecomctl.bootstrap import ShopStack
+from ecomctl.domain.models import Product, User
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    slug: str
+    products: list[Product]
+
+    @property
+    def ids(self) -> list[int]:
+        return [p.id for p in self.products]
+
+
+async def make_catalogue(
+    shop: ShopStack,
+    count: int,
+    *,
+    stock: int = 100,
+    price: Decimal = Decimal("10.00"),
+    index: bool = False,
+    word: str | None = None,
+) -> Catalogue:
+    slug = f"t-{uuid.uuid4().hex[:10]}"
+    word = word or slug.replace("-", "")
+    async with shop.db.transaction() as conn:
+        category_id = await conn.fetchval(
+            "INSERT INTO categories (slug, name) VALUES ($1, $2) RETURNING id", slug, slug.upper()
+        )
+        ids = [
+            await conn.fetchval(
+                "INSERT INTO products (sku, name, description, category_id, price) "
+                "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                f"{slug}-{i}", f"{word} item {i}", f"test product {i} of {slug}",
+                category_id, price + i,
+            )
+            for i in range(count)
+        ]
+        await conn.executemany(
+            "INSERT INTO inventory (product_id, on_hand) VALUES ($1, $2)",
+            [(pid, stock) for pid in ids],
+        )
+    products = await shop.services.products.get_many(ids)
+    catalogue = Catalogue(slug, [products[pid] for pid in ids])
+    if index:
+        await shop.services.search.index_products(
+            [ProductDocument.from_product(p, slug.upper()) for p in catalogue.products],
+            refresh=True,
+        )
+    return catalogue
+
+
+async def make_users(shop: ShopStack, count: int) -> list[User]:
+    """Users without a usable password (checkout tests call the services directly)."""
+    repo = UserRepository(shop.db)
+    tag = uuid.uuid4().hex[:10]
+    return [
+        await repo.create(f"t-{tag}-{i}@example.test", f"Test {i}", "not-a-hash")
+        for i in range(count)
+    ]
