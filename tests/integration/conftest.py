@@ -32,17 +32,18 @@ async def migrated(settings: Settings) -> MigrationReport:
     return await migrate(settings.database_url, load_migrations(fixtures_dir() / "migrations"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def spans() -> InMemorySpanExporter:
     """Every span the test stack finishes (beside the OTLP export to Jaeger)."""
     return InMemorySpanExporter()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def shop(
     settings: Settings, migrated: MigrationReport, spans: InMemorySpanExporter
 ) -> AsyncIterator[ShopStack]:
-    """The whole shop on the real backends, shared by the integration tests that need it.
+    """The whole shop on the real backends, shared by the integration tests that need it
+    (and stopped before the end-to-end tests, which restart backends).
 
     The payment simulator answers fast by default; tests that inject faults restore it.
     """
@@ -59,7 +60,7 @@ async def shop(
     telemetry.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def gateway_url(shop: ShopStack) -> AsyncIterator[str]:
     async with running_gateway(shop) as address:
         yield address.url

@@ -333,7 +333,8 @@ async def test_relay_loop_survives_kafka_and_postgres_failures(
                 pid, self.kill_pid = self.kill_pid, None
                 async with db.connection() as conn:
                     assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
-            return await super().send(*args, **kwargs)
+            sent: asyncio.Future[Any] = await super().send(*args, **kwargs)
+            return sent
 
     relay_db = await private_outbox_db(settings, outbox_schema, max_size=1)
     flaky = FlakyProducer(bootstrap_servers=scratch.bootstrap, acks="all")

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from ecomctl.errors import BackendUnavailable
 
@@ -19,6 +20,7 @@ _UNAVAILABLE = (
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
     asyncpg.QueryCanceledError,
+    asyncpg.InternalClientError,  # what a connection killed mid-query sometimes raises
 )
 
 
@@ -45,8 +47,14 @@ class Database:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         try:
-            async with self.pool.acquire() as conn:
+            conn = await self.pool.acquire()
+            try:
                 yield conn
+            finally:
+                # The pool's reset query on release is housekeeping, not part of the
+                # operation: untraced, so it does not add a span to every trace.
+                with suppress_instrumentation():
+                    await self.pool.release(conn)
         except _UNAVAILABLE as exc:
             raise BackendUnavailable("postgres", str(exc) or type(exc).__name__) from exc
 

@@ -1,0 +1,182 @@
+"""The HTTP API as a client sees it, over TCP, on the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from ecomctl.bootstrap import ShopStack
+from tests.shopdata import Catalogue, make_catalogue
+
+
+@pytest.fixture
+async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as http:
+        yield http
+
+
+async def _login(client: httpx.AsyncClient, email: str | None = None) -> dict[str, str]:
+    email = email or f"h-{uuid.uuid4().hex[:12]}@example.test"
+    created = await client.post(
+        "/api/users/register",
+        json={"email": email, "password": "s3cret-pass", "full_name": "HTTP Shopper"},
+    )
+    assert created.status_code == 201, created.text
+    login = await client.post("/api/users/login", json={"email": email, "password": "s3cret-pass"})
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['token']}"}
+
+
+async def test_shopper_journey_register_to_shipment(
+    shop: ShopStack, client: httpx.AsyncClient
+) -> None:
+    word = f"zq{uuid.uuid4().hex[:8]}"
+    catalogue: Catalogue = await make_catalogue(shop, 3, stock=5, index=True, word=word)
+    auth = await _login(client)
+
+    found = await client.get("/api/search", params={"q": f"{word} item 1"})
+    assert found.status_code == 200, found.text
+    hits = found.json()["items"]
+    assert hits and hits[0]["product_id"] == catalogue.ids[1]
+    assert hits[0]["price"] == str(catalogue.products[1].price)  # a decimal string
+
+    product = await client.get(f"/api/products/{catalogue.ids[1]}")
+    assert product.json()["price"] == str(catalogue.products[1].price)
+    listed = await client.get("/api/products", params={"category": catalogue.slug})
+    assert [p["id"] for p in listed.json()["items"]] == catalogue.ids
+
+    added = await client.post(
+        "/api/cart/items", json={"product_id": catalogue.ids[1], "quantity": 2}, headers=auth
+    )
+    assert added.status_code == 201
+    assert added.json() == {"lines": [{"product_id": catalogue.ids[1], "quantity": 2}]}
+    changed = await client.patch(
+        f"/api/cart/items/{catalogue.ids[1]}", json={"quantity": 3}, headers=auth
+    )
+    assert changed.json()["lines"][0]["quantity"] == 3
+
+    paid = await client.post("/api/checkout", headers=auth)
+    assert paid.status_code == 200, paid.text
+    body = paid.json()
+    assert body["outcome"] == "paid" and body["payment_status"] == "captured"
+    assert body["total"] == str(catalogue.products[1].price * 3)
+    assert (await client.get("/api/cart", headers=auth)).json() == {"lines": []}
+
+    order_id = body["order_id"]
+    await shop.drain(30)
+    order = (await client.get(f"/api/orders/{order_id}", headers=auth)).json()
+    assert order["status"] == "paid"
+    assert order["shipment"]["status"] == "created"
+    assert order["shipment"]["tracking_number"].startswith("EC")
+    orders = (await client.get("/api/orders", headers=auth)).json()
+    assert [o["id"] for o in orders["items"]] == [order_id]
+
+    recommended = await client.get(
+        "/api/recommendations", params={"product_id": catalogue.ids[1], "limit": 2}
+    )
+    assert recommended.status_code == 200
+    assert set(recommended.json()["product_ids"]) <= set(catalogue.ids) - {catalogue.ids[1]}
+
+    out = await client.post("/api/users/logout", headers=auth)
+    assert out.status_code == 204
+    assert (await client.get("/api/cart", headers=auth)).status_code == 401
+
+
+async def test_users_never_see_each_others_cart_or_orders(
+    shop: ShopStack, client: httpx.AsyncClient
+) -> None:
+    catalogue = await make_catalogue(shop, 1, stock=5)
+    alice, bob = await _login(client), await _login(client)
+    await client.post("/api/cart/items", json={"product_id": catalogue.ids[0]}, headers=alice)
+    assert (await client.get("/api/cart", headers=bob)).json() == {"lines": []}
+    order_id = (await client.post("/api/checkout", headers=alice)).json()["order_id"]
+
+    assert (await client.get(f"/api/orders/{order_id}", headers=bob)).status_code == 404
+    assert (await client.get("/api/orders", headers=bob)).json()["total"] == 0
+    again = await client.post("/api/checkout", json={"order_id": order_id}, headers=bob)
+    assert again.status_code == 404
+    assert (await client.get(f"/api/orders/{order_id}", headers=alice)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 422),
+        (b'{"product_id": "1", "quantity": 1}', 422),
+        (b'{"product_id": 1, "quantity": 0}', 422),
+        (b'{"product_id": 1, "quantity": -3}', 422),
+        (b'{"product_id": 1, "quantity": 1000000}', 422),
+        (b'{"product_id": 1, "quantity": 1.5}', 422),
+        (b'{"product_id": 1, "quantity": 1, "price": "0.01"}', 422),
+        (b'[]', 422),
+        (b'{"product_id": 999999999999, "quantity": 1}', 404),
+    ],
+)
+async def test_bad_cart_input_gets_a_json_4xx(
+    client: httpx.AsyncClient, body: bytes, status: int
+) -> None:
+    auth = await _login(client)
+    response = await client.post(
+        "/api/cart/items", content=body,
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert response.status_code == status, response.text
+    assert set(response.json()) == {"error", "message"}
+    assert (await client.get("/api/cart", headers=auth)).json() == {"lines": []}
+
+
+async def test_oversized_bodies_missing_auth_and_bad_ids(client: httpx.AsyncClient) -> None:
+    huge = b'{"email": "' + b"a" * 100_000 + b'"}'
+    too_big = await client.post("/api/users/register", content=huge,
+                                headers={"Content-Type": "application/json"})
+    assert too_big.status_code == 413 and too_big.json()["error"] == "payload_too_large"
+    assert (await client.get("/api/cart")).status_code == 401
+    bad = await client.get("/api/cart", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401 and bad.headers["www-authenticate"] == "Bearer"
+    assert (await client.get("/api/products/0")).status_code == 422
+    assert (await client.get("/api/products/abc")).status_code == 422
+    assert (await client.get("/api/orders/not-a-uuid",
+                             headers=await _login(client))).status_code == 422
+
+
+async def test_login_failures_are_uniform_and_throttled(client: httpx.AsyncClient) -> None:
+    email = f"h-{uuid.uuid4().hex[:12]}@example.test"
+    await _login(client, email)
+    wrong = await client.post("/api/users/login", json={"email": email, "password": "wrong-1"})
+    unknown = await client.post(
+        "/api/users/login", json={"email": f"x{email}", "password": "wrong-1"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    statuses = [
+        (await client.post("/api/users/login",
+                           json={"email": email, "password": "wrong-2"})).status_code
+        for _ in range(6)
+    ]
+    assert statuses[-1] == 429
+    throttled = await client.post("/api/users/login",
+                                  json={"email": email, "password": "s3cret-pass"})
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
+
+
+async def test_backend_outage_is_503_not_500(shop: ShopStack, client: httpx.AsyncClient) -> None:
+    """Elasticsearch unreachable: search answers 503 with a JSON body, the rest keeps working."""
+    index = shop.services.search._index  # the adapter under the service
+    real = index._client
+    from elasticsearch import AsyncElasticsearch
+
+    dead = AsyncElasticsearch("http://127.0.0.1:1", request_timeout=1, max_retries=0)
+    index._client = dead
+    try:
+        response = await client.get("/api/search", params={"q": "anything"})
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == "backend_unavailable"
+        assert (await client.get("/healthz")).status_code == 200
+    finally:
+        index._client = real
+        await dead.close()
+    await asyncio.sleep(0)
