@@ -61,7 +61,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ecomctl.adapters.asgi_server import serving
+from ecomctl.adapters.asgi_server import ServedAddress, serving
 from ecomctl.domain.money import MAX_AMOUNT, money
 from ecomctl.errors import ConfigError, ServerStartError, ValidationFailed
 
@@ -658,20 +658,11 @@ async def _wait_for_disconnect(receive: Receive) -> None:
 
 
 @dataclass(frozen=True)
-class RunningGateway:
-    """A simulator being served: where to reach it, and the simulator to reconfigure."""
+class RunningGateway(ServedAddress):
+    """A simulator being served: where to reach it (``url``), and the simulator to
+    reconfigure."""
 
-    simulator: PaymentGatewaySimulator
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        """A base URL a local client can connect to (wildcard addresses become loopback)."""
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+    simulator: PaymentGatewaySimulator = field(kw_only=True)
 
 
 @contextlib.asynccontextmanager
@@ -700,6 +691,6 @@ async def run_payment_gateway(
         before_stop=simulator._server_stopping, startup_timeout_s=startup_timeout_s,
         shutdown_timeout_s=shutdown_timeout_s,
     ) as address:
-        yield RunningGateway(simulator=simulator, host=host, port=address.port)
+        yield RunningGateway(host, address.port, simulator=simulator)
 
 
