@@ -88,8 +88,8 @@ class SessionStore:
 class LoginThrottle:
     """At most ``max_failures`` failed logins per email per window.
 
-    The window is fixed from the first failure (its key's expiry), so a locked-out address
-    unlocks ``window_s`` after that failure. The key is a hash of the normalized email and is
+    The window is fixed from the first counted attempt (its key's expiry), so a locked-out address
+    unlocks ``window_s`` after that attempt. The key is a hash of the normalized email and is
     written whether or not the account exists: the throttle does not reveal which do.
     """
 
@@ -98,29 +98,22 @@ class LoginThrottle:
         self._max_failures = max_failures
         self._window_s = window_s
 
-    async def check(self, email: str) -> None:
+    async def begin_attempt(self, email: str) -> None:
+        """Count this login attempt before the password is checked, and refuse it if the
+        window already holds ``max_failures`` attempts. Counting first (one atomic INCR) means
+        a burst of concurrent guesses cannot all slip past a read-then-write check; a
+        successful login calls ``reset``, so only failures accumulate."""
         key = throttle_key(email)
         async with (
-            _redis_errors("login throttle check"),
-            self._redis.pipeline(transaction=False) as pipe,
-        ):
-            pipe.get(key)
-            pipe.ttl(key)
-            failures, ttl = await pipe.execute()
-        if failures is not None and int(failures) >= self._max_failures:
-            raise LoginThrottled(ttl if ttl > 0 else self._window_s)
-
-    async def record_failure(self, email: str) -> int:
-        """Count one failure; returns the failures in the current window."""
-        key = throttle_key(email)
-        async with (
-            _redis_errors("login throttle record"),
+            _redis_errors("login throttle"),
             self._redis.pipeline(transaction=True) as pipe,
         ):
             pipe.incr(key)
-            pipe.expire(key, self._window_s, nx=True)  # the window starts at the first failure
-            failures, _ = await pipe.execute()
-        return int(failures)
+            pipe.expire(key, self._window_s, nx=True)  # the window starts at the first attempt
+            pipe.ttl(key)
+            attempts, _, ttl = await pipe.execute()
+        if int(attempts) > self._max_failures:
+            raise LoginThrottled(ttl if ttl > 0 else self._window_s)
 
     async def reset(self, email: str) -> None:
         async with _redis_errors("login throttle reset"):

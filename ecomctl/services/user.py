@@ -112,8 +112,7 @@ class Sessions(Protocol):
 
 
 class Throttle(Protocol):
-    async def check(self, email: str) -> None: ...
-    async def record_failure(self, email: str) -> int: ...
+    async def begin_attempt(self, email: str) -> None: ...
     async def reset(self, email: str) -> None: ...
 
 
@@ -155,17 +154,15 @@ class UserService:
             if not isinstance(email, str) or not isinstance(password, str):
                 raise AuthenticationFailed(_BAD_CREDENTIALS)
             key = email.strip().lower()
-            await self._throttle.check(key)
+            await self._throttle.begin_attempt(key)
             plausible = len(key) <= MAX_EMAIL_CHARS and len(password) <= MAX_PASSWORD_CHARS
             found = await self._repo.by_email(key) if plausible else None
             if found is None:
                 await self._verify(await self._dummy(), password)
-                await self._throttle.record_failure(key)
                 raise AuthenticationFailed(_BAD_CREDENTIALS)
             user, stored_hash = found
             span.set_attribute("ecom.user.id", user.id)
             if not await self._verify(stored_hash, password):
-                await self._throttle.record_failure(key)
                 raise AuthenticationFailed(_BAD_CREDENTIALS)
             await self._throttle.reset(key)
             if self._hasher.check_needs_rehash(stored_hash):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -243,6 +244,20 @@ async def test_five_failures_throttle_an_unknown_email(
         await service.login(email, PASSWORD)
 
 
+async def test_a_burst_of_concurrent_guesses_gets_at_most_five_tries(
+    service: UserService, new_email: Callable[[], str]
+) -> None:
+    """Attempts are counted before the password is checked, so 20 simultaneous guesses
+    cannot all pass a read-then-write check: five are verified, fifteen are throttled."""
+    email = new_email()
+    await service.register(email, PASSWORD, "Target")
+    outcomes = await asyncio.gather(
+        *(service.login(email, f"guess-{i}") for i in range(20)), return_exceptions=True
+    )
+    kinds = sorted(type(o).__name__ for o in outcomes)
+    assert kinds == ["AuthenticationFailed"] * 5 + ["LoginThrottled"] * 15
+
+
 async def test_success_resets_the_failure_count(
     service: UserService, new_email: Callable[[], str]
 ) -> None:
@@ -326,7 +341,7 @@ async def test_unreachable_redis_is_backend_unavailable() -> None:
         with pytest.raises(BackendUnavailable) as sessions_down:
             await SessionStore(client).create(1)
         with pytest.raises(BackendUnavailable) as throttle_down:
-            await LoginThrottle(client).check("a@example.test")
+            await LoginThrottle(client).begin_attempt("a@example.test")
         assert sessions_down.value.backend == throttle_down.value.backend == "redis"
     finally:
         await client.aclose()
