@@ -22,6 +22,7 @@ from ecomctl.domain.events import (
     SHIPMENT_EVENTS,
     TOPICS,
 )
+from ecomctl.domain.flags import FaultFlags
 from ecomctl.domain.models import ShipmentStatus
 from ecomctl.services.shop import ShopServices
 from ecomctl.telemetry.setup import Telemetry
@@ -30,9 +31,12 @@ if TYPE_CHECKING:
     import redis.asyncio as redis
     from argon2 import PasswordHasher
 
+    from ecomctl.adapters.cache import TieredCache
     from ecomctl.adapters.kafka.consumer import EventConsumer
     from ecomctl.adapters.kafka.relay import OutboxRelay
     from ecomctl.adapters.postgres.database import Database
+    from ecomctl.adapters.search import ProductSearchIndex
+    from ecomctl.domain.models import Product
     from ecomctl.services.shipment import ShipmentService
     from ecomctl.simulators.payment_gateway import RunningGateway, SimulatorConfig
 
@@ -63,6 +67,8 @@ class StackOptions:
     search_alias: str = "ecomctl-products"
     telemetry: Telemetry | None = None
     """Telemetry to use; None builds one exporting over OTLP to the configured endpoint."""
+    flags: FaultFlags = field(default_factory=FaultFlags)
+    """Fault switches the services read on every call (simulations flip them)."""
 
 
 @dataclass
@@ -75,6 +81,9 @@ class ShopStack:
     relay: OutboxRelay | None
     consumers: list[EventConsumer]
     payment_gateway: RunningGateway | None
+    flags: FaultFlags
+    product_cache: TieredCache[Product]
+    search_index: ProductSearchIndex
 
     async def readiness(self) -> dict[str, bool]:
         """Cheap checks of the backends a request needs (``/readyz``)."""
@@ -180,12 +189,13 @@ async def _build(
         cache = product_cache(cache_redis, metrics=metrics)
         await cache.start()
         stack.push_async_callback(cache.stop)
-        products = ProductService(db, products_repo, cache, tracer("product"))
-        inventory = InventoryService(tracer("inventory"))
+        flags = options.flags
+        products = ProductService(db, products_repo, cache, tracer("product"), flags)
+        inventory = InventoryService(tracer("inventory"), flags)
         orders = OrderService(db, inventory, tracer("order"), metrics)
         carts = CartService(CartStore(redis), products.get, tracer("cart"))
         payments = PaymentService(payment_client, tracer("payment"), metrics)
-        shipments = ShipmentService(db, orders, tracer("shipment"))
+        shipments = ShipmentService(db, orders, tracer("shipment"), flags)
         search = SearchService(search_index, tracer("search"))
         services = ShopServices(
             users=UserService(
@@ -245,7 +255,7 @@ async def _build(
             stack.push_async_callback(_stop_tasks, stop, tasks)
 
         yield ShopStack(settings, telemetry, db, redis, services, relay, consumers,
-                        running_gateway)
+                        running_gateway, flags, cache, search_index)
 
 
 async def _stop_tasks(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:

@@ -127,3 +127,10 @@ class BackendStartError(StackError):
         super().__init__(f"{backend} did not become healthy: {detail} (log: {log_file})")
         self.backend = backend
         self.log_file = log_file
+
+
+def error_code(exc: BaseException) -> str:
+    """A short, stable snake_case name for an error (``OutOfStock`` -> ``out_of_stock``), used
+    in HTTP error bodies and in reports that group errors by cause."""
+    name = type(exc).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")

@@ -266,6 +266,12 @@ class TieredCache(Generic[T]):
         """True while the breaker is open, i.e. lookups are served by L1 and the loader only."""
         return self._clock() < self._redis_skip_until
 
+    def use_redis(self, redis: Redis) -> Redis:
+        """Switch the L2 client (fault injection: an unreachable Redis); returns the old one.
+        The invalidation listener keeps its own connection."""
+        previous, self._redis = self._redis, redis
+        return previous
+
     def stats(self) -> dict[str, int]:
         return {**self._counts, "l1_size": len(self._l1)}
 

@@ -230,6 +230,11 @@ class ProductSearchIndex:
         self.alias = alias
         self.index_name = f"{alias}-v{INDEX_VERSION}"
 
+    def use_client(self, client: AsyncElasticsearch) -> AsyncElasticsearch:
+        """Switch the client (fault injection: an unreachable cluster); returns the old one."""
+        previous, self._client = self._client, client
+        return previous
+
     @classmethod
     def from_url(
         cls, url: str, alias: str = DEFAULT_ALIAS, *, request_timeout: float = 10.0

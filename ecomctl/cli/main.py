@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ecomctl import __version__
-from ecomctl.cli import db, doctor, serve, stack
+from ecomctl.cli import checkout, db, doctor, report, seed, serve, stack, traces
 from ecomctl.cli.output import err_console
 from ecomctl.errors import ConfigError, EcomctlError
 
@@ -17,8 +17,10 @@ app = typer.Typer(
     help=(
         "A traced e-commerce stack on real PostgreSQL, Redis, Kafka and Elasticsearch, "
         "as a reproducible workload.\n\n"
-        "Start with [bold]ecomctl stack up[/bold] (installs and starts the backends), then "
-        "[bold]ecomctl db migrate[/bold] and [bold]ecomctl doctor[/bold]."
+        "Start with [bold]ecomctl stack up[/bold] (installs and starts the backends), "
+        "[bold]ecomctl db migrate[/bold], [bold]ecomctl seed[/bold], then "
+        "[bold]ecomctl checkout simulate[/bold]; [bold]ecomctl traces analyze[/bold] explains "
+        "where the time went."
     ),
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -27,7 +29,11 @@ app = typer.Typer(
 )
 app.add_typer(stack.app, name="stack")
 app.add_typer(db.app, name="db")
+app.command(name="seed")(seed.seed)
 app.add_typer(serve.app, name="serve")
+app.add_typer(checkout.app, name="checkout")
+app.command(name="report")(report.report)
+app.add_typer(traces.app, name="traces")
 app.command(name="doctor")(doctor.doctor)
 
 

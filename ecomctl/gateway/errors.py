@@ -23,6 +23,7 @@ from ecomctl.errors import (
     NotFound,
     OutOfStock,
     ValidationFailed,
+    error_code,
 )
 
 log = logging.getLogger("ecomctl.gateway")
@@ -61,7 +62,7 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after_s)
         if isinstance(exc, AuthenticationFailed):
             headers["WWW-Authenticate"] = "Bearer"
-        return error_body(status, _code(exc), str(exc), **headers)
+        return error_body(status, error_code(exc), str(exc), **headers)
 
     @app.exception_handler(BackendUnavailable)
     async def unavailable(_: Request, exc: BackendUnavailable) -> JSONResponse:
@@ -91,8 +92,3 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         return error_body(500, "internal_error", "unexpected error")
-
-
-def _code(exc: DomainError) -> str:
-    name = type(exc).__name__
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")

@@ -9,14 +9,16 @@ from uuid import UUID
 import asyncpg
 
 from ecomctl.adapters.postgres import inventory as sql
+from ecomctl.domain.flags import FaultFlags
 from ecomctl.domain.models import OrderLine
 from ecomctl.errors import OutOfStock
 from ecomctl.telemetry.spans import ServiceTracer
 
 
 class InventoryService:
-    def __init__(self, tracer: ServiceTracer) -> None:
+    def __init__(self, tracer: ServiceTracer, flags: FaultFlags | None = None) -> None:
         self._tracer = tracer
+        self._flags = flags or FaultFlags()
 
     async def reserve(
         self, conn: asyncpg.Connection, order_id: UUID, lines: Sequence[OrderLine]
@@ -29,6 +31,10 @@ class InventoryService:
             {"ecom.order.id": str(order_id), "ecom.order.lines": len(lines),
              "ecom.inventory.units": units},
         ) as span:
+            if self._flags.slow_query_ms:
+                # A slow statement inside the order's transaction, as a missing index or a
+                # lock-heavy neighbour would cause: it holds the reserved rows' locks longer.
+                await conn.execute("SELECT pg_sleep($1)", self._flags.slow_query_ms / 1000)
             short = await sql.reserve(conn, order_id, lines)
             if short:
                 span.set_attribute("ecom.inventory.short_product_ids", short)

@@ -59,6 +59,11 @@ class PaymentService:
         self._max_attempts = max_attempts
         self._retry_delay_s = retry_delay_s
 
+    def use_gateway(self, gateway: PaymentGateway) -> PaymentGateway:
+        """Switch to another gateway (fault injection); returns the previous one."""
+        previous, self._gateway = self._gateway, gateway
+        return previous
+
     async def charge(self, order: Order) -> list[PaymentAttempt]:
         """Charge the order's total; returns every attempt, the last one being final."""
         key = idempotency_key(order.id)

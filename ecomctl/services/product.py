@@ -18,9 +18,10 @@ from ecomctl.adapters.postgres.database import Database
 from ecomctl.adapters.postgres.outbox import add_events
 from ecomctl.adapters.postgres.products import ProductRepository
 from ecomctl.domain.events import PRODUCT_EVENTS, new_event
+from ecomctl.domain.flags import FaultFlags
 from ecomctl.domain.models import Category, Page, Product
 from ecomctl.domain.money import money
-from ecomctl.errors import NotFound, ValidationFailed
+from ecomctl.errors import InfraError, NotFound, ValidationFailed
 from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.spans import ServiceTracer
 
@@ -78,15 +79,23 @@ class ProductService:
         repo: ProductRepository,
         cache: TieredCache[Product],
         tracer: ServiceTracer,
+        flags: FaultFlags | None = None,
     ) -> None:
         self._db = db
         self._repo = repo
         self._cache = cache
         self._tracer = tracer
+        self._flags = flags or FaultFlags()
+
+    def _check_catalogue_fault(self, product_ids: Sequence[int]) -> None:
+        failing = self._flags.failing_product_ids.intersection(product_ids)
+        if failing:
+            raise InfraError(f"product catalogue failure for product {min(failing)}")
 
     async def get(self, product_id: int) -> Product:
         """The product if it exists and is listed; NotFound otherwise."""
         with self._tracer.span("product.get", {"ecom.product.id": product_id}) as span:
+            self._check_catalogue_fault([product_id])
             product: Product | None = None
             if _valid_id(product_id):
                 product, level = await self._cache.get(
@@ -109,6 +118,7 @@ class ProductService:
         with self._tracer.span(
             "product.get_many", {"ecom.product.requested_count": len(wanted)}
         ) as span:
+            self._check_catalogue_fault(wanted)
             found = await self._cache.get_many([str(pid) for pid in wanted], self._load_many)
             levels = Counter(level for _, level in found.values())
             for level in CacheLevel:

@@ -77,4 +77,4 @@ class RecommendationService:
 
     def _count(self, hit: bool) -> None:
         if self._metrics:
-            self._metrics.cache_lookup("recommendation", "l2" if hit else "l3", hit)
+            self._metrics.cache_lookup("recommendation", "l2", hit)

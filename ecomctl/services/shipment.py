@@ -3,6 +3,7 @@ a direct call from checkout), then moved along by the simulated carrier."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from uuid import UUID
 
@@ -12,6 +13,7 @@ from ecomctl.adapters.postgres import shipments as sql
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.adapters.postgres.outbox import add_events
 from ecomctl.domain.events import SHIPMENT_EVENTS, DomainEvent, new_event
+from ecomctl.domain.flags import FaultFlags
 from ecomctl.domain.models import OrderStatus, Shipment, ShipmentStatus
 from ecomctl.errors import InvalidTransition
 from ecomctl.services.order import OrderService
@@ -31,10 +33,17 @@ def tracking_number() -> str:
 
 
 class ShipmentService:
-    def __init__(self, db: Database, orders: OrderService, tracer: ServiceTracer) -> None:
+    def __init__(
+        self,
+        db: Database,
+        orders: OrderService,
+        tracer: ServiceTracer,
+        flags: FaultFlags | None = None,
+    ) -> None:
         self._db = db
         self._orders = orders
         self._tracer = tracer
+        self._flags = flags or FaultFlags()
 
     async def create_for_paid_order(
         self, conn: asyncpg.Connection, order_id: UUID
@@ -42,6 +51,9 @@ class ShipmentService:
         """Called by the order-events consumer inside its dedupe transaction; a second call
         for the same order creates nothing."""
         with self._tracer.span("shipment.create", {"ecom.order.id": str(order_id)}) as span:
+            if self._flags.shipping_delay_ms:
+                with self._tracer.span("carrier.book", {"ecom.carrier": CARRIER}):
+                    await asyncio.sleep(self._flags.shipping_delay_ms / 1000)
             shipment = await sql.insert_shipment(conn, order_id, tracking_number(), CARRIER)
             span.set_attribute("ecom.shipment.created", shipment is not None)
             if shipment is not None:

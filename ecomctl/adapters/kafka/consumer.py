@@ -42,6 +42,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.errors import BackendUnavailable, DomainError, InfraError
+from ecomctl.telemetry.context import current_service
 from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.spans import ServiceTracer
 
@@ -207,6 +208,8 @@ class EventConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set. Backend failures are counted and retried."""
+        # The client library's own receive spans belong to this consumer's service.
+        current_service.set(self._tracer.service)
         await self.start()
         consumer = self._require_consumer()
         backoff = 0.0
@@ -311,6 +314,12 @@ class EventConsumer:
         attributes["messaging.message.id"] = str(event.event_id)
         attributes["ecom.event.type"] = event.event_type
         attributes["ecom.consumer.attempt"] = attempt
+        # Produce-to-consume lag (Kafka record timestamp to now) and the outbox's share
+        # before it (commit to publication), for reports that read spans only.
+        attributes["ecom.kafka.lag_ms"] = round(
+            (time.time() - event.published_at.timestamp()) * 1000, 3
+        )
+        attributes["ecom.outbox.lag_ms"] = round(event.publish_lag_s * 1000, 3)
         token = otel_context.attach(parent)
         try:
             with self._tracer.span(

@@ -119,6 +119,8 @@ class OutboxRelay:
         self._publish_timeout_s = publish_timeout_s
         self._max_backoff_s = max_backoff_s
         self.stats = RelayStats()
+        self.paused = False
+        """While True, ``run`` publishes nothing (the broker-unreachable fault); rows wait."""
 
     async def run_once(self) -> int:
         """Publish one batch; return how many rows were published (0: nothing to do).
@@ -224,6 +226,9 @@ class OutboxRelay:
         in ``stats`` and retried with a capped exponential backoff."""
         backoff = 0.0
         while not stop.is_set():
+            if self.paused:
+                await _sleep_unless(stop, self._poll_interval_s)
+                continue
             try:
                 published = await self.run_once()
             except Exception as exc:  # any failure is transient for a relay: keep going

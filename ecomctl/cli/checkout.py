@@ -1,0 +1,118 @@
+"""``ecomctl checkout simulate``: traced shopper journeys against the stack, with faults."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from ecomctl.cli.output import console, err_console
+from ecomctl.cli.units import parse_duration
+
+if TYPE_CHECKING:
+    from ecomctl.sim.recorder import LiveView
+
+app = typer.Typer(help="Traced checkout simulations.", no_args_is_help=True)
+
+FAULT_HELP = (
+    "Inject a fault, NAME[=VALUE], repeatable: payment-decline[=RATE], payment-unreachable, "
+    "payment-slow[=MS], cache-down, kafka-down, product-failure=ID[+ID], search-down, "
+    "db-slow[=MS], shipping-slow[=MS]."
+)
+
+
+@app.command()
+def simulate(
+    shoppers: int = typer.Option(10, min=1, max=10_000, help="Virtual shoppers (concurrency)."),
+    duration: str = typer.Option(None, help="How long to run, e.g. 60s, 2m (default 60s)."),
+    sessions: int = typer.Option(None, min=1, help="Stop after this many journeys instead."),
+    think_time: float = typer.Option(0.5, min=0, help="Mean think time between journeys, s."),
+    arrival_rate: float = typer.Option(
+        None, help="Open loop: journeys per second (Poisson arrivals); latency is measured "
+        "from each arrival's intended start."),
+    seed: int = typer.Option(1, help="Seed of the shoppers' choices (reproducible journeys)."),
+    via: str = typer.Option("inprocess", help="inprocess (services directly) or http "
+                            "(through the gateway on a local port)."),
+    weights: str = typer.Option(None, help="Journey weights over the defaults, e.g. "
+                                "browse=10,checkout=5 (browse, search, recommendations, cart, "
+                                "checkout)."),
+    fault: list[str] = typer.Option(None, "--fault", help=FAULT_HELP),
+    credentials: Path = typer.Option(None, help="Shoppers file written by `ecomctl seed`."),
+    json_file: Path = typer.Option(None, "--json", help="Write the result document here."),
+    trace_file: Path = typer.Option(None, help="Where to capture spans (OTLP JSON lines); "
+                                    "default: a new file in the trace store."),
+    live: bool = typer.Option(True, help="Show the live dashboard while running."),
+) -> None:
+    """Drive virtual shoppers through browse, search, recommendation, cart and checkout
+    journeys, then report latency, errors, cache hit rates, Kafka lag, trace findings and
+    the business invariants.
+
+    Exit 0 when every invariant holds, 1 when one is broken (or a backend fails), 2 for bad
+    options. Needs a seeded shop (ecomctl seed).
+    """
+    from ecomctl.cli.render_result import render_result
+    from ecomctl.config import Settings
+    from ecomctl.seed.credentials import default_credentials_path
+    from ecomctl.sim.faults import parse_fault
+    from ecomctl.sim.journeys import parse_weights
+    from ecomctl.sim.result import write_result
+    from ecomctl.sim.runner import SimulationPlan
+    from ecomctl.sim.simulate import simulate as run
+    from ecomctl.telemetry.trace_store import trace_store_dir
+
+    if duration is not None and sessions is not None:
+        raise typer.BadParameter("give --duration or --sessions, not both")
+    plan = SimulationPlan(
+        shoppers=shoppers,
+        duration_s=None if sessions is not None else parse_duration(duration or "60s"),
+        sessions=sessions, think_time_s=think_time, arrival_rate=arrival_rate, seed=seed,
+        via=via, weights=tuple(parse_weights(weights).items()),
+        faults=tuple(parse_fault(f) for f in fault or []),
+    )
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    trace_path = trace_file or trace_store_dir() / f"simulate-{stamp}.otlp.jsonl"
+    settings = Settings.from_env()
+    dashboard = _Dashboard(plan.duration_s) if live else None
+    with dashboard.live if dashboard else contextlib.nullcontext():
+        result = asyncio.run(run(
+            settings, plan, credentials=credentials or default_credentials_path(),
+            trace_file=trace_path, on_tick=dashboard.update if dashboard else None,
+            on_phase=lambda phase: err_console.print(f"[dim]{phase}...[/dim]"),
+        ))
+    render_result(result, console)
+    if json_file is not None:
+        write_result(result, json_file)
+        err_console.print(f"result written to {json_file}")
+    err_console.print(f"spans captured in {trace_path}")
+    if not result["ok"]:
+        err_console.print("[bold red]a business invariant is broken[/bold red]")
+        raise typer.Exit(1)
+
+
+class _Dashboard:
+    def __init__(self, duration_s: float | None) -> None:
+        self._duration_s = duration_s
+        self.live = Live(self._table(None), console=err_console, refresh_per_second=2,
+                         transient=True)
+
+    def update(self, view: LiveView) -> None:
+        self.live.update(self._table(view))
+
+    def _table(self, view: LiveView | None) -> Table:
+        table = Table(title="checkout simulate (live)")
+        for column in ("elapsed", "journeys", "rate/s", "errors", "p50 ms", "p95 ms", "p99 ms"):
+            table.add_column(column, justify="right")
+        if view is None:
+            table.add_row("starting", "-", "-", "-", "-", "-", "-")
+        else:
+            total = f"/{self._duration_s:.0f}s" if self._duration_s else "s"
+            table.add_row(f"{view.elapsed_s:.0f}{total}", f"{view.journeys:,}",
+                          f"{view.rate_per_s:.1f}", f"{view.errors:,}", f"{view.p50_ms:.1f}",
+                          f"{view.p95_ms:.1f}", f"{view.p99_ms:.1f}")
+        return table

@@ -1,0 +1,304 @@
+"""``seed_shop``: the whole seed, backend by backend.
+
+1. PostgreSQL, in ONE transaction under an advisory lock: ``--reset`` truncates the shop
+   tables; otherwise a shop that has products is left alone (reported, not an error). Then
+   every table is generated and COPYed, and the identity sequences are moved past the ids.
+2. After the commit only (a failed load must leave the old shop whole): the shop's Redis keys
+   are removed, the search index is recreated and filled, the product cache optionally warmed,
+   and the shoppers' credentials written.
+
+Progress goes to a callback; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from itertools import chain
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import redis.asyncio as redis_lib
+from elasticsearch import ApiError, AsyncElasticsearch, TransportError
+from redis.exceptions import RedisError
+
+from ecomctl.adapters.postgres.database import Database
+from ecomctl.config import Settings
+from ecomctl.errors import BackendUnavailable, ConfigError
+from ecomctl.seed import cache as seed_cache
+from ecomctl.seed import index as seed_index
+from ecomctl.seed import load
+from ecomctl.seed.credentials import Shopper, write_credentials
+from ecomctl.seed.generate import SEEDED_TABLES, Batch, generate, shopper_password
+from ecomctl.seed.plan import SeedPlan
+
+DEFAULT_SEARCH_ALIAS = "ecomctl-products"
+DEFAULT_WARM_PRODUCTS = 1_000
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class SeedProgress:
+    """One step moved on: a table being loaded, the search index, the product cache."""
+
+    step: str
+    done: int
+    total: int | None  # None while unknown
+
+
+ProgressCallback = Callable[[SeedProgress], None]
+
+
+@dataclass(frozen=True)
+class StepStats:
+    step: str
+    rows: int
+    seconds: float
+    generate_s: float = 0.0  # tables only: building the rows (in a thread, beside the COPY)
+    copy_s: float = 0.0  # tables only: in COPY
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    plan: SeedPlan
+    seeded: bool
+    existing_products: int = 0
+    tables: tuple[StepStats, ...] = ()
+    load_seconds: float = 0.0
+    """Wall time of the PostgreSQL load, generation to COMMIT. Less than the sum of the
+    tables' seconds, because generation overlaps the COPY."""
+    search: StepStats | None = None
+    cache: StepStats | None = None
+    redis_keys_removed: int = 0
+    credentials_path: Path | None = None
+
+    @property
+    def total_rows(self) -> int:
+        return sum(table.rows for table in self.tables)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.total_rows / self.load_seconds if self.load_seconds > 0 else 0.0
+
+    @property
+    def message(self) -> str:
+        if not self.seeded:
+            return f"already seeded: {self.existing_products} products; use --reset"
+        return (f"seeded {self.total_rows:,} rows in {self.load_seconds:.2f}s "
+                f"({self.rows_per_s:,.0f} rows/s)")
+
+    def to_json(self) -> dict[str, Any]:
+        def step(stats: StepStats | None) -> dict[str, Any] | None:
+            if stats is None:
+                return None
+            return {**asdict(stats), "rows_per_s": round(stats.rows_per_s, 1)}
+
+        return {
+            "version": 1,
+            "seeded": self.seeded,
+            "message": self.message,
+            "plan": asdict(self.plan),
+            "existing_products": self.existing_products,
+            "tables": [step(table) for table in self.tables],
+            "total": {"rows": self.total_rows, "seconds": round(self.load_seconds, 3),
+                      "rows_per_s": round(self.rows_per_s, 1)},
+            "search_index": step(self.search),
+            "product_cache": step(self.cache),
+            "redis_keys_removed": self.redis_keys_removed,
+            "credentials": None if self.credentials_path is None else str(self.credentials_path),
+        }
+
+
+async def seed_shop(
+    settings: Settings,
+    plan: SeedPlan,
+    *,
+    reset: bool = False,
+    credentials_path: Path,
+    search_alias: str = DEFAULT_SEARCH_ALIAS,
+    warm_cache: int = 0,
+    progress: ProgressCallback | None = None,
+    hash_threads: int | None = None,
+) -> SeedReport:
+    """Seed the shop on the configured backends (see the module docstring). ``warm_cache``
+    is how many best sellers to put in the product cache (0: none)."""
+
+    def report(step: str, done: int, total: int | None) -> None:
+        if progress is not None:
+            progress(SeedProgress(step, done, total))
+
+    with _postgres_errors():
+        conn = await asyncpg.connect(settings.database_url, timeout=10)
+    redis = redis_lib.Redis.from_url(settings.redis_url, socket_timeout=10,
+                                     socket_connect_timeout=5)
+    client = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=60)
+    try:
+        with _postgres_errors():
+            loaded = await _load_postgres(
+                conn, plan, reset=reset, report=report, hash_threads=hash_threads,
+                before_load=lambda: _check_reachable(redis, client),
+            )
+        if isinstance(loaded, SeedReport):
+            return loaded
+        loads, load_seconds, shoppers = loaded
+
+        removed = await seed_cache.clear_shop_keys(redis)
+        with _postgres_errors():
+            search = await _index(conn, client, search_alias, report)
+            cache = await _warm(settings, redis, warm_cache, report) if warm_cache else None
+        path = write_credentials(credentials_path, plan.seed, shoppers)
+        return SeedReport(
+            plan, seeded=True,
+            tables=tuple(
+                StepStats(t.table, t.rows, t.seconds, t.generate_s, t.copy_s)
+                for t in loads.values()
+            ),
+            load_seconds=load_seconds, search=search, cache=cache,
+            redis_keys_removed=removed, credentials_path=path,
+        )
+    finally:
+        await conn.close()
+        await redis.aclose()
+        await client.close()
+
+
+async def _load_postgres(
+    conn: asyncpg.Connection,
+    plan: SeedPlan,
+    *,
+    reset: bool,
+    report: Callable[[str, int, int | None], None],
+    hash_threads: int | None,
+    before_load: Callable[[], Awaitable[None]],
+) -> SeedReport | tuple[dict[str, load.TableLoad], float, list[Shopper]]:
+    """The one transaction: a report when the shop is already seeded, else what the load
+    cost, its wall time, and the shoppers to write down."""
+    shoppers: list[Shopper] = []
+    async with conn.transaction():
+        await load.lock_for_seeding(conn)
+        if reset:
+            await load.truncate_shop(conn)
+        else:
+            counts = await load.row_counts(conn, load.SHOP_TABLES)
+            if counts["products"]:
+                return SeedReport(plan, seeded=False, existing_products=counts["products"])
+            if any(counts.values()):
+                rows = ", ".join(f"{t}: {n}" for t, n in counts.items() if n)
+                raise ConfigError(
+                    f"the shop has no products but is not empty ({rows}); "
+                    "use --reset to start over"
+                )
+        await before_load()
+        started = time.perf_counter()
+        triggers_skipped = await load.skip_row_triggers(conn)
+        threads = hash_threads or os.cpu_count() or 1
+        with ThreadPoolExecutor(threads, thread_name_prefix="seed-hash") as pool:
+            batches = _collect_shoppers(
+                generate(plan, hash_map=_chunked_map(pool, threads)), plan.seed, shoppers
+            )
+            loads = await load.copy_batches(conn, batches, _expected_rows(plan), report)
+        if triggers_skipped:
+            await load.verify_foreign_keys(conn, SEEDED_TABLES)
+        await load.advance_identities(conn)
+    return loads, time.perf_counter() - started, shoppers
+
+
+async def _warm(
+    settings: Settings, redis: redis_lib.Redis, limit: int,
+    report: Callable[[str, int, int | None], None],
+) -> StepStats:
+    started = time.perf_counter()
+    db = await Database.connect(settings.database_url, min_size=1, max_size=4)
+    try:
+        warmed = await seed_cache.warm_product_cache(redis, db, limit)
+    finally:
+        await db.close()
+    report("product cache", warmed, warmed)
+    return StepStats("product cache", warmed, time.perf_counter() - started)
+
+
+@contextmanager
+def _postgres_errors() -> Iterator[None]:
+    """A missing schema is a setup step left out; a lost server is an outage."""
+    try:
+        yield
+    except asyncpg.UndefinedTableError as exc:
+        raise ConfigError(f"the shop schema is missing ({exc}): run `ecomctl db migrate`") from exc
+    except (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+            asyncpg.CannotConnectNowError, asyncpg.InvalidCatalogNameError,
+            asyncpg.InvalidPasswordError) as exc:
+        raise BackendUnavailable("postgres", str(exc) or type(exc).__name__) from exc
+
+
+def _expected_rows(plan: SeedPlan) -> dict[str, int | None]:
+    expected: dict[str, int | None] = dict.fromkeys(SEEDED_TABLES)
+    expected.update(users=plan.users, categories=plan.categories, products=plan.products,
+                    inventory=plan.products, orders=plan.orders, payments=plan.orders,
+                    shipments=plan.orders)
+    return expected
+
+
+def _collect_shoppers(
+    batches: Iterator[Batch], seed: int, into: list[Shopper]
+) -> Iterator[Batch]:
+    """Pass the batches through, noting each user's id and email for the credentials."""
+    for batch in batches:
+        if batch.table == "users":
+            into.extend(Shopper(row[0], row[1], shopper_password(seed, row[0]))
+                        for row in batch.rows)
+        yield batch
+
+
+def _chunked_map(
+    pool: ThreadPoolExecutor, workers: int
+) -> Callable[[Callable[[T], R], Iterable[T]], Iterable[R]]:
+    """``map`` over the pool in one piece per worker (argon2-cffi releases the GIL)."""
+
+    def mapper(fn: Callable[[T], R], items: Iterable[T]) -> Iterable[R]:
+        values = list(items)
+        size = max(1, -(-len(values) // workers))
+        pieces = [values[i:i + size] for i in range(0, len(values), size)]
+        return chain.from_iterable(pool.map(lambda piece: [fn(v) for v in piece], pieces))
+
+    return mapper
+
+
+async def _check_reachable(redis: redis_lib.Redis, client: AsyncElasticsearch) -> None:
+    """Fail before loading, not after, when Redis or Elasticsearch is down."""
+    try:
+        await redis.ping()
+    except (RedisError, OSError) as exc:
+        raise BackendUnavailable("redis", f"ping: {exc}") from exc
+    try:
+        # cluster health, not ping: the integration-test distribution has no "GET /".
+        health = await client.cluster.health()
+    except (ApiError, TransportError) as exc:
+        raise BackendUnavailable("elasticsearch", f"cluster health: {exc}") from exc
+    if health["status"] == "red":
+        raise BackendUnavailable("elasticsearch", "cluster health is red")
+
+
+async def _index(
+    conn: asyncpg.Connection,
+    client: AsyncElasticsearch,
+    alias: str,
+    report: Callable[[str, int, int | None], None],
+) -> StepStats:
+    started = time.perf_counter()
+    search = await seed_index.recreate_index(client, alias)
+    indexed = await seed_index.index_active_products(
+        conn, search, lambda done, total: report("search index", done, total)
+    )
+    report("search index", indexed, indexed)
+    return StepStats("search index", indexed, time.perf_counter() - started)
+

@@ -1,0 +1,1 @@
+"""Virtual shoppers, journeys, fault injection and the checkout simulation's result."""

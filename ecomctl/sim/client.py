@@ -1,0 +1,169 @@
+"""What a virtual shopper can do, against the services directly or through the gateway.
+
+Both clients raise the same ``StepFailed`` carrying a short cause (``out_of_stock``,
+``backend_unavailable:redis``, ``http_503``...), so journeys and reports do not care which
+path they took.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+from uuid import UUID
+
+from ecomctl.errors import BackendUnavailable, DomainError, InfraError, error_code
+
+
+class StepFailed(Exception):
+    def __init__(self, cause: str, detail: str = "") -> None:
+        super().__init__(f"{cause}: {detail}" if detail else cause)
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class CheckoutOutcome:
+    order_id: UUID | None
+    outcome: str  # paid, payment_declined, payment_failed
+    total: Decimal
+
+
+class ShopClient(Protocol):
+    async def login(self, email: str, password: str) -> None: ...
+    async def view_category(self, slug: str) -> list[int]: ...
+    async def view_product(self, product_id: int) -> None: ...
+    async def search(self, text: str) -> list[int]: ...
+    async def recommendations(self, product_id: int) -> list[int]: ...
+    async def add_to_cart(self, product_id: int, quantity: int) -> None: ...
+    async def view_cart(self) -> int: ...
+    async def clear_cart(self) -> None: ...
+    async def checkout(self) -> CheckoutOutcome: ...
+    async def close(self) -> None: ...
+
+
+def cause_of(exc: BaseException) -> str:
+    """A short, stable name for why a step failed (the report groups errors by it)."""
+    if isinstance(exc, StepFailed):
+        return exc.cause
+    if isinstance(exc, BackendUnavailable):
+        return f"backend_unavailable:{exc.backend}"
+    if isinstance(exc, DomainError | InfraError):
+        return error_code(exc)
+    return f"unexpected:{type(exc).__name__}"
+
+
+class InProcessClient:
+    """Calls the services of an in-process stack, as the gateway's handlers would."""
+
+    def __init__(self, services: Any) -> None:
+        from ecomctl.services.shop import ShopServices
+
+        self._s: ShopServices = services
+        self._user_id: int | None = None
+
+    @property
+    def user_id(self) -> int:
+        if self._user_id is None:
+            raise StepFailed("not_logged_in")
+        return self._user_id
+
+    async def login(self, email: str, password: str) -> None:
+        _, user = await self._s.users.login(email, password)
+        self._user_id = user.id
+
+    async def view_category(self, slug: str) -> list[int]:
+        page = await self._s.products.list_by_category(slug, 1, 20)
+        return [p.id for p in page.items]
+
+    async def view_product(self, product_id: int) -> None:
+        await self._s.products.get(product_id)
+
+    async def search(self, text: str) -> list[int]:
+        from ecomctl.adapters.search import SearchQuery
+
+        page = await self._s.search.query(SearchQuery(text, page_size=10))
+        return [hit.product_id for hit in page.items]
+
+    async def recommendations(self, product_id: int) -> list[int]:
+        return await self._s.recommendations.for_products([product_id], 5)
+
+    async def add_to_cart(self, product_id: int, quantity: int) -> None:
+        await self._s.carts.add_item(self.user_id, product_id, quantity)
+
+    async def view_cart(self) -> int:
+        return len((await self._s.carts.get(self.user_id)).lines)
+
+    async def clear_cart(self) -> None:
+        await self._s.carts.clear(self.user_id)
+
+    async def checkout(self) -> CheckoutOutcome:
+        result = await self._s.checkout.checkout(self.user_id)
+        return CheckoutOutcome(result.order_id, result.outcome.value, result.total)
+
+    async def close(self) -> None:
+        return None
+
+
+class HttpClient:
+    """A shopper talking to the gateway over HTTP (traceparent injected by the httpx
+    instrumentation, so server spans join the journey's trace)."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
+        import httpx
+
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        self._headers: dict[str, str] = {}
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            response = await self._http.request(method, path, headers=self._headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise StepFailed("http_unreachable", type(exc).__name__) from exc
+        if response.status_code >= 400 and response.status_code != 402:
+            try:
+                code = response.json().get("error", "")
+            except ValueError:
+                code = ""
+            raise StepFailed(code or f"http_{response.status_code}", path)
+        return response.json() if response.content else None
+
+    async def login(self, email: str, password: str) -> None:
+        body = await self._call("POST", "/api/users/login",
+                                json={"email": email, "password": password})
+        self._headers = {"Authorization": f"Bearer {body['token']}"}
+
+    async def view_category(self, slug: str) -> list[int]:
+        body = await self._call("GET", "/api/products", params={"category": slug})
+        return [item["id"] for item in body["items"]]
+
+    async def view_product(self, product_id: int) -> None:
+        await self._call("GET", f"/api/products/{product_id}")
+
+    async def search(self, text: str) -> list[int]:
+        body = await self._call("GET", "/api/search", params={"q": text, "page_size": 10})
+        return [item["product_id"] for item in body["items"]]
+
+    async def recommendations(self, product_id: int) -> list[int]:
+        body = await self._call("GET", "/api/recommendations",
+                                params={"product_id": product_id, "limit": 5})
+        return list(body["product_ids"])
+
+    async def add_to_cart(self, product_id: int, quantity: int) -> None:
+        await self._call("POST", "/api/cart/items",
+                         json={"product_id": product_id, "quantity": quantity})
+
+    async def view_cart(self) -> int:
+        return len((await self._call("GET", "/api/cart"))["lines"])
+
+    async def clear_cart(self) -> None:
+        for line in (await self._call("GET", "/api/cart"))["lines"]:
+            await self._call("DELETE", f"/api/cart/items/{line['product_id']}")
+
+    async def checkout(self) -> CheckoutOutcome:
+        body = await self._call("POST", "/api/checkout")
+        return CheckoutOutcome(UUID(body["order_id"]), body["outcome"], Decimal(body["total"]))
+
+    async def close(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,107 @@
+"""What the simulation measured: latency per journey (HdrHistogram), errors by cause,
+checkout outcomes, a per-second timeline, and the slowest journey of each kind."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ecomctl.analysis.histogram import LatencyHistogram
+
+
+@dataclass
+class Second:
+    """One second of the run (for plots and the live view)."""
+
+    journeys: int = 0
+    errors: int = 0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    cache_hits: int = 0
+    cache_requests: int = 0
+
+
+@dataclass(frozen=True)
+class Slowest:
+    duration_s: float
+    trace_id: str
+
+
+@dataclass(frozen=True)
+class LiveView:
+    elapsed_s: float
+    journeys: int
+    errors: int
+    rate_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.started_ns = time.time_ns()  # wall clock, to tell set-up traces from the run
+        self.journeys: dict[str, LatencyHistogram] = {}
+        self.journey_errors: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.checkouts: Counter[str] = Counter()
+        self.timeline: list[Second] = []
+        self.slowest: dict[str, Slowest] = {}
+        self.overall = LatencyHistogram()
+
+    def _second(self, at: float) -> Second:
+        index = max(0, int(at - self.started))
+        while len(self.timeline) <= index:
+            self.timeline.append(Second())
+        return self.timeline[index]
+
+    def record(
+        self,
+        journey: str,
+        started: float,
+        ended: float,
+        *,
+        cause: str | None,
+        trace_id: str,
+        checkout: str | None,
+    ) -> None:
+        """``started`` is the intended start (open loop: the scheduled arrival), so queueing
+        delay counts as latency (no coordinated omission)."""
+        duration = max(0.0, ended - started)
+        self.journeys.setdefault(journey, LatencyHistogram()).record_s(duration)
+        self.overall.record_s(duration)
+        second = self._second(ended)
+        second.journeys += 1
+        second.latency.record_s(duration)
+        if cause is not None:
+            self.errors[cause] += 1
+            self.journey_errors[journey] += 1
+            second.errors += 1
+        if checkout is not None:
+            self.checkouts[checkout] += 1
+        slowest = self.slowest.get(journey)
+        if slowest is None or duration > slowest.duration_s:
+            self.slowest[journey] = Slowest(duration, trace_id)
+
+    def note_cache(self, hits: int, requests: int) -> None:
+        """Cache activity since the previous note, credited to the current second."""
+        second = self._second(time.monotonic())
+        second.cache_hits += hits
+        second.cache_requests += requests
+
+    def live(self, window_s: float = 5.0) -> LiveView:
+        now = time.monotonic()
+        recent = self.timeline[-int(window_s):] if self.timeline else []
+        recent_count = sum(s.journeys for s in recent)
+        span = min(window_s, max(now - self.started, 1e-9))
+        summary = self.overall.summary()
+        return LiveView(
+            elapsed_s=now - self.started,
+            journeys=self.overall.count,
+            errors=sum(self.errors.values()),
+            rate_per_s=recent_count / span,
+            p50_ms=summary["p50_ms"],
+            p95_ms=summary["p95_ms"],
+            p99_ms=summary["p99_ms"],
+        )

@@ -1,0 +1,236 @@
+"""``checkout simulate`` end to end: build the traced stack with span capture, drive the
+shoppers, inject faults, drain the consumers, check the invariants, analyse the traces and
+assemble the result document (see ``sim/result.py`` for its schema)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.analysis.model import SpanRecord, Trace
+from ecomctl.bootstrap import ShopStack, StackOptions, running_stack
+from ecomctl.config import Settings
+from ecomctl.seed.credentials import load_credentials
+from ecomctl.sim.catalogue import sample_catalogue
+from ecomctl.sim.client import HttpClient, InProcessClient, ShopClient
+from ecomctl.sim.faults import apply_faults
+from ecomctl.sim.invariants import InvariantResult, check_invariants
+from ecomctl.sim.metrics_view import cache_lookups, cache_totals, with_ratios
+from ecomctl.sim.recorder import LiveView, Recorder
+from ecomctl.sim.result import RESULT_SCHEMA
+from ecomctl.sim.runner import SimulationPlan, run_simulation
+from ecomctl.telemetry.setup import Telemetry
+
+Phase = Callable[[str], None]
+DRAIN_TIMEOUT_S = 120.0
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+async def simulate(
+    settings: Settings,
+    plan: SimulationPlan,
+    *,
+    credentials: Path,
+    trace_file: Path,
+    on_tick: Callable[[LiveView], None] | None = None,
+    on_phase: Phase = _quiet,
+) -> dict[str, Any]:
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from ecomctl.telemetry.trace_store import OtlpJsonLinesExporter
+
+    shoppers = load_credentials(credentials).shoppers
+    trace_file.parent.mkdir(parents=True, exist_ok=True)
+    trace_file.unlink(missing_ok=True)
+    capture = BatchSpanProcessor(OtlpJsonLinesExporter(trace_file), max_queue_size=262_144,
+                                 max_export_batch_size=4_096, schedule_delay_millis=1_000)
+    telemetry = Telemetry(settings, span_processors=[capture])
+    started_at = dt.datetime.now(dt.UTC)
+    started = time.monotonic()
+    try:
+        async with running_stack(settings, StackOptions(telemetry=telemetry)) as shop:
+            on_phase("sampling the catalogue")
+            catalogue = await sample_catalogue(shop.db, plan.seed)
+            async with _client_factory(shop, plan) as make_client:
+                undo = await apply_faults(shop, list(plan.faults))
+                on_phase("running shoppers")
+                try:
+                    recorder = await run_simulation(
+                        plan, shoppers=shoppers, catalogue=catalogue, make_client=make_client,
+                        tracer=telemetry.tracer("shopper"), on_tick=on_tick,
+                        cache_totals=lambda: cache_totals(telemetry.metric_reader),
+                    )
+                finally:
+                    for revert in reversed(undo):
+                        await revert()
+            run_s = time.monotonic() - started
+            on_phase("draining the outbox and the consumers")
+            await shop.drain(DRAIN_TIMEOUT_S)
+            on_phase("checking invariants")
+            invariants = await check_invariants(shop.db)
+            cache = with_ratios(cache_lookups(telemetry.metric_reader))
+            if "product" in cache:  # L2 lookups skipped while Redis was failing, and why
+                cache["product"]["tier"] = shop.product_cache.stats()
+            consumers = {c.name: asdict(c.stats) for c in shop.consumers}
+            telemetry.force_flush()
+    finally:
+        telemetry.shutdown()
+    on_phase("analysing traces")
+    return _assemble(plan, recorder, started_at, run_s, trace_file, invariants, cache,
+                     consumers)
+
+
+@asynccontextmanager
+async def _client_factory(
+    shop: ShopStack, plan: SimulationPlan
+) -> AsyncIterator[Callable[[], ShopClient]]:
+    """Clients for the plan's path: the services directly, or the gateway over HTTP (served
+    on a local port for the duration of the run)."""
+    if plan.via != "http":
+        yield lambda: InProcessClient(shop.services)
+        return
+    from ecomctl.gateway.server import running_gateway
+
+    async with running_gateway(shop) as address:
+        yield lambda: HttpClient(address.url)
+
+
+def _assemble(
+    plan: SimulationPlan,
+    recorder: Recorder,
+    started_at: dt.datetime,
+    run_s: float,
+    trace_file: Path,
+    invariants: list[InvariantResult],
+    cache: dict[str, Any],
+    consumers: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    from ecomctl.analysis.readers import group_traces, load_spans
+    from ecomctl.analysis.report import analyze
+
+    # Set-up (shopper logins) is traced too, but is not part of the measured run.
+    traces = [t for t in group_traces(load_spans(str(trace_file), service=None, limit=0))
+              if t.start_ns >= recorder.started_ns]
+    by_id = {t.trace_id: t for t in traces}
+    analysis = analyze(traces)
+    journeys_total = recorder.overall.count
+    errors_total = sum(recorder.errors.values())
+    slowest_journey, slowest = max(recorder.slowest.items(), key=lambda kv: kv[1].duration_s,
+                                   default=(None, None))
+    slowest_trace = by_id.get(slowest.trace_id) if slowest else None
+    return {
+        "schema": RESULT_SCHEMA,
+        "kind": "checkout-simulate",
+        "started_at": started_at.isoformat(),
+        "duration_s": round(run_s, 3),
+        "config": {
+            "shoppers": plan.shoppers, "duration_s": plan.duration_s, "sessions": plan.sessions,
+            "think_time_s": plan.think_time_s, "arrival_rate": plan.arrival_rate,
+            "seed": plan.seed, "via": plan.via, "weights": dict(plan.weights),
+            "faults": [str(f) for f in plan.faults],
+            "latency_origin": "intended start (open loop, coordinated omission corrected)"
+            if plan.arrival_rate else "actual start (closed loop)",
+        },
+        "totals": {
+            "journeys": journeys_total,
+            "errors": errors_total,
+            "error_rate": round(errors_total / journeys_total, 4) if journeys_total else 0.0,
+            "throughput_per_s": round(journeys_total / run_s, 2) if run_s else 0.0,
+            "checkouts": dict(recorder.checkouts),
+            "checkouts_per_s": round(recorder.checkouts.get("paid", 0) / run_s, 2)
+            if run_s else 0.0,
+        },
+        "journeys": {
+            name: {"count": hist.count, "errors": recorder.journey_errors[name],
+                   **hist.summary(), "hdr": hist.encode()}
+            for name, hist in sorted(recorder.journeys.items())
+        },
+        "errors": dict(recorder.errors.most_common()),
+        "spans": analysis.to_dict().get("operations", []),
+        "cache": cache,
+        "kafka": {"consumers": _consumer_lag(traces, consumers)},
+        "db": {"queries_per_checkout": _db_queries_per_checkout(traces)},
+        "timeline": [
+            {"t": i, "journeys": s.journeys, "errors": s.errors,
+             **{k: v for k, v in s.latency.summary().items()
+                if k in ("p50_ms", "p95_ms", "p99_ms")},
+             "cache_hit_ratio": round(s.cache_hits / s.cache_requests, 4)
+             if s.cache_requests else None}
+            for i, s in enumerate(recorder.timeline)
+        ],
+        "trace_analysis": analysis.to_dict(),
+        "slowest_trace": {
+            "journey": slowest_journey,
+            "trace_id": slowest.trace_id if slowest else None,
+            "duration_ms": round(slowest.duration_s * 1000, 3) if slowest else None,
+            "spans": [_span_dict(s) for s in slowest_trace.spans] if slowest_trace else [],
+        },
+        "trace_file": str(trace_file),
+        "invariants": [asdict(r) for r in invariants],
+        "ok": all(r.ok for r in invariants),
+    }
+
+
+def _is_db(span: SpanRecord) -> bool:
+    attrs = span.attributes
+    return attrs.get("db.system") == "postgresql" or attrs.get("db.system.name") == "postgresql"
+
+
+def _db_queries_per_checkout(traces: list[Trace]) -> dict[str, Any]:
+    """SQL statements a checkout journey issues before it answers (consumers, which run
+    after it, are not counted)."""
+    per_trace = []
+    for trace in traces:
+        roots = [s for s in trace.spans if s.parent_span_id is None
+                 and s.name == "journey.checkout"]
+        if roots:
+            end = roots[0].end_ns
+            per_trace.append(sum(1 for s in trace.spans if _is_db(s) and s.start_ns < end))
+    if not per_trace:
+        return {"checkouts": 0}
+    cuts = statistics.quantiles(per_trace, n=20, method="inclusive") if len(per_trace) > 1 \
+        else [per_trace[0]] * 19
+    return {"checkouts": len(per_trace), "mean": round(statistics.fmean(per_trace), 2),
+            "min": min(per_trace), "p50": cuts[9], "p95": cuts[18], "max": max(per_trace)}
+
+
+def _consumer_lag(traces: list[Trace], consumers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per consumer, from its ``process <topic>`` spans: ``lag`` from the business commit to
+    processing (outbox relay plus Kafka), and ``kafka_lag`` from publication to processing."""
+    lags: dict[str, tuple[LatencyHistogram, LatencyHistogram]] = {}
+    for trace in traces:
+        for span in trace.spans:
+            kafka_ms = span.attributes.get("ecom.kafka.lag_ms")
+            outbox_ms = span.attributes.get("ecom.outbox.lag_ms")
+            if span.kind != "CONSUMER" or not isinstance(kafka_ms, int | float):
+                continue
+            group = str(span.attributes.get("messaging.consumer.group.name", span.service))
+            total, kafka = lags.setdefault(group, (LatencyHistogram(), LatencyHistogram()))
+            outbox = outbox_ms if isinstance(outbox_ms, int | float) else 0.0
+            total.record_us(max(1.0, (kafka_ms + outbox) * 1000))
+            kafka.record_us(max(1.0, kafka_ms * 1000))
+    return {
+        name: {**{k: stats.get(k) for k in ("processed", "duplicates", "failed", "malformed")},
+               "lag": lags[name][0].summary() if name in lags else None,
+               "kafka_lag": lags[name][1].summary() if name in lags else None}
+        for name, stats in consumers.items()
+    }
+
+
+def _span_dict(span: SpanRecord) -> dict[str, Any]:
+    return {
+        "trace_id": span.trace_id, "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id, "name": span.name, "service": span.service,
+        "kind": span.kind, "start_ns": span.start_ns, "end_ns": span.end_ns,
+        "status": span.status, "attributes": dict(span.attributes),
+    }

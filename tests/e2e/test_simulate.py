@@ -1,0 +1,109 @@
+"""The main job as a user runs it: seed, simulate (with each fault alone), report, analyse.
+
+Runs after the integration tests (whose stack has stopped), on a freshly reset small shop.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SEED = ["seed", "--users", "60", "--categories", "6", "--products", "300", "--orders", "300",
+        "--seed", "42", "--reset"]
+
+
+@pytest.fixture(scope="module")
+def seeded(ecomctl: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    credentials = tmp_path_factory.mktemp("seed") / "shoppers.json"
+    result = ecomctl(*SEED, "--credentials", str(credentials))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return credentials
+
+
+def simulate(ecomctl: Any, seeded: Path, out: Path, *args: str) -> dict[str, Any]:
+    result = ecomctl(
+        "checkout", "simulate", "--credentials", str(seeded), "--json", str(out),
+        "--trace-file", str(out.with_suffix(".otlp.jsonl")), "--no-live", "--seed", "7",
+        *args,
+    )
+    assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    document: dict[str, Any] = json.loads(out.read_text())
+    assert document["schema"] == "ecomctl.result/v1"
+    assert document["ok"] is True, document["invariants"]
+    assert all(i["ok"] for i in document["invariants"])
+    return document
+
+
+def test_simulation_report_and_trace_analysis(
+    ecomctl: Any, seeded: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "result.json"
+    doc = simulate(ecomctl, seeded, out, "--shoppers", "10", "--duration", "8s",
+                   "--think-time", "0.05", "--weights", "checkout=6")
+    totals = doc["totals"]
+    assert totals["journeys"] > 50 and totals["checkouts"].get("paid", 0) > 5
+    assert set(doc["journeys"]) >= {"browse", "checkout", "cart"}
+    assert doc["journeys"]["checkout"]["p99_ms"] >= doc["journeys"]["checkout"]["p50_ms"] > 0
+    product_cache = doc["cache"]["product"]
+    assert product_cache["requests"] > 0 and set(product_cache["levels"]) >= {"l1", "l2"}
+    consumers = doc["kafka"]["consumers"]
+    assert consumers["shipment"]["processed"] > 0 and consumers["shipment"]["lag"]["count"] > 0
+    assert doc["db"]["queries_per_checkout"]["checkouts"] > 0
+    operations = {(o["service"], o["name"]) for o in doc["spans"]}
+    assert ("checkout", "checkout.complete") in operations
+    assert doc["slowest_trace"]["spans"] and doc["timeline"]
+
+    report = ecomctl("report", str(out), "--html", str(tmp_path / "report.html"))
+    assert report.exit_code == 0, report.stderr
+    assert "business invariants" in report.stdout and "slowest trace" in report.stdout
+    assert (tmp_path / "report.html").stat().st_size > 5_000
+
+    analyzed = ecomctl("traces", "analyze", "--from", doc["trace_file"], "--json")
+    assert analyzed.exit_code == 0, analyzed.stderr
+    assert json.loads(analyzed.stdout)["counts"]["spans"] > 100
+
+
+def test_open_loop_over_http_measures_from_intended_start(
+    ecomctl: Any, seeded: Path, tmp_path: Path
+) -> None:
+    doc = simulate(ecomctl, seeded, tmp_path / "http.json", "--via", "http",
+                   "--shoppers", "5", "--arrival-rate", "20", "--sessions", "60")
+    assert doc["totals"]["journeys"] == 60
+    assert doc["config"]["latency_origin"].startswith("intended start")
+    assert "gateway" in {o["service"] for o in doc["spans"]}
+
+
+def _op(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(o for o in doc["spans"] if o["name"] == name)
+
+
+FAULTS: list[tuple[str, Any]] = [
+    ("payment-decline=0.6", lambda d: d["totals"]["checkouts"].get("payment_declined", 0) > 0),
+    ("payment-unreachable", lambda d: d["totals"]["checkouts"].get("payment_failed", 0) > 0
+     and d["totals"]["checkouts"].get("paid", 0) == 0),
+    ("payment-slow=700", lambda d: _op(d, "payment.process")["p50_ms"] >= 700),
+    ("cache-down", lambda d: d["cache"]["product"]["tier"]["redis_errors"] > 0
+     and d["cache"]["product"]["tier"]["l2_skipped"] > 0
+     and d["cache"]["product"]["levels"].get("l2", {"hits": 0})["hits"] == 0),
+    ("kafka-down", lambda d: d["kafka"]["consumers"]["shipment"]["lag"]["max_ms"] >= 2_000),
+    ("product-failure=" + "+".join(str(i) for i in range(1, 301)),
+     lambda d: d["errors"].get("infra_error", 0) > 0),
+    ("search-down", lambda d: d["errors"].get("backend_unavailable:elasticsearch", 0) > 0),
+    ("db-slow=400", lambda d: _op(d, "inventory.reserve")["p50_ms"] >= 400),
+    ("shipping-slow=300", lambda d: any(
+        o["name"] == "carrier.book" and o["p50_ms"] >= 300 for o in d["spans"])),
+]
+
+
+@pytest.mark.parametrize(("fault", "effect"), FAULTS, ids=[f[0].split("=")[0] for f in FAULTS])
+def test_each_fault_shows_its_effect_and_keeps_the_invariants(
+    ecomctl: Any, seeded: Path, tmp_path: Path, fault: str, effect: Any
+) -> None:
+    doc = simulate(ecomctl, seeded, tmp_path / "fault.json", "--fault", fault,
+                   "--shoppers", "6", "--duration", "4s", "--think-time", "0.05",
+                   "--weights", "checkout=6,search=3")
+    assert doc["config"]["faults"] == [fault]
+    assert effect(doc), json.dumps({k: doc[k] for k in ("totals", "errors", "cache")})[:2000]
