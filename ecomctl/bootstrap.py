@@ -64,7 +64,8 @@ class StackOptions:
     carrier: CarrierTiming | None = field(default_factory=CarrierTiming)
     db_pool_size: int = 20
     password_hasher: PasswordHasher | None = None
-    search_alias: str = "ecomctl-products"
+    search_alias: str | None = None
+    """The product index alias; None: the settings' (``ECOMCTL_SEARCH_ALIAS``)."""
     telemetry: Telemetry | None = None
     """Telemetry to use; None builds one exporting over OTLP to the configured endpoint."""
     flags: FaultFlags = field(default_factory=FaultFlags)
@@ -180,7 +181,7 @@ async def _build(
         stack.push_async_callback(payment_client.aclose)
 
         search_index = ProductSearchIndex.from_url(
-            settings.elasticsearch_url, alias=options.search_alias
+            settings.elasticsearch_url, alias=options.search_alias or settings.search_alias
         )
         stack.push_async_callback(search_index.close)
         await search_index.ensure_index()

@@ -9,6 +9,7 @@ works without any configuration and a Docker Compose user only has to export the
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,8 @@ class Settings:
     otlp_endpoint: str
     otlp_protocol: str
     trace_query_url: str
+    search_alias: str = "ecomctl-products"
+    """The Elasticsearch alias of the product index (``ECOMCTL_SEARCH_ALIAS``)."""
     service_name: str = "ecomctl"
     traces_sampler: str = "parentbased_always_on"
     traces_sampler_arg: str | None = None
@@ -106,6 +109,10 @@ class Settings:
             trace_query_url=_url(
                 "ECOMCTL_TRACE_QUERY_URL", get("ECOMCTL_TRACE_QUERY_URL"), ("http", "https")
             ),
+            search_alias=_index_name(
+                "ECOMCTL_SEARCH_ALIAS",
+                source.get("ECOMCTL_SEARCH_ALIAS", "").strip() or "ecomctl-products",
+            ),
             service_name=source.get("OTEL_SERVICE_NAME", "").strip() or "ecomctl",
             traces_sampler=source.get("OTEL_TRACES_SAMPLER", "").strip()
             or "parentbased_always_on",
@@ -124,6 +131,15 @@ def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
         parts.port  # noqa: B018 - evaluating it validates the port
     except ValueError as exc:
         raise ConfigError(f"{name}={value!r}: {exc}") from exc
+    return value
+
+
+_INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,254}")
+
+
+def _index_name(name: str, value: str) -> str:
+    if not _INDEX_NAME.fullmatch(value):
+        raise ConfigError(f"{name}={value!r}: expected a lower-case Elasticsearch index name")
     return value
 
 

@@ -101,15 +101,17 @@ def _kafka(result: dict[str, Any]) -> Table:
                    ("consumer", "processed", "dupes", "failed", "p50", "p95", "p99", "max"), rows)
 
 
-def _findings(result: dict[str, Any], console: Console) -> None:
-    findings = result.get("trace_analysis", {}).get("findings", [])
+def _findings(result: dict[str, Any], console: Console, shown: int = 8) -> None:
+    analysis = result.get("trace_analysis", {})
+    findings = analysis.get("findings", [])
     if not findings:
         console.print("trace detectors: nothing found")
         return
-    table = Table(title="trace detectors")
+    counts = ", ".join(f"{k} {v}" for k, v in analysis.get("finding_counts", {}).items() if v)
+    table = Table(title=f"trace detectors ({counts}; top {min(shown, len(findings))} shown)")
     for column in ("detector", "severity", "message"):
         table.add_column(column)
-    for f in findings[:20]:
+    for f in findings[:shown]:
         table.add_row(str(f.get("detector")), str(f.get("severity")), str(f.get("message")))
     console.print(table)
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,8 +17,6 @@ if TYPE_CHECKING:
 
     from ecomctl.seed.run import SeedProgress, SeedReport
 
-SEARCH_ALIAS_ENV = "ECOMCTL_SEARCH_ALIAS"
-_INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,200}")
 
 
 class Scale(StrEnum):
@@ -60,18 +56,17 @@ def seed(
     from ecomctl.config import Settings
     from ecomctl.seed.credentials import default_credentials_path
     from ecomctl.seed.plan import make_plan
-    from ecomctl.seed.run import DEFAULT_SEARCH_ALIAS, DEFAULT_WARM_PRODUCTS, seed_shop
+    from ecomctl.seed.run import DEFAULT_WARM_PRODUCTS, seed_shop
 
     plan = make_plan(
         scale.value, users=users, categories=categories, products=products, orders=orders,
         seed=seed_value, locale=locale,
     )
     settings = Settings.from_env()
-    alias = _search_alias(DEFAULT_SEARCH_ALIAS)
     path = credentials or default_credentials_path()
     with _ProgressBars() as bars:
         report = asyncio.run(seed_shop(
-            settings, plan, reset=reset, credentials_path=path, search_alias=alias,
+            settings, plan, reset=reset, credentials_path=path, search_alias=settings.search_alias,
             warm_cache=min(DEFAULT_WARM_PRODUCTS, plan.products) if warm_cache else 0,
             progress=bars.update,
         ))
@@ -81,17 +76,6 @@ def seed(
         console.print(report.message)
     else:
         _print_summary(report)
-
-
-def _search_alias(default: str) -> str:
-    from ecomctl.errors import ConfigError
-
-    alias = os.environ.get(SEARCH_ALIAS_ENV, "").strip() or default
-    if not _INDEX_NAME.fullmatch(alias):
-        raise ConfigError(
-            f"{SEARCH_ALIAS_ENV}={alias!r}: expected a lower-case Elasticsearch index name"
-        )
-    return alias
 
 
 class _ProgressBars:

@@ -76,3 +76,10 @@ def test_state_and_cache_dirs_follow_overrides(tmp_path: Path) -> None:
     env = {"ECOMCTL_HOME": str(tmp_path / "state"), "ECOMCTL_CACHE_DIR": str(tmp_path / "c")}
     assert state_dir(env) == tmp_path / "state"
     assert cache_dir(env) == tmp_path / "c"
+
+
+def test_search_alias_is_read_and_validated() -> None:
+    assert Settings.from_env({}).search_alias == "ecomctl-products"
+    assert Settings.from_env({"ECOMCTL_SEARCH_ALIAS": "shop-a"}).search_alias == "shop-a"
+    with pytest.raises(ConfigError, match="ECOMCTL_SEARCH_ALIAS"):
+        Settings.from_env({"ECOMCTL_SEARCH_ALIAS": "Not Valid"})
