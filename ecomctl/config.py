@@ -77,6 +77,8 @@ class Settings:
     traces_sampler: str = "parentbased_always_on"
     traces_sampler_arg: str | None = None
     resource_attributes: Mapping[str, str] = field(default_factory=dict)
+    metrics_exporter: str = "none"
+    """``OTEL_METRICS_EXPORTER``: ``none`` (metrics stay in-process for reports) or ``otlp``."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +119,10 @@ class Settings:
             traces_sampler=source.get("OTEL_TRACES_SAMPLER", "").strip()
             or "parentbased_always_on",
             traces_sampler_arg=source.get("OTEL_TRACES_SAMPLER_ARG", "").strip() or None,
+            metrics_exporter=_choice(
+                "OTEL_METRICS_EXPORTER", source.get("OTEL_METRICS_EXPORTER", "").strip() or "none",
+                ("none", "otlp"),
+            ),
             resource_attributes=_key_values(
                 "OTEL_RESOURCE_ATTRIBUTES", source.get("OTEL_RESOURCE_ATTRIBUTES", "")
             ),
@@ -140,6 +146,12 @@ _INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,254}")
 def _index_name(name: str, value: str) -> str:
     if not _INDEX_NAME.fullmatch(value):
         raise ConfigError(f"{name}={value!r}: expected a lower-case Elasticsearch index name")
+    return value
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r}: expected one of {', '.join(choices)}")
     return value
 
 

@@ -230,6 +230,15 @@ class ProductSearchIndex:
         self.alias = alias
         self.index_name = f"{alias}-v{INDEX_VERSION}"
 
+    async def recreate(self) -> None:
+        """Start over empty: delete whatever the alias names (its concrete index, or an index
+        called like the alias that a stray write auto-created), then ``ensure_index``."""
+        with _translated("recreate index"):
+            found = await self._client.indices.get(index=self.alias, ignore_unavailable=True)
+            if found:
+                await self._client.indices.delete(index=",".join(sorted(found)))
+        await self.ensure_index()
+
     def use_client(self, client: AsyncElasticsearch) -> AsyncElasticsearch:
         """Switch the client (fault injection: an unreachable cluster); returns the old one."""
         previous, self._client = self._client, client

@@ -4,7 +4,6 @@ files from any OpenTelemetry SDK or Collector, or a Jaeger query API."""
 from __future__ import annotations
 
 import gc
-import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -381,21 +380,3 @@ def _print_analysis(result: TraceAnalysis, top: int) -> None:
 
 def _num(value: Any) -> str:
     return "-" if value is None else f"{value:,.1f}"
-
-
-def run() -> None:
-    """``python -m ecomctl.cli.traces``: this group alone, with ecomctl's exit codes."""
-    from ecomctl.errors import ConfigError, EcomctlError
-
-    try:
-        app()
-    except ConfigError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        sys.exit(2)
-    except EcomctlError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    run()

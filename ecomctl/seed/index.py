@@ -4,17 +4,15 @@ from PostgreSQL (what was committed, not what we meant to write), then refreshed
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Iterator
-from contextlib import aclosing, contextmanager
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from typing import Any
 
 import asyncpg
-from elasticsearch import ApiError, AsyncElasticsearch, ConnectionError, ConnectionTimeout
+from elasticsearch import AsyncElasticsearch
 
 from ecomctl.adapters.search import ProductDocument, ProductSearchIndex
-from ecomctl.errors import BackendUnavailable, InfraError
 
-BACKEND = "elasticsearch"
 DOCS_PER_REQUEST_GROUP = 5_000  # rows fetched per cursor round trip, sent as bulk requests
 CONCURRENT_GROUPS = 2  # bulk requests in flight: keeps the node busy while we build the next
 
@@ -28,14 +26,9 @@ ORDER BY p.id
 
 
 async def recreate_index(client: AsyncElasticsearch, alias: str) -> ProductSearchIndex:
-    """Delete whatever the alias names (its concrete index, or an index called like the
-    alias that a stray write auto-created), then create it afresh through the adapter."""
-    with _translated("recreate index"):
-        found = await client.indices.get(index=alias, ignore_unavailable=True)
-        if found:
-            await client.indices.delete(index=",".join(sorted(found)))
+    """The alias's index, deleted and created afresh (empty)."""
     search = ProductSearchIndex(client, alias)
-    await search.ensure_index()
+    await search.recreate()
     return search
 
 
@@ -85,16 +78,3 @@ def _document(row: Any) -> ProductDocument:
         category_name=row["category_name"], price=row["price"], currency=row["currency"],
         active=row["active"],
     )
-
-
-@contextmanager
-def _translated(operation: str) -> Iterator[None]:
-    try:
-        yield
-    except (ConnectionError, ConnectionTimeout) as exc:
-        raise BackendUnavailable(BACKEND, f"{operation}: {exc}") from exc
-    except ApiError as exc:
-        status = exc.meta.status
-        if status == 429 or status >= 500:
-            raise BackendUnavailable(BACKEND, f"{operation}: HTTP {status}") from exc
-        raise InfraError(f"{BACKEND} rejected {operation} (HTTP {status}): {exc}") from exc

@@ -8,7 +8,6 @@ points it at this stack's providers.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -107,7 +106,7 @@ class Telemetry:
         self._lock = threading.Lock()
         self.metric_reader = InMemoryMetricReader()
         readers: list[MetricReader] = [self.metric_reader]
-        if os.environ.get("OTEL_METRICS_EXPORTER", "none") == "otlp":
+        if settings.metrics_exporter == "otlp":
             readers.append(_otlp_metric_reader(settings))
         self.meter_provider = MeterProvider(resource=self._resource, metric_readers=readers)
         self.metrics = ShopMetrics(self.meter_provider.get_meter("ecomctl", __version__))
