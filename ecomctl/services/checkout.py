@@ -101,7 +101,8 @@ class CheckoutService:
         self, order: Order, attempts: Sequence[PaymentAttempt], captured: bool
     ) -> None:
         async with self._db.transaction() as conn:
-            await self._payments.record(conn, order, attempts)
+            # The status change locks the order row first, so a second, concurrent checkout of
+            # the same order waits here and then fails its transition cleanly (409).
             if captured:
                 await self._orders.change_status(
                     conn, order.id, OrderStatus.PAID, gateway_ref=attempts[-1].gateway_ref
@@ -112,6 +113,7 @@ class CheckoutService:
                     conn, order.id, OrderStatus.CANCELLED, reason=attempts[-1].status.value
                 )
                 await self._inventory.release(conn, order.id)
+            await self._payments.record(conn, order, attempts)
 
 
 def _result(order: Order, final: PaymentAttempt, captured: bool) -> CheckoutResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -171,3 +172,21 @@ async def test_carrier_moves_paid_orders_to_shipped_then_delivered(shop: ShopSta
     assert order.status is OrderStatus.DELIVERED
     shipment = await shop.services.shipments.for_order(result.order_id)
     assert shipment is not None and shipment.status is ShipmentStatus.DELIVERED
+
+
+async def test_two_concurrent_payments_of_one_order_capture_once(shop: ShopStack) -> None:
+    catalogue = await make_catalogue(shop, 1, stock=3)
+    (user,) = await make_users(shop, 1)
+    await shop.services.carts.add_item(user.id, catalogue.ids[0], 1)
+    pending = await shop.services.checkout.place_order(user.id)
+
+    results = await asyncio.gather(
+        shop.services.checkout.checkout(user.id, pending.id),
+        shop.services.checkout.checkout(user.id, pending.id),
+        return_exceptions=True,
+    )
+    paid = [r for r in results if not isinstance(r, BaseException) and r.succeeded]
+    refused = [r for r in results if isinstance(r, InvalidTransition)]
+    assert (len(paid), len(refused)) == (1, 1), results
+    assert await _payments(shop, pending.id) == [(1, "captured")]
+    assert await _stock(shop, catalogue.ids[0]) == (2, 0, 1)
