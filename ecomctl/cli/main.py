@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ecomctl import __version__
-from ecomctl.cli import checkout, db, doctor, report, seed, serve, stack, traces
+from ecomctl.cli import checkout, db, doctor, gate, load, report, seed, serve, stack, traces
 from ecomctl.cli.output import err_console
 from ecomctl.errors import ConfigError, EcomctlError
 
@@ -32,9 +32,11 @@ app.add_typer(db.app, name="db")
 app.command(name="seed")(seed.seed)
 app.add_typer(serve.app, name="serve")
 app.add_typer(checkout.app, name="checkout")
+app.add_typer(load.app, name="load")
 app.command(name="report")(report.report)
 app.add_typer(traces.app, name="traces")
 app.command(name="doctor")(doctor.doctor)
+app.add_typer(gate.app, name="gate")
 
 
 def _version(value: bool) -> None:

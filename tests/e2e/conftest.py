@@ -48,3 +48,17 @@ def ecomctl() -> Any:
         return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
     return run
+
+
+SEED_ARGS = ("seed", "--users", "60", "--categories", "6", "--products", "300", "--orders",
+             "300", "--seed", "42", "--reset")
+
+
+@pytest.fixture(scope="session")
+def seeded(ecomctl: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small shop seeded from scratch (the end-to-end tests run after the integration
+    tests' stack has stopped); returns the shoppers' credentials file."""
+    credentials = tmp_path_factory.mktemp("seed") / "shoppers.json"
+    result = ecomctl(*SEED_ARGS, "--credentials", str(credentials))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return credentials

@@ -11,17 +11,6 @@ from typing import Any
 
 import pytest
 
-SEED = ["seed", "--users", "60", "--categories", "6", "--products", "300", "--orders", "300",
-        "--seed", "42", "--reset"]
-
-
-@pytest.fixture(scope="module")
-def seeded(ecomctl: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    credentials = tmp_path_factory.mktemp("seed") / "shoppers.json"
-    result = ecomctl(*SEED, "--credentials", str(credentials))
-    assert result.exit_code == 0, result.stdout + result.stderr
-    return credentials
-
 
 def simulate(ecomctl: Any, seeded: Path, out: Path, *args: str) -> dict[str, Any]:
     result = ecomctl(

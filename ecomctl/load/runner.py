@@ -1,0 +1,420 @@
+"""Running a load test: the gateway (unless given a host), Locust in its own processes, the
+exact merge of their histograms, then server-side spans and the business invariants.
+
+Locust is never imported here (it patches the standard library with gevent): it runs as
+``python -m locust`` subprocesses, one local process or a master with N workers, each in its
+own session so that a Ctrl-C or a timeout here can end the whole group. Nothing prints:
+progress goes through callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from ecomctl.config import Settings
+from ecomctl.errors import ConfigError, EcomctlError
+from ecomctl.load.profiles import (
+    ACCOUNT_OFFSET_ENV,
+    HDR_DIR_ENV,
+    PACING_ENV,
+    SHAPE_ENV,
+    SHOPPERS_FILE_ENV,
+    scenarios_dir,
+)
+from ecomctl.load.result import (
+    LoadConfig,
+    analyze_server_spans,
+    build_result,
+    merge_hdr_documents,
+    progress_counts,
+    read_hdr_documents,
+)
+
+GATEWAY_READY_TIMEOUT_S = 90.0
+GATEWAY_STOP_TIMEOUT_S = 90.0  # `serve --drain-on-exit` drains for 60 s at most
+LOCUST_GRACE_S = 60.0  # start-up (workers joining) and shut-down beyond --duration
+WORKER_EXIT_WAIT_S = 15.0
+KILL_WAIT_S = 5.0
+SEED_TIMEOUT_S = 600.0
+
+Phase = Callable[[str], None]
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # a local port: no proxy
+
+
+class LoadRunFailed(EcomctlError):
+    """The load test itself could not run (a Locust process failed, a timeout...)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    elapsed_s: float
+    duration_s: float
+    requests: int
+    failures: int
+
+
+Tick = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """What ``ecomctl load run`` was asked to do."""
+
+    locustfile: Path
+    users: int
+    spawn_rate: float
+    duration_s: float
+    workers: int = 0
+    host: str | None = None
+    """None: start ``ecomctl serve`` on a free local port (and seed an empty shop)."""
+    profile: str | None = None
+    shape: str | None = None
+    pacing_s: float | None = None
+    credentials: Path | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Child:
+    """A subprocess in its own session (so its whole group can be ended), output to a log."""
+
+    def __init__(self, name: str, args: list[str], log: Path, env: Mapping[str, str]) -> None:
+        self.name = name
+        self.log = log
+        self._out: IO[bytes] = log.open("wb")
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
+            env=dict(env), start_new_session=True,
+        )
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.poll()
+
+    def signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, sig)
+
+    def wait(self, timeout_s: float) -> int | None:
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout_s: float = KILL_WAIT_S) -> int:
+        """SIGTERM, then SIGKILL to the whole group after ``timeout_s``."""
+        if self.returncode is None:
+            self.signal(signal.SIGTERM)
+            if self.wait(timeout_s) is None:
+                self.signal(signal.SIGKILL)
+                self.process.wait()
+        else:
+            self.signal(signal.SIGKILL)  # anything it left behind in its group
+        self._out.close()
+        return int(self.process.returncode)
+
+    def tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _failure(child: _Child, what: str) -> LoadRunFailed:
+    return LoadRunFailed(f"{what} (log: {child.log})\n{child.tail()}")
+
+
+# -- the gateway ----------------------------------------------------------------------------
+
+
+class GatewayProcess:
+    """``ecomctl serve`` on a free port, capturing spans to ``trace_file``; stopping it drains
+    the outbox and the Kafka consumers first (``--drain-on-exit``)."""
+
+    def __init__(self, trace_file: Path, work_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.trace_file = trace_file
+        self.drained: bool | None = None
+        self._child = _Child(
+            "gateway",
+            [sys.executable, "-m", "ecomctl.cli.main", "serve", "--host", "127.0.0.1",
+             "--port", str(self.port), "--trace-file", str(trace_file), "--drain-on-exit"],
+            work_dir / "gateway.log", {**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def wait_ready(self, timeout_s: float = GATEWAY_READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._child.returncode is not None:
+                raise _failure(self._child, "the gateway exited while starting")
+            with (contextlib.suppress(OSError),
+                  _DIRECT.open(f"{self.url}/readyz", timeout=2) as response):
+                if response.status == 200:
+                    return
+            time.sleep(0.25)
+        raise _failure(self._child, f"the gateway was not ready after {timeout_s:.0f}s")
+
+    def stop(self, timeout_s: float = GATEWAY_STOP_TIMEOUT_S) -> None:
+        code = self._child.stop(timeout_s)
+        log = self._child.tail(200)
+        self.drained = code == 0 and "outbox and consumers drained" in log
+
+    def log_tail(self) -> str:
+        return self._child.tail()
+
+
+# -- Locust ---------------------------------------------------------------------------------
+
+
+@dataclass
+class LocustRun:
+    documents: list[dict[str, Any]]
+    started_at: datetime
+    duration_s: float
+    locust_stats: dict[str, int] | None
+
+
+def locust_commands(request: LoadRequest, host: str, work_dir: Path) -> list[list[str]]:
+    """The command lines: one local process, or a master followed by its workers."""
+    base = [sys.executable, "-m", "locust", "-f", str(request.locustfile), "--host", host]
+    run = ["--headless", "-u", str(request.users), "-r", f"{request.spawn_rate:g}",
+           "-t", f"{math.ceil(request.duration_s)}s", "--only-summary",
+           "--exit-code-on-error", "0", "--json-file", str(work_dir / "locust")]
+    if not request.workers:
+        return [base + run]
+    port = free_port()
+    master = base + run + ["--master", "--master-bind-host", "127.0.0.1",
+                           "--master-bind-port", str(port),
+                           "--expect-workers", str(request.workers),
+                           "--expect-workers-max-wait", str(int(LOCUST_GRACE_S))]
+    worker = [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+    return [master] + [worker] * request.workers
+
+
+def run_locust(
+    request: LoadRequest,
+    host: str,
+    work_dir: Path,
+    env: Mapping[str, str],
+    on_tick: Tick | None = None,
+) -> LocustRun:
+    hdr_dir = work_dir / "hdr"
+    hdr_dir.mkdir(parents=True, exist_ok=True)
+    # scenarios/ on the path: your own locustfiles can `import hdr_hook` or `from shop ...`.
+    path = os.pathsep.join(filter(None, [str(scenarios_dir()), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, **env, HDR_DIR_ENV: str(hdr_dir), "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": path}
+    commands = locust_commands(request, host, work_dir)
+    started_at = datetime.now(UTC)
+    started = time.monotonic()
+    children: list[_Child] = []
+    try:
+        for i, args in enumerate(commands):
+            name = "locust" if len(commands) == 1 else ("master" if i == 0 else f"worker-{i}")
+            children.append(_Child(name, args, work_dir / f"{name}.log", env))
+        main, workers = children[0], children[1:]
+        deadline = started + request.duration_s + LOCUST_GRACE_S
+        while main.returncode is None:
+            for worker in workers:
+                if worker.returncode not in (None, 0):
+                    raise _failure(worker, f"Locust {worker.name} exited with "
+                                           f"{worker.returncode}")
+            if time.monotonic() > deadline:
+                raise _failure(main, f"Locust did not finish within "
+                                     f"{request.duration_s + LOCUST_GRACE_S:.0f}s")
+            if on_tick is not None:
+                requests, failures = progress_counts(hdr_dir)
+                on_tick(Progress(time.monotonic() - started, request.duration_s, requests,
+                                 failures))
+            time.sleep(0.5)
+        duration_s = time.monotonic() - started
+        for worker in workers:  # the master tells them to quit as it does
+            worker.wait(WORKER_EXIT_WAIT_S)
+        if main.returncode != 0:
+            raise _failure(main, f"Locust {main.name} exited with {main.returncode}")
+        for worker in workers:
+            if worker.returncode != 0:
+                raise _failure(worker, f"Locust {worker.name} exited with {worker.returncode}")
+    finally:
+        for child in reversed(children):
+            child.stop()
+    documents = read_hdr_documents(hdr_dir)
+    expected = max(1, request.workers)
+    if not documents:
+        raise _failure(children[0], "Locust wrote no latency histograms: a locustfile of "
+                                    "your own must `import hdr_hook` (scenarios/hdr_hook.py)")
+    if len(documents) != expected or not all(d.get("final") for d in documents):
+        raise _failure(children[0], f"expected {expected} final histogram files from Locust, "
+                                    f"found {sum(bool(d.get('final')) for d in documents)}")
+    return LocustRun(documents, started_at, duration_s, _locust_stats(work_dir))
+
+
+def _locust_stats(work_dir: Path) -> dict[str, int] | None:
+    """Locust's own totals, written at its exit (a cross-check; its rounded percentiles are
+    not used)."""
+    try:
+        entries = json.loads((work_dir / "locust.json").read_text())
+        return {"requests": sum(int(e["num_requests"]) for e in entries),
+                "failures": sum(int(e["num_failures"]) for e in entries)}
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+# -- the shop's database --------------------------------------------------------------------
+
+
+async def _product_count(settings: Settings) -> int:
+    from ecomctl.adapters.postgres.database import Database
+
+    db = await Database.connect(settings.database_url, min_size=1, max_size=1)
+    try:
+        async with db.connection() as conn:
+            return int(await conn.fetchval("SELECT count(*) FROM products WHERE active"))
+    finally:
+        await db.close()
+
+
+async def _invariants(settings: Settings) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    from ecomctl.adapters.postgres.database import Database
+    from ecomctl.sim.invariants import check_invariants
+
+    db = await Database.connect(settings.database_url, min_size=1, max_size=1)
+    try:
+        return [asdict(r) for r in await check_invariants(db)]
+    finally:
+        await db.close()
+
+
+def ensure_seeded(settings: Settings, on_phase: Phase) -> None:
+    """Seed a small shop when it has no products (``ecomctl seed --scale small``)."""
+    if asyncio.run(_product_count(settings)):
+        return
+    on_phase("the shop has no products: seeding a small one (ecomctl seed --scale small)")
+    seeded = subprocess.run(
+        [sys.executable, "-m", "ecomctl.cli.main", "seed", "--scale", "small"],
+        capture_output=True, text=True, timeout=SEED_TIMEOUT_S, check=False,
+    )
+    if seeded.returncode != 0 or not asyncio.run(_product_count(settings)):
+        raise LoadRunFailed("the shop has no products and seeding it failed: run "
+                            f"`ecomctl seed` yourself\n{seeded.stderr[-2000:]}")
+
+
+# -- all of it ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _work_dir() -> Iterator[Path]:
+    """A scratch directory for logs and histograms, kept when the run fails (the error
+    names the log to read)."""
+    path = Path(tempfile.mkdtemp(prefix="ecomctl-load-"))
+    try:
+        yield path
+    except KeyboardInterrupt:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_load(
+    request: LoadRequest,
+    settings: Settings,
+    *,
+    on_phase: Phase = lambda _: None,
+    on_tick: Tick | None = None,
+) -> dict[str, Any]:
+    """Run the load test and return its result document (``ecomctl.load.result``)."""
+    from ecomctl.seed.credentials import default_credentials_path, load_credentials
+    from ecomctl.telemetry.trace_store import new_trace_file
+
+    if not request.locustfile.is_file():
+        raise ConfigError(f"{request.locustfile}: no such locustfile")
+    started_gateway = request.host is None
+    if started_gateway:
+        ensure_seeded(settings, on_phase)
+    credentials = request.credentials or default_credentials_path()
+    env = dict(request.extra_env)
+    try:  # the shop's scenarios log in with these: say so now when they are missing
+        shoppers = load_credentials(credentials).shoppers
+    except ConfigError:
+        if request.profile is not None or request.credentials is not None:
+            raise
+        shoppers = ()  # your own locustfile may not need them
+    if shoppers:
+        env[SHOPPERS_FILE_ENV] = str(credentials)
+        # A random first account per run: two runs at once rarely share carts.
+        env[ACCOUNT_OFFSET_ENV] = str(random.randrange(len(shoppers)))
+    elif request.profile is not None:
+        raise ConfigError(f"{credentials}: lists no shoppers; run `ecomctl seed`")
+    if request.shape:
+        env[SHAPE_ENV] = request.shape
+    if request.pacing_s:
+        env[PACING_ENV] = repr(request.pacing_s)
+    with _work_dir() as work_dir:
+        gateway: GatewayProcess | None = None
+        try:
+            if started_gateway:
+                on_phase("starting the gateway (ecomctl serve)")
+                gateway = GatewayProcess(new_trace_file("load"), work_dir)
+                gateway.wait_ready()
+            host = gateway.url if gateway else str(request.host)
+            on_phase(f"running Locust against {host}"
+                     + (f" ({request.workers} workers)" if request.workers else ""))
+            run = run_locust(request, host, work_dir, env, on_tick)
+            if gateway is not None:
+                on_phase("stopping the gateway: draining the outbox and the consumers")
+                gateway.stop()
+        finally:
+            if gateway is not None and gateway.drained is None:
+                gateway.stop(KILL_WAIT_S)  # interrupted or failed: no waiting for a drain
+        server = invariants = None
+        if gateway is not None:
+            on_phase("checking invariants")
+            invariants = asyncio.run(_invariants(settings))
+            on_phase("analysing the gateway's spans")
+            server = analyze_server_spans(gateway.trace_file)
+        config = LoadConfig(
+            profile=request.profile, locustfile=str(request.locustfile), shape=request.shape,
+            users=request.users, spawn_rate=request.spawn_rate, duration_s=request.duration_s,
+            workers=request.workers, host=host, gateway_started=started_gateway,
+            pacing_s=request.pacing_s,
+        )
+        merged = merge_hdr_documents(run.documents)
+        if not merged.requests:
+            raise LoadRunFailed("Locust sent no requests; its log says:\n"
+                                + (work_dir / ("locust.log" if not request.workers
+                                               else "worker-1.log")).read_text()[-3000:])
+        return build_result(
+            merged, config, started_at=run.started_at, duration_s=run.duration_s,
+            server=server, invariants=invariants,
+            drained=gateway.drained if gateway else None, locust_stats=run.locust_stats,
+        )

@@ -1,0 +1,208 @@
+"""Exact latency recording for Locust: every request into an HdrHistogram per endpoint, and
+every journey (a task of ``shop.py``) into one per journey.
+
+Locust's own statistics round response times into coarse buckets and merge workers' reports
+approximately; ``ecomctl load run`` wants exact percentiles. So each Locust process that
+sends requests (the single local process, or every worker, never the master) keeps its own
+histograms and writes them to ``$ECOMCTL_LOAD_HDR_DIR/hdr-<pid>.json``: a snapshot every
+couple of seconds (live progress) and the final one at test stop. ``ecomctl load run`` merges
+the files bucket by bucket (``ecomctl.load.result.merge_hdr_documents``; the format is
+documented there). Without ``ECOMCTL_LOAD_HDR_DIR`` nothing is written.
+
+Importing this module registers the listeners; locustfiles get it through ``shop.py``.
+Latency is the response time plus ``context["lateness_ms"]`` when a request carries one: the
+constant-rate profile puts there how late its journey started against the schedule
+(coordinated omission correction, see ``shapes.ArrivalSchedule``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import events
+from locust.env import Environment
+from locust.exception import CatchResponseError
+from locust.runners import MasterRunner
+
+from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.load.profiles import HDR_DIR_ENV
+from ecomctl.load.result import ACTUAL_START, HDR_FORMAT, INTENDED_START
+
+SNAPSHOT_INTERVAL_S = 2.0
+
+log = logging.getLogger("ecomctl.hdr_hook")
+
+
+class _Tally:
+    __slots__ = ("count", "failures", "histogram")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.failures = 0
+        self.histogram = LatencyHistogram()
+
+    def add(self, latency_us: float, failed: bool) -> None:
+        self.count += 1
+        self.failures += failed
+        self.histogram.record_us(latency_us)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "failures": self.failures,
+                "hdr": self.histogram.encode()}
+
+
+class Recorder:
+    """What one process measured; ``document()`` is the hdr file's content."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, _Tally] = {}
+        self.journeys: dict[str, _Tally] = {}
+        self.outcomes: dict[str, Counter[str]] = {}
+        self.errors: Counter[str] = Counter()
+        self.latency_origin = ACTUAL_START
+        self.started_at: float | None = None
+        self.stopped_at: float | None = None
+        self.worker_index: int | None = None
+
+    def request(self, key: str, latency_us: float, cause: str | None) -> None:
+        tally = self.endpoints.get(key)
+        if tally is None:
+            tally = self.endpoints[key] = _Tally()
+        tally.add(latency_us, cause is not None)
+        if cause is not None:
+            self.errors[cause] += 1
+
+    def journey(self, name: str, latency_us: float, failed: bool) -> None:
+        tally = self.journeys.get(name)
+        if tally is None:
+            tally = self.journeys[name] = _Tally()
+        tally.add(latency_us, failed)
+
+    def outcome(self, kind: str, value: str) -> None:
+        self.outcomes.setdefault(kind, Counter())[value] += 1
+
+    def document(self, final: bool) -> dict[str, Any]:
+        return {
+            "format": HDR_FORMAT,
+            "pid": os.getpid(),
+            "worker_index": self.worker_index,
+            "final": final,
+            "started_at": self.started_at,
+            "stopped_at": self.stopped_at,
+            "latency_origin": self.latency_origin,
+            "requests": sum(t.count for t in self.endpoints.values()),
+            "failures": sum(t.failures for t in self.endpoints.values()),
+            "endpoints": {k: t.to_dict() for k, t in sorted(self.endpoints.items())},
+            "journeys": {k: t.to_dict() for k, t in sorted(self.journeys.items())},
+            "outcomes": {k: dict(c) for k, c in sorted(self.outcomes.items())},
+            "errors": dict(self.errors.most_common()),
+        }
+
+
+RECORDER = Recorder()
+_state: dict[str, Any] = {"environment": None}
+
+
+def record_journey(name: str, latency_us: float, failed: bool) -> None:
+    RECORDER.journey(name, latency_us, failed)
+
+
+def record_outcome(kind: str, value: str) -> None:
+    """A business result that is not a failure (``checkout``: ``paid``, ``payment_declined``)."""
+    RECORDER.outcome(kind, value)
+
+
+def measure_from_intended_start() -> None:
+    """Declare that this process's latencies include schedule lateness (CO corrected)."""
+    RECORDER.latency_origin = INTENDED_START
+
+
+def failure_cause(exception: BaseException) -> str:
+    """Our scenarios fail requests with a short cause (``409 out_of_stock``); anything else
+    is named by its type, so causes stay few (no URLs or ids in them)."""
+    if isinstance(exception, CatchResponseError):
+        return str(exception)[:120] or "failed"
+    return type(exception).__name__
+
+
+def _hdr_path() -> Path | None:
+    directory = os.environ.get(HDR_DIR_ENV)
+    return Path(directory) / f"hdr-{os.getpid()}.json" if directory else None
+
+
+def write_document(final: bool) -> None:
+    path = _hdr_path()
+    if path is None:
+        return
+    environment = _state["environment"]
+    runner = getattr(environment, "runner", None)
+    if runner is not None and RECORDER.worker_index is None:
+        RECORDER.worker_index = getattr(runner, "worker_index", None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(RECORDER.document(final), separators=(",", ":")))
+    tmp.replace(path)  # readers never see half a file
+
+
+def _is_master(environment: Environment) -> bool:
+    return isinstance(environment.runner, MasterRunner)
+
+
+def _snapshots() -> None:
+    while True:
+        gevent.sleep(SNAPSHOT_INTERVAL_S)
+        try:
+            write_document(final=False)
+        except OSError as exc:
+            log.warning("cannot write the hdr snapshot: %s", exc)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    _state["environment"] = environment
+    if not _is_master(environment) and _hdr_path() is not None:
+        gevent.spawn(_snapshots)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    if RECORDER.started_at is None:
+        RECORDER.started_at = time.time()
+
+
+@events.request.add_listener
+def _on_request(
+    request_type: str,
+    name: str,
+    response_time: float,
+    exception: BaseException | None,
+    context: dict[str, Any] | None = None,
+    **_: Any,
+) -> None:
+    lateness_ms = (context or {}).get("lateness_ms") or 0.0
+    RECORDER.request(f"{request_type} {name}", (response_time + lateness_ms) * 1000,
+                     failure_cause(exception) if exception is not None else None)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    if _is_master(environment):
+        return
+    RECORDER.stopped_at = time.time()
+    write_document(final=True)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    if _is_master(environment):
+        return
+    if RECORDER.stopped_at is None:
+        RECORDER.stopped_at = time.time()
+    write_document(final=True)

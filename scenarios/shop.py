@@ -1,0 +1,361 @@
+"""Shared pieces of the shop's locustfiles: the shopper base class and the journeys.
+
+``ShopUser`` (a ``FastHttpUser``) logs in with one of the demo accounts ``ecomctl seed``
+wrote (``$ECOMCTL_SHOPPERS_FILE``, default ``$ECOMCTL_HOME/shoppers.json``), and sends a
+fresh W3C ``traceparent`` (random trace and span id, sampled) with every request, so the
+gateway's server span of each load request starts a trace of its own that belongs to it.
+
+Journeys are the tasks, weighted like the OpenTelemetry Demo's load generator (browse 10 +
+index 1, recommendations 3, view cart 3 + add to cart 2, checkout 1 + multi-item checkout 1;
+plus search, which that demo lacks), the same weights as ``ecomctl checkout simulate``:
+
+- browse: a category page, then one to three of its products;
+- search: a full-text query, then the first hit;
+- recommendations: a product, then what was bought with it;
+- cart: add a product, view the cart (emptied again past eight lines);
+- checkout: add one to three products, ``POST /api/checkout``. A 402 (payment declined or
+  failed) is a business outcome, not a failed request; both are counted.
+
+Each journey's latency (and each request's) goes to ``hdr_hook``; a failed request ends its
+journey, which then counts as failed. What shoppers pick from (product ids, category slugs,
+search words) is discovered once per process with a few searches, so the files run against
+any seeded gateway. Environment: ``ECOMCTL_LOAD_THINK_TIME=MIN,MAX`` seconds between journeys
+(default ``0.5,2``), ``ECOMCTL_LOAD_PACING_S`` (constant arrival rate, see ``shapes.py``),
+``ECOMCTL_LOAD_ACCOUNT_OFFSET`` (first demo account to use; workers take disjoint ranges).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import logging
+import os
+import random
+import re
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gevent.lock
+import hdr_hook
+import shapes
+from locust import FastHttpUser, TaskSet
+from locust.exception import StopUser
+
+from ecomctl.load.profiles import ACCOUNT_OFFSET_ENV, SHOPPERS_FILE_ENV, THINK_TIME_ENV
+from ecomctl.seed.credentials import Shopper, load_credentials
+from ecomctl.seed.vocabulary import DEPARTMENTS
+
+MIXED_WEIGHTS: dict[str, int] = {
+    "browse": 11, "search": 3, "recommendations": 3, "cart": 5, "checkout": 2,
+}
+MAX_BROWSING_CART_LINES = 8
+LOGIN_ATTEMPTS = 3
+# Workers take accounts from disjoint ranges (one sixteenth of the file each), so two users
+# of one run never share a cart.
+ACCOUNT_RANGES = 16
+
+log = logging.getLogger("ecomctl.shop")
+_WORD = re.compile(r"[A-Za-z]{4,}")
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # as FastHttpUser: no proxy
+
+
+# -- what shoppers pick from ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    product_ids: tuple[int, ...]
+    categories: tuple[str, ...]
+    words: tuple[str, ...]
+
+
+_catalogue: dict[str, Catalogue] = {}
+_catalogue_lock = gevent.lock.Semaphore()
+
+
+def catalogue(host: str) -> Catalogue:
+    """Products, categories and search words of the shop at ``host`` (discovered once)."""
+    with _catalogue_lock:
+        if host not in _catalogue:
+            _catalogue[host] = _discover(host)
+    return _catalogue[host]
+
+
+def _discover(host: str) -> Catalogue:
+    """A search for the first product type of each department: around a thousand products
+    (the requests are not part of the measured load)."""
+    ids: set[int] = set()
+    categories: set[str] = set()
+    words: set[str] = set()
+    for department in DEPARTMENTS:
+        query = urllib.parse.urlencode({"q": department.types[0].name, "page_size": 100})
+        try:
+            with _DIRECT.open(f"{host.rstrip('/')}/api/search?{query}",
+                              timeout=10) as response:
+                page = json.load(response)
+        except (OSError, ValueError) as exc:
+            log.warning("catalogue discovery: %s", exc)
+            continue
+        for item in page.get("items", []):
+            ids.add(int(item["product_id"]))
+            categories.add(str(item["category"]))
+            words.update(w.lower() for w in _WORD.findall(str(item["name"])))
+    return Catalogue(tuple(sorted(ids)), tuple(sorted(categories)), tuple(sorted(words)))
+
+
+# -- demo accounts ------------------------------------------------------------------------------
+
+
+_shoppers: list[tuple[Shopper, ...]] = []
+_next_account = itertools.count()
+
+
+def next_shopper(worker_index: int) -> Shopper:
+    if not _shoppers:
+        _shoppers.append(load_credentials(os.environ.get(SHOPPERS_FILE_ENV) or None).shoppers)
+    shoppers = _shoppers[0]
+    if not shoppers:
+        raise StopUser("the credentials file lists no shoppers")
+    offset = int(os.environ.get(ACCOUNT_OFFSET_ENV) or 0)
+    stride = max(1, len(shoppers) // ACCOUNT_RANGES)
+    return shoppers[(offset + worker_index * stride + next(_next_account)) % len(shoppers)]
+
+
+def new_traceparent() -> str:
+    """A W3C trace context for one request: version 00, random ids, sampled."""
+    trace_id = random.getrandbits(128) or 1
+    span_id = random.getrandbits(64) or 1
+    return f"00-{trace_id:032x}-{span_id:016x}-01"
+
+
+def _think_time() -> tuple[float, float]:
+    raw = os.environ.get(THINK_TIME_ENV, "").strip()
+    if not raw:
+        return 0.5, 2.0
+    low, _, high = raw.partition(",")
+    return float(low), float(high or low)
+
+
+# -- the shopper ------------------------------------------------------------------------------
+
+
+class _Abort(Exception):
+    """A request of the journey failed: the rest of the journey cannot go on."""
+
+
+class ShopUser(FastHttpUser):
+    """A logged-in demo shopper; subclasses set ``tasks = journeys(...)``."""
+
+    abstract = True
+    think_time_s = _think_time()
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.rng = random.Random()
+        self.token: str | None = None
+        self.journey_name: str | None = None
+        self.journey_failed = False
+        self.lateness_ms = 0.0
+        pacing = shapes.pacing_from_env()
+        self.schedule = shapes.ArrivalSchedule(pacing) if pacing else None
+        if self.schedule is not None:
+            hdr_hook.measure_from_intended_start()
+        self.shop = Catalogue((), (), ())
+
+    def wait_time(self) -> float:
+        if self.schedule is not None:
+            return self.schedule.delay(time.perf_counter())
+        return self.rng.uniform(*self.think_time_s)
+
+    def on_start(self) -> None:
+        self.shop = catalogue(self.host or "")
+        if not self.shop.product_ids:
+            log.error("no products found through %s/api/search: is the shop seeded?", self.host)
+            raise StopUser()
+        self.login()
+
+    def login(self) -> None:
+        runner = self.environment.runner
+        worker_index = int(getattr(runner, "worker_index", 0) or 0)
+        for _ in range(LOGIN_ATTEMPTS):
+            shopper = next_shopper(worker_index)
+            try:
+                _, body = self.call("POST", "/api/users/login", "/api/users/login",
+                                    body={"email": shopper.email, "password": shopper.password})
+            except _Abort:
+                continue
+            self.token = str(body["token"])
+            return
+        log.error("no demo account could log in (is %s from this shop's seed?)",
+                  os.environ.get(SHOPPERS_FILE_ENV) or "the default shoppers.json")
+        raise StopUser()
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        name: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        outcomes: tuple[int, ...] = (),
+    ) -> tuple[int, Any]:
+        """One request with trace context and the session; returns (status, JSON body).
+        Statuses in ``outcomes`` are business results, not failures; any other non-2xx
+        fails the request (with its cause) and aborts the journey."""
+        headers = {"traceparent": new_traceparent()}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        # Only a journey's first request starts late; the ones after it follow at once.
+        context = {"journey": self.journey_name, "lateness_ms": self.lateness_ms}
+        self.lateness_ms = 0.0
+        with self.client.request(method, path, name=name, json=body, headers=headers,
+                                 context=context, catch_response=True) as response:
+            status = response.status_code or 0
+            payload = _json(response)
+            if 200 <= status < 300 or status in outcomes:
+                response.success()
+                return status, payload
+            response.failure(_cause(status, payload, response))
+        self.journey_failed = True
+        raise _Abort()
+
+    def run_journey(self, name: str, steps: Callable[[ShopUser], None]) -> None:
+        started = time.perf_counter()
+        intended = self.schedule.start(started) if self.schedule else started
+        self.lateness_ms = (started - intended) * 1000
+        self.journey_name, self.journey_failed = name, False
+        try:
+            steps(self)
+        except _Abort:
+            pass
+        finally:
+            self.journey_name = None
+        # (A journey cut short by the end of the test raises GreenletExit: not recorded.)
+        hdr_hook.record_journey(name, (time.perf_counter() - intended) * 1_000_000,
+                                self.journey_failed)
+
+    # -- steps shared by journeys ---------------------------------------------------------------
+
+    def view_product(self, product_id: int) -> None:
+        self.call("GET", f"/api/products/{product_id}", "/api/products/{id}")
+
+    def add_to_cart(self, product_id: int, quantity: int) -> None:
+        self.call("POST", "/api/cart/items", "/api/cart/items",
+                  body={"product_id": product_id, "quantity": quantity})
+
+    def view_cart(self) -> list[int]:
+        _, cart = self.call("GET", "/api/cart", "/api/cart")
+        return [int(line["product_id"]) for line in cart.get("lines", [])]
+
+    def clear_cart(self, product_ids: list[int]) -> None:
+        for product_id in product_ids:
+            self.call("DELETE", f"/api/cart/items/{product_id}", "/api/cart/items/{id}")
+
+
+def _json(response: Any) -> Any:
+    try:
+        return response.json() if response.content else {}
+    except ValueError:
+        return {}
+
+
+def _cause(status: int, payload: Any, response: Any) -> str:
+    if status == 0:
+        error = getattr(response, "error", None)
+        return f"network {type(error).__name__ if error else 'error'}"
+    code = payload.get("error") if isinstance(payload, dict) else None
+    return f"{status} {code}" if code else f"{status}"
+
+
+# -- journeys -----------------------------------------------------------------------------------
+
+Journey = Callable[[ShopUser], None]
+
+
+def _journey(name: str) -> Callable[[Journey], Journey]:
+    def wrap(steps: Journey) -> Journey:
+        @functools.wraps(steps)
+        def run(user: ShopUser) -> None:
+            user.run_journey(name, steps)
+
+        return run
+
+    return wrap
+
+
+@_journey("browse")
+def browse(user: ShopUser) -> None:
+    category = user.rng.choice(user.shop.categories)
+    query = urllib.parse.urlencode({"category": category, "page_size": 20})
+    _, page = user.call("GET", f"/api/products?{query}", "/api/products?category")
+    listed = [int(item["id"]) for item in page.get("items", [])]
+    for product_id in user.rng.sample(listed, min(len(listed), user.rng.randint(1, 3))):
+        user.view_product(product_id)
+
+
+@_journey("search")
+def search(user: ShopUser) -> None:
+    query = urllib.parse.urlencode({"q": user.rng.choice(user.shop.words)})
+    _, page = user.call("GET", f"/api/search?{query}", "/api/search")
+    hits = page.get("items", [])
+    if hits:
+        user.view_product(int(hits[0]["product_id"]))
+
+
+@_journey("recommendations")
+def recommendations(user: ShopUser) -> None:
+    product_id = user.rng.choice(user.shop.product_ids)
+    user.view_product(product_id)
+    user.call("GET", f"/api/recommendations?product_id={product_id}", "/api/recommendations")
+
+
+@_journey("cart")
+def cart(user: ShopUser) -> None:
+    user.add_to_cart(user.rng.choice(user.shop.product_ids), user.rng.randint(1, 2))
+    lines = user.view_cart()
+    if len(lines) > MAX_BROWSING_CART_LINES:
+        user.clear_cart(lines)  # a shopper who only browses eventually empties the basket
+
+
+@_journey("checkout")
+def checkout(user: ShopUser) -> None:
+    for product_id in user.rng.sample(user.shop.product_ids, user.rng.randint(1, 3)):
+        user.add_to_cart(product_id, user.rng.randint(1, 2))
+    try:
+        status, result = user.call("POST", "/api/checkout", "/api/checkout", outcomes=(402,))
+    except _Abort:
+        # Out of stock (409): the shopper gives up on what cannot be bought.
+        user.journey_failed = True
+        with_lines = user.view_cart()
+        user.clear_cart(with_lines)
+        raise
+    outcome = result.get("outcome") if isinstance(result, dict) else None
+    hdr_hook.record_outcome("checkout", str(outcome or ("paid" if status == 200 else status)))
+
+
+JOURNEYS: dict[str, Journey] = {
+    "browse": browse,
+    "search": search,
+    "recommendations": recommendations,
+    "cart": cart,
+    "checkout": checkout,
+}
+
+
+def journeys(**weights: int) -> list[TaskSet | Callable[..., Any]]:
+    """Locust ``tasks`` for the named journeys and weights, e.g. ``journeys(browse=1)``
+    (each journey repeated ``weight`` times: what Locust makes of a ``{task: weight}``)."""
+    unknown = set(weights) - set(JOURNEYS)
+    if unknown:
+        raise ValueError(f"unknown journeys {sorted(unknown)}: expected {sorted(JOURNEYS)}")
+    tasks: list[TaskSet | Callable[..., Any]] = [
+        JOURNEYS[name] for name, weight in weights.items() for _ in range(weight)
+    ]
+    return tasks

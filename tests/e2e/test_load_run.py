@@ -1,0 +1,115 @@
+"""``ecomctl load run`` as a user runs it, against the seeded shop: ecomctl starts the gateway
+(capturing its spans), Locust runs in its own processes, the histograms are merged, and the
+invariants are checked after the consumers have drained."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.analysis.readers import read_file
+
+# A journey that takes 0.3 s although it is due every 0.1 s: each user falls further behind
+# its schedule, and a latency measured from the intended start has to show it.
+# (`ecomctl load run` puts scenarios/ on the Locust processes' path.)
+SLOW_LOCUSTFILE = """
+import gevent
+from locust import task
+from shop import ShopUser
+
+
+class SlowJourneyShopper(ShopUser):
+    @task
+    def slow(self):
+        def steps(user):
+            gevent.sleep(0.3)
+            user.view_product(user.shop.product_ids[0])
+
+        self.run_journey("slow", steps)
+"""
+
+
+def load_run(ecomctl: Any, seeded: Path, out: Path, *args: str,
+             env: dict[str, str] | None = None) -> dict[str, Any]:
+    # The gateway's span capture goes to the test's directory, not the shared trace store.
+    env = {"ECOMCTL_TRACE_DIR": str(out.parent / "traces"), **(env or {})}
+    result = ecomctl("load", "run", "--json", str(out), "--no-live",
+                     "--credentials", str(seeded), *args, env=env, timeout=240)
+    assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    document: dict[str, Any] = json.loads(out.read_text())
+    assert document["schema"] == "ecomctl.result/v1" and document["kind"] == "load-run"
+    assert document["config"]["gateway"] == "started"
+    assert Path(document["trace_file"]).parent == out.parent / "traces"
+    assert document["drained"] is True
+    assert document["ok"] is True, document["invariants"]
+    assert len(document["invariants"]) >= 4 and all(i["ok"] for i in document["invariants"])
+    return document
+
+
+def test_mixed_profile_on_two_workers(ecomctl: Any, seeded: Path, tmp_path: Path) -> None:
+    doc = load_run(ecomctl, seeded, tmp_path / "out.json", "--profile", "mixed", "--users", "10",
+                   "--spawn-rate", "10", "--duration", "10s", "--workers", "2")
+    totals, endpoints = doc["totals"], doc["endpoints"]
+    assert doc["config"]["workers"] == 2 and doc["config"]["profile"] == "mixed"
+    assert {"POST /api/users/login", "GET /api/products/{id}",
+            "GET /api/products?category", "POST /api/cart/items"} <= set(endpoints)
+    assert all(e["count"] > 0 and e["p99_ms"] >= e["p50_ms"] > 0 for e in endpoints.values())
+    # Every endpoint's merged histogram holds exactly its count, and the per-process counts
+    # add up to the merged totals.
+    for endpoint in endpoints.values():
+        assert LatencyHistogram.decode(endpoint["hdr"]).count == endpoint["count"]
+    workers = doc["processes"]
+    assert len(workers) == 2 and all(w["final"] and w["requests"] > 0 for w in workers)
+    assert sum(w["requests"] for w in workers) == totals["requests"]
+    assert sum(e["count"] for e in endpoints.values()) == totals["requests"] > 50
+    assert sum(w["failures"] for w in workers) == totals["failures"]
+    assert abs(doc["locust_stats"]["requests"] - totals["requests"]) <= 2  # Locust agrees
+    assert totals["rps"] > 5 and set(doc["journeys"]) >= {"browse", "cart"}
+    assert "coordinated omission not corrected" in doc["latency_origin"]
+
+    # Server side, from the gateway's own spans.
+    operations = {(o["service"], o["name"]) for o in doc["spans"]}
+    assert ("product", "product.get") in operations
+    assert any(service == "gateway" for service, _ in operations)
+    assert doc["cache"]["product"]["requests"] > 0
+
+    # The load requests' traceparent reached the gateway: its server spans continue a trace
+    # whose parent (the Locust request) is not in the server's capture.
+    spans = read_file(Path(doc["trace_file"]))
+    ids = {s.span_id for s in spans}
+    server = [s for s in spans if s.service == "gateway" and s.kind == "SERVER"]
+    remote = [s for s in server if s.parent_span_id and s.parent_span_id not in ids]
+    assert len(remote) >= 0.95 * totals["requests"]
+    assert doc["trace_context"]["remote_parent"] == len(remote)
+
+
+def test_constant_rate_profile_measures_from_the_intended_start(
+    ecomctl: Any, seeded: Path, tmp_path: Path
+) -> None:
+    doc = load_run(ecomctl, seeded, tmp_path / "rate.json", "--profile", "constant-rate",
+                   "--users", "5", "--spawn-rate", "5", "--rate", "10", "--duration", "8s")
+    assert doc["latency_origin"].startswith("intended start")
+    assert "coordinated omission corrected" in doc["latency_origin"]
+    assert doc["config"]["pacing_s"] == 0.5 and doc["config"]["arrival_rate_per_s"] == 10.0
+    journeys = doc["totals"]["journeys"]
+    assert 35 <= journeys <= 90  # about 10 per second once the users have logged in
+
+
+def test_a_user_behind_schedule_is_charged_for_the_wait(
+    ecomctl: Any, seeded: Path, tmp_path: Path
+) -> None:
+    locustfile = tmp_path / "slow.py"
+    locustfile.write_text(SLOW_LOCUSTFILE)
+    doc = load_run(ecomctl, seeded, tmp_path / "slow.json", "--locustfile", str(locustfile),
+                   "--users", "4", "--spawn-rate", "4", "--duration", "6s",
+                   env={"ECOMCTL_LOAD_PACING_S": "0.1"})
+    assert doc["latency_origin"].startswith("intended start")
+    # The product page answers in milliseconds on the server...
+    served = next(o for o in doc["spans"] if o["name"] == "product.get")
+    assert served["p50_ms"] < 100
+    # ...but journey k starts about 0.2 k seconds late, and its request is charged for that.
+    product = doc["endpoints"]["GET /api/products/{id}"]
+    assert product["p50_ms"] > 500 and product["max_ms"] > 1_500
+    assert doc["journeys"]["slow"]["p50_ms"] > product["p50_ms"] + 250
