@@ -97,13 +97,16 @@ class ShopStack:
         )
         return {r.backend: r.ok for r in results}
 
-    async def drain(self, timeout_s: float = 30.0) -> None:
-        """Publish every outbox row and wait until each consumer has processed it."""
+    async def drain(self, timeout_s: float = 30.0) -> list[str]:
+        """Publish every outbox row and wait (``timeout_s`` in all) until each consumer has
+        processed it; returns the names of the consumers that did not catch up."""
         if self.relay is None:
-            return
+            return []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         await self.relay.drain(timeout_s)
-        for consumer in self.consumers:
-            await consumer.wait_until_idle(timeout_s)
+        return [c.name for c in self.consumers
+                if not await c.wait_until_idle(max(1.0, deadline - loop.time()))]
 
 
 @asynccontextmanager

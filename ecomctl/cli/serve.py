@@ -70,13 +70,9 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     telemetry = None
     if trace_file is not None:
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from ecomctl.telemetry.trace_store import capture_processor
 
-        from ecomctl.telemetry.trace_store import OtlpJsonLinesExporter
-
-        capture = BatchSpanProcessor(OtlpJsonLinesExporter(trace_file), max_queue_size=262_144,
-                                     max_export_batch_size=4_096, schedule_delay_millis=1_000)
-        telemetry = Telemetry(Settings.from_env(), span_processors=[capture])
+        telemetry = Telemetry(Settings.from_env(), span_processors=[capture_processor(trace_file)])
     options = StackOptions(payment_gateway_url=payment_gateway_url, telemetry=telemetry)
     try:
         async with running_stack(options=options) as shop:
@@ -96,13 +92,7 @@ async def _serve(
 
 async def _drain(shop: ShopStack) -> None:
     """Publish the outbox, then wait for each consumer; say plainly which one lagged."""
-    if shop.relay is None:
-        return
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DRAIN_TIMEOUT_S  # for all of it: the caller waits on us
-    await shop.relay.drain(DRAIN_TIMEOUT_S)
-    behind = [c.name for c in shop.consumers
-              if not await c.wait_until_idle(max(1.0, deadline - loop.time()))]
+    behind = await shop.drain(DRAIN_TIMEOUT_S)
     if behind:
         err_console.print(f"[yellow]consumers not caught up: {', '.join(behind)}[/yellow]")
     else:

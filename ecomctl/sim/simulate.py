@@ -17,6 +17,7 @@ from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.analysis.model import SpanRecord, Trace
 from ecomctl.bootstrap import ShopStack, StackOptions, running_stack
 from ecomctl.config import Settings
+from ecomctl.errors import InfraError
 from ecomctl.seed.credentials import load_credentials
 from ecomctl.sim.catalogue import sample_catalogue
 from ecomctl.sim.client import HttpClient, InProcessClient, ShopClient
@@ -45,16 +46,12 @@ async def simulate(
     on_tick: Callable[[LiveView], None] | None = None,
     on_phase: Phase = _quiet,
 ) -> dict[str, Any]:
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    from ecomctl.telemetry.trace_store import OtlpJsonLinesExporter
+    from ecomctl.telemetry.trace_store import capture_processor
 
     shoppers = load_credentials(credentials).shoppers
     trace_file.parent.mkdir(parents=True, exist_ok=True)
     trace_file.unlink(missing_ok=True)
-    capture = BatchSpanProcessor(OtlpJsonLinesExporter(trace_file), max_queue_size=262_144,
-                                 max_export_batch_size=4_096, schedule_delay_millis=1_000)
-    telemetry = Telemetry(settings, span_processors=[capture])
+    telemetry = Telemetry(settings, span_processors=[capture_processor(trace_file)])
     started_at = dt.datetime.now(dt.UTC)
     started = time.monotonic()
     try:
@@ -75,7 +72,10 @@ async def simulate(
                         await revert()
             run_s = time.monotonic() - started
             on_phase("draining the outbox and the consumers")
-            await shop.drain(DRAIN_TIMEOUT_S)
+            behind = await shop.drain(DRAIN_TIMEOUT_S)
+            if behind:
+                raise InfraError(f"consumers did not catch up in {DRAIN_TIMEOUT_S:.0f}s: "
+                                 f"{', '.join(behind)}")
             on_phase("checking invariants")
             invariants = await check_invariants(shop.db)
             cache = with_ratios(cache_lookups(telemetry.metric_reader))

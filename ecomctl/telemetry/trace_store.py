@@ -1,7 +1,7 @@
 """The trace store: finished spans as OTLP JSON lines, a format other tools read too.
 
 ``OtlpJsonLinesExporter`` is an SDK ``SpanExporter``; run it under a ``BatchSpanProcessor``
-(``Telemetry(settings, span_processors=[BatchSpanProcessor(OtlpJsonLinesExporter(path))])``)
+(``capture_processor(path)`` gives one sized for simulation and load runs)
 so the request path pays nothing but the queueing: each exported batch becomes ONE line,
 ``{"resourceSpans": [...]}`` exactly as the OTLP/JSON spec (and the OpenTelemetry Collector's
 file exporter) writes it: hex ids, 64-bit integers as strings, enums as numbers.
@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from ecomctl.config import state_dir
 
@@ -197,3 +197,10 @@ class OtlpJsonLinesExporter(SpanExporter):
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def capture_processor(path: Path) -> SpanProcessor:
+    """A batching processor that appends every finished span to ``path`` (OTLP JSON lines),
+    sized for a simulation or load run's burst of spans."""
+    return BatchSpanProcessor(OtlpJsonLinesExporter(path), max_queue_size=262_144,
+                              max_export_batch_size=4_096, schedule_delay_millis=1_000)
