@@ -106,13 +106,15 @@ class _Dashboard:
 
     def _table(self, view: LiveView | None) -> Table:
         table = Table(title="checkout simulate (live)")
-        for column in ("elapsed", "journeys", "rate/s", "errors", "p50 ms", "p95 ms", "p99 ms"):
+        for column in ("elapsed", "journeys", "rate/s", "errors", "p50 ms", "p95 ms", "p99 ms",
+                       "cache hits"):
             table.add_column(column, justify="right")
         if view is None:
-            table.add_row("starting", "-", "-", "-", "-", "-", "-")
+            table.add_row("starting", "-", "-", "-", "-", "-", "-", "-")
         else:
             total = f"/{self._duration_s:.0f}s" if self._duration_s else "s"
             table.add_row(f"{view.elapsed_s:.0f}{total}", f"{view.journeys:,}",
                           f"{view.rate_per_s:.1f}", f"{view.errors:,}", f"{view.p50_ms:.1f}",
-                          f"{view.p95_ms:.1f}", f"{view.p99_ms:.1f}")
+                          f"{view.p95_ms:.1f}", f"{view.p99_ms:.1f}",
+                          "-" if view.cache_hit_ratio is None else f"{view.cache_hit_ratio:.0%}")
         return table

@@ -36,6 +36,7 @@ class LiveView:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    cache_hit_ratio: float | None
 
 
 class Recorder:
@@ -96,6 +97,7 @@ class Recorder:
         recent_count = sum(s.journeys for s in recent)
         span = min(window_s, max(now - self.started, 1e-9))
         summary = self.overall.summary()
+        cache_requests = sum(s.cache_requests for s in recent)
         return LiveView(
             elapsed_s=now - self.started,
             journeys=self.overall.count,
@@ -104,4 +106,6 @@ class Recorder:
             p50_ms=summary["p50_ms"],
             p95_ms=summary["p95_ms"],
             p99_ms=summary["p99_ms"],
+            cache_hit_ratio=sum(s.cache_hits for s in recent) / cache_requests
+            if cache_requests else None,
         )

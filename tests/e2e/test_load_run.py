@@ -8,8 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from junitparser import JUnitXml
+
 from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.analysis.readers import read_file
+from ecomctl.resources import fixtures_dir
+
+SMOKE_GATES = fixtures_dir() / "gates" / "smoke.yaml"
 
 # A journey that takes 0.3 s although it is due every 0.1 s: each user falls further behind
 # its schedule, and a latency measured from the intended start has to show it.
@@ -83,6 +88,20 @@ def test_mixed_profile_on_two_workers(ecomctl: Any, seeded: Path, tmp_path: Path
     remote = [s for s in server if s.parent_span_id and s.parent_span_id not in ids]
     assert len(remote) >= 0.95 * totals["requests"]
     assert doc["trace_context"]["remote_parent"] == len(remote)
+
+    # The CI gates on this very run: the shipped smoke gates pass, an impossible one breaks
+    # the build (exit 3) and says so in a JUnit file that a JUnit parser reads.
+    out = tmp_path / "out.json"
+    passing = ecomctl("gate", "check", str(out), "--gates", str(SMOKE_GATES))
+    assert passing.exit_code == 0, passing.stdout + passing.stderr
+    strict = tmp_path / "strict.yaml"
+    strict.write_text('version: 1\nendpoints:\n  "GET /api/products/{id}": {p50: "< 1us"}\n'
+                      'invariants: hold\n')
+    junit = tmp_path / "gates.xml"
+    failing = ecomctl("gate", "check", str(out), "--gates", str(strict), "--junit", str(junit))
+    assert failing.exit_code == 3, failing.stdout + failing.stderr
+    suite = next(iter(JUnitXml.fromfile(str(junit))))
+    assert (suite.tests, suite.failures) == (5, 1)
 
 
 def test_constant_rate_profile_measures_from_the_intended_start(
