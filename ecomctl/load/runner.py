@@ -353,7 +353,11 @@ def run_load(
     on_tick: Tick | None = None,
 ) -> dict[str, Any]:
     """Run the load test and return its result document (``ecomctl.load.result``)."""
-    from ecomctl.seed.credentials import default_credentials_path, load_credentials
+    from ecomctl.seed.credentials import (
+        check_shoppers_exist,
+        default_credentials_path,
+        load_credentials,
+    )
     from ecomctl.telemetry.trace_store import new_trace_file
 
     if not request.locustfile.is_file():
@@ -369,6 +373,8 @@ def run_load(
         if request.profile is not None or request.credentials is not None:
             raise
         shoppers = ()  # your own locustfile may not need them
+    if shoppers and started_gateway:  # our database: the accounts must be in it
+        check_shoppers_exist(settings.database_url, credentials, shoppers)
     if shoppers:
         env[SHOPPERS_FILE_ENV] = str(credentials)
         # A random first account per run: two runs at once rarely share carts.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,3 +97,36 @@ def _shopper(path: Path, item: Any) -> Shopper:
     ):
         return Shopper(item["user_id"], item["email"], item["password"])
     raise ConfigError(f"{path}: malformed shopper entry {item!r:.80}")
+
+
+async def missing_shoppers(database_url: str, shoppers: Sequence[Shopper]) -> int:
+    """How many of ``shoppers`` the shop's database does not know (same id and email): a
+    credentials file from an earlier seed logs nobody in after a reseed."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        known = await conn.fetchval(
+            "SELECT count(*) FROM users u JOIN unnest($1::bigint[], $2::text[]) AS s(id, email) "
+            "ON u.id = s.id AND lower(u.email) = lower(s.email)",
+            [s.user_id for s in shoppers], [s.email for s in shoppers],
+        )
+    finally:
+        await conn.close()
+    return len(shoppers) - int(known)
+
+
+def check_shoppers_exist(database_url: str, path: Path, shoppers: Sequence[Shopper]) -> None:
+    """ConfigError, with the way out, when the credentials file does not match the shop."""
+    import asyncio
+
+    missing = asyncio.run(missing_shoppers(database_url, shoppers))
+    if missing:
+        raise shoppers_mismatch(path, missing, len(shoppers))
+
+
+def shoppers_mismatch(path: Path, missing: int, total: int) -> ConfigError:
+    return ConfigError(
+        f"{path}: {missing} of {total} shoppers are not in the shop's database (it was seeded "
+        "again since); run `ecomctl seed` or pass the matching --credentials"
+    )

@@ -18,7 +18,7 @@ from ecomctl.analysis.model import SpanRecord, Trace
 from ecomctl.bootstrap import ShopStack, StackOptions, running_stack
 from ecomctl.config import Settings
 from ecomctl.errors import InfraError
-from ecomctl.seed.credentials import load_credentials
+from ecomctl.seed.credentials import load_credentials, missing_shoppers, shoppers_mismatch
 from ecomctl.sim.catalogue import sample_catalogue
 from ecomctl.sim.client import HttpClient, InProcessClient, ShopClient
 from ecomctl.sim.faults import apply_faults
@@ -56,6 +56,9 @@ async def simulate(
     started = time.monotonic()
     try:
         async with running_stack(settings, StackOptions(telemetry=telemetry)) as shop:
+            missing = await missing_shoppers(settings.database_url, shoppers)
+            if missing:
+                raise shoppers_mismatch(credentials, missing, len(shoppers))
             on_phase("sampling the catalogue")
             catalogue = await sample_catalogue(shop.db, plan.seed)
             async with _client_factory(shop, plan) as make_client:

@@ -132,3 +132,13 @@ def test_a_user_behind_schedule_is_charged_for_the_wait(
     product = doc["endpoints"]["GET /api/products/{id}"]
     assert product["p50_ms"] > 500 and product["max_ms"] > 1_500
     assert doc["journeys"]["slow"]["p50_ms"] > product["p50_ms"] + 250
+
+
+def test_stale_credentials_are_refused_before_any_load(ecomctl: Any, tmp_path: Path) -> None:
+    stale = tmp_path / "stale.json"
+    stale.write_text(json.dumps({"version": 1, "seed": 1, "shoppers": [
+        {"user_id": 999_999_999, "email": "gone@example.test", "password": "x"}]}))
+    result = ecomctl("load", "run", "--profile", "mixed", "--duration", "5s", "--no-live",
+                     "--credentials", str(stale))
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert "1 of 1 shoppers are not in the shop's database" in result.stderr
