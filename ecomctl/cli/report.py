@@ -22,6 +22,14 @@ def report(
     from ecomctl.sim.result import read_result
 
     result = read_result(result_file)
+    if result.get("kind") != "checkout-simulate":
+        from ecomctl.errors import ConfigError
+
+        raise ConfigError(
+            f"{result_file}: a {result.get('kind')!r} result; `ecomctl report` renders "
+            "checkout-simulate results (a load run prints its report when it ends, and "
+            "`ecomctl gate check` reads either kind)"
+        )
     render_result(result, console)
     if html is not None:
         from ecomctl.reports.html import write_html_report

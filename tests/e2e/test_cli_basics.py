@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -103,3 +104,14 @@ def test_logs_show_the_backend_output(ecomctl: Any) -> None:
     result = ecomctl("stack", "logs", "postgres", "--lines", "1000000")
     assert result.exit_code == 0
     assert "database system is ready to accept connections" in result.stdout
+
+
+def test_report_refuses_what_it_cannot_render(ecomctl: Any, tmp_path: Path) -> None:
+    load = tmp_path / "load.json"
+    load.write_text('{"schema": "ecomctl.result/v1", "kind": "load-run"}')
+    refused = ecomctl("report", str(load))
+    assert refused.exit_code == 2 and "load-run" in refused.stderr
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    assert ecomctl("report", str(garbage)).exit_code == 2
+    assert ecomctl("report", str(tmp_path / "missing.json")).exit_code == 2
