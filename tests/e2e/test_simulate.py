@@ -73,7 +73,8 @@ FAULTS: list[tuple[str, Any]] = [
     ("payment-decline=0.6", lambda d: d["totals"]["checkouts"].get("payment_declined", 0) > 0),
     ("payment-unreachable", lambda d: d["totals"]["checkouts"].get("payment_failed", 0) > 0
      and d["totals"]["checkouts"].get("paid", 0) == 0),
-    ("payment-slow=700", lambda d: _op(d, "payment.process")["p50_ms"] >= 700),
+    # A lognormal latency with mean 700 ms has its median a little below 700 ms.
+    ("payment-slow=700", lambda d: _op(d, "payment.process")["p50_ms"] >= 600),
     ("cache-down", lambda d: d["cache"]["product"]["tier"]["redis_errors"] > 0
      and d["cache"]["product"]["tier"]["l2_skipped"] > 0
      and d["cache"]["product"]["levels"].get("l2", {"hits": 0})["hits"] == 0),
