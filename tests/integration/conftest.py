@@ -5,9 +5,10 @@ There is no skipping here: a backend that is down makes its tests fail, loudly.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import redis.asyncio as redis
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -64,3 +65,19 @@ async def shop(
 async def gateway_url(shop: ShopStack) -> AsyncIterator[str]:
     async with running_gateway(shop) as address:
         yield address.url
+
+
+@pytest.fixture(scope="module")
+async def redis_client(settings: Settings) -> AsyncIterator[redis.Redis]:
+    """A plain client on the real Redis, for tests that build stores themselves."""
+    client = redis.Redis.from_url(settings.redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    """A fresh in-memory span exporter for tests that build their own tracer provider."""
+    exporter = InMemorySpanExporter()
+    yield exporter
+    exporter.clear()

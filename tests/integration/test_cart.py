@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 
 import pytest
@@ -21,7 +21,6 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ecomctl.adapters.redis_store import CartStore, cart_key
-from ecomctl.config import Settings
 from ecomctl.domain.models import MAX_CART_LINES, MAX_LINE_QUANTITY, Cart, CartLine, Product
 from ecomctl.errors import BackendUnavailable, NotFound, ValidationFailed
 from ecomctl.services.cart import CartService
@@ -52,20 +51,6 @@ async def lookup(product_id: int) -> Product:
 
 def lines(*pairs: tuple[int, int]) -> tuple[CartLine, ...]:
     return tuple(CartLine(pid, qty) for pid, qty in pairs)
-
-
-@pytest.fixture(scope="module")
-async def redis_client(settings: Settings) -> AsyncIterator[redis.Redis]:
-    client = redis.Redis.from_url(settings.redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    yield exporter
-    exporter.clear()
 
 
 @pytest.fixture

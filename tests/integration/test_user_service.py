@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
 import pytest
@@ -57,20 +57,6 @@ async def db(settings: Settings, migrated: MigrationReport) -> AsyncIterator[Dat
     database = await Database.connect(settings.database_url, min_size=1, max_size=5)
     yield database
     await database.close()
-
-
-@pytest.fixture(scope="module")
-async def redis_client(settings: Settings) -> AsyncIterator[redis.Redis]:
-    client = redis.Redis.from_url(settings.redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    yield exporter
-    exporter.clear()
 
 
 @pytest.fixture
