@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -165,18 +164,15 @@ async def test_login_failures_are_uniform_and_throttled(client: httpx.AsyncClien
 
 async def test_backend_outage_is_503_not_500(shop: ShopStack, client: httpx.AsyncClient) -> None:
     """Elasticsearch unreachable: search answers 503 with a JSON body, the rest keeps working."""
-    index = shop.services.search._index  # the adapter under the service
-    real = index._client
     from elasticsearch import AsyncElasticsearch
 
     dead = AsyncElasticsearch("http://127.0.0.1:1", request_timeout=1, max_retries=0)
-    index._client = dead
+    real = shop.search_index.use_client(dead)
     try:
         response = await client.get("/api/search", params={"q": "anything"})
         assert response.status_code == 503, response.text
         assert response.json()["error"] == "backend_unavailable"
         assert (await client.get("/healthz")).status_code == 200
     finally:
-        index._client = real
+        shop.search_index.use_client(real)
         await dead.close()
-    await asyncio.sleep(0)

@@ -14,7 +14,7 @@ from tests.shopdata import make_catalogue
 
 
 async def _search(shop: ShopStack, word: str) -> dict[int, Decimal]:
-    await shop.services.search._index.refresh()
+    await shop.search_index.refresh()
     page = await shop.services.search.query(SearchQuery(word, page_size=50))
     return {hit.product_id: hit.price for hit in page.items}
 
