@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -87,15 +87,24 @@ class ShopStack:
     search_index: ProductSearchIndex
 
     async def readiness(self) -> dict[str, bool]:
-        """Cheap checks of the backends a request needs (``/readyz``)."""
-        from ecomctl.adapters.probes import probe_elasticsearch, probe_postgres, probe_redis
+        """Cheap checks of the backends a request needs (``/readyz``), through the stack's
+        own pools and clients: a probe opens no connection of its own."""
 
-        results = await asyncio.gather(
-            probe_postgres(self.settings.database_url, timeout=1),
-            probe_redis(self.settings.redis_url, timeout=1),
-            probe_elasticsearch(self.settings.elasticsearch_url, timeout=1),
+        async def postgres() -> None:
+            async with self.db.connection() as conn:
+                await conn.fetchval("SELECT 1")
+
+        async def answers(check: Callable[[], Awaitable[object]]) -> bool:
+            try:
+                await asyncio.wait_for(check(), 1.0)
+            except Exception:  # any failure means "not ready", which is the answer
+                return False
+            return True
+
+        pg, rd, es = await asyncio.gather(
+            answers(postgres), answers(self.redis.ping), answers(self.search_index.count)
         )
-        return {r.backend: r.ok for r in results}
+        return {"postgres": pg, "redis": rd, "elasticsearch": es}
 
     async def drain(self, timeout_s: float = 30.0) -> list[str]:
         """Publish every outbox row and wait (``timeout_s`` in all) until each consumer has

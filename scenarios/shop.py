@@ -49,11 +49,11 @@ from locust.exception import StopUser
 from ecomctl.load.profiles import ACCOUNT_OFFSET_ENV, SHOPPERS_FILE_ENV, THINK_TIME_ENV
 from ecomctl.seed.credentials import Shopper, load_credentials
 from ecomctl.seed.vocabulary import DEPARTMENTS
+from ecomctl.sim.journeys import DEFAULT_WEIGHTS, MAX_BROWSING_CART_LINES
 
-MIXED_WEIGHTS: dict[str, int] = {
-    "browse": 11, "search": 3, "recommendations": 3, "cart": 5, "checkout": 2,
-}
-MAX_BROWSING_CART_LINES = 8
+# The same journey mix and cart rule as `ecomctl checkout simulate` (one definition; that
+# module imports no asyncio client, so it is safe under gevent).
+MIXED_WEIGHTS: dict[str, int] = dict(DEFAULT_WEIGHTS)
 LOGIN_ATTEMPTS = 3
 # Workers take accounts from disjoint ranges (one sixteenth of the file each), so two users
 # of one run never share a cart.

@@ -173,6 +173,13 @@ async def test_backend_outage_is_503_not_500(shop: ShopStack, client: httpx.Asyn
         assert response.status_code == 503, response.text
         assert response.json()["error"] == "backend_unavailable"
         assert (await client.get("/healthz")).status_code == 200
+        not_ready = await client.get("/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.json()["checks"] == {
+            "postgres": True, "redis": True, "elasticsearch": False,
+        }
     finally:
         shop.search_index.use_client(real)
         await dead.close()
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
