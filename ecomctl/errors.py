@@ -2,6 +2,7 @@
 
     EcomctlError
     ├── ConfigError              bad settings, flags or files       -> CLI exit 2, HTTP 400/422
+    │   └── ToolchainError       a host tool (Go, JDK, Maven) missing or too old
     ├── DomainError              a business rule said no            -> HTTP 4xx
     │   ├── ValidationFailed     malformed or out-of-range input    -> 422
     │   ├── NotFound             no such user/product/order         -> 404
@@ -34,6 +35,15 @@ class EcomctlError(Exception):
 
 class ConfigError(EcomctlError):
     """A setting, flag or input file is invalid; the message says which and why."""
+
+
+class ToolchainError(ConfigError):
+    """Host tools an installer needs are missing or too old; one line per tool, each naming
+    the version found, the version needed and how to get it."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 class DomainError(EcomctlError):

@@ -13,7 +13,7 @@ from rich.table import Table
 from ecomctl.cli.output import console, err_console, human_bytes, ok_mark, print_json
 
 if TYPE_CHECKING:
-    from ecomctl.stack.manager import BackendStatus, LocalStack
+    from ecomctl.stack.manager import BackendStatus, InstallPlan, LocalStack
 
 app = typer.Typer(
     help=(
@@ -38,16 +38,50 @@ def _progress(backend: str, message: str) -> None:
 
 
 @app.command()
-def install(names: list[str] = typer.Argument(None, help=NAMES_HELP)) -> None:
+def install(
+    names: list[str] = typer.Argument(None, help=NAMES_HELP),
+    check: bool = typer.Option(
+        False, "--check",
+        help="Only check the host tools (Go, JDK, Maven) and say what would be installed; "
+        "download nothing.",
+    ),
+) -> None:
     """Install what is missing, without starting anything.
 
-    Debian packages with apt, Kafka and Elasticsearch from Maven Central, Jaeger built from
-    the Go module proxy. Downloads are cached; a second run does nothing.
+    Debian packages with apt, Kafka and Elasticsearch from Maven Central (Maven), Jaeger
+    built from the Go module proxy (Go). Downloads are cached; a second run does nothing.
+
+    The host tools are checked first: Go >= 1.24.6 for Jaeger (or GOTOOLCHAIN=go1.27.3 with
+    any Go >= 1.21), a JDK 17+ for Kafka and 21+ for Elasticsearch (ECOMCTL_JAVA_HOME picks
+    one), Maven >= 3.6.3. Exit 2 when one is missing or too old, naming it, the version
+    found, the version needed and how to get it.
     """
+    stack = _stack()
+    if check:
+        _print_install_plan(stack.install_plan(names))
+        return
     started = time.monotonic()
-    done = _stack().install(names, progress=_progress)
+    done = stack.install(names, progress=_progress)
     what = ", ".join(done) if done else "nothing (all installed)"
     console.print(f"installed {what} in {time.monotonic() - started:.1f}s")
+
+
+def _print_install_plan(plan: InstallPlan) -> None:
+    from ecomctl.stack.host_tools import format_version
+
+    table = Table(title="host tools for the installs still to do")
+    for column in ("tool", "found", "needed by", "needs"):
+        table.add_column(column)
+    for check in plan.tools:
+        table.add_row(
+            check.need.tool, check.found.describe(), check.need.needed_by,
+            f">= {format_version(check.need.minimum)}",
+        )
+    if plan.tools:
+        console.print(table)
+    installed = ", ".join(f"{n} {v}" for n, v in plan.installed.items()) or "nothing"
+    console.print(f"installed: {installed}")
+    console.print(f"to install: {', '.join(plan.to_install) or 'nothing'}")
 
 
 @app.command()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ecomctl.adapters.probes import ProbeResult
+from ecomctl.stack.host_tools import ToolNeed
 from ecomctl.stack.service_user import ServiceUser
 
 Progress = Callable[[str], None]
@@ -69,6 +70,15 @@ class Backend(ABC):
     @abstractmethod
     def installed_version(self) -> str | None:
         """The version ready to run from the cache or the system, None if not installed."""
+
+    def tool_needs(self) -> tuple[ToolNeed, ...]:
+        """The host tools (Go, a JDK, Maven) ``install`` and the server need, checked before
+        any install starts."""
+        return ()
+
+    def tool_env(self) -> dict[str, str]:
+        """The environment those tools run in during ``install`` (checked in the same one)."""
+        return {}
 
     @abstractmethod
     def install(self, progress: Progress) -> None:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ecomctl.config import cache_dir, state_dir
-from ecomctl.errors import BackendStartError, ConfigError, StackError
-from ecomctl.stack import process
+from ecomctl.errors import BackendStartError, ConfigError, StackError, ToolchainError
+from ecomctl.stack import host_tools, process
 from ecomctl.stack.backend import Backend, StackPaths
 from ecomctl.stack.service_user import ServiceUser, service_user
+from ecomctl.stack.toolchain import install_debian_packages
 
 StackProgress = Callable[[str, str], None]
 """Receives (backend name, message) while the stack works."""
@@ -21,6 +23,15 @@ StackProgress = Callable[[str, str], None]
 
 def _quiet(_backend: str, _message: str) -> None:
     pass
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    installed: dict[str, str]
+    """Backends ready to run, with their versions."""
+    to_install: list[str]
+    tools: list[host_tools.ToolCheck]
+    """The host tools those installs would use, each new enough."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,7 @@ class LocalStack:
         todo = [b for b in self.select(names) if b.installed_version() is None]
         if not todo:
             return []
+        self.check_tools(todo, install_missing=True)
         self._check_dirs_reachable()
 
         def install_all(group: list[Backend]) -> None:
@@ -98,6 +110,43 @@ class LocalStack:
             for future in futures:
                 future.result()
         return [b.name for b in todo]
+
+    def install_plan(self, names: Sequence[str] | None = None) -> InstallPlan:
+        """What ``install`` would do, and the host tools it would use; downloads nothing.
+        Raises ToolchainError like ``install`` would."""
+        selected = self.select(names)
+        todo = [b for b in selected if b.installed_version() is None]
+        return InstallPlan(
+            installed={b.name: v for b in selected if (v := b.installed_version()) is not None},
+            to_install=[b.name for b in todo],
+            tools=self.check_tools(todo, install_missing=False),
+        )
+
+    def check_tools(
+        self, backends: Sequence[Backend], *, install_missing: bool
+    ) -> list[host_tools.ToolCheck]:
+        """Check every host tool these backends need before any of them starts to install;
+        one ToolchainError lists all that are missing or too old. A missing Maven (or a Go
+        Debian has new enough) is apt-installed when allowed and running as root."""
+        log_file = self.paths.cache / "logs" / "install-tools.log"
+
+        def apt_install(package: str) -> None:
+            install_debian_packages([package], log_file=log_file)
+
+        can_apt = install_missing and os.geteuid() == 0
+        checks: list[host_tools.ToolCheck] = []
+        problems: list[str] = []
+        for backend in backends:
+            try:
+                checks += host_tools.check_tools(
+                    backend.tool_needs(), env=backend.tool_env(),
+                    install_package=apt_install if can_apt else None,
+                )
+            except ToolchainError as exc:
+                problems += exc.problems
+        if problems:
+            raise ToolchainError(list(dict.fromkeys(problems)))
+        return checks
 
     def _check_dirs_reachable(self) -> None:
         for path in (self.paths.state, self.paths.cache):

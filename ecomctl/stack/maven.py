@@ -1,11 +1,21 @@
-"""Resolving artifacts from Maven Central into ecomctl's cache with the machine's Maven."""
+"""Resolving artifacts from Maven Central into ecomctl's cache with the machine's Maven.
+
+The dependency plugin is named with its version: Debian's Maven 3.8 binds the unversioned
+``dependency:`` prefix to 2.8 (2013). Maven runs with strict checksums (``-C``), so a
+corrupted or tampered download fails instead of being used.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from ecomctl.stack.toolchain import require_tool, run_logged
+from ecomctl.stack.host_tools import ToolNeed, tool_path
+from ecomctl.stack.toolchain import run_logged
+
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.11.0"
+MAVEN_NEED = ToolNeed("mvn", (3, 6, 3), f"{DEPENDENCY_PLUGIN.split(':', 1)[1]}")
+"""The plugin's own prerequisite."""
 
 _POM = """<?xml version="1.0" encoding="UTF-8"?>
 <project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -28,7 +38,7 @@ _DEPENDENCY = """    <dependency>
 
 
 def _maven_args(cache: Path) -> list[str]:
-    return ["-B", "-q", f"-Dmaven.repo.local={cache / 'm2'}"]
+    return ["-B", "-q", "--strict-checksums", f"-Dmaven.repo.local={cache / 'm2'}"]
 
 
 def copy_dependencies(
@@ -36,7 +46,7 @@ def copy_dependencies(
 ) -> None:
     """Resolve ``group:artifact:version`` coordinates with their runtime dependencies and copy
     every jar into ``target``."""
-    mvn = require_tool("mvn", "maven", log_file=log_file)
+    mvn = tool_path("mvn")
     project = cache / "maven-projects" / name
     project.mkdir(parents=True, exist_ok=True)
     deps = []
@@ -49,7 +59,7 @@ def copy_dependencies(
     target.mkdir(parents=True, exist_ok=True)
     run_logged(
         [
-            mvn, *_maven_args(cache), "dependency:copy-dependencies",
+            mvn, *_maven_args(cache), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
             f"-DoutputDirectory={target}", "-DincludeScope=runtime",
         ],
         log_file=log_file, what=f"Maven resolve {', '.join(coordinates)}", cwd=project,
@@ -58,11 +68,11 @@ def copy_dependencies(
 
 def copy_artifact(coordinate: str, *, target: Path, cache: Path, log_file: Path) -> None:
     """Copy one artifact (``group:artifact:version[:type]``, no dependencies) into ``target``."""
-    mvn = require_tool("mvn", "maven", log_file=log_file)
+    mvn = tool_path("mvn")
     target.mkdir(parents=True, exist_ok=True)
     run_logged(
         [
-            mvn, *_maven_args(cache), "dependency:copy", f"-Dartifact={coordinate}",
+            mvn, *_maven_args(cache), f"{DEPENDENCY_PLUGIN}:copy", f"-Dartifact={coordinate}",
             f"-DoutputDirectory={target}",
         ],
         log_file=log_file, what=f"Maven download {coordinate}", cwd=target,

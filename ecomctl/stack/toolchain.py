@@ -1,4 +1,6 @@
-"""Finding and running the host tools the installers need: dpkg/apt, a JDK, Maven, Go.
+"""Running the installers' steps: logged subprocesses and Debian packages via apt.
+
+Which Go, JDK and Maven to use, and whether they are new enough, is ``host_tools``' job.
 
 Every install step appends its output to a log under the cache dir, and a failure raises
 ``InstallError`` naming the step and that log.
@@ -7,8 +9,6 @@ Every install step appends its output to a log under the cache dir, and a failur
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -89,50 +89,3 @@ def install_debian_packages(packages: Sequence[str], *, log_file: Path) -> None:
         what=f"apt-get install {' '.join(missing)}",
         env=env,
     )
-
-
-def _java_major(java_home: Path) -> int | None:
-    release = java_home / "release"
-    try:
-        match = re.search(r'JAVA_VERSION="(\d+)', release.read_text())
-    except OSError:
-        return None
-    return int(match.group(1)) if match else None
-
-
-def find_java_home(minimum: int) -> tuple[Path, int]:
-    """The newest JDK of at least ``minimum`` (``$ECOMCTL_JAVA_HOME``, ``$JAVA_HOME``,
-    ``/usr/lib/jvm/*``, the ``java`` on PATH)."""
-    candidates: list[Path] = []
-    for var in ("ECOMCTL_JAVA_HOME", "JAVA_HOME"):
-        if os.environ.get(var):
-            candidates.append(Path(os.environ[var]))
-    jvm_root = Path("/usr/lib/jvm")
-    if jvm_root.is_dir():
-        candidates.extend(sorted(p for p in jvm_root.iterdir() if p.is_dir()))
-    java = shutil.which("java")
-    if java:
-        candidates.append(Path(os.path.realpath(java)).parent.parent)
-    found = [
-        (home, major)
-        for home in candidates
-        if (home / "bin" / "java").exists() and (major := _java_major(home)) is not None
-    ]
-    usable = [(home, major) for home, major in found if major >= minimum]
-    if not usable:
-        seen = ", ".join(f"{h} ({m})" for h, m in found) or "none"
-        raise InstallError(
-            f"no JDK {minimum}+ found (seen: {seen}); install one and set ECOMCTL_JAVA_HOME"
-        )
-    return max(usable, key=lambda pair: pair[1])
-
-
-def require_tool(name: str, debian_package: str, *, log_file: Path) -> str:
-    """Path of ``name``, installing its Debian package first if it is missing."""
-    path = shutil.which(name)
-    if path is None:
-        install_debian_packages([debian_package], log_file=log_file)
-        path = shutil.which(name)
-    if path is None:
-        raise InstallError(f"{name} not found even after installing {debian_package}")
-    return path

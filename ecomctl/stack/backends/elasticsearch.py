@@ -15,8 +15,8 @@ from ecomctl.adapters.probes import ProbeResult, probe_elasticsearch
 from ecomctl.config import LOCAL_PORTS, local_stack_env
 from ecomctl.stack.archive import extract_zip
 from ecomctl.stack.backend import Backend, LaunchSpec, Progress
-from ecomctl.stack.maven import copy_artifact
-from ecomctl.stack.toolchain import find_java_home
+from ecomctl.stack.host_tools import ToolNeed, java_home
+from ecomctl.stack.maven import MAVEN_NEED, copy_artifact
 
 ES_VERSION = "9.3.2"
 ES_COORDINATE = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{ES_VERSION}:zip"
@@ -52,8 +52,11 @@ class ElasticsearchBackend(Backend):
     def installed_version(self) -> str | None:
         return ES_VERSION if (self._home / "bin" / "elasticsearch").exists() else None
 
+    def tool_needs(self) -> tuple[ToolNeed, ...]:
+        # The JDK is checked before the 110 MB download: no point fetching what cannot run.
+        return (ToolNeed("java", (ES_MIN_JAVA,), f"Elasticsearch {ES_VERSION}"), MAVEN_NEED)
+
     def install(self, progress: Progress) -> None:
-        find_java_home(ES_MIN_JAVA)  # fail before a 110 MB download if it cannot run
         downloads = self.paths.cache / "downloads"
         progress(f"downloading {ES_COORDINATE} from Maven Central")
         copy_artifact(
@@ -82,10 +85,10 @@ class ElasticsearchBackend(Backend):
             self.user.own(self.data_dir)
 
     def launch_spec(self) -> LaunchSpec:
-        java_home, _ = find_java_home(ES_MIN_JAVA)
+        jdk = java_home(ES_MIN_JAVA, f"Elasticsearch {ES_VERSION}")
         env = {
             **self.base_env(),
-            "ES_JAVA_HOME": str(java_home),
+            "ES_JAVA_HOME": str(jdk),
             "ES_PATH_CONF": str(self.data_dir / "config"),
             "ES_TMPDIR": str(self.data_dir / "tmp"),
             # No pre-touch: the heap is committed as it is used, which keeps the idle stack small.

@@ -14,11 +14,14 @@ from pathlib import Path
 from ecomctl.adapters.probes import ProbeResult, probe_http_health
 from ecomctl.config import LOCAL_HOST, LOCAL_PORTS
 from ecomctl.stack.backend import Backend, LaunchSpec, Progress
-from ecomctl.stack.toolchain import require_tool, run_logged
+from ecomctl.stack.host_tools import ToolNeed, tool_path
+from ecomctl.stack.toolchain import run_logged
 
 JAEGER_MODULE_VERSION = "v1.76.0"
 JAEGER_RELEASE = "2.13.0"
 JAEGER_PACKAGE = "github.com/jaegertracing/jaeger/cmd/jaeger"
+JAEGER_MIN_GO = (1, 24, 6)
+"""The ``go`` line of Jaeger's go.mod at that version (``go get -tool`` itself needs 1.24)."""
 
 _CONFIG = """\
 service:
@@ -84,19 +87,27 @@ class JaegerBackend(Backend):
     def installed_version(self) -> str | None:
         return JAEGER_RELEASE if self._binary.exists() else None
 
-    def install(self, progress: Progress) -> None:
-        log = self.paths.install_log(self.name)
-        go = require_tool("go", "golang-go", log_file=log)
+    def tool_needs(self) -> tuple[ToolNeed, ...]:
+        return (ToolNeed("go", JAEGER_MIN_GO, "Jaeger's build (go get -tool)"),)
+
+    def tool_env(self) -> dict[str, str]:
+        """The build's Go environment, in ecomctl's cache; a toolchain that ``GOTOOLCHAIN``
+        asks for is fetched into it too (once), when the version is checked."""
         go_root = self.paths.cache / "go"
-        module = go_root / "jaeger-build"
-        module.mkdir(parents=True, exist_ok=True)
-        env = {
+        return {
             "GOPATH": str(go_root / "path"),
             "GOMODCACHE": str(go_root / "mod"),
             "GOCACHE": str(go_root / "build-cache"),
             "GOFLAGS": "-mod=mod",
             "CGO_ENABLED": "0",
         }
+
+    def install(self, progress: Progress) -> None:
+        log = self.paths.install_log(self.name)
+        go = tool_path("go")
+        module = self.paths.cache / "go" / "jaeger-build"
+        module.mkdir(parents=True, exist_ok=True)
+        env = self.tool_env()
         (module / "go.mod").unlink(missing_ok=True)
         run_logged([go, "mod", "init", "ecomctl.local/jaeger-build"], log_file=log,
                    what="go mod init", env=env, cwd=module)

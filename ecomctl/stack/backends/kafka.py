@@ -10,8 +10,9 @@ from pathlib import Path
 from ecomctl.adapters.probes import ProbeResult, probe_kafka
 from ecomctl.config import LOCAL_HOST, LOCAL_PORTS, local_stack_env
 from ecomctl.stack.backend import Backend, LaunchSpec, Progress
-from ecomctl.stack.maven import copy_dependencies
-from ecomctl.stack.toolchain import find_java_home, run_logged
+from ecomctl.stack.host_tools import ToolNeed, java_home
+from ecomctl.stack.maven import MAVEN_NEED, copy_dependencies
+from ecomctl.stack.toolchain import run_logged
 
 KAFKA_VERSION = "4.1.1"
 KAFKA_MIN_JAVA = 17
@@ -91,8 +92,10 @@ class KafkaBackend(Backend):
     def installed_version(self) -> str | None:
         return KAFKA_VERSION if self._complete_marker.exists() else None
 
+    def tool_needs(self) -> tuple[ToolNeed, ...]:
+        return (ToolNeed("java", (KAFKA_MIN_JAVA,), f"Kafka {KAFKA_VERSION}"), MAVEN_NEED)
+
     def install(self, progress: Progress) -> None:
-        find_java_home(KAFKA_MIN_JAVA)
         progress(f"resolving kafka_2.13:{KAFKA_VERSION} and its dependencies from Maven Central")
         copy_dependencies(
             _COORDINATES, target=self._lib, cache=self.paths.cache,
@@ -101,8 +104,7 @@ class KafkaBackend(Backend):
         self._complete_marker.touch()
 
     def _java(self) -> str:
-        java_home, _ = find_java_home(KAFKA_MIN_JAVA)
-        return str(java_home / "bin" / "java")
+        return str(java_home(KAFKA_MIN_JAVA, f"Kafka {KAFKA_VERSION}") / "bin" / "java")
 
     def _java_argv(self, main_class: str, *args: str) -> list[str]:
         return [
