@@ -20,6 +20,8 @@ from ecomctl.stack.maven import MAVEN_NEED, copy_artifact
 
 ES_VERSION = "9.3.2"
 ES_COORDINATE = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{ES_VERSION}:zip"
+ES_SHA256 = "99b5b540c8d3a5c53cbe1e4f35c46acefff59131760ddc330a7616cd319086f1"
+"""Maven Central has no checksum files for this zip: its digest, pinned when first fetched."""
 ES_MIN_JAVA = 21
 ES_HEAP = "512m"
 
@@ -59,12 +61,12 @@ class ElasticsearchBackend(Backend):
     def install(self, progress: Progress) -> None:
         downloads = self.paths.cache / "downloads"
         progress(f"downloading {ES_COORDINATE} from Maven Central")
-        copy_artifact(
+        archive = copy_artifact(
             ES_COORDINATE, target=downloads, cache=self.paths.cache,
-            log_file=self.paths.install_log(self.name),
+            log_file=self.paths.install_log(self.name), sha256=ES_SHA256,
         )
         progress("extracting")
-        extract_zip(downloads / f"elasticsearch-{ES_VERSION}.zip", self._home)
+        extract_zip(archive, self._home)
 
     def prepare(self) -> None:
         super().prepare()
