@@ -162,6 +162,18 @@ async def test_login_failures_are_uniform_and_throttled(client: httpx.AsyncClien
     assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
 
 
+async def test_nul_characters_are_refused_not_a_server_error(client: httpx.AsyncClient) -> None:
+    """PostgreSQL text cannot hold NUL; the fuzzer found a 500 on a category slug with one."""
+    listed = await client.get("/api/products", params={"category": "9\x00\x89j", "page": 2})
+    assert listed.status_code == 422, listed.text
+    assert listed.json()["error"] == "validation_failed"
+    registered = await client.post("/api/users/register", json={
+        "email": f"nul-{uuid.uuid4().hex[:8]}@example.com", "password": "s3cret-pass",
+        "full_name": "Ada\x00Lovelace",
+    })
+    assert registered.status_code == 422, registered.text
+
+
 async def test_backend_outage_is_503_not_500(shop: ShopStack, client: httpx.AsyncClient) -> None:
     """Elasticsearch unreachable: search answers 503 with a JSON body, the rest keeps working."""
     from elasticsearch import AsyncElasticsearch

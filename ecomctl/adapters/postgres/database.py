@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from ecomctl.errors import BackendUnavailable
+from ecomctl.errors import BackendUnavailable, ValidationFailed
 
 # Errors that mean "the database is not there", as opposed to a bug in our SQL.
 _UNAVAILABLE = (
@@ -57,6 +57,9 @@ class Database:
                     await self.pool.release(conn)
         except _UNAVAILABLE as exc:
             raise BackendUnavailable("postgres", str(exc) or type(exc).__name__) from exc
+        except asyncpg.CharacterNotInRepertoireError as exc:
+            # PostgreSQL text cannot hold NUL (0x00): that is the input's fault, not a 500.
+            raise ValidationFailed("text must not contain NUL (0x00) characters") from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
