@@ -28,6 +28,7 @@ def render_result(result: dict[str, Any], console: Console, *, top: int = 12) ->
         f"faults: {faults}; latency from {config['latency_origin']}",
         title=f"{result['kind']} ({result['started_at']})",
     ))
+    _tracing(result, console)
     console.print(_journeys(result))
     if result.get("errors"):
         console.print(_simple("errors by cause", ("cause", "count"),
@@ -46,6 +47,22 @@ def render_result(result: dict[str, Any], console: Console, *, top: int = 12) ->
                             title=f"slowest trace: journey {slowest['journey']} "
                                   f"{slowest['trace_id']} ({_ms(slowest['duration_ms'])} ms)"))
     console.print(_invariants(result))
+
+
+def _tracing(result: dict[str, Any], console: Console) -> None:
+    """Which sampler ran and what it kept: span tables and trace findings cover only that."""
+    tracing = result.get("tracing")
+    if not tracing:
+        return
+    if tracing["spans"]:
+        journeys = tracing.get("journeys_sampled")
+        of_journeys = f" ({journeys:,} of the journeys)" if journeys is not None else ""
+        console.print(f"tracing: sampler {tracing['sampler']}; {tracing['traces']:,} traces"
+                      f"{of_journeys}, {tracing['spans']:,} spans captured")
+    else:
+        console.print(f"[yellow]tracing: sampler {tracing['sampler']} sampled no spans[/]: "
+                      "no span statistics or trace findings; journey latency, cache and "
+                      "Kafka figures do not depend on spans")
 
 
 def _simple(title: str, columns: tuple[str, ...], rows: Sequence[Sequence[str]]) -> Table:

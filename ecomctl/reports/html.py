@@ -248,6 +248,11 @@ def _totals(result: Mapping[str, Any]) -> str:
         ("error rate", _pct(error_rate, 2), "bad" if error_rate else ""),
         ("paid checkouts/s", _plain(totals.get("checkouts_per_s")), ""),
     ]
+    tracing = _dict(result.get("tracing"))
+    if tracing:  # span tables and findings cover the sampled traces only
+        spans = _num(tracing.get("spans"))
+        cards.append((f"spans sampled ({_text(tracing.get('sampler'), '?')})",
+                      _count(spans) if spans else "none", "" if spans else "warn"))
     for outcome in ("paid", "payment_declined", "payment_failed"):
         checkouts.setdefault(outcome, 0)
     for outcome, count in checkouts.items():
@@ -675,6 +680,7 @@ border:1px solid var(--line)}
 .card .value{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums}
 .card .label{color:var(--muted);font-size:12px}
 .card.bad .value{color:var(--bad)}.card.good .value{color:var(--ok)}
+.card.warn .value{color:var(--warn)}
 table{border-collapse:collapse;width:100%;margin:8px 0 4px;font-variant-numeric:tabular-nums}
 caption{caption-side:top;text-align:left;color:var(--muted);font-size:12px;padding-bottom:4px}
 th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}

@@ -11,9 +11,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.analysis.model import SpanRecord, Trace
 from ecomctl.bootstrap import ShopStack, StackOptions, running_stack
 from ecomctl.config import Settings
@@ -28,6 +27,9 @@ from ecomctl.sim.recorder import LiveView, Recorder
 from ecomctl.sim.result import RESULT_SCHEMA
 from ecomctl.sim.runner import SimulationPlan, run_simulation
 from ecomctl.telemetry.setup import Telemetry
+
+if TYPE_CHECKING:
+    from ecomctl.adapters.kafka.consumer import EventConsumer
 
 Phase = Callable[[str], None]
 DRAIN_TIMEOUT_S = 120.0
@@ -64,6 +66,8 @@ async def simulate(
             async with _client_factory(shop, plan) as make_client:
                 undo = await apply_faults(shop, list(plan.faults))
                 on_phase("running shoppers")
+                for consumer in shop.consumers:  # lag of this run's events, not a backlog's
+                    consumer.event_lag.reset()
                 try:
                     recorder = await run_simulation(
                         plan, shoppers=shoppers, catalogue=catalogue, make_client=make_client,
@@ -84,13 +88,13 @@ async def simulate(
             cache = with_ratios(cache_lookups(telemetry.metric_reader))
             if "product" in cache:  # L2 lookups skipped while Redis was failing, and why
                 cache["product"]["tier"] = shop.product_cache.stats()
-            consumers = {c.name: asdict(c.stats) for c in shop.consumers}
+            consumers = _consumer_lag(shop.consumers)
             telemetry.force_flush()
     finally:
         telemetry.shutdown()
     on_phase("analysing traces")
     return _assemble(plan, recorder, started_at, run_s, trace_file, invariants, cache,
-                     consumers)
+                     consumers, sampler_description(settings))
 
 
 @asynccontextmanager
@@ -117,13 +121,15 @@ def _assemble(
     invariants: list[InvariantResult],
     cache: dict[str, Any],
     consumers: dict[str, dict[str, Any]],
+    sampler: str,
 ) -> dict[str, Any]:
     from ecomctl.analysis.readers import group_traces, load_spans
     from ecomctl.analysis.report import analyze
 
+    # No file: the sampler kept no span (the exporter creates it on the first batch).
+    spans = load_spans(str(trace_file), service=None, limit=0) if trace_file.exists() else []
     # Set-up (shopper logins) is traced too, but is not part of the measured run.
-    traces = [t for t in group_traces(load_spans(str(trace_file), service=None, limit=0))
-              if t.start_ns >= recorder.started_ns]
+    traces = [t for t in group_traces(spans) if t.start_ns >= recorder.started_ns]
     by_id = {t.trace_id: t for t in traces}
     analysis = analyze(traces)
     journeys_total = recorder.overall.count
@@ -161,7 +167,7 @@ def _assemble(
         "errors": dict(recorder.errors.most_common()),
         "spans": analysis.to_dict().get("operations", []),
         "cache": cache,
-        "kafka": {"consumers": _consumer_lag(traces, consumers)},
+        "kafka": {"consumers": consumers},
         "db": {"queries_per_checkout": _db_queries_per_checkout(traces)},
         "timeline": [
             {"t": i, "journeys": s.journeys, "errors": s.errors,
@@ -171,6 +177,14 @@ def _assemble(
              if s.cache_requests else None}
             for i, s in enumerate(recorder.timeline)
         ],
+        "tracing": {
+            "sampler": sampler,
+            "traces": len(traces),
+            "spans": sum(len(t.spans) for t in traces),
+            "journeys_sampled": sum(1 for t in traces if _journey_root(t)),
+            # Journey latency, cache and Kafka figures never come from spans; span
+            # statistics and trace findings cover the sampled traces only.
+        },
         "trace_analysis": analysis.to_dict(),
         "slowest_trace": {
             "journey": slowest_journey,
@@ -184,9 +198,21 @@ def _assemble(
     }
 
 
+def sampler_description(settings: Settings) -> str:
+    """``always_on``, ``traceidratio 0.1``...: the sampler as the user configured it."""
+    arg = settings.traces_sampler_arg
+    return settings.traces_sampler + (f" {arg}" if arg and "ratio" in settings.traces_sampler
+                                      else "")
+
+
 def _is_db(span: SpanRecord) -> bool:
     attrs = span.attributes
     return attrs.get("db.system") == "postgresql" or attrs.get("db.system.name") == "postgresql"
+
+
+def _journey_root(trace: Trace) -> bool:
+    """A shopper journey's trace (the relay's batches and the carrier start traces too)."""
+    return any(s.parent_span_id is None and s.name.startswith("journey.") for s in trace.spans)
 
 
 def _db_queries_per_checkout(traces: list[Trace]) -> dict[str, Any]:
@@ -207,26 +233,16 @@ def _db_queries_per_checkout(traces: list[Trace]) -> dict[str, Any]:
             "min": min(per_trace), "p50": cuts[9], "p95": cuts[18], "max": max(per_trace)}
 
 
-def _consumer_lag(traces: list[Trace], consumers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Per consumer, from its ``process <topic>`` spans: ``lag`` from the business commit to
-    processing (outbox relay plus Kafka), and ``kafka_lag`` from publication to processing."""
-    lags: dict[str, tuple[LatencyHistogram, LatencyHistogram]] = {}
-    for trace in traces:
-        for span in trace.spans:
-            kafka_ms = span.attributes.get("ecom.kafka.lag_ms")
-            outbox_ms = span.attributes.get("ecom.outbox.lag_ms")
-            if span.kind != "CONSUMER" or not isinstance(kafka_ms, int | float):
-                continue
-            group = str(span.attributes.get("messaging.consumer.group.name", span.service))
-            total, kafka = lags.setdefault(group, (LatencyHistogram(), LatencyHistogram()))
-            outbox = outbox_ms if isinstance(outbox_ms, int | float) else 0.0
-            total.record_us(max(1.0, (kafka_ms + outbox) * 1000))
-            kafka.record_us(max(1.0, kafka_ms * 1000))
+def _consumer_lag(consumers: list[EventConsumer]) -> dict[str, Any]:
+    """Per consumer: its counters, ``lag`` from the business commit to processing (outbox
+    relay plus Kafka) and ``kafka_lag`` from publication to processing, over every event it
+    processed (sampled or not)."""
     return {
-        name: {**{k: stats.get(k) for k in ("processed", "duplicates", "failed", "malformed")},
-               "lag": lags[name][0].summary() if name in lags else None,
-               "kafka_lag": lags[name][1].summary() if name in lags else None}
-        for name, stats in consumers.items()
+        c.name: {**{k: getattr(c.stats, k) for k in ("processed", "duplicates", "failed",
+                                                     "malformed")},
+                 "lag": c.event_lag.total.summary() if c.event_lag.total.count else None,
+                 "kafka_lag": c.event_lag.kafka.summary() if c.event_lag.kafka.count else None}
+        for c in consumers
     }
 
 

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 
-def simulate(ecomctl: Any, seeded: Path, out: Path, *args: str) -> dict[str, Any]:
+def simulate(
+    ecomctl: Any, seeded: Path, out: Path, *args: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     result = ecomctl(
         "checkout", "simulate", "--credentials", str(seeded), "--json", str(out),
         "--trace-file", str(out.with_suffix(".otlp.jsonl")), "--no-live", "--seed", "7",
-        *args,
+        *args, env=env,
     )
     assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]
     document: dict[str, Any] = json.loads(out.read_text())
@@ -53,6 +55,43 @@ def test_simulation_report_and_trace_analysis(
     analyzed = ecomctl("traces", "analyze", "--from", doc["trace_file"], "--json")
     assert analyzed.exit_code == 0, analyzed.stderr
     assert json.loads(analyzed.stdout)["counts"]["spans"] > 100
+
+
+@pytest.mark.parametrize(
+    ("sampler", "arg"), [("always_off", ""), ("traceidratio", "0.1")], ids=["off", "ratio-0.1"]
+)
+def test_sampling_changes_only_what_spans_report(
+    ecomctl: Any, seeded: Path, tmp_path: Path, sampler: str, arg: str
+) -> None:
+    """Journey latency, cache hit rates and Kafka lag are measured whatever the sampler
+    keeps; span statistics cover the sampled traces, and the report says how many."""
+    out = tmp_path / f"{sampler}.json"
+    env = {"OTEL_TRACES_SAMPLER": sampler, "OTEL_TRACES_SAMPLER_ARG": arg}
+    doc = simulate(ecomctl, seeded, out, "--shoppers", "8", "--duration", "6s",
+                   "--think-time", "0.05", "--weights", "checkout=6", env=env)
+    assert doc["totals"]["journeys"] > 30 and doc["totals"]["checkouts"].get("paid", 0) > 3
+    checkout = doc["journeys"]["checkout"]
+    assert checkout["count"] > 3 and checkout["p99_ms"] >= checkout["p50_ms"] > 0
+    assert doc["cache"]["product"]["requests"] > 0
+    shipment = doc["kafka"]["consumers"]["shipment"]
+    # Every event processed during the run has its lag measured (the counters also count
+    # what was processed before it, e.g. a previous run's backlog).
+    assert 0 < shipment["lag"]["count"] <= shipment["processed"], shipment
+    tracing = doc["tracing"]
+    assert tracing["sampler"] == f"{sampler} {arg}".strip()
+    journeys = doc["totals"]["journeys"]
+    if sampler == "always_off":
+        assert tracing == {"sampler": "always_off", "traces": 0, "spans": 0,
+                           "journeys_sampled": 0}
+        assert doc["spans"] == [] and doc["slowest_trace"]["spans"] == []
+    else:  # about one journey in ten sampled (binomial: these bounds are > 5 sigma wide)
+        assert journeys > 100, journeys
+        assert 0 < tracing["journeys_sampled"] < journeys / 4, (tracing, journeys)
+    report = ecomctl("report", str(out))
+    assert report.exit_code == 0, report.stderr
+    expected = ("sampled no spans" if sampler == "always_off"
+                else f"({tracing['journeys_sampled']:,} of the journeys)")
+    assert expected in " ".join(report.stdout.split())
 
 
 def test_open_loop_over_http_measures_from_intended_start(

@@ -342,3 +342,14 @@ def test_line_chart_breaks_at_gaps() -> None:
         label="gaps",
     ))
     assert len(list(svg.iter("polyline"))) == 2
+
+
+def test_the_sampler_and_what_it_kept_are_shown(tmp_path: Path) -> None:
+    result = _result()
+    result["tracing"] = {"sampler": "traceidratio 0.1", "traces": 12, "spans": 345}
+    text = " ".join(_parse(_write(result, tmp_path)).text)
+    assert "spans sampled (traceidratio 0.1)" in text and "345" in text
+    result["tracing"] = {"sampler": "always_off", "traces": 0, "spans": 0}
+    page = _write(result, tmp_path)
+    assert 'card warn"><div class="value">none</div><div class="label">spans sampled ' \
+        "(always_off)" in page

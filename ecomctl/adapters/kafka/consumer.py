@@ -41,6 +41,7 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ecomctl.adapters.postgres.database import Database
+from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.errors import BackendUnavailable, DomainError, InfraError
 from ecomctl.telemetry.context import current_service
 from ecomctl.telemetry.metrics import ShopMetrics
@@ -102,6 +103,23 @@ class ConsumerStats:
     last_error: str | None = None
 
 
+class ConsumerLag:
+    """How far behind the business the consumer runs, for every event it processed (not only
+    the sampled ones, so reports do not depend on tracing): ``total`` from the business
+    commit (outbox row written) to processed, ``kafka`` from publication to processed."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.total = LatencyHistogram()
+        self.kafka = LatencyHistogram()
+
+    def record(self, event: ConsumedEvent, now: float) -> None:
+        self.total.record_s(max(1e-6, now - event.occurred_at.timestamp()))
+        self.kafka.record_s(max(1e-6, now - event.published_at.timestamp()))
+
+
 class _HeadersGetter(Getter[Headers]):
     """Reads W3C entries from Kafka headers (bytes). The first value wins: the relay writes
     the writer's context first, before anything an instrumented producer appends."""
@@ -159,6 +177,7 @@ class EventConsumer:
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
         self.stats = ConsumerStats()
+        self.event_lag = ConsumerLag()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -301,8 +320,10 @@ class EventConsumer:
                 self.stats.duplicates += 1
             else:
                 self.stats.processed += 1
+                now = time.time()
+                self.event_lag.record(event, now)
                 if self._metrics is not None:
-                    lag = time.time() - event.published_at.timestamp()
+                    lag = now - event.published_at.timestamp()
                     self._metrics.consumer_lag.record(
                         lag, {"ecom.consumer": self.name, "messaging.destination.name": event.topic}
                     )
