@@ -49,9 +49,14 @@ async def serving(
     before_stop: Callable[[], None] | None = None,
     startup_timeout_s: float = 10.0,
     shutdown_timeout_s: float = 5.0,
+    reuse_port: bool = False,
 ) -> AsyncIterator[ServedAddress]:
-    """Serve ``app`` in a background task until the block exits."""
-    sock = _listen_socket(name, host, port)
+    """Serve ``app`` in a background task until the block exits.
+
+    ``reuse_port`` (SO_REUSEPORT) lets several processes listen on the same port, the kernel
+    spreading connections among them: how ``serve --role api`` processes share one port.
+    """
+    sock = _listen_socket(name, host, port, reuse_port=reuse_port)
     server = _EmbeddedServer(
         uvicorn.Config(
             app,
@@ -75,7 +80,7 @@ async def serving(
         sock.close()
 
 
-def _listen_socket(name: str, host: str, port: int) -> socket.socket:
+def _listen_socket(name: str, host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     where = f"{name}: cannot listen on {host}:{port}"
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
@@ -86,6 +91,8 @@ def _listen_socket(name: str, host: str, port: int) -> socket.socket:
         raise ServerStartError(f"{where}: {exc}") from exc
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError as exc:
         sock.close()

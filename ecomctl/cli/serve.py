@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,10 +19,17 @@ if TYPE_CHECKING:
     from ecomctl.bootstrap import ShopStack
 
 app = typer.Typer(
-    help="Serve the shop over HTTP, or a third-party simulator on its own.",
+    help="Serve the shop (HTTP API and event workers, one API process per core by default), "
+    "or a third-party simulator on its own.",
     invoke_without_command=True,
 )
 app.command("payment-gateway")(payment_gateway)
+
+
+class Role(StrEnum):
+    all = "all"
+    api = "api"
+    events = "events"
 
 
 @app.callback()
@@ -27,26 +37,54 @@ def gateway(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on (0: any free)."),
+    role: Role = typer.Option(
+        Role.all, case_sensitive=False,
+        help="[bold]api[/bold]: the HTTP gateway and the services (no Kafka work; several "
+        "api processes may share one port); [bold]events[/bold]: the outbox relay, the Kafka "
+        "consumers and the carrier, no HTTP; [bold]all[/bold]: both.",
+    ),
+    workers: int = typer.Option(
+        None, min=1, max=64, show_default="the number of cores",
+        help="API processes on the port (each with its own pools). With --role all and more "
+        "than one worker, one more process runs the events role (and one the payment gateway "
+        "simulator, unless --payment-gateway-url).",
+    ),
     payment_gateway_url: str = typer.Option(
-        None, help="A running payment gateway; default: start the simulator in-process."
+        None, help="A running payment gateway; default: start the simulator (in-process, or "
+        "one process shared by the workers)."
     ),
     trace_file: Path = typer.Option(
         None, help="Also capture every span to this file (OTLP JSON lines, beside the OTLP "
-        "export); `ecomctl load run` analyses it."
+        "export); with several processes, each writes NAME.<process>.jsonl beside it."
     ),
     drain_on_exit: bool = typer.Option(
         False, help="On stop, publish every outbox row and wait for the Kafka consumers "
-        "before exiting (so invariants can be checked right after)."
+        "before exiting (so invariants can be checked right after; roles all and events)."
     ),
 ) -> None:
-    """Serve the shop's HTTP API (gateway plus all nine services, in-process).
+    """Serve the shop: the HTTP API (gateway plus all nine services) and its event workers.
 
     Needs the backends (ecomctl stack up) and the schema (ecomctl db migrate). The OpenAPI
     document is at /openapi.json; /healthz and /readyz are for probes. Stops on Ctrl-C.
+
+    One process uses one core. [bold]--workers N[/bold] runs N API processes on the port
+    (SO_REUSEPORT) and the events role in a process of its own, so Kafka work never takes
+    the API's event loop. The roles share nothing but PostgreSQL, Redis, Kafka and
+    Elasticsearch, so they also spread over hosts: `serve --role api` on each web host,
+    `serve --role events` on one or more others (the consumers form a Kafka consumer group).
     """
     if ctx.invoked_subcommand is not None:
         return
-    asyncio.run(_serve(host, port, payment_gateway_url, trace_file, drain_on_exit))
+    count = workers or os.cpu_count() or 1
+    if role is Role.events or count == 1:
+        asyncio.run(_serve(host, port, role, payment_gateway_url, trace_file, drain_on_exit))
+        return
+    from ecomctl.cli.serve_workers import WorkerPlan, supervise
+
+    plan = WorkerPlan(host=host, port=port, api_workers=count, events=role is Role.all,
+                      payment_gateway_url=payment_gateway_url, trace_file=trace_file,
+                      drain_on_exit=drain_on_exit)
+    raise typer.Exit(asyncio.run(supervise(plan)))
 
 
 DRAIN_TIMEOUT_S = 60.0
@@ -55,6 +93,7 @@ DRAIN_TIMEOUT_S = 60.0
 async def _serve(
     host: str,
     port: int,
+    role: Role,
     payment_gateway_url: str | None,
     trace_file: Path | None,
     drain_on_exit: bool,
@@ -74,20 +113,30 @@ async def _serve(
 
         telemetry = Telemetry(Settings.from_env(), span_processors=[capture_processor(trace_file)])
     options = StackOptions(payment_gateway_url=payment_gateway_url, telemetry=telemetry)
+    if role is Role.api:  # the events role does the Kafka and carrier work
+        options = replace(options, workers=False, carrier=None)
     try:
         async with running_stack(options=options) as shop:
-            async with running_gateway(shop, host, port) as at:
-                err_console.print(
-                    f"ecomctl gateway listening on [bold]{at.url}[/bold] (Ctrl-C stops)"
-                )
+            if role is Role.events:
+                names = ", ".join(c.name for c in shop.consumers)
+                err_console.print(f"ecomctl events role running: outbox relay, consumers "
+                                  f"{names}, carrier (Ctrl-C stops)")
                 await stop.wait()
-            if drain_on_exit:
+            else:
+                async with running_gateway(shop, host, port,
+                                           reuse_port=role is Role.api) as at:
+                    err_console.print(
+                        f"ecomctl gateway listening on [bold]{at.url}[/bold] "
+                        f"(role {role.value}; Ctrl-C stops)"
+                    )
+                    await stop.wait()
+            if drain_on_exit and role is not Role.api:
                 # The gateway is closed: nothing new arrives while the consumers catch up.
                 await _drain(shop)
     finally:
         if telemetry is not None:  # running_stack leaves a telemetry it was given alone
             telemetry.shutdown()
-    err_console.print("gateway stopped")
+    err_console.print("events role stopped" if role is Role.events else "gateway stopped")
 
 
 async def _drain(shop: ShopStack) -> None:

@@ -7,6 +7,7 @@ route acts on the token's user only, so nobody can see another user's cart or or
 # No `from __future__ import annotations` here: FastAPI reads these annotations at runtime,
 # including dependencies defined inside create_app().
 
+import os
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Annotated
@@ -57,8 +58,9 @@ def create_app(shop: ShopServices, readiness: ReadinessCheck) -> FastAPI:
     CurrentUser = Annotated[User, Depends(current_user)]
 
     @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> dict[str, str | int]:
+        # The pid tells which of several `serve --workers` processes answered.
+        return {"status": "ok", "pid": os.getpid()}
 
     @app.get("/readyz", tags=["ops"])
     async def readyz() -> JSONResponse:

@@ -20,7 +20,9 @@ def gateway_app(shop: ShopStack) -> FastAPI:
 
 @asynccontextmanager
 async def running_gateway(
-    shop: ShopStack, host: str = "127.0.0.1", port: int = 0
+    shop: ShopStack, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False
 ) -> AsyncIterator[ServedAddress]:
-    async with serving(gateway_app(shop), name="gateway", host=host, port=port) as address:
+    async with serving(
+        gateway_app(shop), name="gateway", host=host, port=port, reuse_port=reuse_port
+    ) as address:
         yield address

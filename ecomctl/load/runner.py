@@ -165,8 +165,10 @@ class GatewayProcess:
         self.drained: bool | None = None
         self._child = _Child(
             "gateway",
+            # One process: its spans land in the one trace file the result analyses.
             [sys.executable, "-m", "ecomctl.cli.main", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port), "--trace-file", str(trace_file), "--drain-on-exit"],
+             "--port", str(self.port), "--workers", "1", "--trace-file", str(trace_file),
+             "--drain-on-exit"],
             work_dir / "gateway.log", {**os.environ, "PYTHONUNBUFFERED": "1"},
         )
 
