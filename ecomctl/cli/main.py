@@ -8,7 +8,19 @@ import sys
 import typer
 
 from ecomctl import __version__
-from ecomctl.cli import checkout, db, doctor, gate, load, report, seed, serve, stack, traces
+from ecomctl.cli import (
+    bench,
+    checkout,
+    db,
+    doctor,
+    gate,
+    load,
+    report,
+    seed,
+    serve,
+    stack,
+    traces,
+)
 from ecomctl.cli.output import err_console
 from ecomctl.errors import ConfigError, EcomctlError
 
@@ -37,6 +49,7 @@ app.command(name="report")(report.report)
 app.add_typer(traces.app, name="traces")
 app.command(name="doctor")(doctor.doctor)
 app.add_typer(gate.app, name="gate")
+app.command(name="bench")(bench.bench)
 
 
 def _version(value: bool) -> None:

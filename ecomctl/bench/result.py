@@ -1,0 +1,62 @@
+"""The bench result document, ``ecomctl.bench/v1``.
+
+::
+
+    {"schema": "ecomctl.bench/v1", "kind": "bench", "started_at": ISO-8601, "quick": bool,
+     "duration_s": float, "machine": {"cores": int, "python": str},
+     "rows": [{"name": str, "what": str,
+               "floor": {"what": str, "value": float, "unit": str},
+               "ecomctl": {"what": str, "value": float, "unit": str},
+               "ratio": float, "target": float, "passed": bool}],
+     "ok": bool}
+
+``ratio`` is ecomctl / floor (higher is better); a row passes when ``ratio >= target``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+BENCH_SCHEMA = "ecomctl.bench/v1"
+
+
+@dataclass(frozen=True)
+class Figure:
+    what: str
+    value: float
+    unit: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"what": self.what, "value": round(self.value, 2), "unit": self.unit}
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    name: str
+    what: str
+    floor: Figure
+    ecomctl: Figure
+    target: float
+
+    @property
+    def ratio(self) -> float:
+        return self.ecomctl.value / self.floor.value if self.floor.value > 0 else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio >= self.target
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "what": self.what, "floor": self.floor.to_json(),
+                "ecomctl": self.ecomctl.to_json(), "ratio": round(self.ratio, 3),
+                "target": self.target, "passed": self.passed}
+
+
+def bench_document(
+    rows: list[BenchRow], *, started_at: str, quick: bool, duration_s: float,
+    machine: dict[str, Any],
+) -> dict[str, Any]:
+    return {"schema": BENCH_SCHEMA, "kind": "bench", "started_at": started_at, "quick": quick,
+            "duration_s": round(duration_s, 1), "machine": machine,
+            "rows": [row.to_json() for row in rows], "ok": all(row.passed for row in rows)}

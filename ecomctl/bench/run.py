@@ -1,0 +1,220 @@
+"""Running the bench: each floor and ecomctl's figure, in one run, on this machine.
+
+Rows (ratio = ecomctl / floor, higher is better):
+
+- ``seed``: ``ecomctl seed`` rows/s against ``pgbench -i`` (client-side COPY, no indexes);
+- ``gateway``: cached ``GET /api/products/{id}`` through ``ecomctl serve --role api
+  --workers 1`` against a bare Starlette app returning the same JSON on the same uvicorn,
+  both driven by the same Locust ``FastHttpUser`` (32 users, no wait);
+- ``tracing``: that gateway at 100% sampling against the same with ``always_off``;
+- ``workers``: ``serve --role api --workers <cores>`` against ``--workers 1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from ecomctl.bench.result import BenchRow, Figure, bench_document
+from ecomctl.bench.scratch import (
+    PGBENCH_DB,
+    SCRATCH_DB,
+    database_url,
+    drop_database,
+    recreate_database,
+    scratch_env,
+)
+from ecomctl.config import Settings
+from ecomctl.errors import InfraError
+from ecomctl.load.profiles import scenarios_dir
+from ecomctl.load.runner import free_port
+
+Progress = Callable[[str], None]
+LOCUST_USERS = 32
+PRODUCTS_SAMPLED = 50
+READY_TIMEOUT_S = 120.0
+
+
+class BenchFailed(InfraError):
+    """A measurement could not be taken (a server did not start, Locust saw failures...)."""
+
+
+def run_bench(
+    settings: Settings, *, quick: bool, work_dir: Path, progress: Progress
+) -> dict[str, Any]:
+    started_at = dt.datetime.now(dt.UTC).isoformat()
+    started = time.monotonic()
+    env = {**os.environ, **scratch_env(settings), "PYTHONUNBUFFERED": "1"}
+    seconds = 6 if quick else 20
+    rows = [_seed_row(settings, env, quick, work_dir, progress)]
+    ids = asyncio.run(_product_ids(env["DATABASE_URL"]))
+    cores = os.cpu_count() or 1
+
+    progress("gateway, one API process")
+    with _server(_serve_argv("1"), env, work_dir, "serve-1") as url:
+        body = _get(f"{url}/api/products/{ids[0]}")
+        one = _locust_rps(url, ids, seconds, env, work_dir, "serve-1")
+    (work_dir / "product.json").write_bytes(body)
+    progress("bare ASGI app (the floor)")
+    bare_argv = [sys.executable, "-m", "ecomctl.bench.bare_app", "--body-file",
+                 str(work_dir / "product.json"), "--port"]
+    with _server(bare_argv, env, work_dir, "bare") as url:
+        bare = _locust_rps(url, ids, seconds, env, work_dir, "bare")
+    progress("gateway with the sampler off")
+    off_env = {**env, "OTEL_TRACES_SAMPLER": "always_off"}
+    with _server(_serve_argv("1"), off_env, work_dir, "serve-off") as url:
+        off = _locust_rps(url, ids, seconds, env, work_dir, "serve-off")
+    progress(f"gateway, {cores} API processes")
+    with _server(_serve_argv(str(cores)), env, work_dir, "serve-n") as url:
+        many = _locust_rps(url, ids, seconds, env, work_dir, "serve-n")
+
+    rps = "requests/s"
+    served = Figure("ecomctl serve --role api --workers 1", one, rps)
+    rows += [
+        BenchRow("gateway", "cached GET /api/products/{id}, Locust FastHttpUser x32",
+                 Figure("bare Starlette app, same uvicorn", bare, rps), served, 0.5),
+        BenchRow("tracing", "the same at 100% sampling vs sampler off",
+                 Figure("OTEL_TRACES_SAMPLER=always_off", off, rps), served, 0.9),
+        BenchRow("workers", f"{cores} API processes vs one",
+                 served, Figure(f"ecomctl serve --role api --workers {cores}", many, rps), 1.0),
+    ]
+    machine = {"cores": cores, "python": platform.python_version(),
+               "platform": platform.platform(terse=True)}
+    return bench_document(rows, started_at=started_at, quick=quick,
+                          duration_s=time.monotonic() - started, machine=machine)
+
+
+def _serve_argv(workers: str) -> list[str]:
+    return [sys.executable, "-m", "ecomctl.cli.main", "serve", "--role", "api",
+            "--workers", workers, "--port"]
+
+
+def _seed_row(
+    settings: Settings, env: Mapping[str, str], quick: bool, work_dir: Path, progress: Progress
+) -> BenchRow:
+    scale = 2 if quick else 10
+    progress(f"pgbench -i -s {scale} (the seeding floor)")
+    asyncio.run(recreate_database(settings.database_url, PGBENCH_DB))
+    started = time.perf_counter()
+    _run(["pgbench", "-i", "-I", "dtg", "-q", "-s", str(scale),
+          database_url(settings.database_url, PGBENCH_DB)], env, work_dir, "pgbench")
+    pgbench_rows = scale * (100_000 + 10 + 1)  # accounts, tellers, branches
+    pgbench_rate = pgbench_rows / (time.perf_counter() - started)
+    asyncio.run(drop_database(settings.database_url, PGBENCH_DB))
+
+    size = "small" if quick else "medium"
+    progress(f"ecomctl seed --scale {size} (scratch database)")
+    asyncio.run(recreate_database(settings.database_url, SCRATCH_DB))
+    ecomctl = [sys.executable, "-m", "ecomctl.cli.main"]
+    _run([*ecomctl, "db", "migrate"], env, work_dir, "migrate")
+    seeded = _run([*ecomctl, "seed", "--scale", size, "--reset", "--json", "--credentials",
+                   str(work_dir / "shoppers.json")], env, work_dir, "seed")
+    seed_rate = float(json.loads(seeded)["total"]["rows_per_s"])
+    return BenchRow("seed", "rows loaded per second",
+                    Figure(f"pgbench -i -s {scale} (COPY, no indexes)", pgbench_rate, "rows/s"),
+                    Figure(f"ecomctl seed --scale {size}", seed_rate, "rows/s"), 0.5)
+
+
+def _run(argv: list[str], env: Mapping[str, str], work_dir: Path, name: str) -> str:
+    result = subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=600,
+                            stdin=subprocess.DEVNULL, check=False)
+    (work_dir / f"{name}.log").write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise BenchFailed(f"{name} exited with {result.returncode}: "
+                          f"{(result.stderr or result.stdout).strip()[-800:]}")
+    return result.stdout
+
+
+async def _product_ids(url: str) -> list[int]:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        rows = await conn.fetch(
+            "SELECT id FROM products WHERE active ORDER BY id LIMIT $1", PRODUCTS_SAMPLED
+        )
+    finally:
+        await conn.close()
+    if not rows:
+        raise BenchFailed("the scratch shop has no listed products")
+    return [int(r["id"]) for r in rows]
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body: bytes = response.read()
+        return body
+
+
+@contextlib.contextmanager
+def _server(
+    argv: list[str], env: Mapping[str, str], work_dir: Path, name: str
+) -> Iterator[str]:
+    """A server on a free port (``argv`` ends with ``--port``); yields its URL once
+    ``/api/products/1``-style requests can be answered (readiness or a first 2xx/404)."""
+    port = free_port()
+    log = (work_dir / f"{name}.log").open("wb")
+    process = subprocess.Popen([*argv, str(port)], env=dict(env), stdout=log,
+                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, name, work_dir)
+        yield url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], name: str, work_dir: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchFailed(f"{name} exited while starting (log: {work_dir / name}.log)")
+        try:
+            with urllib.request.urlopen(f"{url}/api/products/0", timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers (a 404 for product 0): ready enough
+        except OSError:
+            time.sleep(0.25)
+    raise BenchFailed(f"{name} was not ready after {READY_TIMEOUT_S:.0f}s")
+
+
+def _locust_rps(
+    url: str, ids: list[int], seconds: int, env: Mapping[str, str], work_dir: Path, name: str
+) -> float:
+    prefix = work_dir / f"locust-{name}"
+    _run(
+        [sys.executable, "-m", "locust", "-f", str(scenarios_dir() / "bench_product.py"),
+         "--headless", "-u", str(LOCUST_USERS), "-r", str(LOCUST_USERS), "-t", f"{seconds}s",
+         "--host", url, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
+         "--stop-timeout", "2"],
+        {**env, "ECOMCTL_BENCH_PRODUCT_IDS": ",".join(map(str, ids))}, work_dir,
+        f"locust-{name}",
+    )
+    with open(f"{prefix}_stats.csv", newline="") as stats:
+        total = next(r for r in csv.DictReader(stats) if r["Name"] == "Aggregated")
+    if int(total["Failure Count"]) or not int(total["Request Count"]):
+        raise BenchFailed(f"Locust against {name}: {total['Failure Count']} failures of "
+                          f"{total['Request Count']} requests (log: {prefix}.log)")
+    return float(total["Requests/s"])

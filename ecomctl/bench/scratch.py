@@ -1,0 +1,55 @@
+"""Where the bench runs: a scratch PostgreSQL database, Redis database and search alias on
+the same servers as the user's shop, so measuring never touches the shop's data."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from ecomctl.config import Settings
+from ecomctl.errors import BackendUnavailable
+
+SCRATCH_DB = "ecomctl_bench"
+PGBENCH_DB = "ecomctl_bench_pgbench"
+SCRATCH_REDIS_DB = 15
+SCRATCH_SEARCH_ALIAS = "ecomctl-bench-products"
+
+
+def database_url(url: str, name: str) -> str:
+    """``url`` with its database replaced by ``name``."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def scratch_env(settings: Settings) -> dict[str, str]:
+    """The variables that point ecomctl at the scratch places."""
+    redis = urlsplit(settings.redis_url)
+    return {
+        "DATABASE_URL": database_url(settings.database_url, SCRATCH_DB),
+        "REDIS_URL": urlunsplit(redis._replace(path=f"/{SCRATCH_REDIS_DB}")),
+        "ECOMCTL_SEARCH_ALIAS": SCRATCH_SEARCH_ALIAS,
+    }
+
+
+async def recreate_database(admin_url: str, name: str) -> None:
+    """Drop (disconnecting its sessions) and create ``name``; needs CREATEDB, which the
+    local stack's user has."""
+    await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+                 f'CREATE DATABASE "{name}"')
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _admin(admin_url: str, *statements: str) -> None:
+    try:
+        conn = await asyncpg.connect(admin_url, timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BackendUnavailable("postgres", f"cannot connect: {exc}") from exc
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()

@@ -1,0 +1,48 @@
+"""`ecomctl bench --quick` measures every row against a floor from the same run, and leaves
+the seeded shop alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from ecomctl.config import Settings
+
+
+async def _shop_fingerprint(settings: Settings) -> tuple[int, int]:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return (await conn.fetchval("SELECT count(*) FROM products"),
+                await conn.fetchval("SELECT count(*) FROM orders"))
+    finally:
+        await conn.close()
+
+
+async def test_quick_bench_measures_each_ratio_against_its_floor(
+    ecomctl: Any, seeded: Path, settings: Settings, tmp_path: Path
+) -> None:
+    before = await _shop_fingerprint(settings)
+    out = tmp_path / "bench.json"
+    result = ecomctl("bench", "--quick", "--json", str(out), "--keep", str(tmp_path / "work"),
+                     timeout=600)
+    assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "ecomctl.bench/v1" and doc["quick"] is True
+    rows = {row["name"]: row for row in doc["rows"]}
+    assert list(rows) == ["seed", "gateway", "tracing", "workers"]
+    for row in rows.values():
+        floor, own = row["floor"]["value"], row["ecomctl"]["value"]
+        assert floor > 0 and own > 0, row
+        assert abs(row["ratio"] - own / floor) < 0.01, row
+        assert row["passed"] == (row["ratio"] >= row["target"])
+    assert doc["ok"] == all(row["passed"] for row in rows.values())
+    # Both sides of the gateway row ran under the same Locust user class.
+    work = tmp_path / "work"
+    assert (work / "locust-bare_stats.csv").exists()
+    assert (work / "locust-serve-1_stats.csv").exists()
+    for name in ("gateway", "tracing", "workers", "seed"):
+        assert name in result.stdout
+    assert await _shop_fingerprint(settings) == before

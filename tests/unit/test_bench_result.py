@@ -1,0 +1,34 @@
+"""The bench document: ratio = ecomctl / floor, a row passes at or above its target."""
+
+from __future__ import annotations
+
+from ecomctl.bench.result import BENCH_SCHEMA, BenchRow, Figure, bench_document
+from ecomctl.bench.scratch import database_url, scratch_env
+from ecomctl.config import Settings
+
+
+def _row(floor: float, own: float, target: float) -> BenchRow:
+    return BenchRow("gateway", "cached GET", Figure("bare", floor, "requests/s"),
+                    Figure("serve", own, "requests/s"), target)
+
+
+def test_ratio_and_pass() -> None:
+    assert _row(2000, 500, 0.5).ratio == 0.25 and not _row(2000, 500, 0.5).passed
+    assert _row(1000, 500, 0.5).passed  # exactly on target passes
+    assert _row(0, 500, 0.5).ratio == 0.0  # a floor that measured nothing cannot pass
+
+
+def test_document_is_ok_only_when_every_row_passes() -> None:
+    doc = bench_document([_row(1000, 900, 0.5), _row(1000, 100, 0.5)], started_at="t",
+                         quick=True, duration_s=12.34, machine={"cores": 2})
+    assert doc["schema"] == BENCH_SCHEMA and doc["ok"] is False
+    assert [r["passed"] for r in doc["rows"]] == [True, False]
+    assert doc["rows"][0]["floor"] == {"what": "bare", "value": 1000, "unit": "requests/s"}
+
+
+def test_the_scratch_places_are_not_the_shops() -> None:
+    settings = Settings.from_env({})
+    env = scratch_env(settings)
+    assert env["DATABASE_URL"] == database_url(settings.database_url, "ecomctl_bench")
+    assert env["DATABASE_URL"] != settings.database_url
+    assert env["REDIS_URL"].endswith("/15") and env["ECOMCTL_SEARCH_ALIAS"] != settings.search_alias
