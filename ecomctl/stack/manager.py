@@ -146,7 +146,8 @@ class LocalStack:
                 problems += exc.problems
         if problems:
             raise ToolchainError(list(dict.fromkeys(problems)))
-        return checks
+        # Kafka and Elasticsearch both need Maven: one row for one need.
+        return list({(c.need.tool, c.need.needed_by): c for c in checks}.values())
 
     def _check_dirs_reachable(self) -> None:
         for path in (self.paths.state, self.paths.cache):
