@@ -56,16 +56,18 @@ def check(
 ) -> None:
     """Check a run's result against a gates file: latency percentiles per journey, endpoint
     and span, error rate, throughput, cache hit ratios, the business invariants and trace
-    assertions. Exit 0 when every gate passes, 3 when one is broken, 2 for an invalid gates
-    file (the message names the line) or result file."""
+    assertions; or an `ecomctl bench` result's ratios (section bench). Exit 0 when every
+    gate passes, 3 when one is broken, 2 for an invalid gates file (the message names the
+    line) or result file."""
+    from ecomctl.bench.result import BENCH_SCHEMA
     from ecomctl.gates.evaluate import evaluate
     from ecomctl.gates.junit import GATES_SUITE, cases_from_report, write_junit
     from ecomctl.gates.spec import load_gates
-    from ecomctl.sim.result import read_result
+    from ecomctl.sim.result import RESULT_SCHEMA, read_result
 
     gates_file = gates or default_gates_file()
     spec = load_gates(gates_file)
-    result = read_result(result_file)
+    result = read_result(result_file, (RESULT_SCHEMA, BENCH_SCHEMA))
     started = time.perf_counter()
     report = evaluate(spec, result, traces=traces, result_dir=result_file.parent)
     elapsed = time.perf_counter() - started

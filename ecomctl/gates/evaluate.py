@@ -38,14 +38,14 @@ if TYPE_CHECKING:
     from ecomctl.analysis.model import SpanRecord
 
 _SINGULAR = {"journeys": "journey", "endpoints": "endpoint", "spans": "span operation",
-             "cache": "cache"}
+             "cache": "cache", "bench": "bench row"}
 
 
 @dataclass(frozen=True, slots=True)
 class GateOutcome:
     """One gate on one target: what was observed against what was required."""
 
-    section: str  # journeys | endpoints | spans | totals | cache | invariants | traces
+    section: str  # journeys | endpoints | spans | totals | cache | bench | invariants | traces
     target: str  # a journey, "service name", a cache's service, an invariant, a trace gate
     metric: str  # p95, error_rate... ; "holds" for invariants; the assertion for traces
     threshold: str  # "< 1500ms"; "ok" for invariants
@@ -123,6 +123,11 @@ def result_targets(result: Mapping[str, Any], section: str) -> dict[str, Mapping
             return {}
         return {f"{op.get('service')} {op.get('name')}": op for op in spans
                 if isinstance(op, Mapping)}
+    if section == "bench":
+        rows = result.get("rows")
+        if not isinstance(rows, list):
+            return {}
+        return {str(row.get("name")): row for row in rows if isinstance(row, Mapping)}
     block = result.get(section)
     if not isinstance(block, Mapping):
         return {}
@@ -187,6 +192,13 @@ def _cache_metric(stats: Mapping[str, Any], metric: str) -> tuple[float | None, 
     else:
         value = as_number(stats.get(metric))
     return (value, "") if value is not None else (None, f"no {metric} (no requests?)")
+
+
+def _bench_metric(row: Mapping[str, Any], metric: str) -> tuple[float | None, str]:
+    """``ratio``, or the ``value`` of the row's ``floor`` / ``ecomctl`` figure."""
+    field = row.get(metric)
+    value = as_number(field.get("value") if isinstance(field, Mapping) else field)
+    return (value, "") if value is not None else (None, f"no {metric} in the bench row")
 
 
 # Totals metrics whose field differs between result kinds (simulate first, then load run).
@@ -294,6 +306,8 @@ def evaluate_metrics(
         for target, summary in sorted(targets):
             if gate.section == "cache":
                 outcomes.append(_outcome(gate, target, *_cache_metric(summary, gate.metric)))
+            elif gate.section == "bench":
+                outcomes.append(_outcome(gate, target, *_bench_metric(summary, gate.metric)))
             else:
                 outcomes.append(_outcome(gate, target,
                                          *_summary_metric(summary, gate.metric, duration_s)))

@@ -17,6 +17,8 @@ A gates file is YAML (``version: 1``); every section is optional::
     cache:                        # result["cache"] per service (glob)
       product: {hit_ratio: ">= 0.5", l1_hit_ratio: ">= 0.3"}
     invariants: hold              # every business invariant ok; or a list of names
+    bench:                        # an `ecomctl bench` result's rows, by name (glob)
+      gateway: {ratio: ">= 0.15"} # ecomctl / floor, measured in the same run
     traces:                       # Tracetest-style assertions on the run's spans
       - name: completed checkouts carry the order id
         select: {name: checkout.complete, attributes: {ecom.checkout.outcome: "*"}}
@@ -34,6 +36,8 @@ threshold that starts with ``>``, which YAML reads as a folded block otherwise):
   ``requests``, ``errors`` (alias ``failures``), and the latency metrics over the merged
   histograms of every journey (of every endpoint when the result has no journeys).
 - cache: ``hit_ratio``, ``requests``, and ``l1_hit_ratio``, ``l2_hit_ratio``... per level.
+- bench: ``ratio`` (a plain number: ecomctl's figure over the floor's), ``floor`` and
+  ``ecomctl`` (the two figures, in the row's own unit).
 
 Target keys are globs (``fnmatch``, case-sensitive). A span key matches an operation when it
 matches ``"service name"`` or the name alone, so ``"process order-events"`` gates that
@@ -188,10 +192,11 @@ TOTALS_METRICS = {
     "errors": Kind.COUNT, "failures": Kind.COUNT,
 }
 CACHE_METRICS = {"hit_ratio": Kind.RATIO, "requests": Kind.COUNT}
+BENCH_METRICS = {"ratio": Kind.COUNT, "floor": Kind.COUNT, "ecomctl": Kind.COUNT}
 _CACHE_LEVEL = re.compile(r"^(l\d+)_hit_ratio$")
 
-SECTIONS = ("version", "journeys", "endpoints", "spans", "totals", "cache", "invariants",
-            "traces")
+SECTIONS = ("version", "journeys", "endpoints", "spans", "totals", "cache", "bench",
+            "invariants", "traces")
 
 
 def metric_kind(section: str, metric: str) -> Kind | None:
@@ -199,11 +204,14 @@ def metric_kind(section: str, metric: str) -> Kind | None:
         return TOTALS_METRICS.get(metric)
     if section == "cache":
         return CACHE_METRICS.get(metric) or (Kind.RATIO if _CACHE_LEVEL.match(metric) else None)
+    if section == "bench":
+        return BENCH_METRICS.get(metric)
     return SUMMARY_METRICS.get(metric)
 
 
 def _metric_names(section: str) -> str:
-    names = {"totals": TOTALS_METRICS, "cache": CACHE_METRICS}.get(section, SUMMARY_METRICS)
+    names = {"totals": TOTALS_METRICS, "cache": CACHE_METRICS,
+             "bench": BENCH_METRICS}.get(section, SUMMARY_METRICS)
     extra = ", l1_hit_ratio, l2_hit_ratio..." if section == "cache" else ""
     return ", ".join(names) + extra
 
@@ -381,7 +389,7 @@ class _Parser:
                     raise self.fail(value, f"unsupported version {value.value!r} "
                                            f"(expected {GATES_VERSION})")
                 version = GATES_VERSION
-            elif key in ("journeys", "endpoints", "spans", "cache"):
+            elif key in ("journeys", "endpoints", "spans", "cache", "bench"):
                 metrics += self.targets(key, value)
             elif key == "totals":
                 metrics += self.metrics("totals", "", value)

@@ -55,13 +55,14 @@ def write_result(result: dict[str, Any], path: Path) -> None:
     tmp.replace(path)
 
 
-def read_result(path: Path) -> dict[str, Any]:
+def read_result(path: Path, schemas: tuple[str, ...] = (RESULT_SCHEMA,)) -> dict[str, Any]:
+    """A result document of one of ``schemas`` (``gate check`` also takes bench results)."""
     try:
         result = json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such result file") from exc
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: not a JSON result file ({exc})") from exc
-    if not isinstance(result, dict) or result.get("schema") != RESULT_SCHEMA:
-        raise ConfigError(f"{path}: not an ecomctl result ({RESULT_SCHEMA} expected)")
+    if not isinstance(result, dict) or result.get("schema") not in schemas:
+        raise ConfigError(f"{path}: not an ecomctl result ({' or '.join(schemas)} expected)")
     return result

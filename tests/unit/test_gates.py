@@ -795,3 +795,32 @@ def test_junit_survives_characters_xml_cannot_carry() -> None:
     assert case is not None and case.get("name") == "bad\ufffdname\ufffd"
     failure = case.find("failure")
     assert failure is not None and failure.text == "a & b < c"
+
+
+# -- bench results ------------------------------------------------------------------------------
+
+
+def _bench_result(ratios: dict[str, float]) -> dict[str, Any]:
+    from ecomctl.bench.result import BenchRow, Figure, bench_document
+
+    rows = [BenchRow(name, name, Figure("floor", 1000.0, "x/s"),
+                     Figure("ecomctl", 1000.0 * ratio, "x/s"), 0.5)
+            for name, ratio in ratios.items()]
+    return bench_document(rows, started_at="t", quick=True, duration_s=1.0, machine={})
+
+
+def test_bench_ratios_are_gated_by_row_name() -> None:
+    spec = parse_gates('version: 1\nbench:\n  gateway: {ratio: ">= 0.2"}\n'
+                       '  "w*": {ratio: ">= 1.05", ecomctl: "> 100"}\n')
+    report = evaluate(spec, _bench_result({"gateway": 0.25, "workers": 1.0}))
+    outcomes = {(o.target, o.metric): o for o in report.outcomes}
+    assert outcomes[("gateway", "ratio")].passed
+    assert not outcomes[("workers", "ratio")].passed
+    assert outcomes[("workers", "ratio")].observed == 1.0
+    assert outcomes[("workers", "ecomctl")].passed
+    assert not report.passed
+
+
+def test_the_shipped_bench_gates_parse_and_name_every_row() -> None:
+    spec = load_gates(Path(__file__).parents[2] / "fixtures" / "gates" / "bench.yaml")
+    assert {g.pattern for g in spec.metrics} == {"seed", "gateway", "tracing", "workers"}
