@@ -132,8 +132,14 @@ def _seed_row(
 
 
 def _run(argv: list[str], env: Mapping[str, str], work_dir: Path, name: str) -> str:
-    result = subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=600,
-                            stdin=subprocess.DEVNULL, check=False)
+    try:
+        result = subprocess.run(argv, env=dict(env), capture_output=True, text=True,
+                                timeout=600, stdin=subprocess.DEVNULL, check=False)
+    except FileNotFoundError as exc:
+        raise BenchFailed(f"{argv[0]} not found (pgbench comes with Debian's postgresql "
+                          "package, which `ecomctl stack install` installs)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise BenchFailed(f"{name} did not finish in {exc.timeout:.0f}s") from exc
     (work_dir / f"{name}.log").write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         raise BenchFailed(f"{name} exited with {result.returncode}: "
