@@ -26,6 +26,12 @@ app = typer.Typer(
 app.command("payment-gateway")(payment_gateway)
 
 
+DB_POOL_SIZE = 20
+DB_CONNECTIONS_FOR_API = 120
+"""What N API processes share by default (plus the events role's 20): within the local
+PostgreSQL's max_connections of 200 whatever the number of cores."""
+
+
 class Role(StrEnum):
     all = "all"
     api = "api"
@@ -61,6 +67,13 @@ def gateway(
         False, help="On stop, publish every outbox row and wait for the Kafka consumers "
         "before exiting (so invariants can be checked right after; roles all and events)."
     ),
+    db_pool_size: int = typer.Option(
+        None, "--db-pool-size", min=1, max=500,
+        show_default=f"{DB_POOL_SIZE}; with N API processes {DB_CONNECTIONS_FOR_API}/N each",
+        help="PostgreSQL connections per process. Every process has its own pool, so the "
+        "default shares a budget among API processes to stay within the server's "
+        "max_connections (200 on the local stack).",
+    ),
 ) -> None:
     """Serve the shop: the HTTP API (gateway plus all nine services) and its event workers.
 
@@ -77,13 +90,15 @@ def gateway(
         return
     count = workers or os.cpu_count() or 1
     if role is Role.events or count == 1:
-        asyncio.run(_serve(host, port, role, payment_gateway_url, trace_file, drain_on_exit))
+        asyncio.run(_serve(host, port, role, payment_gateway_url, trace_file, drain_on_exit,
+                           db_pool_size or DB_POOL_SIZE))
         return
     from ecomctl.cli.serve_workers import WorkerPlan, supervise
 
     plan = WorkerPlan(host=host, port=port, api_workers=count, events=role is Role.all,
                       payment_gateway_url=payment_gateway_url, trace_file=trace_file,
-                      drain_on_exit=drain_on_exit)
+                      drain_on_exit=drain_on_exit,
+                      api_pool_size=db_pool_size or max(2, DB_CONNECTIONS_FOR_API // count))
     raise typer.Exit(asyncio.run(supervise(plan)))
 
 
@@ -97,6 +112,7 @@ async def _serve(
     payment_gateway_url: str | None,
     trace_file: Path | None,
     drain_on_exit: bool,
+    db_pool_size: int,
 ) -> None:
     from ecomctl.bootstrap import StackOptions, running_stack
     from ecomctl.config import Settings
@@ -112,7 +128,8 @@ async def _serve(
         from ecomctl.telemetry.trace_store import capture_processor
 
         telemetry = Telemetry(Settings.from_env(), span_processors=[capture_processor(trace_file)])
-    options = StackOptions(payment_gateway_url=payment_gateway_url, telemetry=telemetry)
+    options = StackOptions(payment_gateway_url=payment_gateway_url, telemetry=telemetry,
+                           db_pool_size=db_pool_size)
     if role is Role.api:  # the events role does the Kafka and carrier work
         options = replace(options, workers=False, carrier=None)
     try:

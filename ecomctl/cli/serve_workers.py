@@ -40,6 +40,8 @@ class WorkerPlan:
     payment_gateway_url: str | None
     trace_file: Path | None
     drain_on_exit: bool
+    api_pool_size: int
+    """PostgreSQL connections of each API process (the events process keeps the default)."""
 
 
 @dataclass
@@ -185,7 +187,8 @@ async def supervise(plan: WorkerPlan) -> int:
             name = f"api{i}"
             api.append(await _start(
                 name, _ecomctl("serve", "--role", "api", "--host", plan.host, "--port",
-                               str(port), *common, *_trace_args(plan, name)),
+                               str(port), "--db-pool-size", str(plan.api_pool_size), *common,
+                               *_trace_args(plan, name)),
                 "listening on",
             ))
         if problem := await _wait_ready([*events, *api]):

@@ -147,6 +147,9 @@ def test_serve_workers_runs_api_processes_and_the_events_role(serving: list[Serv
     assert "[payment-gateway]" in parent.output
     pids = _pids_answering(f"http://127.0.0.1:{port}")
     assert len(pids) == 2 and parent.process.pid not in pids
+    for pid in pids:  # two API processes share 120 PostgreSQL connections
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert argv[argv.index(b"--db-pool-size") + 1] == b"60", argv
     assert parent.stop() == 0, parent.output[-3000:]
     assert "outbox and consumers drained" in parent.output
     assert parent.output.rstrip().endswith("gateway stopped")
