@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import pytest
 
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.config import Settings
+from ecomctl.load.runner import free_port
 from ecomctl.sim.invariants import check_invariants
 
 
@@ -75,13 +75,6 @@ def serving() -> Iterator[list[Served]]:
             served.process.wait(10)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _pids_answering(url: str, requests: int = 60) -> set[int]:
     """A fresh connection per request, so SO_REUSEPORT gets a chance to spread them."""
     pids = set()
@@ -108,7 +101,7 @@ async def test_two_api_processes_and_an_events_process_keep_every_invariant(
     assert match
     common = ("--workers", "1", "--payment-gateway-url", match.group(1))
     events = Served("--role", "events", "--drain-on-exit", *common)
-    port = _free_port()
+    port = free_port()
     api = [Served("--role", "api", "--port", str(port), *common) for _ in range(2)]
     serving.extend([events, *api])
     events.wait_for("events role running")
@@ -139,7 +132,7 @@ async def test_two_api_processes_and_an_events_process_keep_every_invariant(
 
 
 def test_serve_workers_runs_api_processes_and_the_events_role(serving: list[Served]) -> None:
-    port = _free_port()
+    port = free_port()
     parent = Served("--workers", "2", "--port", str(port), "--drain-on-exit")
     serving.append(parent)
     parent.wait_for("(2 api processes, events, payment gateway")
