@@ -4,10 +4,13 @@ every journey (a task of ``shop.py``) into one per journey.
 Locust's own statistics round response times into coarse buckets and merge workers' reports
 approximately; ``ecomctl load run`` wants exact percentiles. So each Locust process that
 sends requests (the single local process, or every worker, never the master) keeps its own
-histograms and writes them to ``$ECOMCTL_LOAD_HDR_DIR/hdr-<pid>.json``: a snapshot every
-couple of seconds (live progress) and the final one at test stop. ``ecomctl load run`` merges
-the files bucket by bucket (``ecomctl.load.result.merge_hdr_documents``; the format is
-documented there). Without ``ECOMCTL_LOAD_HDR_DIR`` nothing is written.
+histograms and publishes them: a snapshot every couple of seconds (live progress) and the
+final one at test stop. A single local process writes ``$ECOMCTL_LOAD_HDR_DIR/hdr-<pid>.json``;
+a worker sends its document to the master over Locust's own connection (a custom message,
+so workers on other hosts need no shared disk), and the master writes
+``hdr-<worker id>.json`` into its directory. ``ecomctl load run`` merges the files bucket by
+bucket (``ecomctl.load.result.merge_hdr_documents``; the format is documented there).
+Without ``ECOMCTL_LOAD_HDR_DIR`` a local process or a master writes nothing.
 
 Importing this module registers the listeners; locustfiles get it through ``shop.py``.
 Latency is the response time plus ``context["lateness_ms"]`` when a request carries one: the
@@ -20,6 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,13 +34,15 @@ import gevent
 from locust import events
 from locust.env import Environment
 from locust.exception import CatchResponseError
-from locust.runners import MasterRunner
+from locust.rpc import Message
+from locust.runners import MasterRunner, WorkerRunner
 
 from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.load.profiles import HDR_DIR_ENV
 from ecomctl.load.result import ACTUAL_START, HDR_FORMAT, INTENDED_START
 
 SNAPSHOT_INTERVAL_S = 2.0
+HDR_MESSAGE = "ecomctl_hdr"
 
 log = logging.getLogger("ecomctl.hdr_hook")
 
@@ -92,6 +99,7 @@ class Recorder:
         return {
             "format": HDR_FORMAT,
             "pid": os.getpid(),
+            "hostname": socket.gethostname(),
             "worker_index": self.worker_index,
             "final": final,
             "started_at": self.started_at,
@@ -132,23 +140,38 @@ def failure_cause(exception: BaseException) -> str:
     return type(exception).__name__
 
 
-def _hdr_path() -> Path | None:
+def _hdr_dir() -> Path | None:
     directory = os.environ.get(HDR_DIR_ENV)
-    return Path(directory) / f"hdr-{os.getpid()}.json" if directory else None
+    return Path(directory) if directory else None
 
 
-def write_document(final: bool) -> None:
-    path = _hdr_path()
-    if path is None:
-        return
-    environment = _state["environment"]
-    runner = getattr(environment, "runner", None)
-    if runner is not None and RECORDER.worker_index is None:
-        RECORDER.worker_index = getattr(runner, "worker_index", None)
+def _write(path: Path, document: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(RECORDER.document(final), separators=(",", ":")))
+    tmp.write_text(json.dumps(document, separators=(",", ":")))
     tmp.replace(path)  # readers never see half a file
+
+
+def publish(final: bool) -> None:
+    """This process's histograms: to the master (a worker) or to the hdr directory."""
+    runner = getattr(_state["environment"], "runner", None)
+    if runner is not None and RECORDER.worker_index is None:
+        RECORDER.worker_index = getattr(runner, "worker_index", None)
+    if isinstance(runner, WorkerRunner):
+        runner.send_message(HDR_MESSAGE, RECORDER.document(final))
+        return
+    directory = _hdr_dir()
+    if directory is not None:
+        _write(directory / f"hdr-{os.getpid()}.json", RECORDER.document(final))
+
+
+def _on_worker_document(environment: Environment, msg: Message, **_: Any) -> None:
+    """On the master: a worker's histograms, kept as that worker's file."""
+    directory = _hdr_dir()
+    if directory is None or not isinstance(msg.data, dict):
+        return
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(msg.node_id))
+    _write(directory / f"hdr-{name}.json", msg.data)
 
 
 def _is_master(environment: Environment) -> bool:
@@ -159,15 +182,18 @@ def _snapshots() -> None:
     while True:
         gevent.sleep(SNAPSHOT_INTERVAL_S)
         try:
-            write_document(final=False)
-        except OSError as exc:
-            log.warning("cannot write the hdr snapshot: %s", exc)
+            # Once the final document is out, a late snapshot must not demote it.
+            publish(final=RECORDER.stopped_at is not None)
+        except Exception as exc:  # a snapshot is best effort; the final one is not
+            log.warning("cannot publish the hdr snapshot: %s", exc)
 
 
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     _state["environment"] = environment
-    if not _is_master(environment) and _hdr_path() is not None:
+    if _is_master(environment):
+        environment.runner.register_message(HDR_MESSAGE, _on_worker_document)
+    elif isinstance(environment.runner, WorkerRunner) or _hdr_dir() is not None:
         gevent.spawn(_snapshots)
 
 
@@ -196,7 +222,7 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     if _is_master(environment):
         return
     RECORDER.stopped_at = time.time()
-    write_document(final=True)
+    publish(final=True)
 
 
 @events.quitting.add_listener
@@ -205,4 +231,4 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         return
     if RECORDER.stopped_at is None:
         RECORDER.stopped_at = time.time()
-    write_document(final=True)
+    publish(final=True)

@@ -20,7 +20,7 @@ import os
 import time
 from typing import Any, ClassVar
 
-from locust import LoadTestShape
+from locust import LoadTestShape, events
 
 from ecomctl.load.profiles import PACING_ENV, SHAPE_ENV
 
@@ -138,9 +138,23 @@ class ArrivalSchedule:
         return 0.0 if self._next is None else max(0.0, self._next - now)
 
 
-def pacing_from_env() -> float | None:
-    """Seconds between one user's journeys (``ECOMCTL_LOAD_PACING_S``), or None."""
-    raw = os.environ.get(PACING_ENV, "").strip()
+PACING_OPTION = "ecomctl_pacing_s"
+
+
+@events.init_command_line_parser.add_listener
+def _pacing_option(parser: Any, **_: Any) -> None:
+    # A Locust option, not only a variable: the master hands custom options to its workers,
+    # so workers on other hosts (`ecomctl load worker`) pace like the master says.
+    parser.add_argument("--ecomctl-pacing-s", env_var=PACING_ENV, default="",
+                        include_in_web_ui=False,
+                        help="Constant arrival rate: seconds between one user's journeys.")
+
+
+def pacing_of(environment: Any) -> float | None:
+    """Seconds between one user's journeys (``--ecomctl-pacing-s`` or
+    ``ECOMCTL_LOAD_PACING_S``), or None."""
+    options = getattr(environment, "parsed_options", None)
+    raw = str(getattr(options, PACING_OPTION, "") or os.environ.get(PACING_ENV, "")).strip()
     if not raw:
         return None
     value = float(raw)

@@ -161,7 +161,7 @@ class ShopUser(FastHttpUser):
         self.journey_name: str | None = None
         self.journey_failed = False
         self.lateness_ms = 0.0
-        pacing = shapes.pacing_from_env()
+        pacing = shapes.pacing_of(environment)
         self.schedule = shapes.ArrivalSchedule(pacing) if pacing else None
         if self.schedule is not None:
             hdr_hook.measure_from_intended_start()

@@ -36,6 +36,16 @@ def run(
                                  "profile's)."),
     workers: int = typer.Option(0, min=0, max=64, help="Locust worker processes under a "
                                 "master (0: one local process)."),
+    master: bool = typer.Option(False, "--master", help="Run only Locust's master and wait "
+                                "for --expect-workers workers that `ecomctl load worker` starts, "
+                                "on this host or others (Locust's distributed mode)."),
+    expect_workers: int = typer.Option(None, min=1, max=1024, help="--master: how many "
+                                       "workers to wait for before starting."),
+    master_bind_host: str = typer.Option("127.0.0.1", help="--master: the address workers "
+                                         "connect to (also where the gateway ecomctl starts "
+                                         "listens; '*' binds all, then give --host)."),
+    master_bind_port: int = typer.Option(5557, min=1, max=65535,
+                                         help="--master: the port workers connect to."),
     rate: float = typer.Option(None, min=0.001, help="constant-rate only: journeys per second "
                                "over all users (default: one per user per second)."),
     host: str = typer.Option(None, help="A running gateway, e.g. http://127.0.0.1:8000 "
@@ -53,11 +63,18 @@ def run(
     """
     from ecomctl.config import Settings
     from ecomctl.load.profiles import PROFILES, locustfile_of
-    from ecomctl.load.runner import LoadRequest, run_load
+    from ecomctl.load.runner import LoadRequest, RemoteWorkers, run_load
     from ecomctl.sim.result import write_result
 
     if profile is not None and locustfile is not None:
         raise typer.BadParameter("give --profile or --locustfile, not both")
+    if master and not expect_workers:
+        raise typer.BadParameter("--master needs --expect-workers N", param_hint="--master")
+    if expect_workers and not master:
+        raise typer.BadParameter("only with --master", param_hint="--expect-workers")
+    if master and workers:
+        raise typer.BadParameter("--workers starts local workers; with --master, workers join "
+                                 "from `ecomctl load worker`", param_hint="--workers")
     if profile is not None and profile not in PROFILES:
         raise typer.BadParameter(f"{profile!r}: expected one of {PROFILE_NAMES}",
                                  param_hint="--profile")
@@ -73,6 +90,8 @@ def run(
         spawn_rate=spawn_rate or chosen.spawn_rate,
         duration_s=parse_duration(duration) if duration else chosen.duration_s,
         workers=workers,
+        remote=RemoteWorkers(expect_workers, master_bind_host, master_bind_port)
+        if master else None,
         host=host.rstrip("/") if host else None,
         profile=None if locustfile else chosen.name,
         shape=None if locustfile else chosen.shape,
@@ -94,6 +113,43 @@ def run(
     if not result["ok"]:
         err_console.print("[bold red]a business invariant is broken[/bold red]")
         raise typer.Exit(1)
+
+
+@app.command()
+def worker(
+    master_host: str = typer.Option(..., help="The host of `ecomctl load run --master` (its "
+                                    "--master-bind-host)."),
+    master_port: int = typer.Option(5557, min=1, max=65535, help="Its --master-bind-port."),
+    profile: str = typer.Option(None, help=f"The master's profile: {PROFILE_NAMES} "
+                                "(default mixed)."),
+    locustfile: Path = typer.Option(None, help="The master's own locustfile, when it runs one "
+                                    "(the same file on this host)."),
+    credentials: Path = typer.Option(None, help="The shoppers file `ecomctl seed` wrote on the "
+                                     "shop's host (default: this host's ecomctl home)."),
+) -> None:
+    """Join a Locust master started with `ecomctl load run --master` as one worker process
+    (start one per core). The master sends the host, users and pacing, and receives this
+    worker's HdrHistograms, so its result merges every worker exactly.
+
+    Exit 0 when the master ends the run, 2 for bad options, Locust's code otherwise.
+    """
+    from ecomctl.load.profiles import PROFILES, locustfile_of
+    from ecomctl.load.runner import run_worker
+
+    if profile is not None and locustfile is not None:
+        raise typer.BadParameter("give --profile or --locustfile, not both")
+    if profile is not None and profile not in PROFILES:
+        raise typer.BadParameter(f"{profile!r}: expected one of {PROFILE_NAMES}",
+                                 param_hint="--profile")
+    if locustfile is not None and not locustfile.is_file():
+        raise typer.BadParameter(f"{locustfile}: no such file", param_hint="--locustfile")
+    chosen = locustfile.resolve() if locustfile else locustfile_of(PROFILES[profile or "mixed"])
+    err_console.print(f"[dim]Locust worker for {master_host}:{master_port} ({chosen.name})"
+                      "...[/dim]")
+    code = run_worker(chosen, master_host, master_port, credentials)
+    if code != 0:
+        err_console.print(f"[red]the Locust worker exited with {code}[/red]")
+        raise typer.Exit(code)
 
 
 def _print_phase(phase: str) -> None:
@@ -126,7 +182,9 @@ def render_load_result(result: dict[str, Any]) -> None:
         f"[bold]{result['kind']}[/bold] {config['profile'] or config['locustfile']}: "
         f"{totals['requests']:,} requests in {result['duration_s']:.1f}s "
         f"({totals['rps']:,}/s), {totals['failures']:,} failed ({totals['error_rate']:.2%}); "
-        f"{config['users']} users, {config['workers'] or 'no'} workers, {config['host']}"
+        f"{config['users']} users, {config['workers'] or 'no'} workers"
+        + (f" (remote, master {config['master']})" if config.get("master") else "")
+        + f", {config['host']}"
     )
     console.print(f"latency from {result['latency_origin']}")
     table = Table(title="endpoints (HdrHistogram, merged across Locust processes)")

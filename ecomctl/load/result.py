@@ -1,8 +1,10 @@
 """Merging the Locust processes' histograms, and the ``load run`` result document.
 
-Each Locust process that sends requests writes ``hdr-<pid>.json`` (``scenarios/hdr_hook.py``)::
+Each Locust process that sends requests publishes its histograms (``scenarios/hdr_hook.py``):
+a local process writes ``hdr-<pid>.json``, and the master writes ``hdr-<worker id>.json`` for
+each worker, local or remote, from the documents the workers send it::
 
-    {"format": "ecomctl.load-hdr/1", "pid": int, "worker_index": int | null,
+    {"format": "ecomctl.load-hdr/1", "pid": int, "hostname": str, "worker_index": int | null,
      "final": bool,                      # false for the periodic snapshots
      "started_at": unix s | null, "stopped_at": unix s | null,
      "latency_origin": "actual start" | "intended start",
@@ -23,6 +25,7 @@ The result document shares ``ecomctl.result/v1`` with ``checkout simulate`` (``k
       "started_at": ISO-8601, "duration_s": float,          # the load window
       "config": {"profile", "locustfile", "shape", "users", "spawn_rate", "duration_s",
                  "workers", "host", "gateway": "started" | "external", "pacing_s",
+                 "master": "host:port" | null,   # workers joined from `load worker`
                  "arrival_rate_per_s", "latency_origin"},
       "latency_origin": str,        # says whether coordinated omission was corrected
       "totals": {"requests", "failures", "error_rate", "rps", "journeys",
@@ -32,7 +35,7 @@ The result document shares ``ecomctl.result/v1`` with ``checkout simulate`` (``k
       "journeys": {name: {"count", "errors", <latency summary>, "hdr"}},
       "outcomes": {kind: {outcome: n}},   # business results that are not failures
       "errors": {cause: n},              # failed requests by cause ("409 out_of_stock")
-      "processes": [{"pid", "worker_index", "requests", "failures", "final"}],
+      "processes": [{"pid", "hostname", "worker_index", "requests", "failures", "final"}],
       "locust_stats": {"requests", "failures"} | null,   # Locust's own count, cross-check
       # only when ecomctl started the gateway itself:
       "spans": [...],               # ecomctl.analysis.report operations (server side)
@@ -168,7 +171,8 @@ def merge_hdr_documents(documents: Iterable[dict[str, Any]]) -> MergedLoad:
         merged.errors.update(doc.get("errors", {}))
         merged.latency_origins.add(str(doc.get("latency_origin", ACTUAL_START)))
         merged.processes.append({
-            "pid": doc.get("pid"), "worker_index": doc.get("worker_index"),
+            "pid": doc.get("pid"), "hostname": doc.get("hostname"),
+            "worker_index": doc.get("worker_index"),
             "requests": sum(int(e["count"]) for e in doc.get("endpoints", {}).values()),
             "failures": sum(int(e["failures"]) for e in doc.get("endpoints", {}).values()),
             "final": bool(doc.get("final")),
@@ -245,6 +249,8 @@ class LoadConfig:
     host: str
     gateway_started: bool
     pacing_s: float | None = None
+    master: str | None = None
+    """``host:port`` a master bound for workers started elsewhere (``load worker``)."""
 
 
 def build_result(
@@ -274,7 +280,7 @@ def build_result(
             "users": config.users, "spawn_rate": config.spawn_rate,
             "duration_s": config.duration_s, "workers": config.workers, "host": config.host,
             "gateway": "started" if config.gateway_started else "external",
-            "pacing_s": config.pacing_s,
+            "pacing_s": config.pacing_s, "master": config.master,
             "arrival_rate_per_s": round(config.users / config.pacing_s, 3)
             if config.pacing_s else None,
             "latency_origin": merged.latency_origin,

@@ -51,6 +51,8 @@ from ecomctl.load.result import (
 GATEWAY_READY_TIMEOUT_S = 90.0
 GATEWAY_STOP_TIMEOUT_S = 90.0  # `serve --drain-on-exit` drains for 60 s at most
 LOCUST_GRACE_S = 60.0  # start-up (workers joining) and shut-down beyond --duration
+LOCUST_MASTER_PORT = 5557  # Locust's own default
+REMOTE_WORKERS_WAIT_S = 300.0
 WORKER_EXIT_WAIT_S = 15.0
 KILL_WAIT_S = 5.0
 SEED_TIMEOUT_S = 600.0
@@ -75,6 +77,26 @@ Tick = Callable[[Progress], None]
 
 
 @dataclass(frozen=True)
+class RemoteWorkers:
+    """Locust's distributed mode across hosts: the master binds here and waits for workers
+    that ``ecomctl load worker --master-host`` starts (on this host or others)."""
+
+    expected: int
+    bind_host: str
+    bind_port: int = LOCUST_MASTER_PORT
+    wait_s: float = REMOTE_WORKERS_WAIT_S
+
+    @property
+    def address(self) -> str:
+        return f"{self.bind_host}:{self.bind_port}"
+
+    @property
+    def reachable_host(self) -> str:
+        """Where to start the gateway so that the workers reach it too."""
+        return "127.0.0.1" if self.bind_host in ("*", "0.0.0.0", "") else self.bind_host
+
+
+@dataclass(frozen=True)
 class LoadRequest:
     """What ``ecomctl load run`` was asked to do."""
 
@@ -83,6 +105,9 @@ class LoadRequest:
     spawn_rate: float
     duration_s: float
     workers: int = 0
+    """Local Locust worker processes under a local master."""
+    remote: RemoteWorkers | None = None
+    """A master only, for workers started by ``ecomctl load worker`` (excludes ``workers``)."""
     host: str | None = None
     """None: start ``ecomctl serve`` on a free local port (and seed an empty shop)."""
     profile: str | None = None
@@ -158,15 +183,15 @@ class GatewayProcess:
     """``ecomctl serve`` on a free port, capturing spans to ``trace_file``; stopping it drains
     the outbox and the Kafka consumers first (``--drain-on-exit``)."""
 
-    def __init__(self, trace_file: Path, work_dir: Path) -> None:
+    def __init__(self, trace_file: Path, work_dir: Path, host: str = "127.0.0.1") -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.trace_file = trace_file
         self.drained: bool | None = None
         self._child = _Child(
             "gateway",
             # One process: its spans land in the one trace file the result analyses.
-            [sys.executable, "-m", "ecomctl.cli.main", "serve", "--host", "127.0.0.1",
+            [sys.executable, "-m", "ecomctl.cli.main", "serve", "--host", host,
              "--port", str(self.port), "--workers", "1", "--trace-file", str(trace_file),
              "--drain-on-exit"],
             work_dir / "gateway.log", {**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -205,11 +230,18 @@ class LocustRun:
 
 
 def locust_commands(request: LoadRequest, host: str, work_dir: Path) -> list[list[str]]:
-    """The command lines: one local process, or a master followed by its workers."""
+    """The command lines: one local process, or a master followed by its workers (none when
+    they are remote)."""
     base = [sys.executable, "-m", "locust", "-f", str(request.locustfile), "--host", host]
     run = ["--headless", "-u", str(request.users), "-r", f"{request.spawn_rate:g}",
            "-t", f"{math.ceil(request.duration_s)}s", "--only-summary",
            "--exit-code-on-error", "0", "--json-file", str(work_dir / "locust")]
+    if request.remote is not None:
+        remote = request.remote
+        return [base + run + ["--master", "--master-bind-host", remote.bind_host,
+                              "--master-bind-port", str(remote.bind_port),
+                              "--expect-workers", str(remote.expected),
+                              "--expect-workers-max-wait", str(int(remote.wait_s))]]
     if not request.workers:
         return [base + run]
     port = free_port()
@@ -221,6 +253,37 @@ def locust_commands(request: LoadRequest, host: str, work_dir: Path) -> list[lis
     return [master] + [worker] * request.workers
 
 
+def worker_command(locustfile: Path, master_host: str, master_port: int) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", str(locustfile), "--worker",
+            "--master-host", master_host, "--master-port", str(master_port)]
+
+
+def run_worker(
+    locustfile: Path, master_host: str, master_port: int, credentials: Path | None = None
+) -> int:
+    """One Locust worker for a master on ``master_host`` (``ecomctl load run --master``), in
+    the foreground, its log on this terminal; the master sends the host, users and options
+    and receives the histograms. Returns Locust's exit code when the master quits."""
+    from ecomctl.seed.credentials import default_credentials_path
+
+    if not locustfile.is_file():
+        raise ConfigError(f"{locustfile}: no such locustfile")
+    shoppers = credentials or default_credentials_path()
+    if credentials is not None and not credentials.is_file():
+        raise ConfigError(f"{credentials}: no such shoppers file (copy the one `ecomctl seed` "
+                          "wrote on the shop's host)")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": _scenarios_path()}
+    if shoppers.is_file():
+        env[SHOPPERS_FILE_ENV] = str(shoppers)
+    return subprocess.run(worker_command(locustfile, master_host, master_port), env=env,
+                          stdin=subprocess.DEVNULL, check=False).returncode
+
+
+def _scenarios_path() -> str:
+    """scenarios/ on the path: your own locustfiles can `import hdr_hook` or `from shop ...`."""
+    return os.pathsep.join(filter(None, [str(scenarios_dir()), os.environ.get("PYTHONPATH")]))
+
+
 def run_locust(
     request: LoadRequest,
     host: str,
@@ -230,20 +293,20 @@ def run_locust(
 ) -> LocustRun:
     hdr_dir = work_dir / "hdr"
     hdr_dir.mkdir(parents=True, exist_ok=True)
-    # scenarios/ on the path: your own locustfiles can `import hdr_hook` or `from shop ...`.
-    path = os.pathsep.join(filter(None, [str(scenarios_dir()), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, **env, HDR_DIR_ENV: str(hdr_dir), "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": path}
+           "PYTHONPATH": _scenarios_path()}
     commands = locust_commands(request, host, work_dir)
     started_at = datetime.now(UTC)
     started = time.monotonic()
     children: list[_Child] = []
     try:
         for i, args in enumerate(commands):
-            name = "locust" if len(commands) == 1 else ("master" if i == 0 else f"worker-{i}")
+            name = ("master" if i == 0 and (request.remote or request.workers)
+                    else f"worker-{i}" if i else "locust")
             children.append(_Child(name, args, work_dir / f"{name}.log", env))
         main, workers = children[0], children[1:]
-        deadline = started + request.duration_s + LOCUST_GRACE_S
+        deadline = started + request.duration_s + LOCUST_GRACE_S + (
+            request.remote.wait_s if request.remote else 0.0)
         while main.returncode is None:
             for worker in workers:
                 if worker.returncode not in (None, 0):
@@ -251,7 +314,7 @@ def run_locust(
                                            f"{worker.returncode}")
             if time.monotonic() > deadline:
                 raise _failure(main, f"Locust did not finish within "
-                                     f"{request.duration_s + LOCUST_GRACE_S:.0f}s")
+                                     f"{deadline - started:.0f}s")
             if on_tick is not None:
                 requests, failures = progress_counts(hdr_dir)
                 on_tick(Progress(time.monotonic() - started, request.duration_s, requests,
@@ -269,7 +332,7 @@ def run_locust(
         for child in reversed(children):
             child.stop()
     documents = read_hdr_documents(hdr_dir)
-    expected = max(1, request.workers)
+    expected = request.remote.expected if request.remote else max(1, request.workers)
     if not documents:
         raise _failure(children[0], "Locust wrote no latency histograms: a locustfile of "
                                     "your own must `import hdr_hook` (scenarios/hdr_hook.py)")
@@ -392,11 +455,20 @@ def run_load(
         try:
             if started_gateway:
                 on_phase("starting the gateway (ecomctl serve)")
-                gateway = GatewayProcess(new_trace_file("load"), work_dir)
+                gateway = GatewayProcess(
+                    new_trace_file("load"), work_dir,
+                    request.remote.reachable_host if request.remote else "127.0.0.1")
                 gateway.wait_ready()
             host = gateway.url if gateway else str(request.host)
-            on_phase(f"running Locust against {host}"
-                     + (f" ({request.workers} workers)" if request.workers else ""))
+            if request.remote is not None:
+                on_phase(f"Locust master on {request.remote.address}: waiting up to "
+                         f"{request.remote.wait_s:.0f}s for {request.remote.expected} "
+                         f"workers (ecomctl load worker --master-host "
+                         f"{request.remote.reachable_host} --master-port "
+                         f"{request.remote.bind_port}), then running against {host}")
+            else:
+                on_phase(f"running Locust against {host}"
+                         + (f" ({request.workers} workers)" if request.workers else ""))
             run = run_locust(request, host, work_dir, env, on_tick)
             if gateway is not None:
                 on_phase("stopping the gateway: draining the outbox and the consumers")
@@ -413,14 +485,16 @@ def run_load(
         config = LoadConfig(
             profile=request.profile, locustfile=str(request.locustfile), shape=request.shape,
             users=request.users, spawn_rate=request.spawn_rate, duration_s=request.duration_s,
-            workers=request.workers, host=host, gateway_started=started_gateway,
-            pacing_s=request.pacing_s,
+            workers=request.remote.expected if request.remote else request.workers,
+            host=host, gateway_started=started_gateway, pacing_s=request.pacing_s,
+            master=request.remote.address if request.remote else None,
         )
         merged = merge_hdr_documents(run.documents)
         if not merged.requests:
+            log = ("master.log" if request.remote else
+                   "worker-1.log" if request.workers else "locust.log")
             raise LoadRunFailed("Locust sent no requests; its log says:\n"
-                                + (work_dir / ("locust.log" if not request.workers
-                                               else "worker-1.log")).read_text()[-3000:])
+                                + (work_dir / log).read_text()[-3000:])
         return build_result(
             merged, config, started_at=run.started_at, duration_s=run.duration_s,
             server=server, invariants=invariants,
