@@ -4,11 +4,11 @@ instrumented client call beneath it is attributed to it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from ecomctl.errors import DomainError
@@ -28,11 +28,12 @@ class ServiceTracer:
         name: str,
         attributes: Mapping[str, AttributeValue] | None = None,
         kind: SpanKind = SpanKind.INTERNAL,
+        links: Sequence[Link] = (),
     ) -> Iterator[Span]:
         token = current_service.set(self.service)
         try:
             with self._tracer.start_as_current_span(
-                name, kind=kind, attributes=attributes, record_exception=False,
+                name, kind=kind, attributes=attributes, links=links, record_exception=False,
                 set_status_on_exception=False,
             ) as span:
                 try:

@@ -496,6 +496,61 @@ async def test_failing_handler_is_retried_then_skipped_without_blocking_the_part
     assert consumer.stats.last_error is not None and "handler bug" in consumer.stats.last_error
 
 
+async def test_a_backlog_is_processed_in_few_transactions_each_event_once(
+    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+) -> None:
+    topic = await scratch.topic(partitions=1)
+    ids = [uuid.uuid4() for _ in range(60)]
+    for seq, event_id in enumerate(ids):
+        await producer.send(topic, envelope(event_id, seq=seq), key=b"o-1")
+    await producer.send_and_wait(topic, envelope(ids[7], seq=7), key=b"o-1")  # a redelivery
+    await producer.flush()
+
+    name = scratch.consumer_name()
+    recorder = Recorder()
+    consumer = EventConsumer(name, [topic], recorder, bootstrap=scratch.bootstrap, db=db)
+    async with consuming(consumer):
+        assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
+
+    assert [e.event_id for e in recorder.events] == ids  # once each, in partition order
+    assert consumer.stats.processed == 60 and consumer.stats.duplicates == 1
+    async with db.connection() as conn:
+        # Rows written by one transaction share its xmin: a poll's batch is one commit.
+        transactions = await conn.fetchval(
+            "SELECT count(DISTINCT xmin::text) FROM processed_events WHERE consumer = $1", name
+        )
+    assert 1 <= transactions <= 6, transactions
+
+
+async def test_a_failing_handler_in_a_batch_costs_the_others_a_retry_not_their_event(
+    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+) -> None:
+    topic = await scratch.topic(partitions=1)
+    ids = [uuid.uuid4() for _ in range(10)]
+    poison = ids[5]
+    for seq, event_id in enumerate(ids):
+        await producer.send(topic, envelope(event_id, seq=seq), key=b"o-1")
+    await producer.flush()
+    attempts: Counter[uuid.UUID] = Counter()
+
+    async def handler(event: ConsumedEvent, conn: asyncpg.Connection) -> None:
+        attempts[event.event_id] += 1
+        await conn.execute("SELECT 1")
+        if event.event_id == poison:
+            raise RuntimeError("handler bug")
+
+    name = scratch.consumer_name()
+    consumer = EventConsumer(name, [topic], handler, bootstrap=scratch.bootstrap, db=db,
+                             max_attempts=3, retry_backoff_s=0.01)
+    async with consuming(consumer):
+        assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
+
+    # The batch's failure was the poison's first attempt; two more followed, record by record.
+    assert attempts[poison] == 3 and consumer.stats.failed == 1
+    assert consumer.stats.processed == 9
+    assert await processed_rows(db, name) == set(ids) - {poison}
+
+
 async def test_database_dropping_the_connection_is_retried_not_counted_as_poison(
     db: Database, producer: AIOKafkaProducer, scratch: Scratch
 ) -> None:

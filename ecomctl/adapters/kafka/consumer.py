@@ -1,9 +1,16 @@
 """The idempotent consumer runner: Kafka records -> handler, effectively once.
 
-Per record, one PostgreSQL transaction records ``(consumer, event_id)`` in
-``processed_events`` and runs the handler; a redelivered event inserts nothing and is skipped.
-Kafka offsets are committed only after the database commits (auto-commit is off), so a crash
-redelivers, and the dedupe table absorbs the redelivery.
+One PostgreSQL transaction records ``(consumer, event_id)`` in ``processed_events`` and runs
+the handler; a redelivered event inserts nothing and is skipped. Kafka offsets are committed
+only after the database commits (auto-commit is off), so a crash redelivers, and the dedupe
+table absorbs the redelivery.
+
+Batches: every record of a poll goes through one transaction with one bulk insert into
+``processed_events`` (one commit, one fsync, per poll instead of per event: a consumer that
+falls behind catches up in large steps). If anything in it fails (a malformed record, a
+handler error, PostgreSQL), that transaction rolls back and the poll is processed again record
+by record, with the rules below, so one bad event costs its neighbours a retry, not their
+correctness.
 
 Failures:
 - a malformed record (not a JSON envelope) is counted and skipped;
@@ -15,7 +22,9 @@ Failures:
   capped backoff until the backend is back or the consumer is stopped, never skipped.
 
 Tracing: aiokafka's instrumentation ends its receive span before we see the record, so each
-attempt opens a CONSUMER span ``process <topic>``, a child of the context in the headers.
+attempt opens a CONSUMER span ``process <topic>``, a child of the context in the headers. A
+batch has its own ``process batch`` span (the bulk claim beneath it) linking to every event's
+context, as OpenTelemetry's messaging conventions describe for batch processing.
 """
 
 from __future__ import annotations
@@ -35,10 +44,10 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import context as otel_context
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.analysis.histogram import LatencyHistogram
@@ -55,6 +64,14 @@ ON CONFLICT DO NOTHING
 RETURNING true
 """
 
+_CLAIM_MANY = """
+INSERT INTO processed_events (consumer, event_id)
+SELECT $1, event_id FROM unnest($2::uuid[]) AS e(event_id)
+ON CONFLICT DO NOTHING
+RETURNING event_id
+"""
+
+_MAX_BATCH_LINKS = 128
 Headers = Sequence[tuple[str, bytes | None]]
 
 
@@ -89,6 +106,15 @@ EventHandler = Callable[[ConsumedEvent, asyncpg.Connection], Awaitable[None]]
 
 class MalformedEvent(ValueError):
     """A record whose value is not a valid event envelope."""
+
+
+class _HandlerFailed(Exception):
+    """A handler raised inside a batch: which event, and why."""
+
+    def __init__(self, event: ConsumedEvent, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.event = event
+        self.cause = cause
 
 
 @dataclass
@@ -250,11 +276,16 @@ class EventConsumer:
         batches: dict[TopicPartition, list[Any]],
         stop: asyncio.Event,
     ) -> None:
+        committed, failed = await self._process_together(batches)
+        if committed:
+            await self._commit(consumer, {tp: records[-1].offset + 1
+                                          for tp, records in batches.items() if records})
+            return
         done: dict[TopicPartition, int] = {}
         items = list(batches.items())
         for position, (tp, records) in enumerate(items):
             for record in records:
-                if not await self._handle(record, stop):
+                if not await self._handle(record, stop, failed.get((tp, record.offset))):
                     # Stopped while a backend was down: rewind every unfinished partition so
                     # a later run() on this consumer neither skips nor loses these records.
                     consumer.seek(tp, record.offset)
@@ -267,6 +298,89 @@ class EventConsumer:
         # redelivery after a crash is absorbed by processed_events.
         await self._commit(consumer, done)
 
+    async def _process_together(
+        self, batches: dict[TopicPartition, list[Any]]
+    ) -> tuple[bool, dict[tuple[TopicPartition, int], Exception]]:
+        """The whole poll in one transaction. Not committed when any part of it fails (the
+        caller then goes record by record); a handler's own error counts as that record's
+        first attempt, returned by (partition, offset)."""
+        records = [record for partition in batches.values() for record in partition]
+        if len(records) < 2:
+            return False, {}  # one record: the per-record path costs the same
+        try:
+            events = [_parse(record) for record in records]
+        except MalformedEvent:
+            return False, {}
+        contexts = [propagate.extract(record.headers, context=Context(), getter=_GETTER)
+                    for record in records]
+        links = [Link(span_context) for span_context in
+                 (trace.get_current_span(c).get_span_context() for c in contexts)
+                 if span_context.is_valid][:_MAX_BATCH_LINKS]
+        processed: list[ConsumedEvent] = []
+        duplicates = 0
+        try:
+            with self._tracer.span("process batch", self._batch_attributes(len(records)),
+                                   kind=SpanKind.CONSUMER, links=links):
+                async with self._db.transaction() as conn:
+                    fresh = {row["event_id"] for row in await conn.fetch(
+                        _CLAIM_MANY, self.name, [event.event_id for event in events])}
+                    for event, parent in zip(events, contexts, strict=True):
+                        if event.event_id not in fresh:  # processed before, or twice in here
+                            duplicates += 1
+                            continue
+                        fresh.discard(event.event_id)
+                        try:
+                            await self._run_handler(event, parent, conn, attempt=1)
+                        except InfraError:
+                            raise  # the backend's fault: it spends no attempt
+                        except Exception as exc:
+                            raise _HandlerFailed(event, exc) from exc
+                        processed.append(event)
+        except _HandlerFailed as failure:
+            self._note_error(f"batch of {len(records)} (retried record by record)",
+                             failure.cause)
+            tp = TopicPartition(failure.event.topic, failure.event.partition)
+            return False, {(tp, failure.event.offset): failure.cause}
+        except Exception as exc:
+            self._note_error(f"batch of {len(records)} (retried record by record)", exc)
+            return False, {}
+        self.stats.duplicates += duplicates
+        now = time.time()
+        for event in processed:
+            self._processed(event, now)
+        return True, {}
+
+    async def _run_handler(
+        self, event: ConsumedEvent, parent: Context, conn: asyncpg.Connection, attempt: int
+    ) -> None:
+        """The handler inside its event's own span (a child of the writer's context)."""
+        token = otel_context.attach(parent)
+        try:
+            with self._tracer.span(f"process {event.topic}",
+                                   self._event_attributes(event, attempt),
+                                   kind=SpanKind.CONSUMER):
+                await self._handler(event, conn)
+        finally:
+            otel_context.detach(token)
+
+    def _processed(self, event: ConsumedEvent, now: float) -> None:
+        self.stats.processed += 1
+        self.event_lag.record(event, now)
+        if self._metrics is not None:
+            lag = now - event.published_at.timestamp()
+            self._metrics.consumer_lag.record(
+                lag, {"ecom.consumer": self.name, "messaging.destination.name": event.topic}
+            )
+
+    def _batch_attributes(self, count: int) -> dict[str, Any]:
+        return {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.batch.message_count": count,
+            "messaging.consumer.group.name": self.group_id,
+        }
+
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:
             return
@@ -276,8 +390,11 @@ class EventConsumer:
             self.stats.commit_failures += 1
             self._note_error("commit", exc)
 
-    async def _handle(self, record: Any, stop: asyncio.Event) -> bool:
-        """Process one record to a final outcome; False only if stopped before one."""
+    async def _handle(
+        self, record: Any, stop: asyncio.Event, failed_in_batch: Exception | None = None
+    ) -> bool:
+        """Process one record to a final outcome; False only if stopped before one.
+        ``failed_in_batch``: the handler already failed once on it, in the poll's batch."""
         parent = propagate.extract(record.headers, context=Context(), getter=_GETTER)
         try:
             event = _parse(record)
@@ -285,6 +402,11 @@ class EventConsumer:
             self._malformed(record, parent, exc)
             return True
         attempt = 0
+        if failed_in_batch is not None:
+            attempt = 1
+            outcome = await self._after_failure(event, attempt, failed_in_batch, stop)
+            if outcome is not None:
+                return outcome
         infra_backoff = 0.0
         while True:
             attempt += 1
@@ -301,46 +423,38 @@ class EventConsumer:
                     return False
                 continue
             except Exception as exc:
-                self._note_error(f"event {event.event_id} attempt {attempt}", exc)
-                # A business rule said no (DomainError): it will say so again, do not retry.
-                if attempt >= self._max_attempts or isinstance(exc, DomainError):
-                    self.stats.failed += 1
-                    log.error(
-                        "consumer %s: giving up on event %s (%s) at %s[%d]@%d after %d attempts",
-                        self.name, event.event_id, event.event_type, event.topic,
-                        event.partition, event.offset, attempt,
-                    )
-                    return True
-                self.stats.retries += 1
-                await _sleep_unless(stop, self._retry_backoff_s * 2 ** (attempt - 1))
-                if stop.is_set():
-                    return False
+                outcome = await self._after_failure(event, attempt, exc, stop)
+                if outcome is not None:
+                    return outcome
                 continue
             if duplicate:
                 self.stats.duplicates += 1
             else:
-                self.stats.processed += 1
-                now = time.time()
-                self.event_lag.record(event, now)
-                if self._metrics is not None:
-                    lag = now - event.published_at.timestamp()
-                    self._metrics.consumer_lag.record(
-                        lag, {"ecom.consumer": self.name, "messaging.destination.name": event.topic}
-                    )
+                self._processed(event, time.time())
             return True
+
+    async def _after_failure(
+        self, event: ConsumedEvent, attempt: int, exc: Exception, stop: asyncio.Event
+    ) -> bool | None:
+        """After a failed attempt: True when given up (final), False when stopped while
+        backing off, None to try again."""
+        self._note_error(f"event {event.event_id} attempt {attempt}", exc)
+        # A business rule said no (DomainError): it will say so again, do not retry.
+        if attempt >= self._max_attempts or isinstance(exc, DomainError):
+            self.stats.failed += 1
+            log.error(
+                "consumer %s: giving up on event %s (%s) at %s[%d]@%d after %d attempts",
+                self.name, event.event_id, event.event_type, event.topic,
+                event.partition, event.offset, attempt,
+            )
+            return True
+        self.stats.retries += 1
+        await _sleep_unless(stop, self._retry_backoff_s * 2 ** (attempt - 1))
+        return False if stop.is_set() else None
 
     async def _process_once(self, event: ConsumedEvent, parent: Context, attempt: int) -> bool:
         """One attempt in one transaction; True when the event was already processed."""
-        attributes = self._span_attributes(event.topic, event.partition, event.offset)
-        attributes["messaging.message.id"] = str(event.event_id)
-        attributes["ecom.event.type"] = event.event_type
-        attributes["ecom.consumer.attempt"] = attempt
-        # Produce-to-consume lag (Kafka record timestamp to now) and the outbox's share
-        # before it (commit to publication), for reports that read spans only.
-        attributes["ecom.kafka.lag_ms"] = round(
-            (time.time() - event.published_at.timestamp()) * 1000, 3
-        )
-        attributes["ecom.outbox.lag_ms"] = round(event.publish_lag_s * 1000, 3)
+        attributes = self._event_attributes(event, attempt)
         token = otel_context.attach(parent)
         try:
             with self._tracer.span(
@@ -369,6 +483,19 @@ class EventConsumer:
                 span.set_attribute("error.type", "MalformedEvent")
         finally:
             otel_context.detach(token)
+
+    def _event_attributes(self, event: ConsumedEvent, attempt: int) -> dict[str, Any]:
+        attributes = self._span_attributes(event.topic, event.partition, event.offset)
+        attributes["messaging.message.id"] = str(event.event_id)
+        attributes["ecom.event.type"] = event.event_type
+        attributes["ecom.consumer.attempt"] = attempt
+        # Produce-to-consume lag (Kafka record timestamp to now) and the outbox's share
+        # before it (commit to publication), for reports that read spans only.
+        attributes["ecom.kafka.lag_ms"] = round(
+            (time.time() - event.published_at.timestamp()) * 1000, 3
+        )
+        attributes["ecom.outbox.lag_ms"] = round(event.publish_lag_s * 1000, 3)
+        return attributes
 
     def _span_attributes(self, topic: str, partition: int, offset: int) -> dict[str, Any]:
         return {
