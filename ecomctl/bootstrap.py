@@ -233,7 +233,12 @@ async def _build(
         relay: OutboxRelay | None = None
         consumers: list[EventConsumer] = []
         if options.workers:
-            await ensure_topics(bootstrap, TOPICS)
+            prefix = settings.kafka_topic_prefix
+
+            def on_kafka(*topics: str) -> list[str]:
+                return [prefix + topic for topic in topics]
+
+            await ensure_topics(bootstrap, on_kafka(*TOPICS))
             producer = AIOKafkaProducer(
                 bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                 linger_ms=5, client_id="ecomctl-outbox-relay",
@@ -241,17 +246,20 @@ async def _build(
             await producer.start()
             stack.push_async_callback(producer.stop)
             relay = OutboxRelay(
-                db, producer, tracer=tracer("outbox"), metrics=metrics, topics=TOPICS
+                db, producer, tracer=tracer("outbox"), metrics=metrics, topics=TOPICS,
+                topic_prefix=prefix,
             )
             consumers = [
-                EventConsumer("shipment", [ORDER_EVENTS], handlers.ShipmentCreator(shipments),
+                EventConsumer("shipment", on_kafka(ORDER_EVENTS),
+                              handlers.ShipmentCreator(shipments),
                               bootstrap=bootstrap, db=db, tracer=tracer("shipment"),
                               metrics=metrics),
-                EventConsumer("search-indexer", [PRODUCT_EVENTS],
+                EventConsumer("search-indexer", on_kafka(PRODUCT_EVENTS),
                               handlers.SearchIndexer(products_repo, search),
                               bootstrap=bootstrap, db=db, tracer=tracer("search"),
                               metrics=metrics),
-                EventConsumer("analytics", [ORDER_EVENTS, PAYMENT_EVENTS, SHIPMENT_EVENTS],
+                EventConsumer("analytics",
+                              on_kafka(ORDER_EVENTS, PAYMENT_EVENTS, SHIPMENT_EVENTS),
                               handlers.AnalyticsCounter(), bootstrap=bootstrap, db=db,
                               tracer=tracer("analytics"), metrics=metrics),
             ]

@@ -73,6 +73,9 @@ class Settings:
     trace_query_url: str
     search_alias: str = "ecomctl-products"
     """The Elasticsearch alias of the product index (``ECOMCTL_SEARCH_ALIAS``)."""
+    kafka_topic_prefix: str = ""
+    """Put before every Kafka topic name (``ECOMCTL_KAFKA_TOPIC_PREFIX``), so two shops (the
+    bench's scratch one and yours) can share a broker without consuming each other's events."""
     service_name: str = "ecomctl"
     traces_sampler: str = "parentbased_always_on"
     traces_sampler_arg: str | None = None
@@ -115,6 +118,7 @@ class Settings:
                 "ECOMCTL_SEARCH_ALIAS",
                 source.get("ECOMCTL_SEARCH_ALIAS", "").strip() or "ecomctl-products",
             ),
+            kafka_topic_prefix=_topic_prefix(source.get("ECOMCTL_KAFKA_TOPIC_PREFIX", "").strip()),
             service_name=source.get("OTEL_SERVICE_NAME", "").strip() or "ecomctl",
             traces_sampler=source.get("OTEL_TRACES_SAMPLER", "").strip()
             or "parentbased_always_on",
@@ -146,6 +150,14 @@ _INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,254}")
 def _index_name(name: str, value: str) -> str:
     if not _INDEX_NAME.fullmatch(value):
         raise ConfigError(f"{name}={value!r}: expected a lower-case Elasticsearch index name")
+    return value
+
+
+def _topic_prefix(value: str) -> str:
+    # Kafka's legal topic characters; the rest of the name must still fit in 249.
+    if not re.fullmatch(r"[A-Za-z0-9._-]{0,200}", value):
+        raise ConfigError(f"ECOMCTL_KAFKA_TOPIC_PREFIX={value!r}: expected letters, digits, "
+                          "'.', '_' or '-' (at most 200)")
     return value
 
 

@@ -1,5 +1,6 @@
-"""Where the bench runs: a scratch PostgreSQL database, Redis database and search alias on
-the same servers as the user's shop, so measuring never touches the shop's data."""
+"""Where the bench runs: a scratch PostgreSQL database, Redis database, search alias and Kafka
+topic prefix on the same servers as the user's shop, so measuring never touches the shop's
+data or events."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ SCRATCH_DB = "ecomctl_bench"
 PGBENCH_DB = "ecomctl_bench_pgbench"
 SCRATCH_REDIS_DB = 15
 SCRATCH_SEARCH_ALIAS = "ecomctl-bench-products"
+SCRATCH_TOPIC_PREFIX = "ecomctl-bench."
 
 
 def database_url(url: str, name: str) -> str:
@@ -29,6 +31,7 @@ def scratch_env(settings: Settings) -> dict[str, str]:
         "DATABASE_URL": database_url(settings.database_url, SCRATCH_DB),
         "REDIS_URL": urlunsplit(redis._replace(path=f"/{SCRATCH_REDIS_DB}")),
         "ECOMCTL_SEARCH_ALIAS": SCRATCH_SEARCH_ALIAS,
+        "ECOMCTL_KAFKA_TOPIC_PREFIX": SCRATCH_TOPIC_PREFIX,
     }
 
 

@@ -32,3 +32,5 @@ def test_the_scratch_places_are_not_the_shops() -> None:
     assert env["DATABASE_URL"] == database_url(settings.database_url, "ecomctl_bench")
     assert env["DATABASE_URL"] != settings.database_url
     assert env["REDIS_URL"].endswith("/15") and env["ECOMCTL_SEARCH_ALIAS"] != settings.search_alias
+    # Its events go to topics of its own: your shop's consumers never see them.
+    assert Settings.from_env(env).kafka_topic_prefix != settings.kafka_topic_prefix

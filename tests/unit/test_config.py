@@ -83,3 +83,12 @@ def test_search_alias_is_read_and_validated() -> None:
     assert Settings.from_env({"ECOMCTL_SEARCH_ALIAS": "shop-a"}).search_alias == "shop-a"
     with pytest.raises(ConfigError, match="ECOMCTL_SEARCH_ALIAS"):
         Settings.from_env({"ECOMCTL_SEARCH_ALIAS": "Not Valid"})
+
+
+def test_kafka_topic_prefix_is_read_and_validated() -> None:
+    assert Settings.from_env({}).kafka_topic_prefix == ""
+    assert Settings.from_env({"ECOMCTL_KAFKA_TOPIC_PREFIX": "bench."}).kafka_topic_prefix == (
+        "bench.")
+    for bad in ("has space", "slash/", "x" * 201):
+        with pytest.raises(ConfigError, match="ECOMCTL_KAFKA_TOPIC_PREFIX"):
+            Settings.from_env({"ECOMCTL_KAFKA_TOPIC_PREFIX": bad})

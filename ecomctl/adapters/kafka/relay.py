@@ -104,6 +104,7 @@ class OutboxRelay:
         tracer: ServiceTracer | None = None,
         metrics: ShopMetrics | None = None,
         topics: Sequence[str] | None = None,
+        topic_prefix: str = "",
         publish_timeout_s: float = 30.0,
         max_backoff_s: float = 5.0,
     ) -> None:
@@ -116,6 +117,7 @@ class OutboxRelay:
         self._tracer = tracer or ServiceTracer("outbox")
         self._metrics = metrics
         self._topics = list(topics) if topics is not None else None
+        self._topic_prefix = topic_prefix  # outbox rows name the topic; Kafka's has the prefix
         self._publish_timeout_s = publish_timeout_s
         self._max_backoff_s = max_backoff_s
         self.stats = RelayStats()
@@ -199,7 +201,7 @@ class OutboxRelay:
                 token = otel_context.attach(writer)
                 try:
                     future = await self._producer.send(
-                        row["topic"],
+                        self._topic_prefix + row["topic"],
                         row["envelope"].encode(),
                         key=row["aggregate_id"].encode(),
                         headers=headers,
