@@ -114,7 +114,9 @@ def _kafka(result: dict[str, Any]) -> Table:
         lag = c.get("lag") or {}
         rows.append((name, f"{c.get('processed') or 0:,}", f"{c.get('duplicates') or 0:,}",
                      f"{c.get('failed') or 0:,}", *(_ms(lag.get(k)) for k in _LAT)))
-    return _simple("Kafka consumers: event lag, commit to processed (ms)",
+    drain = result.get("kafka", {}).get("drain_s")
+    caught_up = f"; caught up {drain:.1f}s after the run" if drain is not None else ""
+    return _simple(f"Kafka consumers: event lag, commit to processed (ms){caught_up}",
                    ("consumer", "processed", "dupes", "failed", "p50", "p95", "p99", "max"), rows)
 
 

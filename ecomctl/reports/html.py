@@ -601,7 +601,13 @@ def _kafka(result: Mapping[str, Any]) -> str:
         return _section("kafka", "Kafka consumers", _empty("no consumers reported"))
     return _section("kafka", "Kafka consumers", _table(
         ("consumer", "processed", "duplicates", "failed", "malformed", "lag p50", "lag p95",
-         "lag p99", "lag max"), rows, caption="produce-to-consume lag (ms)"))
+         "lag p99", "lag max"), rows, caption="business commit to processed (ms)"
+        + _drained(_dict(result.get("kafka")).get("drain_s"))))
+
+
+def _drained(drain_s: Any) -> str:
+    seconds = _num(drain_s)
+    return "" if seconds is None else f"; caught up {seconds:.1f} s after the run"
 
 
 def _db(result: Mapping[str, Any]) -> str:

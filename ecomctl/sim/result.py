@@ -22,7 +22,8 @@ Schema ``ecomctl.result/v1`` (``checkout simulate`` writes ``kind: "checkout-sim
                           "tier": {...}}},      # product only: l2_skipped, redis_errors...
       "kafka": {"consumers": {name: {"processed", "duplicates", "failed", "malformed",
                                      "lag": <summary, business commit -> processed>,
-                                     "kafka_lag": <summary, published -> processed>}}},
+                                     "kafka_lag": <summary, published -> processed>}},
+                "drain_s": float},   # after the run, until the outbox and consumers caught up
       "db": {"queries_per_checkout": <summary of counts>},
       "timeline": [{"t", "journeys", "errors", "p50_ms", "p95_ms", "p99_ms",
                     "cache_hit_ratio"}],                  # one entry per second

@@ -55,7 +55,6 @@ async def simulate(
     trace_file.unlink(missing_ok=True)
     telemetry = Telemetry(settings, span_processors=[capture_processor(trace_file)])
     started_at = dt.datetime.now(dt.UTC)
-    started = time.monotonic()
     try:
         async with running_stack(settings, StackOptions(telemetry=telemetry)) as shop:
             missing = await missing_shoppers(settings.database_url, shoppers)
@@ -74,12 +73,16 @@ async def simulate(
                         tracer=telemetry.tracer("shopper"), on_tick=on_tick,
                         cache_totals=lambda: cache_totals(telemetry.metric_reader),
                     )
+                    # The measured run: from the first journey (after the logins), not from
+                    # the stack's start-up.
+                    run_s = time.monotonic() - recorder.started
                 finally:
                     for revert in reversed(undo):
                         await revert()
-            run_s = time.monotonic() - started
             on_phase("draining the outbox and the consumers")
+            drain_started = time.monotonic()
             behind = await shop.drain(DRAIN_TIMEOUT_S)
+            drain_s = time.monotonic() - drain_started
             if behind:
                 raise InfraError(f"consumers did not catch up in {DRAIN_TIMEOUT_S:.0f}s: "
                                  f"{', '.join(behind)}")
@@ -94,7 +97,8 @@ async def simulate(
         telemetry.shutdown()
     on_phase("analysing traces")
     return _assemble(plan, recorder, started_at, run_s, trace_file, invariants, cache,
-                     consumers, sampler_description(settings))
+                     {"consumers": consumers, "drain_s": round(drain_s, 3)},
+                     sampler_description(settings))
 
 
 @asynccontextmanager
@@ -120,7 +124,7 @@ def _assemble(
     trace_file: Path,
     invariants: list[InvariantResult],
     cache: dict[str, Any],
-    consumers: dict[str, dict[str, Any]],
+    kafka: dict[str, Any],
     sampler: str,
 ) -> dict[str, Any]:
     from ecomctl.analysis.readers import group_traces, load_spans
@@ -167,7 +171,7 @@ def _assemble(
         "errors": dict(recorder.errors.most_common()),
         "spans": analysis.to_dict().get("operations", []),
         "cache": cache,
-        "kafka": {"consumers": consumers},
+        "kafka": kafka,
         "db": {"queries_per_checkout": _db_queries_per_checkout(traces)},
         "timeline": [
             {"t": i, "journeys": s.journeys, "errors": s.errors,

@@ -42,6 +42,9 @@ def test_simulation_report_and_trace_analysis(
     assert product_cache["requests"] > 0 and set(product_cache["levels"]) >= {"l1", "l2"}
     consumers = doc["kafka"]["consumers"]
     assert consumers["shipment"]["processed"] > 0 and consumers["shipment"]["lag"]["count"] > 0
+    assert 0 <= doc["kafka"]["drain_s"] < 60
+    # The measured run starts after set-up (stack, logins): close to the asked 8 seconds.
+    assert 8 <= doc["duration_s"] < 11
     assert doc["db"]["queries_per_checkout"]["checkouts"] > 0
     operations = {(o["service"], o["name"]) for o in doc["spans"]}
     assert ("checkout", "checkout.complete") in operations
