@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 
 REDIS_POOL_SIZE = 128
+CARRIER_BATCH = 10  # shipments per carrier transaction
 
 
 @dataclass(frozen=True)
@@ -301,8 +302,11 @@ async def _run_carrier(
             try:
                 with suppress_instrumentation():
                     due = await shipments.any_due(status, wait_s)
-                if due:
-                    await shipments.advance_due(status, wait_s)
+                # Small transactions, repeated while full: the events they write are
+                # stamped with the transaction's start, so a long one would show as lag.
+                while due and not stop.is_set():
+                    moved = await shipments.advance_due(status, wait_s, CARRIER_BATCH)
+                    due = moved >= CARRIER_BATCH
             except InfraError:
                 pass  # a backend outage: the carrier simply tries again next round
         with contextlib.suppress(TimeoutError):

@@ -3,6 +3,8 @@ records the event as processed (see adapters/kafka/consumer), so redelivery is h
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from decimal import Decimal
 from uuid import UUID
 
@@ -18,6 +20,8 @@ from ecomctl.services.shipment import ShipmentService
 class ShipmentCreator:
     """order-events: a paid order gets its shipment."""
 
+    event_types = frozenset({"order.paid"})
+
     def __init__(self, shipments: ShipmentService) -> None:
         self._shipments = shipments
 
@@ -28,6 +32,8 @@ class ShipmentCreator:
 
 class SearchIndexer:
     """product-events: the search index follows product changes."""
+
+    event_types = frozenset({"product.changed"})
 
     def __init__(self, products: ProductRepository, search: SearchService) -> None:
         self._products = products
@@ -56,11 +62,37 @@ ON CONFLICT (name) DO UPDATE SET value = analytics_counters.value + EXCLUDED.val
 """
 
 
+_COUNT_MANY = """
+INSERT INTO analytics_counters (name, value)
+SELECT name, value FROM unnest($1::text[], $2::bigint[]) AS c(name, value)
+ON CONFLICT (name) DO UPDATE SET value = analytics_counters.value + EXCLUDED.value
+"""
+
+
 class AnalyticsCounter:
     """order/payment/shipment events: counts per event type, captured revenue in cents."""
 
     async def __call__(self, event: ConsumedEvent, conn: asyncpg.Connection) -> None:
-        await conn.execute(_COUNT, f"events.{event.event_type}", 1)
-        if event.event_type == "payment.captured":
-            cents = int(Decimal(str(event.payload["amount"])) * 100)
-            await conn.execute(_COUNT, f"revenue_cents.{event.payload['currency']}", cents)
+        for name, value in _counts(event):
+            await conn.execute(_COUNT, name, value)
+
+    async def handle_batch(
+        self, events: Sequence[ConsumedEvent], conn: asyncpg.Connection
+    ) -> None:
+        """A poll's events in one statement (names sorted: two consumers lock rows in the
+        same order)."""
+        totals: Counter[str] = Counter()
+        for event in events:
+            for name, value in _counts(event):
+                totals[name] += value
+        if totals:
+            names = sorted(totals)
+            await conn.execute(_COUNT_MANY, names, [totals[name] for name in names])
+
+
+def _counts(event: ConsumedEvent) -> list[tuple[str, int]]:
+    counts = [(f"events.{event.event_type}", 1)]
+    if event.event_type == "payment.captured":
+        cents = int(Decimal(str(event.payload["amount"])) * 100)
+        counts.append((f"revenue_cents.{event.payload['currency']}", cents))
+    return counts

@@ -40,6 +40,7 @@ from ecomctl.adapters.postgres.outbox import add_events
 from ecomctl.config import Settings
 from ecomctl.domain.events import DomainEvent, new_event
 from ecomctl.errors import InvalidTransition
+from ecomctl.services.consumers import AnalyticsCounter
 from ecomctl.telemetry.spans import ServiceTracer
 
 IDLE_TIMEOUT_S = 15.0
@@ -184,15 +185,16 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
-def envelope(event_id: uuid.UUID, seq: int = 0, aggregate_id: str = "o-1") -> bytes:
+def envelope(event_id: uuid.UUID, seq: int = 0, aggregate_id: str = "o-1",
+             event_type: str = "order.placed", payload: dict[str, Any] | None = None) -> bytes:
     return json.dumps(
         {
             "event_id": str(event_id),
-            "event_type": "order.placed",
+            "event_type": event_type,
             "aggregate_type": "order",
             "aggregate_id": aggregate_id,
             "occurred_at": datetime.now(UTC).isoformat(),
-            "payload": {"seq": seq},
+            "payload": payload if payload is not None else {"seq": seq},
         }
     ).encode()
 
@@ -520,6 +522,37 @@ async def test_a_backlog_is_processed_in_few_transactions_each_event_once(
             "SELECT count(DISTINCT xmin::text) FROM processed_events WHERE consumer = $1", name
         )
     assert 1 <= transactions <= 6, transactions
+
+
+async def test_analytics_folds_a_batch_into_one_upsert_with_the_same_totals(
+    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+) -> None:
+    topic = await scratch.topic(partitions=1)
+    kind, currency = f"it.{uuid.uuid4().hex[:8]}", f"T{uuid.uuid4().hex[:6]}"
+    ids = [uuid.uuid4() for _ in range(30)]
+    for seq, event_id in enumerate(ids):
+        await producer.send(topic, envelope(event_id, seq=seq, event_type=kind), key=b"o-1")
+    amounts = ["10.05", "0.99", "120.00"]
+    for amount in amounts:
+        await producer.send(topic, envelope(uuid.uuid4(), event_type="payment.captured",
+                                            payload={"amount": amount, "currency": currency}),
+                            key=b"o-2")
+    await producer.send_and_wait(topic, envelope(ids[3], seq=3, event_type=kind), key=b"o-1")
+
+    name = scratch.consumer_name()
+    consumer = EventConsumer(name, [topic], AnalyticsCounter(), bootstrap=scratch.bootstrap,
+                             db=db)
+    async with consuming(consumer):
+        assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
+
+    assert consumer.stats.processed == 33 and consumer.stats.duplicates == 1
+    async with db.connection() as conn:
+        counters = dict(await conn.fetch(
+            "SELECT name, value FROM analytics_counters WHERE name = ANY($1::text[])",
+            [f"events.{kind}", f"revenue_cents.{currency}"]))
+        await conn.execute("DELETE FROM analytics_counters WHERE name = ANY($1::text[])",
+                           list(counters))
+    assert counters == {f"events.{kind}": 30, f"revenue_cents.{currency}": 1005 + 99 + 12000}
 
 
 async def test_a_failing_handler_in_a_batch_costs_the_others_a_retry_not_their_event(

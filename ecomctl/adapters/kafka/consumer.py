@@ -5,12 +5,12 @@ the handler; a redelivered event inserts nothing and is skipped. Kafka offsets a
 only after the database commits (auto-commit is off), so a crash redelivers, and the dedupe
 table absorbs the redelivery.
 
-Batches: every record of a poll goes through one transaction with one bulk insert into
-``processed_events`` (one commit, one fsync, per poll instead of per event: a consumer that
-falls behind catches up in large steps). If anything in it fails (a malformed record, a
-handler error, PostgreSQL), that transaction rolls back and the poll is processed again record
-by record, with the rules below, so one bad event costs its neighbours a retry, not their
-correctness.
+Batches: a poll's records of one partition go through one transaction with one bulk insert
+into ``processed_events`` (one commit, one fsync, per partition and poll instead of per
+event: a consumer that falls behind catches up in large steps); partitions run concurrently.
+If anything in a batch fails (a malformed record, a handler error, PostgreSQL), its
+transaction rolls back and those records are processed again one by one, with the rules
+below, so one bad event costs its neighbours a retry, not their correctness.
 
 Failures:
 - a malformed record (not a JSON envelope) is counted and skipped;
@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -102,6 +102,21 @@ class ConsumedEvent:
 
 
 EventHandler = Callable[[ConsumedEvent, asyncpg.Connection], Awaitable[None]]
+"""A handler may have an ``event_types`` attribute (a set of event types): in a batch, the
+other events of its topics are only marked processed, without a call or a span."""
+
+
+@runtime_checkable
+class BatchEventHandler(Protocol):
+    """A handler that can also take a poll's new events at once (in order, each event once,
+    inside the batch's transaction): per-event work folded into a few statements. Its
+    events get no span of their own; the batch span links to them."""
+
+    async def __call__(self, event: ConsumedEvent, conn: asyncpg.Connection) -> None: ...
+
+    async def handle_batch(
+        self, events: Sequence[ConsumedEvent], conn: asyncpg.Connection
+    ) -> None: ...
 
 
 class MalformedEvent(ValueError):
@@ -276,20 +291,25 @@ class EventConsumer:
         batches: dict[TopicPartition, list[Any]],
         stop: asyncio.Event,
     ) -> None:
-        committed, failed = await self._process_together(batches)
-        if committed:
-            await self._commit(consumer, {tp: records[-1].offset + 1
-                                          for tp, records in batches.items() if records})
-            return
-        done: dict[TopicPartition, int] = {}
+        # Partitions are independent (order matters within one): each goes through its own
+        # transaction, concurrently, so a consumer is not bound by one round trip at a time.
         items = list(batches.items())
-        for position, (tp, records) in enumerate(items):
+        outcomes = await asyncio.gather(*(self._process_together(records)
+                                          for _, records in items))
+        done: dict[TopicPartition, int] = {}
+        leftovers: list[tuple[TopicPartition, list[Any], dict[int, Exception]]] = []
+        for (tp, records), (committed, failed) in zip(items, outcomes, strict=True):
+            if committed:
+                done[tp] = records[-1].offset + 1
+            elif records:
+                leftovers.append((tp, records, failed))
+        for position, (tp, records, failed) in enumerate(leftovers):
             for record in records:
-                if not await self._handle(record, stop, failed.get((tp, record.offset))):
+                if not await self._handle(record, stop, failed.get(record.offset)):
                     # Stopped while a backend was down: rewind every unfinished partition so
                     # a later run() on this consumer neither skips nor loses these records.
                     consumer.seek(tp, record.offset)
-                    for later_tp, later in items[position + 1 :]:
+                    for later_tp, later, _ in leftovers[position + 1 :]:
                         consumer.seek(later_tp, later[0].offset)
                     await self._commit(consumer, done)
                     return
@@ -299,12 +319,11 @@ class EventConsumer:
         await self._commit(consumer, done)
 
     async def _process_together(
-        self, batches: dict[TopicPartition, list[Any]]
-    ) -> tuple[bool, dict[tuple[TopicPartition, int], Exception]]:
-        """The whole poll in one transaction. Not committed when any part of it fails (the
-        caller then goes record by record); a handler's own error counts as that record's
-        first attempt, returned by (partition, offset)."""
-        records = [record for partition in batches.values() for record in partition]
+        self, records: list[Any]
+    ) -> tuple[bool, dict[int, Exception]]:
+        """One partition's records of a poll in one transaction. Not committed when any
+        part of it fails (the caller then goes record by record); a handler's own error
+        counts as that record's first attempt, returned by offset."""
         if len(records) < 2:
             return False, {}  # one record: the per-record path costs the same
         try:
@@ -317,34 +336,35 @@ class EventConsumer:
                  (trace.get_current_span(c).get_span_context() for c in contexts)
                  if span_context.is_valid][:_MAX_BATCH_LINKS]
         processed: list[ConsumedEvent] = []
-        duplicates = 0
         try:
             with self._tracer.span("process batch", self._batch_attributes(len(records)),
                                    kind=SpanKind.CONSUMER, links=links):
                 async with self._db.transaction() as conn:
-                    fresh = {row["event_id"] for row in await conn.fetch(
+                    claimed = {row["event_id"] for row in await conn.fetch(
                         _CLAIM_MANY, self.name, [event.event_id for event in events])}
-                    for event, parent in zip(events, contexts, strict=True):
-                        if event.event_id not in fresh:  # processed before, or twice in here
-                            duplicates += 1
-                            continue
-                        fresh.discard(event.event_id)
-                        try:
-                            await self._run_handler(event, parent, conn, attempt=1)
-                        except InfraError:
-                            raise  # the backend's fault: it spends no attempt
-                        except Exception as exc:
-                            raise _HandlerFailed(event, exc) from exc
-                        processed.append(event)
+                    new = _first_sightings(zip(events, contexts, strict=True), claimed)
+                    if isinstance(self._handler, BatchEventHandler):
+                        await self._handler.handle_batch([event for event, _ in new], conn)
+                    else:
+                        wanted = getattr(self._handler, "event_types", None)
+                        for event, parent in new:
+                            if wanted is not None and event.event_type not in wanted:
+                                continue  # claimed as processed; no handler, no span
+                            try:
+                                await self._run_handler(event, parent, conn, attempt=1)
+                            except InfraError:
+                                raise  # the backend's fault: it spends no attempt
+                            except Exception as exc:
+                                raise _HandlerFailed(event, exc) from exc
+                    processed = [event for event, _ in new]
         except _HandlerFailed as failure:
             self._note_error(f"batch of {len(records)} (retried record by record)",
                              failure.cause)
-            tp = TopicPartition(failure.event.topic, failure.event.partition)
-            return False, {(tp, failure.event.offset): failure.cause}
+            return False, {failure.event.offset: failure.cause}
         except Exception as exc:
             self._note_error(f"batch of {len(records)} (retried record by record)", exc)
             return False, {}
-        self.stats.duplicates += duplicates
+        self.stats.duplicates += len(events) - len(processed)
         now = time.time()
         for event in processed:
             self._processed(event, now)
@@ -547,6 +567,19 @@ class EventConsumer:
         if self._consumer is None:
             raise RuntimeError(f"consumer {self.name} is not started")
         return self._consumer
+
+
+def _first_sightings(
+    events: Iterable[tuple[ConsumedEvent, Context]], claimed: set[uuid.UUID]
+) -> list[tuple[ConsumedEvent, Context]]:
+    """The events this batch claimed, in order, each once (Kafka may deliver one twice)."""
+    seen: set[uuid.UUID] = set()
+    new = []
+    for event, context in events:
+        if event.event_id in claimed and event.event_id not in seen:
+            seen.add(event.event_id)
+            new.append((event, context))
+    return new
 
 
 def _parse(record: Any) -> ConsumedEvent:
