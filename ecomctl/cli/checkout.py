@@ -47,7 +47,12 @@ def simulate(
     json_file: Path = typer.Option(None, "--json", help="Write the result document here."),
     trace_file: Path = typer.Option(None, help="Where to capture spans (OTLP JSON lines); "
                                     "default: a new file in the trace store."),
-    live: bool = typer.Option(True, help="Show the live dashboard while running."),
+    processes: int = typer.Option(1, min=1, max=64, help="Shopper processes (the shoppers "
+                                  "split between them, each with its own services; this "
+                                  "process runs the outbox relay and the consumers); more "
+                                  "than one uses more cores. Histograms merge exactly."),
+    live: bool = typer.Option(True, help="Show the live dashboard while running (one "
+                              "process only)."),
 ) -> None:
     """Drive virtual shoppers through browse, search, recommendation, cart and checkout
     journeys, then report latency, errors, cache hit rates, Kafka lag, trace findings and
@@ -78,13 +83,26 @@ def simulate(
     stamp = time.strftime("%Y%m%dT%H%M%S")
     trace_path = trace_file or trace_store_dir() / f"simulate-{stamp}.otlp.jsonl"
     settings = Settings.from_env()
-    dashboard = _Dashboard(plan.duration_s) if live else None
-    with dashboard.live if dashboard else contextlib.nullcontext():
-        result = asyncio.run(run(
-            settings, plan, credentials=credentials or default_credentials_path(),
-            trace_file=trace_path, on_tick=dashboard.update if dashboard else None,
-            on_phase=lambda phase: err_console.print(f"[dim]{phase}...[/dim]"),
-        ))
+
+    def on_phase(phase: str) -> None:
+        err_console.print(f"[dim]{phase}...[/dim]")
+
+    shoppers_file = credentials or default_credentials_path()
+    if processes > 1:
+        from ecomctl.sim.processes import simulate_processes
+
+        with err_console.status(f"{processes} shopper processes"):
+            result = asyncio.run(simulate_processes(
+                settings, plan, processes, credentials=shoppers_file, trace_file=trace_path,
+                on_phase=on_phase,
+            ))
+    else:
+        dashboard = _Dashboard(plan.duration_s) if live else None
+        with dashboard.live if dashboard else contextlib.nullcontext():
+            result = asyncio.run(run(
+                settings, plan, credentials=shoppers_file, trace_file=trace_path,
+                on_tick=dashboard.update if dashboard else None, on_phase=on_phase,
+            ))
     render_result(result, console)
     if json_file is not None:
         write_result(result, json_file)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ecomctl.analysis.histogram import LatencyHistogram
 
@@ -109,3 +111,51 @@ class Recorder:
             cache_hit_ratio=sum(s.cache_hits for s in recent) / cache_requests
             if cache_requests else None,
         )
+
+    # -- across processes (checkout simulate --processes) ----------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything measured, as JSON, histograms encoded: ``merged`` adds such states up
+        exactly. ``started`` is CLOCK_MONOTONIC, which processes on one host share."""
+        return {
+            "started": self.started, "started_ns": self.started_ns,
+            "journeys": {name: h.encode() for name, h in self.journeys.items()},
+            "journey_errors": dict(self.journey_errors), "errors": dict(self.errors),
+            "checkouts": dict(self.checkouts),
+            "timeline": [{"journeys": s.journeys, "errors": s.errors, "hdr": s.latency.encode(),
+                          "cache_hits": s.cache_hits, "cache_requests": s.cache_requests}
+                         for s in self.timeline],
+            "slowest": {name: [s.duration_s, s.trace_id] for name, s in self.slowest.items()},
+        }
+
+    @classmethod
+    def merged(cls, states: Iterable[dict[str, Any]]) -> Recorder:
+        """One recorder that saw what every state's recorder saw, its timeline aligned on
+        the earliest start."""
+        states = list(states)
+        merged = cls()
+        if not states:
+            return merged
+        merged.started = min(float(s["started"]) for s in states)
+        merged.started_ns = min(int(s["started_ns"]) for s in states)
+        for state in states:
+            for name, encoded in state["journeys"].items():
+                histogram = LatencyHistogram.decode(encoded)
+                merged.journeys.setdefault(name, LatencyHistogram()).merge(histogram)
+                merged.overall.merge(histogram)
+            merged.journey_errors.update(state["journey_errors"])
+            merged.errors.update(state["errors"])
+            merged.checkouts.update(state["checkouts"])
+            shift = round(float(state["started"]) - merged.started)
+            for index, second in enumerate(state["timeline"]):
+                into = merged._second(merged.started + shift + index)
+                into.journeys += second["journeys"]
+                into.errors += second["errors"]
+                into.latency.merge(LatencyHistogram.decode(second["hdr"]))
+                into.cache_hits += second["cache_hits"]
+                into.cache_requests += second["cache_requests"]
+            for name, (duration_s, trace_id) in state["slowest"].items():
+                current = merged.slowest.get(name)
+                if current is None or duration_s > current.duration_s:
+                    merged.slowest[name] = Slowest(float(duration_s), str(trace_id))
+        return merged

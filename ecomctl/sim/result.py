@@ -9,7 +9,10 @@ Schema ``ecomctl.result/v1`` (``checkout simulate`` writes ``kind: "checkout-sim
       "started_at": ISO-8601, "duration_s": float,
       "config": {"shoppers", "duration_s", "sessions", "think_time_s", "arrival_rate",
                  "seed", "via", "weights": {journey: weight}, "faults": ["name=value"],
-                 "latency_origin": "intended start (open loop)" | "actual start"},
+                 "latency_origin": "intended start (open loop)" | "actual start",
+                 "processes": int},      # shopper processes (--processes)
+      "processes": [{"journeys", "errors", "checkouts", "run_s"}],  # with --processes > 1:
+                                         # each shopper process; totals are their exact sum
       "totals": {"journeys", "errors", "error_rate", "throughput_per_s",
                  "checkouts": {"paid", "payment_declined", "payment_failed"},
                  "checkouts_per_s"},

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from opentelemetry.trace import Status, StatusCode
@@ -79,9 +79,13 @@ async def run_simulation(
     tracer: ServiceTracer,
     on_tick: Callable[[LiveView], None] | None = None,
     cache_totals: Callable[[], tuple[int, int]] | None = None,
+    first_account: int = 0,
+    ready: Callable[[], Awaitable[None]] | None = None,
 ) -> Recorder:
     """Run the plan; ``cache_totals`` (cumulative cache hits, requests) is sampled every
-    second for the timeline."""
+    second for the timeline. Shopper ``i`` logs in as account ``first_account + i``;
+    ``ready`` is awaited after the logins, before the measured run (a start barrier when
+    several processes share one run)."""
     if not shoppers:
         raise ConfigError("no shopper accounts: run `ecomctl seed` first")
     weights = dict(plan.weights)
@@ -89,9 +93,11 @@ async def run_simulation(
     clients = [make_client() for _ in range(plan.shoppers)]
     try:
         await asyncio.gather(*(
-            _start_session(client, shoppers[i % len(shoppers)])
+            _start_session(client, shoppers[(first_account + i) % len(shoppers)])
             for i, client in enumerate(clients)
         ))
+        if ready is not None:
+            await ready()
         recorder = Recorder()  # logins are set-up, not part of the measured run
         ticker = asyncio.create_task(_tick(recorder, on_tick, cache_totals))
         budget = _Budget(plan)

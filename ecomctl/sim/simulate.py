@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -17,10 +17,15 @@ from ecomctl.analysis.model import SpanRecord, Trace
 from ecomctl.bootstrap import ShopStack, StackOptions, running_stack
 from ecomctl.config import Settings
 from ecomctl.errors import InfraError
-from ecomctl.seed.credentials import load_credentials, missing_shoppers, shoppers_mismatch
+from ecomctl.seed.credentials import (
+    Shopper,
+    load_credentials,
+    missing_shoppers,
+    shoppers_mismatch,
+)
 from ecomctl.sim.catalogue import sample_catalogue
 from ecomctl.sim.client import HttpClient, InProcessClient, ShopClient
-from ecomctl.sim.faults import apply_faults
+from ecomctl.sim.faults import FaultSpec, apply_faults
 from ecomctl.sim.invariants import InvariantResult, check_invariants
 from ecomctl.sim.metrics_view import cache_lookups, cache_totals, with_ratios
 from ecomctl.sim.recorder import LiveView, Recorder
@@ -33,6 +38,9 @@ if TYPE_CHECKING:
 
 Phase = Callable[[str], None]
 DRAIN_TIMEOUT_S = 120.0
+# Faults of the events role (the outbox relay, the carrier): with --processes, applied where
+# the relay and the consumers run, not in the shopper processes.
+EVENTS_ROLE_FAULTS = frozenset({"kafka-down", "shipping-slow"})
 
 
 def _quiet(_: str) -> None:
@@ -48,57 +56,123 @@ async def simulate(
     on_tick: Callable[[LiveView], None] | None = None,
     on_phase: Phase = _quiet,
 ) -> dict[str, Any]:
-    from ecomctl.telemetry.trace_store import capture_processor
-
+    """The whole simulation in this process: shoppers, services, relay and consumers."""
     shoppers = load_credentials(credentials).shoppers
-    trace_file.parent.mkdir(parents=True, exist_ok=True)
-    trace_file.unlink(missing_ok=True)
-    telemetry = Telemetry(settings, span_processors=[capture_processor(trace_file)])
+    telemetry = capture_telemetry(settings, trace_file)
     started_at = dt.datetime.now(dt.UTC)
     try:
         async with running_stack(settings, StackOptions(telemetry=telemetry)) as shop:
-            missing = await missing_shoppers(settings.database_url, shoppers)
-            if missing:
-                raise shoppers_mismatch(credentials, missing, len(shoppers))
-            on_phase("sampling the catalogue")
-            catalogue = await sample_catalogue(shop.db, plan.seed)
-            async with _client_factory(shop, plan) as make_client:
-                undo = await apply_faults(shop, list(plan.faults))
-                on_phase("running shoppers")
-                for consumer in shop.consumers:  # lag of this run's events, not a backlog's
-                    consumer.event_lag.reset()
-                try:
-                    recorder = await run_simulation(
-                        plan, shoppers=shoppers, catalogue=catalogue, make_client=make_client,
-                        tracer=telemetry.tracer("shopper"), on_tick=on_tick,
-                        cache_totals=lambda: cache_totals(telemetry.metric_reader),
-                    )
-                    # The measured run: from the first journey (after the logins), not from
-                    # the stack's start-up.
-                    run_s = time.monotonic() - recorder.started
-                finally:
-                    for revert in reversed(undo):
-                        await revert()
-            on_phase("draining the outbox and the consumers")
-            drain_started = time.monotonic()
-            behind = await shop.drain(DRAIN_TIMEOUT_S)
-            drain_s = time.monotonic() - drain_started
-            if behind:
-                raise InfraError(f"consumers did not catch up in {DRAIN_TIMEOUT_S:.0f}s: "
-                                 f"{', '.join(behind)}")
-            on_phase("checking invariants")
-            invariants = await check_invariants(shop.db)
+            await require_shoppers(settings, credentials, shoppers)
+            on_phase("running shoppers")
+            recorder, run_s = await drive_shoppers(
+                shop, plan, shoppers, list(plan.faults), on_tick=on_tick,
+                cache_totals=lambda: cache_totals(telemetry.metric_reader),
+            )
+            kafka, invariants = await settle(shop, on_phase)
             cache = with_ratios(cache_lookups(telemetry.metric_reader))
             if "product" in cache:  # L2 lookups skipped while Redis was failing, and why
                 cache["product"]["tier"] = shop.product_cache.stats()
-            consumers = _consumer_lag(shop.consumers)
             telemetry.force_flush()
     finally:
         telemetry.shutdown()
     on_phase("analysing traces")
-    return _assemble(plan, recorder, started_at, run_s, trace_file, invariants, cache,
-                     {"consumers": consumers, "drain_s": round(drain_s, 3)},
-                     sampler_description(settings))
+    return assemble(plan, recorder, started_at, run_s, trace_file, invariants, cache,
+                    kafka, sampler_description(settings))
+
+
+async def simulate_shard(
+    settings: Settings,
+    plan: SimulationPlan,
+    *,
+    shoppers: Sequence[Shopper],
+    first_account: int,
+    trace_file: Path,
+    ready: Callable[[], Awaitable[None]],
+) -> dict[str, Any]:
+    """One of several shopper processes (``checkout simulate --processes``): shoppers and
+    services only; the outbox relay and the consumers run in the parent. Returns what the
+    parent merges: the recorder's state, the run's length and the raw cache lookups."""
+    telemetry = capture_telemetry(settings, trace_file)
+    try:
+        options = StackOptions(telemetry=telemetry, workers=False)
+        async with running_stack(settings, options) as shop:
+            faults = [f for f in plan.faults if f.name not in EVENTS_ROLE_FAULTS]
+            recorder, run_s = await drive_shoppers(
+                shop, plan, shoppers, faults, first_account=first_account, ready=ready,
+                cache_totals=lambda: cache_totals(telemetry.metric_reader),
+            )
+            lookups = cache_lookups(telemetry.metric_reader)
+            telemetry.force_flush()
+    finally:
+        telemetry.shutdown()
+    return {"recorder": recorder.state(), "run_s": run_s, "cache_lookups": lookups}
+
+
+def capture_telemetry(settings: Settings, trace_file: Path) -> Telemetry:
+    """Telemetry that also captures every span to ``trace_file`` (made empty first)."""
+    from ecomctl.telemetry.trace_store import capture_processor
+
+    trace_file.parent.mkdir(parents=True, exist_ok=True)
+    trace_file.unlink(missing_ok=True)
+    return Telemetry(settings, span_processors=[capture_processor(trace_file)])
+
+
+async def require_shoppers(
+    settings: Settings, credentials: Path, shoppers: Sequence[Shopper]
+) -> None:
+    missing = await missing_shoppers(settings.database_url, shoppers)
+    if missing:
+        raise shoppers_mismatch(credentials, missing, len(shoppers))
+
+
+async def drive_shoppers(
+    shop: ShopStack,
+    plan: SimulationPlan,
+    shoppers: Sequence[Shopper],
+    faults: list[FaultSpec],
+    *,
+    on_tick: Callable[[LiveView], None] | None = None,
+    cache_totals: Callable[[], tuple[int, int]] | None = None,
+    first_account: int = 0,
+    ready: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[Recorder, float]:
+    """The measured run with ``faults`` applied; returns what it recorded and its length."""
+    catalogue = await sample_catalogue(shop.db, plan.seed)
+    async with _client_factory(shop, plan) as make_client:
+        undo = await apply_faults(shop, faults)
+        for consumer in shop.consumers:  # lag of this run's events, not a backlog's
+            consumer.event_lag.reset()
+        try:
+            recorder = await run_simulation(
+                plan, shoppers=shoppers, catalogue=catalogue, make_client=make_client,
+                tracer=shop.telemetry.tracer("shopper"), on_tick=on_tick,
+                cache_totals=cache_totals, first_account=first_account, ready=ready,
+            )
+            # The measured run: from the first journey (after the logins), not from the
+            # stack's start-up.
+            run_s = time.monotonic() - recorder.started
+        finally:
+            for revert in reversed(undo):
+                await revert()
+    return recorder, run_s
+
+
+async def settle(
+    shop: ShopStack, on_phase: Phase
+) -> tuple[dict[str, Any], list[InvariantResult]]:
+    """After the run: drain the outbox and the consumers (timed), then check the
+    invariants. Returns the result's ``kafka`` section and the invariants."""
+    on_phase("draining the outbox and the consumers")
+    drain_started = time.monotonic()
+    behind = await shop.drain(DRAIN_TIMEOUT_S)
+    drain_s = time.monotonic() - drain_started
+    if behind:
+        raise InfraError(f"consumers did not catch up in {DRAIN_TIMEOUT_S:.0f}s: "
+                         f"{', '.join(behind)}")
+    on_phase("checking invariants")
+    invariants = await check_invariants(shop.db)
+    kafka = {"consumers": consumer_lag(shop.consumers), "drain_s": round(drain_s, 3)}
+    return kafka, invariants
 
 
 @asynccontextmanager
@@ -116,7 +190,7 @@ async def _client_factory(
         yield lambda: HttpClient(address.url)
 
 
-def _assemble(
+def assemble(
     plan: SimulationPlan,
     recorder: Recorder,
     started_at: dt.datetime,
@@ -153,6 +227,7 @@ def _assemble(
             "faults": [str(f) for f in plan.faults],
             "latency_origin": "intended start (open loop, coordinated omission corrected)"
             if plan.arrival_rate else "actual start (closed loop)",
+            "processes": 1,
         },
         "totals": {
             "journeys": journeys_total,
@@ -237,7 +312,7 @@ def _db_queries_per_checkout(traces: list[Trace]) -> dict[str, Any]:
             "min": min(per_trace), "p50": cuts[9], "p95": cuts[18], "max": max(per_trace)}
 
 
-def _consumer_lag(consumers: list[EventConsumer]) -> dict[str, Any]:
+def consumer_lag(consumers: list[EventConsumer]) -> dict[str, Any]:
     """Per consumer: its counters, ``lag`` from the business commit to processing (outbox
     relay plus Kafka) and ``kafka_lag`` from publication to processing, over every event it
     processed (sampled or not)."""

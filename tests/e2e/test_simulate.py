@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from ecomctl.analysis.histogram import LatencyHistogram
+
 
 def simulate(
     ecomctl: Any, seeded: Path, out: Path, *args: str, env: dict[str, str] | None = None
@@ -105,6 +107,40 @@ def test_open_loop_over_http_measures_from_intended_start(
     assert doc["totals"]["journeys"] == 60
     assert doc["config"]["latency_origin"].startswith("intended start")
     assert "gateway" in {o["service"] for o in doc["spans"]}
+
+
+def test_shoppers_in_two_processes_merge_into_one_result(
+    ecomctl: Any, seeded: Path, tmp_path: Path
+) -> None:
+    """Two shopper processes (their own services) and this process running the relay and
+    the consumers: one result whose totals are the exact sum of the processes'."""
+    doc = simulate(ecomctl, seeded, tmp_path / "two.json", "--processes", "2",
+                   "--shoppers", "6", "--duration", "6s", "--think-time", "0.05",
+                   "--weights", "checkout=6", "--fault", "kafka-down", "--fault",
+                   "payment-slow=0")
+    processes, totals = doc["processes"], doc["totals"]
+    assert doc["config"]["processes"] == 2 and len(processes) == 2
+    assert all(p["journeys"] > 10 and 5 <= p["run_s"] < 8 for p in processes), processes
+    assert sum(p["journeys"] for p in processes) == totals["journeys"]
+    assert sum(p["checkouts"].get("paid", 0) for p in processes) == totals["checkouts"]["paid"]
+    assert sum(j["count"] for j in doc["journeys"].values()) == totals["journeys"]
+    for journey in doc["journeys"].values():
+        assert LatencyHistogram.decode(journey["hdr"]).count == journey["count"]
+    assert sum(s["journeys"] for s in doc["timeline"]) == totals["journeys"]
+    # One trace file: the shoppers' journeys (their processes) continue into the consumers
+    # (this one); kafka-down held the relay here, so events waited and then caught up.
+    assert doc["tracing"]["journeys_sampled"] == totals["journeys"]
+    services = {o["service"] for o in doc["spans"]}
+    assert {"shopper", "checkout", "shipment", "outbox"} <= services
+    assert doc["trace_analysis"]["counts"]["orphans"] == 0
+    shipment = doc["kafka"]["consumers"]["shipment"]
+    assert shipment["lag"]["max_ms"] >= 2_000 and doc["kafka"]["drain_s"] < 60
+
+
+def test_processes_need_enough_shoppers(ecomctl: Any, seeded: Path) -> None:
+    result = ecomctl("checkout", "simulate", "--processes", "3", "--shoppers", "2",
+                     "--credentials", str(seeded), "--no-live", "--duration", "2s")
+    assert result.exit_code == 2 and "at least 3 shoppers" in result.stderr
 
 
 def _op(doc: dict[str, Any], name: str) -> dict[str, Any]:

@@ -1,0 +1,58 @@
+"""One shopper process of ``checkout simulate --processes``: ``python -m ecomctl.sim.shard
+SPEC.json``. The parent (``ecomctl.sim.processes``) writes the spec and reads the output;
+this process reports only through those files and its exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ecomctl.config import Settings
+from ecomctl.seed.credentials import load_credentials
+from ecomctl.sim.faults import parse_fault
+from ecomctl.sim.runner import SimulationPlan
+from ecomctl.sim.simulate import simulate_shard
+
+GO_TIMEOUT_S = 600.0
+
+
+def plan_from_json(fields: dict[str, Any]) -> SimulationPlan:
+    return SimulationPlan(**{
+        **fields,
+        "weights": tuple((str(name), int(weight)) for name, weight in fields["weights"]),
+        "faults": tuple(parse_fault(text) for text in fields["faults"]),
+    })
+
+
+async def _run(spec: dict[str, Any]) -> dict[str, Any]:
+    ready_file, go_file = Path(spec["ready_file"]), Path(spec["go_file"])
+
+    async def ready() -> None:
+        ready_file.touch()
+        deadline = time.monotonic() + GO_TIMEOUT_S
+        while not go_file.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the parent never said go")
+            await asyncio.sleep(0.02)
+
+    return await simulate_shard(
+        Settings.from_env(), plan_from_json(spec["plan"]),
+        shoppers=load_credentials(Path(spec["credentials"])).shoppers,
+        first_account=int(spec["first_account"]), trace_file=Path(spec["trace_file"]),
+        ready=ready,
+    )
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[1]).read_text())
+    output = asyncio.run(_run(spec))
+    Path(spec["out"]).write_text(json.dumps(output))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
