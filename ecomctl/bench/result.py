@@ -7,10 +7,13 @@
      "rows": [{"name": str, "what": str,
                "floor": {"what": str, "value": float, "unit": str},
                "ecomctl": {"what": str, "value": float, "unit": str},
-               "ratio": float, "target": float, "passed": bool}],
+               "ratio": float, "target": float, "passed": bool,
+               "better": "higher" | "lower"}],   # which way ecomctl's figure should go
      "ok": bool}
 
-``ratio`` is ecomctl / floor (higher is better); a row passes when ``ratio >= target``.
+``ratio`` is ecomctl / floor when a higher figure is better (requests/s), floor / ecomctl
+when a lower one is (a lag, a time against its allowance); either way a higher ratio is
+better, and a row passes when ``ratio >= target``.
 """
 
 from __future__ import annotations
@@ -38,10 +41,13 @@ class BenchRow:
     floor: Figure
     ecomctl: Figure
     target: float
+    lower_is_better: bool = False
 
     @property
     def ratio(self) -> float:
-        return self.ecomctl.value / self.floor.value if self.floor.value > 0 else 0.0
+        above, below = ((self.floor.value, self.ecomctl.value) if self.lower_is_better
+                        else (self.ecomctl.value, self.floor.value))
+        return above / below if below > 0 and above > 0 else 0.0
 
     @property
     def passed(self) -> bool:
@@ -50,7 +56,8 @@ class BenchRow:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "what": self.what, "floor": self.floor.to_json(),
                 "ecomctl": self.ecomctl.to_json(), "ratio": round(self.ratio, 3),
-                "target": self.target, "passed": self.passed}
+                "target": self.target, "passed": self.passed,
+                "better": "lower" if self.lower_is_better else "higher"}
 
 
 def bench_document(

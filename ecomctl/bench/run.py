@@ -7,7 +7,14 @@ Rows (ratio = ecomctl / floor, higher is better):
   --workers 1`` against a bare Starlette app returning the same JSON on the same uvicorn,
   both driven by the same Locust ``FastHttpUser`` (32 users, no wait);
 - ``tracing``: that gateway at 100% sampling against the same with ``always_off``;
-- ``workers``: ``serve --role api --workers <cores>`` against ``--workers 1``.
+- ``workers``: ``serve --role api --workers <cores>`` against ``--workers 1``;
+- ``checkout``: paid checkouts/s of ``checkout simulate --processes <cores>`` (checkout
+  journeys only, no think time, instant payments) against pgbench running the SQL that one
+  checkout sends (``ecomctl.bench.checkout_sql``: captured from the code, not retyped);
+- ``consumer-lag``: the worst Kafka consumer's p99 lag (business commit to processed) during
+  that simulation, against the 1 s target (lower is better);
+- ``drain``: that simulation's run plus the time the outbox and the consumers took to catch
+  up afterwards, against the run plus 5 s (lower is better).
 """
 
 from __future__ import annotations
@@ -84,6 +91,8 @@ def run_bench(
     with _server(_serve_argv(str(cores)), env, work_dir, "serve-n") as url:
         many = _locust_rps(url, ids, seconds, env, work_dir, "serve-n")
 
+    rows += _checkout_rows(env, seconds, cores, work_dir, progress)
+
     rps = "requests/s"
     served = Figure("ecomctl serve --role api --workers 1", one, rps)
     rows += [
@@ -98,6 +107,64 @@ def run_bench(
                "platform": platform.platform(terse=True)}
     return bench_document(rows, started_at=started_at, quick=quick,
                           duration_s=time.monotonic() - started, machine=machine)
+
+
+CHECKOUT_ONLY = "browse=0,search=0,recommendations=0,cart=0,checkout=1"
+CHECKOUT_SHOPPERS = 16
+PGBENCH_CLIENTS = 8
+LAG_TARGET_MS = 1000.0
+DRAIN_ALLOWANCE_S = 5.0
+
+
+def _checkout_rows(
+    env: Mapping[str, str], seconds: int, cores: int, work_dir: Path, progress: Progress
+) -> list[BenchRow]:
+    from ecomctl.bench.checkout_sql import (
+        pgbench_checkout_script,
+        run_pgbench_checkout,
+        top_up_stock,
+    )
+
+    url = env["DATABASE_URL"]
+    # The simulation first: pgbench's checkouts write outbox rows that nothing publishes,
+    # which the simulation's relay and consumers would otherwise have to work through.
+    progress(f"checkout simulate --processes {cores}, checkout journeys only")
+    result = work_dir / "simulate.json"
+    _run([sys.executable, "-m", "ecomctl.cli.main", "checkout", "simulate",
+          "--processes", str(cores), "--shoppers", str(CHECKOUT_SHOPPERS),
+          "--think-time", "0", "--weights", CHECKOUT_ONLY, "--fault", "payment-slow=0",
+          "--duration", f"{seconds}s", "--credentials", str(work_dir / "shoppers.json"),
+          "--trace-file", str(work_dir / "simulate.otlp.jsonl"), "--json", str(result),
+          "--no-live"], env, work_dir, "simulate")
+    doc = json.loads(result.read_text())
+    progress("pgbench running the SQL of one checkout (the checkout floor)")
+    script = work_dir / "checkout.pgbench.sql"
+    script.write_text(asyncio.run(pgbench_checkout_script(url)))
+    asyncio.run(top_up_stock(url, 1_000_000))  # pgbench must not run out of stock
+    floor = run_pgbench_checkout(url, script, clients=PGBENCH_CLIENTS, seconds=seconds,
+                                 env=env)
+    lags = {name: c["lag"]["p99_ms"] for name, c in doc["kafka"]["consumers"].items()
+            if c.get("lag")}
+    if not lags:
+        raise BenchFailed("the checkout simulation processed no events (log: "
+                          f"{work_dir / 'simulate.log'})")
+    worst = max(lags, key=lags.__getitem__)
+    run_s, drain_s = float(doc["duration_s"]), float(doc["kafka"]["drain_s"])
+    return [
+        BenchRow("checkout", "paid checkouts per second",
+                 Figure(f"pgbench -c {PGBENCH_CLIENTS}, the checkout's own SQL",
+                        floor, "checkouts/s"),
+                 Figure(f"checkout simulate --processes {cores}, {CHECKOUT_SHOPPERS} "
+                        "shoppers", float(doc["totals"]["checkouts_per_s"]), "checkouts/s"),
+                 0.2),
+        BenchRow("consumer-lag", "p99 Kafka consumer lag during that run, commit to processed",
+                 Figure("the target", LAG_TARGET_MS, "ms"),
+                 Figure(f"{worst}, the slowest consumer", lags[worst], "ms"), 1.0,
+                 lower_is_better=True),
+        BenchRow("drain", "the run plus catching up after it",
+                 Figure(f"run + {DRAIN_ALLOWANCE_S:g} s", run_s + DRAIN_ALLOWANCE_S, "s"),
+                 Figure("run + drain", run_s + drain_s, "s"), 1.0, lower_is_better=True),
+    ]
 
 
 def _serve_argv(workers: str) -> list[str]:

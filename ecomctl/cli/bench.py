@@ -32,9 +32,14 @@ def bench(
     same uvicorn, both under the same Locust FastHttpUser (32 users, no wait).
     [bold]tracing[/bold]: that gateway at 100% sampling vs the sampler off.
     [bold]workers[/bold]: one API process per core vs one process.
+    [bold]checkout[/bold]: paid checkouts/s of `checkout simulate --processes <cores>` vs
+    pgbench running the SQL one checkout sends (captured from the code).
+    [bold]consumer-lag[/bold]: the slowest Kafka consumer's p99 lag during that run vs 1 s.
+    [bold]drain[/bold]: that run plus catching up afterwards vs the run plus 5 s.
 
-    Runs in a scratch database (ecomctl_bench), Redis database 15 and search alias
-    ecomctl-bench-products: the shop you seeded is not touched. Needs the stack (ecomctl
+    Runs in a scratch database (ecomctl_bench), Redis database 15, search alias
+    ecomctl-bench-products and Kafka topics prefixed ecomctl-bench.: the shop you seeded is
+    not touched. Needs the stack (ecomctl
     stack up). Exit 0 when every figure was measured (the table says which ratios reach
     their targets), 1 when a measurement failed.
     """
@@ -72,8 +77,12 @@ def _print_table(result: dict[str, Any]) -> None:
         floor, own = row["floor"], row["ecomctl"]
         table.add_row(
             f"{row['name']}\n[dim]{row['what']}[/dim]",
-            f"{floor['value']:,.0f} {floor['unit']}\n[dim]{floor['what']}[/dim]",
-            f"{own['value']:,.0f} {own['unit']}\n[dim]{own['what']}[/dim]",
+            f"{_number(floor['value'])} {floor['unit']}\n[dim]{floor['what']}[/dim]",
+            f"{_number(own['value'])} {own['unit']}\n[dim]{own['what']}[/dim]",
             f"{row['ratio']:.2f}x", f">= {row['target']:g}x", ok_mark(row["passed"]),
         )
     console.print(table)
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"

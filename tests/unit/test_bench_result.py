@@ -18,6 +18,18 @@ def test_ratio_and_pass() -> None:
     assert _row(0, 500, 0.5).ratio == 0.0  # a floor that measured nothing cannot pass
 
 
+def test_a_lower_is_better_row_divides_the_other_way() -> None:
+    lag = BenchRow("consumer-lag", "p99", Figure("target", 1000, "ms"),
+                   Figure("worst consumer", 250, "ms"), 1.0, lower_is_better=True)
+    assert lag.ratio == 4.0 and lag.passed and lag.to_json()["better"] == "lower"
+    slow = BenchRow("consumer-lag", "p99", Figure("target", 1000, "ms"),
+                    Figure("worst consumer", 4000, "ms"), 1.0, lower_is_better=True)
+    assert slow.ratio == 0.25 and not slow.passed
+    nothing = BenchRow("consumer-lag", "p99", Figure("target", 1000, "ms"),
+                       Figure("worst consumer", 0, "ms"), 1.0, lower_is_better=True)
+    assert nothing.ratio == 0.0  # no measurement cannot pass
+
+
 def test_document_is_ok_only_when_every_row_passes() -> None:
     doc = bench_document([_row(1000, 900, 0.5), _row(1000, 100, 0.5)], started_at="t",
                          quick=True, duration_s=12.34, machine={"cores": 2})
