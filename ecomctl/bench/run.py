@@ -91,8 +91,6 @@ def run_bench(
     with _server(_serve_argv(str(cores)), env, work_dir, "serve-n") as url:
         many = _locust_rps(url, ids, seconds, env, work_dir, "serve-n")
 
-    rows += _checkout_rows(env, seconds, cores, work_dir, progress)
-
     rps = "requests/s"
     served = Figure("ecomctl serve --role api --workers 1", one, rps)
     rows += [
@@ -103,6 +101,7 @@ def run_bench(
         BenchRow("workers", f"{cores} API processes vs one",
                  served, Figure(f"ecomctl serve --role api --workers {cores}", many, rps), 1.0),
     ]
+    rows += _checkout_rows(env, seconds, cores, work_dir, progress)
     machine = {"cores": cores, "python": platform.python_version(),
                "platform": platform.platform(terse=True)}
     return bench_document(rows, started_at=started_at, quick=quick,

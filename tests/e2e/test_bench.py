@@ -4,6 +4,7 @@ the seeded shop alone."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +33,28 @@ async def test_quick_bench_measures_each_ratio_against_its_floor(
     doc = json.loads(out.read_text())
     assert doc["schema"] == "ecomctl.bench/v1" and doc["quick"] is True
     rows = {row["name"]: row for row in doc["rows"]}
-    assert list(rows) == ["seed", "gateway", "tracing", "workers"]
+    assert list(rows) == ["seed", "gateway", "tracing", "workers", "checkout", "consumer-lag",
+                          "drain"]
     for row in rows.values():
         floor, own = row["floor"]["value"], row["ecomctl"]["value"]
         assert floor > 0 and own > 0, row
-        assert abs(row["ratio"] - own / floor) < 0.01, row
+        expected = floor / own if row["better"] == "lower" else own / floor
+        assert abs(row["ratio"] - expected) < 0.01, row
         assert row["passed"] == (row["ratio"] >= row["target"])
+    assert [r["name"] for r in doc["rows"] if r["better"] == "lower"] == ["consumer-lag",
+                                                                           "drain"]
     assert doc["ok"] == all(row["passed"] for row in rows.values())
     # Both sides of the gateway row ran under the same Locust user class.
     work = tmp_path / "work"
     assert (work / "locust-bare_stats.csv").exists()
     assert (work / "locust-serve-1_stats.csv").exists()
-    for name in ("gateway", "tracing", "workers", "seed"):
+    for name in rows:
         assert name in result.stdout
+    # The checkout floor is pgbench running the SQL captured from a real checkout, and the
+    # simulation that it is compared with ran one shopper process per core.
+    script = (work / "checkout.pgbench.sql").read_text()
+    assert "INSERT INTO orders" in script and "gen_random_uuid() AS order_id" in script
+    simulation = json.loads((work / "simulate.json").read_text())
+    assert simulation["config"]["processes"] == (os.cpu_count() or 1)
+    assert simulation["ok"] is True
     assert await _shop_fingerprint(settings) == before
