@@ -1,5 +1,6 @@
 """The gateway's floor: a bare Starlette app that answers every ``GET /api/products/{id}``
-with the same product-sized JSON, on the same uvicorn settings as ``ecomctl serve``.
+with the same product-sized JSON, on the same uvicorn settings and event loop as
+``ecomctl serve``.
 
     python -m ecomctl.bench.bare_app --port 18600 --body-file product.json
 """
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ecomctl import event_loop
 from ecomctl.adapters.asgi_server import serving
 
 
@@ -43,4 +45,4 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--body-file", type=Path, required=True)
     args = parser.parse_args()
-    asyncio.run(_main(args.port, args.body_file.read_bytes()))
+    event_loop.run(_main(args.port, args.body_file.read_bytes()))

@@ -3,7 +3,9 @@
 ::
 
     {"schema": "ecomctl.bench/v1", "kind": "bench", "started_at": ISO-8601, "quick": bool,
-     "duration_s": float, "machine": {"cores": int, "python": str},
+     "duration_s": float, "machine": {"cores": int, "python": str, "platform": str,
+                                      "event_loop": "uvloop" | "asyncio",
+                                      "http_parser": "httptools" | "h11"},
      "rows": [{"name": str, "what": str,
                "floor": {"what": str, "value": float, "unit": str},
                "ecomctl": {"what": str, "value": float, "unit": str},

@@ -49,6 +49,7 @@ from ecomctl.bench.scratch import (
 )
 from ecomctl.config import Settings
 from ecomctl.errors import InfraError
+from ecomctl.event_loop import chosen_loop, http_parser
 from ecomctl.load.profiles import scenarios_dir
 from ecomctl.load.runner import free_port
 
@@ -103,7 +104,9 @@ def run_bench(
     ]
     rows += _checkout_rows(env, seconds, cores, work_dir, progress)
     machine = {"cores": cores, "python": platform.python_version(),
-               "platform": platform.platform(terse=True)}
+               "platform": platform.platform(terse=True),
+               # What the measured processes ran on (they inherit this environment).
+               "event_loop": chosen_loop(), "http_parser": http_parser()}
     return bench_document(rows, started_at=started_at, quick=quick,
                           duration_s=time.monotonic() - started, machine=machine)
 

@@ -69,8 +69,11 @@ def _work_dir(keep: Path | None) -> Any:
 
 
 def _print_table(result: dict[str, Any]) -> None:
+    machine = result["machine"]
     table = Table(title=f"ecomctl bench ({'quick' if result['quick'] else 'full'}, "
-                        f"{result['machine']['cores']} cores, {result['duration_s']:.0f}s)")
+                        f"{machine['cores']} cores, {machine.get('event_loop', 'asyncio')} "
+                        f"loop, {machine.get('http_parser', 'h11')}, "
+                        f"{result['duration_s']:.0f}s)")
     for column in ("row", "floor", "ecomctl", "ratio", "target", "ok"):
         table.add_column(column, justify="right" if column in ("ratio", "target") else "left")
     for row in result["rows"]:

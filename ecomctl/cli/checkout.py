@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from ecomctl import event_loop
 from ecomctl.cli.output import console, err_console
 from ecomctl.cli.units import parse_duration
 
@@ -92,14 +92,14 @@ def simulate(
         from ecomctl.sim.processes import simulate_processes
 
         with err_console.status(f"{processes} shopper processes"):
-            result = asyncio.run(simulate_processes(
+            result = event_loop.run(simulate_processes(
                 settings, plan, processes, credentials=shoppers_file, trace_file=trace_path,
                 on_phase=on_phase,
             ))
     else:
         dashboard = _Dashboard(plan.duration_s) if live else None
         with dashboard.live if dashboard else contextlib.nullcontext():
-            result = asyncio.run(run(
+            result = event_loop.run(run(
                 settings, plan, credentials=shoppers_file, trace_file=trace_path,
                 on_tick=dashboard.update if dashboard else None, on_phase=on_phase,
             ))

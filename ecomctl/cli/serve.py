@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ecomctl import event_loop
 from ecomctl.cli.output import err_console
 from ecomctl.cli.serve_payment_gateway import payment_gateway
 
@@ -90,8 +91,8 @@ def gateway(
         return
     count = workers or os.cpu_count() or 1
     if role is Role.events or count == 1:
-        asyncio.run(_serve(host, port, role, payment_gateway_url, trace_file, drain_on_exit,
-                           db_pool_size or DB_POOL_SIZE))
+        event_loop.run(_serve(host, port, role, payment_gateway_url, trace_file,
+                              drain_on_exit, db_pool_size or DB_POOL_SIZE))
         return
     from ecomctl.cli.serve_workers import WorkerPlan, supervise
 
@@ -144,7 +145,8 @@ async def _serve(
                                            reuse_port=role is Role.api) as at:
                     err_console.print(
                         f"ecomctl gateway listening on [bold]{at.url}[/bold] "
-                        f"(role {role.value}; Ctrl-C stops)"
+                        f"(role {role.value}, {event_loop.chosen_loop()} loop, "
+                        f"{event_loop.http_parser()}; Ctrl-C stops)"
                     )
                     await stop.wait()
             if drain_on_exit and role is not Role.api:

@@ -103,7 +103,9 @@ def payment_gateway(
             )
             await stop.wait()
 
-    asyncio.run(serve())
+    from ecomctl import event_loop
+
+    event_loop.run(serve())
     err_console.print("payment gateway simulator stopped")
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ecomctl import event_loop
 from ecomctl.config import Settings
 from ecomctl.seed.credentials import load_credentials
 from ecomctl.sim.faults import parse_fault
@@ -49,7 +50,7 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[1]).read_text())
-    output = asyncio.run(_run(spec))
+    output = event_loop.run(_run(spec))
     Path(spec["out"]).write_text(json.dumps(output))
     return 0
 

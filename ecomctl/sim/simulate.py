@@ -17,6 +17,7 @@ from ecomctl.analysis.model import SpanRecord, Trace
 from ecomctl.bootstrap import ShopStack, StackOptions, running_stack
 from ecomctl.config import Settings
 from ecomctl.errors import InfraError
+from ecomctl.event_loop import chosen_loop, http_parser
 from ecomctl.seed.credentials import (
     Shopper,
     load_credentials,
@@ -228,6 +229,7 @@ def assemble(
             "latency_origin": "intended start (open loop, coordinated omission corrected)"
             if plan.arrival_rate else "actual start (closed loop)",
             "processes": 1,
+            "event_loop": chosen_loop(), "http_parser": http_parser(),
         },
         "totals": {
             "journeys": journeys_total,
