@@ -231,4 +231,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         return
     if RECORDER.stopped_at is None:
         RECORDER.stopped_at = time.time()
-    publish(final=True)
+    try:
+        publish(final=True)
+    except Exception as exc:  # e.g. a worker whose master has already gone
+        log.warning("cannot publish the final hdr document: %s", exc)

@@ -138,8 +138,10 @@ def _shard_summary(output: dict[str, Any]) -> dict[str, Any]:
 async def _run_shards(
     shards: Sequence[Shard], credentials: Path, work: Path, on_phase: Phase
 ) -> list[dict[str, Any]]:
-    children = [await _start_shard(shard, credentials, work) for shard in shards]
+    children: list[asyncio.subprocess.Process] = []
     try:
+        for shard in shards:
+            children.append(await _start_shard(shard, credentials, work))
         await _barrier(children, work, [shard.index for shard in shards])
         on_phase("running shoppers")
         longest = max(shard.plan.duration_s or 0.0 for shard in shards) + EXIT_GRACE_S
