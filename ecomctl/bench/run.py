@@ -14,7 +14,9 @@ Rows (ratio = ecomctl / floor, higher is better):
 - ``consumer-lag``: the worst Kafka consumer's p99 lag (business commit to processed) during
   that simulation, against the 1 s target (lower is better);
 - ``drain``: that simulation's run plus the time the outbox and the consumers took to catch
-  up afterwards, against the run plus 5 s (lower is better).
+  up afterwards, against the run plus 5 s (lower is better);
+- ``consumers``: events/s of ``EventConsumer`` (analytics handler, traced) against aiokafka
+  alone reading the same topic (``ecomctl.bench.consumers``).
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ def run_bench(
                  served, Figure(f"ecomctl serve --role api --workers {cores}", many, rps), 1.0),
     ]
     rows += _checkout_rows(env, seconds, cores, work_dir, progress)
+    rows.append(_consumers_row(env, quick, progress))
     machine = {"cores": cores, "python": platform.python_version(),
                "platform": platform.platform(terse=True),
                # What the measured processes ran on (they inherit this environment).
@@ -116,6 +119,7 @@ CHECKOUT_SHOPPERS = 16
 PGBENCH_CLIENTS = 8
 LAG_TARGET_MS = 1000.0
 DRAIN_ALLOWANCE_S = 5.0
+CONSUMERS_TARGET = 0.5
 
 
 def _checkout_rows(
@@ -167,6 +171,19 @@ def _checkout_rows(
                  Figure(f"run + {DRAIN_ALLOWANCE_S:g} s", run_s + DRAIN_ALLOWANCE_S, "s"),
                  Figure("run + drain", run_s + drain_s, "s"), 1.0, lower_is_better=True),
     ]
+
+
+def _consumers_row(env: Mapping[str, str], quick: bool, progress: Progress) -> BenchRow:
+    from ecomctl.bench.consumers import consumer_rates
+
+    events = 6_000 if quick else 30_000
+    progress(f"{events:,} events through aiokafka alone, then through ecomctl's consumer")
+    raw, own = asyncio.run(consumer_rates(Settings.from_env(env), events))
+    per_s = "events/s"
+    return BenchRow("consumers", f"{events:,} events read from a 3-partition topic",
+                    Figure("aiokafka: poll, decode JSON, commit", raw, per_s),
+                    Figure("EventConsumer + analytics handler, traced", own, per_s),
+                    CONSUMERS_TARGET)
 
 
 def _serve_argv(workers: str) -> list[str]:

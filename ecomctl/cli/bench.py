@@ -36,6 +36,7 @@ def bench(
     pgbench running the SQL one checkout sends (captured from the code).
     [bold]consumer-lag[/bold]: the slowest Kafka consumer's p99 lag during that run vs 1 s.
     [bold]drain[/bold]: that run plus catching up afterwards vs the run plus 5 s.
+    [bold]consumers[/bold]: events/s of ecomctl's Kafka consumer vs aiokafka alone.
 
     Runs in a scratch database (ecomctl_bench), Redis database 15, search alias
     ecomctl-bench-products and Kafka topics prefixed ecomctl-bench.: the shop you seeded is

@@ -37,7 +37,7 @@ async def test_quick_bench_measures_each_ratio_against_its_floor(
     assert doc["schema"] == "ecomctl.bench/v1" and doc["quick"] is True
     rows = {row["name"]: row for row in doc["rows"]}
     assert list(rows) == ["seed", "gateway", "tracing", "workers", "checkout", "consumer-lag",
-                          "drain"]
+                          "drain", "consumers"]
     for row in rows.values():
         floor, own = row["floor"]["value"], row["ecomctl"]["value"]
         assert floor > 0 and own > 0, row
