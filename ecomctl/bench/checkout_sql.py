@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -43,8 +42,8 @@ from opentelemetry import trace
 from ecomctl.adapters.payment_gateway import PaymentGatewayClient
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.adapters.postgres.products import ProductRepository
+from ecomctl.bench.commands import BenchFailed, run_command
 from ecomctl.domain.models import Cart, CartLine, CheckoutOutcome, Product
-from ecomctl.errors import InfraError
 from ecomctl.services.checkout import CheckoutService
 from ecomctl.services.inventory import InventoryService
 from ecomctl.services.order import OrderService
@@ -61,7 +60,7 @@ _PARAMETER = re.compile(r"\$(\d+)")
 _QUOTED = re.compile(r"'(?:[^']|'')*'")
 
 
-class CheckoutSqlFailed(InfraError):
+class CheckoutSqlFailed(BenchFailed):
     """The checkout could not be captured, turned into a script, or run by pgbench."""
 
 
@@ -464,24 +463,8 @@ def run_pgbench_checkout(
     length = ["-T", str(seconds)] if seconds is not None else ["-t", str(transactions)]
     argv = ["pgbench", "-n", "-M", mode, "-c", str(clients), "-j", str(clients), *length,
             "-f", str(script_path), database_url]
-    return parse_tps(_run_pgbench(argv, env, timeout_s=(seconds or 0) + 300))
-
-
-def _run_pgbench(argv: list[str], env: Mapping[str, str] | None, timeout_s: float) -> str:
-    try:
-        result = subprocess.run(argv, env=None if env is None else dict(env),
-                                capture_output=True, text=True, timeout=timeout_s,
-                                stdin=subprocess.DEVNULL, check=False)
-    except FileNotFoundError as exc:
-        raise CheckoutSqlFailed("pgbench not found (it comes with Debian's postgresql "
-                                "package)") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise CheckoutSqlFailed(f"pgbench did not finish in {exc.timeout:.0f}s") from exc
-    # A client that hits an error aborts; pgbench then exits non-zero.
-    if result.returncode != 0 or "aborted" in result.stderr:
-        raise CheckoutSqlFailed(f"pgbench exited with {result.returncode}: "
-                                f"{(result.stderr or result.stdout).strip()[-800:]}")
-    return result.stdout
+    # pgbench exits 2 when a client aborted on an error: run_command refuses that too.
+    return parse_tps(run_command(argv, env, name="pgbench", timeout_s=(seconds or 0) + 300))
 
 
 def parse_tps(output: str) -> float:

@@ -23,8 +23,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from ecomctl.adapters.kafka.consumer import EventConsumer
 from ecomctl.adapters.kafka.topics import delete_topics, ensure_topics
 from ecomctl.adapters.postgres.database import Database
+from ecomctl.bench.commands import BenchFailed
 from ecomctl.config import Settings
-from ecomctl.errors import InfraError
 from ecomctl.services.consumers import AnalyticsCounter
 from ecomctl.telemetry.setup import Telemetry
 
@@ -32,7 +32,7 @@ PARTITIONS = 3
 TIMEOUT_S = 120.0
 
 
-class ConsumerBenchFailed(InfraError):
+class ConsumerBenchFailed(BenchFailed):
     """The consumer rates could not be measured."""
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import asyncpg
 
+from ecomctl.bench.commands import BenchFailed, run_command
 from ecomctl.bench.result import BenchRow, Figure, bench_document
 from ecomctl.bench.scratch import (
     PGBENCH_DB,
@@ -50,7 +51,6 @@ from ecomctl.bench.scratch import (
     scratch_env,
 )
 from ecomctl.config import Settings
-from ecomctl.errors import InfraError
 from ecomctl.event_loop import chosen_loop, http_parser
 from ecomctl.load.profiles import scenarios_dir
 from ecomctl.load.runner import free_port
@@ -59,10 +59,6 @@ Progress = Callable[[str], None]
 LOCUST_USERS = 32
 PRODUCTS_SAMPLED = 50
 READY_TIMEOUT_S = 120.0
-
-
-class BenchFailed(InfraError):
-    """A measurement could not be taken (a server did not start, Locust saw failures...)."""
 
 
 def run_bench(
@@ -218,19 +214,7 @@ def _seed_row(
 
 
 def _run(argv: list[str], env: Mapping[str, str], work_dir: Path, name: str) -> str:
-    try:
-        result = subprocess.run(argv, env=dict(env), capture_output=True, text=True,
-                                timeout=600, stdin=subprocess.DEVNULL, check=False)
-    except FileNotFoundError as exc:
-        raise BenchFailed(f"{argv[0]} not found (pgbench comes with Debian's postgresql "
-                          "package, which `ecomctl stack install` installs)") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise BenchFailed(f"{name} did not finish in {exc.timeout:.0f}s") from exc
-    (work_dir / f"{name}.log").write_text(result.stdout + result.stderr)
-    if result.returncode != 0:
-        raise BenchFailed(f"{name} exited with {result.returncode}: "
-                          f"{(result.stderr or result.stdout).strip()[-800:]}")
-    return result.stdout
+    return run_command(argv, env, name=name, log=work_dir / f"{name}.log")
 
 
 async def _product_ids(url: str) -> list[int]:

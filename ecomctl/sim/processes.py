@@ -22,7 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +168,7 @@ async def _start_shard(
     shard: Shard, credentials: Path, work: Path
 ) -> asyncio.subprocess.Process:
     spec = {
-        "plan": _plan_json(shard.plan), "first_account": shard.first_account,
+        "plan": shard.plan.to_json(), "first_account": shard.first_account,
         "credentials": str(credentials), "trace_file": str(work / f"shard-{shard.index}.jsonl"),
         "ready_file": str(work / f"ready-{shard.index}"), "go_file": str(work / GO_FILE),
         "out": str(work / f"shard-{shard.index}.out.json"),
@@ -202,15 +202,8 @@ async def _barrier(
     (work / GO_FILE).touch()
 
 
-def _plan_json(plan: SimulationPlan) -> dict[str, Any]:
-    fields = dataclasses.asdict(plan)
-    fields["faults"] = [str(f) for f in plan.faults]
-    fields["weights"] = [list(w) for w in plan.weights]
-    return fields
-
-
 def _add_lookups(
-    tables: Iterator[dict[str, dict[str, dict[str, int]]]] | Sequence[Any],
+    tables: Iterable[dict[str, dict[str, dict[str, int]]]],
 ) -> dict[str, dict[str, dict[str, int]]]:
     total: dict[str, dict[str, dict[str, int]]] = {}
     for table in tables:

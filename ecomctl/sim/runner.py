@@ -9,14 +9,15 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from opentelemetry.trace import Status, StatusCode
 
 from ecomctl.errors import ConfigError
 from ecomctl.seed.credentials import Shopper
 from ecomctl.sim.client import ShopClient, cause_of
-from ecomctl.sim.faults import FaultSpec
+from ecomctl.sim.faults import FaultSpec, parse_fault
 from ecomctl.sim.journeys import JOURNEYS, CatalogueSample, JourneyOutcome, pick
 from ecomctl.sim.recorder import LiveView, Recorder
 from ecomctl.telemetry.spans import ServiceTracer
@@ -49,6 +50,21 @@ class SimulationPlan:
             raise ConfigError("--arrival-rate must be between 0 and 10000 per second")
         if self.via not in ("inprocess", "http"):
             raise ConfigError("--via must be inprocess or http")
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as JSON (``from_json`` reads it back): how a shopper process gets it."""
+        fields = asdict(self)
+        fields["faults"] = [str(f) for f in self.faults]
+        fields["weights"] = [list(w) for w in self.weights]
+        return fields
+
+    @classmethod
+    def from_json(cls, fields: dict[str, Any]) -> SimulationPlan:
+        return cls(**{
+            **fields,
+            "weights": tuple((str(name), int(weight)) for name, weight in fields["weights"]),
+            "faults": tuple(parse_fault(text) for text in fields["faults"]),
+        })
 
 
 class _Budget:

@@ -14,19 +14,10 @@ from typing import Any
 from ecomctl import event_loop
 from ecomctl.config import Settings
 from ecomctl.seed.credentials import load_credentials
-from ecomctl.sim.faults import parse_fault
 from ecomctl.sim.runner import SimulationPlan
 from ecomctl.sim.simulate import simulate_shard
 
 GO_TIMEOUT_S = 600.0
-
-
-def plan_from_json(fields: dict[str, Any]) -> SimulationPlan:
-    return SimulationPlan(**{
-        **fields,
-        "weights": tuple((str(name), int(weight)) for name, weight in fields["weights"]),
-        "faults": tuple(parse_fault(text) for text in fields["faults"]),
-    })
 
 
 async def _run(spec: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +32,7 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
             await asyncio.sleep(0.02)
 
     return await simulate_shard(
-        Settings.from_env(), plan_from_json(spec["plan"]),
+        Settings.from_env(), SimulationPlan.from_json(spec["plan"]),
         shoppers=load_credentials(Path(spec["credentials"])).shoppers,
         first_account=int(spec["first_account"]), trace_file=Path(spec["trace_file"]),
         ready=ready,

@@ -547,6 +547,11 @@ async def test_analytics_folds_a_batch_into_one_upsert_with_the_same_totals(
 
     assert consumer.stats.processed == 33 and consumer.stats.duplicates == 1
     async with db.connection() as conn:
+        # Batched: the 33 events were claimed in a few transactions, not one each.
+        transactions = await conn.fetchval(
+            "SELECT count(DISTINCT xmin::text) FROM processed_events WHERE consumer = $1", name
+        )
+        assert 1 <= transactions <= 6, transactions
         counters = dict(await conn.fetch(
             "SELECT name, value FROM analytics_counters WHERE name = ANY($1::text[])",
             [f"events.{kind}", f"revenue_cents.{currency}"]))
