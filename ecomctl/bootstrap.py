@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from ecomctl.config import Settings
 from ecomctl.domain.events import (
@@ -35,14 +37,18 @@ if TYPE_CHECKING:
     from ecomctl.adapters.kafka.consumer import EventConsumer
     from ecomctl.adapters.kafka.relay import OutboxRelay
     from ecomctl.adapters.postgres.database import Database
+    from ecomctl.adapters.rate_limit import RedisRateLimiter
     from ecomctl.adapters.search import ProductSearchIndex
     from ecomctl.domain.models import Product
     from ecomctl.services.shipment import ShipmentService
+    from ecomctl.sim.invariants import GatewayLedger
     from ecomctl.simulators.payment_gateway import RunningGateway, SimulatorConfig
 
 
 REDIS_POOL_SIZE = 128
 CARRIER_BATCH = 10  # shipments per carrier transaction
+HOUSEKEEPING_BATCH = 100  # expired orders per sweeper transaction
+IDEMPOTENCY_PURGE_INTERVAL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,8 @@ class StackOptions:
     """Telemetry to use; None builds one exporting over OTLP to the configured endpoint."""
     flags: FaultFlags = field(default_factory=FaultFlags)
     """Fault switches the services read on every call (simulations flip them)."""
+    housekeeping_interval_s: float = 1.0
+    """How often the events role expires Pending orders and reconciles payments."""
 
 
 @dataclass
@@ -86,6 +94,10 @@ class ShopStack:
     flags: FaultFlags
     product_cache: TieredCache[Product]
     search_index: ProductSearchIndex
+    rate_limiter: RedisRateLimiter | None = None
+    """Per-client-address limits the gateway applies (login, register)."""
+    payment_gateway_url: str | None = None
+    """The payment gateway's address (the simulator's, when it runs in-process)."""
 
     async def readiness(self) -> dict[str, bool]:
         """Cheap checks of the backends a request needs (``/readyz``), through the stack's
@@ -107,6 +119,16 @@ class ShopStack:
         )
         return {"postgres": pg, "redis": rd, "elasticsearch": es}
 
+    async def payment_ledger(self) -> GatewayLedger | None:
+        """The payment gateway's books (the in-process simulator's, or the configured
+        gateway's ``GET /v1/ledger``); None when the gateway keeps none."""
+        from ecomctl.sim.invariants import GatewayLedger, fetch_ledger
+
+        if self.payment_gateway is not None:
+            simulator = self.payment_gateway.simulator
+            return GatewayLedger(simulator.started_at, simulator.ledger())
+        return await fetch_ledger(self.payment_gateway_url) if self.payment_gateway_url else None
+
     async def drain(self, timeout_s: float = 30.0) -> list[str]:
         """Publish every outbox row and wait (``timeout_s`` in all) until each consumer has
         processed it; returns the names of the consumers that did not catch up."""
@@ -114,6 +136,9 @@ class ShopStack:
             return []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
+        # No checkout is in flight any more: settle unknown payments now, so their events
+        # are part of what is drained.
+        await self.services.reconciler.reconcile(now=True)
         await self.relay.drain(timeout_s)
         return [c.name for c in self.consumers
                 if not await c.wait_until_idle(max(1.0, deadline - loop.time()))]
@@ -146,22 +171,32 @@ async def _build(
 
     from ecomctl.adapters.cache import fast_fail_redis
     from ecomctl.adapters.kafka.consumer import EventConsumer
+    from ecomctl.adapters.kafka.dlq import DLQ_PARTITIONS, DeadLetterWriter, shop_dlq_topics
     from ecomctl.adapters.kafka.relay import OutboxRelay
     from ecomctl.adapters.kafka.topics import ensure_topics
     from ecomctl.adapters.payment_gateway import PaymentGatewayClient
+    from ecomctl.adapters.postgres.analytics import PostgresAnalytics
     from ecomctl.adapters.postgres.database import Database
+    from ecomctl.adapters.postgres.idempotency import PostgresIdempotencyStore
     from ecomctl.adapters.postgres.products import ProductRepository
+    from ecomctl.adapters.postgres.recommendations import PostgresPurchaseHistory
+    from ecomctl.adapters.postgres.unit_of_work import postgres_units, unit_in
     from ecomctl.adapters.postgres.users import UserRepository
+    from ecomctl.adapters.product_cache import product_cache
+    from ecomctl.adapters.rate_limit import RedisRateLimiter
+    from ecomctl.adapters.recommendation_cache import RedisRecommendationCache
     from ecomctl.adapters.redis_store import CartStore, LoginThrottle, SessionStore
     from ecomctl.adapters.search import ProductSearchIndex
     from ecomctl.services import consumers as handlers
     from ecomctl.services.cart import CartService
     from ecomctl.services.checkout import CheckoutService
+    from ecomctl.services.idempotency import IdempotencyService
     from ecomctl.services.inventory import InventoryService
-    from ecomctl.services.order import OrderService
+    from ecomctl.services.order import OrderPolicy, OrderService
     from ecomctl.services.payment import PaymentService
-    from ecomctl.services.product import ProductService, product_cache
+    from ecomctl.services.product import ProductService
     from ecomctl.services.recommendation import RecommendationService
+    from ecomctl.services.reconciliation import PaymentReconciler
     from ecomctl.services.search import SearchService
     from ecomctl.services.shipment import ShipmentService
     from ecomctl.services.user import UserService
@@ -171,7 +206,8 @@ async def _build(
     tracer = telemetry.tracer
     bootstrap = ",".join(settings.kafka_bootstrap_servers)
     async with AsyncExitStack() as stack:
-        db = await Database.connect(settings.database_url, max_size=options.db_pool_size)
+        db = await Database.connect(settings.database_url, max_size=options.db_pool_size,
+                                    acquire_timeout_s=settings.push_back.db_acquire_timeout_s)
         stack.push_async_callback(db.close)
         # Sessions and carts are the source of truth: fail fast, no silent retry storms.
         # A blocking pool: a burst of requests waits for a connection instead of failing.
@@ -204,17 +240,20 @@ async def _build(
         await cache.start()
         stack.push_async_callback(cache.stop)
         flags = options.flags
-        products = ProductService(db, products_repo, cache, tracer("product"), flags)
+        products = ProductService(products_repo, cache, tracer("product"), flags)
         inventory = InventoryService(tracer("inventory"), flags)
-        orders = OrderService(db, inventory, tracer("order"), metrics)
+        units = postgres_units(db)
+        orders = OrderService(units, inventory, tracer("order"), metrics, policy=OrderPolicy(
+            timedelta(seconds=settings.pending_order_ttl_s), settings.max_pending_orders,
+        ))
         carts = CartService(CartStore(redis), products.get, tracer("cart"))
         payments = PaymentService(payment_client, tracer("payment"), metrics)
-        shipments = ShipmentService(db, orders, tracer("shipment"), flags)
+        shipments = ShipmentService(units, orders, tracer("shipment"), flags)
         search = SearchService(search_index, tracer("search"))
         services = ShopServices(
             users=UserService(
                 UserRepository(db), SessionStore(redis), LoginThrottle(redis), tracer("user"),
-                options.password_hasher,
+                options.password_hasher, max_waiting_hashes=settings.push_back.hash_queue,
             ),
             products=products,
             carts=carts,
@@ -222,13 +261,16 @@ async def _build(
             orders=orders,
             payments=payments,
             checkout=CheckoutService(
-                db, carts, products, orders, inventory, payments, tracer("checkout")
+                units, carts, products, orders, inventory, payments, tracer("checkout")
             ),
             shipments=shipments,
             recommendations=RecommendationService(
-                db, cache_redis, tracer("recommendation"), metrics
+                PostgresPurchaseHistory(db), RedisRecommendationCache(cache_redis),
+                tracer("recommendation"), metrics,
             ),
             search=search,
+            reconciler=PaymentReconciler(units, orders, inventory, payments, tracer("payment")),
+            idempotency=IdempotencyService(PostgresIdempotencyStore(db)),
         )
 
         relay: OutboxRelay | None = None
@@ -240,6 +282,7 @@ async def _build(
                 return [prefix + topic for topic in topics]
 
             await ensure_topics(bootstrap, on_kafka(*TOPICS))
+            await ensure_topics(bootstrap, shop_dlq_topics(prefix), DLQ_PARTITIONS)
             producer = AIOKafkaProducer(
                 bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                 linger_ms=5, client_id="ecomctl-outbox-relay",
@@ -250,19 +293,28 @@ async def _build(
                 db, producer, tracer=tracer("outbox"), metrics=metrics, topics=TOPICS,
                 topic_prefix=prefix,
             )
+            # Records a consumer gives up on go to <topic>.dlq through the relay's producer
+            # (acks=all, idempotent): durable before the consumer commits past them.
+            failures: dict[str, Any] = {
+                "dead_letters": DeadLetterWriter(bootstrap, producer=producer),
+                "max_attempts": settings.consumer_max_attempts,
+                "retry_backoff_s": settings.consumer_retry_backoff_s,
+                "max_backoff_s": settings.consumer_max_backoff_s,
+            }
             consumers = [
                 EventConsumer("shipment", on_kafka(ORDER_EVENTS),
-                              handlers.ShipmentCreator(shipments),
+                              handlers.ShipmentCreator(shipments, unit_in),
                               bootstrap=bootstrap, db=db, tracer=tracer("shipment"),
-                              metrics=metrics),
+                              metrics=metrics, **failures),
                 EventConsumer("search-indexer", on_kafka(PRODUCT_EVENTS),
                               handlers.SearchIndexer(products_repo, search),
                               bootstrap=bootstrap, db=db, tracer=tracer("search"),
-                              metrics=metrics),
+                              metrics=metrics, **failures),
                 EventConsumer("analytics",
                               on_kafka(ORDER_EVENTS, PAYMENT_EVENTS, SHIPMENT_EVENTS),
-                              handlers.AnalyticsCounter(), bootstrap=bootstrap, db=db,
-                              tracer=tracer("analytics"), metrics=metrics),
+                              handlers.AnalyticsCounter(PostgresAnalytics()),
+                              bootstrap=bootstrap, db=db,
+                              tracer=tracer("analytics"), metrics=metrics, **failures),
             ]
             stop = asyncio.Event()
             tasks = [asyncio.create_task(relay.run(stop), name="outbox-relay")]
@@ -274,10 +326,17 @@ async def _build(
                 tasks.append(asyncio.create_task(
                     _run_carrier(shipments, options.carrier, stop), name="carrier"
                 ))
+            tasks.append(asyncio.create_task(
+                _run_housekeeping(services, options.housekeeping_interval_s, stop),
+                name="housekeeping",
+            ))
             stack.push_async_callback(_stop_tasks, stop, tasks)
 
+        # On the fast-failing client: with Redis down the limiter lets requests through.
+        limiter = RedisRateLimiter(cache_redis, {"login": settings.push_back.login,
+                                                 "register": settings.push_back.register})
         yield ShopStack(settings, telemetry, db, redis, services, relay, consumers,
-                        running_gateway, flags, cache, search_index)
+                        running_gateway, flags, cache, search_index, limiter, gateway_url)
 
 
 async def _stop_tasks(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
@@ -285,6 +344,36 @@ async def _stop_tasks(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> N
     for task in tasks:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 10)
+
+
+async def _run_housekeeping(
+    services: ShopServices, interval_s: float, stop: asyncio.Event
+) -> None:
+    """The events role's sweepers: expire Pending orders past their hold, reconcile payments
+    whose outcome is unknown, forget old idempotency keys. Idle rounds are untraced."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    from ecomctl.errors import InfraError
+
+    purged_at = 0.0
+    while not stop.is_set():
+        try:
+            with suppress_instrumentation():
+                expired_due = await services.orders.any_expired()
+                unsettled_due = await services.reconciler.any_due()
+            while expired_due and not stop.is_set():
+                expired_due = await services.orders.expire_due(HOUSEKEEPING_BATCH) >= (
+                    HOUSEKEEPING_BATCH)
+            if unsettled_due:
+                await services.reconciler.reconcile()
+            if time.monotonic() - purged_at > IDEMPOTENCY_PURGE_INTERVAL_S:
+                with suppress_instrumentation():
+                    await services.idempotency.purge_expired()
+                purged_at = time.monotonic()
+        except InfraError:
+            pass  # a backend outage: try again next round
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
 
 
 async def _run_carrier(

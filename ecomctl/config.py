@@ -8,11 +8,13 @@ works without any configuration and a Docker Compose user only has to export the
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from ecomctl.errors import ConfigError
@@ -61,6 +63,71 @@ _OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: ``burst`` requests at once, refilled at ``per_s`` a second."""
+
+    per_s: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if not (self.per_s > 0 and self.burst >= 1):
+            raise ConfigError(f"rate limit {self.per_s}/s burst {self.burst}: both must be > 0")
+
+    def __str__(self) -> str:
+        return f"{self.per_s:g}/s,{self.burst}"
+
+
+@dataclass(frozen=True)
+class PushBack:
+    """How the gateway refuses work it cannot do well, instead of queueing it without bound.
+
+    The per-address limits are sized for one machine's own load generators: ``checkout
+    simulate`` and Locust log every shopper in at once from 127.0.0.1, and a login that
+    succeeds gives its token back, so only failed logins (guessing, unknown emails) drain the
+    login bucket. Registrations always count.
+    """
+
+    login: RateLimit | None = RateLimit(per_s=1.0, burst=100)
+    """``ECOMCTL_LOGIN_LIMIT``: per client address, ``RATE/s,BURST`` or ``off``."""
+    register: RateLimit | None = RateLimit(per_s=2.0, burst=100)
+    """``ECOMCTL_REGISTER_LIMIT``: per client address, ``RATE/s,BURST`` or ``off``."""
+    trust_forwarded_for: bool = False
+    """``ECOMCTL_TRUST_FORWARDED_FOR=1``: the client address is the last ``X-Forwarded-For``
+    entry (what the one proxy in front of us saw). Off, the header is ignored: anyone can
+    send it."""
+    db_acquire_timeout_s: float = 2.0
+    """``ECOMCTL_DB_ACQUIRE_TIMEOUT``: longest wait for a pooled PostgreSQL connection (503)."""
+    hash_queue: int = 16
+    """``ECOMCTL_HASH_QUEUE``: password hashes that may wait for a CPU slot (503 beyond)."""
+    limit_concurrency: int | None = 1024
+    """``ECOMCTL_LIMIT_CONCURRENCY``: connections plus in-flight requests per gateway process
+    before uvicorn answers 503 at once (``0``: no limit). Idle keep-alive connections count,
+    so it must exceed the number of concurrent clients (shoppers, Locust users)."""
+
+    @classmethod
+    def from_env(cls, source: Mapping[str, str]) -> PushBack:
+        def get(name: str) -> str:
+            return source.get(name, "").strip()
+
+        default = cls()
+        concurrency = _number("ECOMCTL_LIMIT_CONCURRENCY", get("ECOMCTL_LIMIT_CONCURRENCY"),
+                              int, default.limit_concurrency or 0, low=0)
+        return cls(
+            login=_rate_limit("ECOMCTL_LOGIN_LIMIT", get("ECOMCTL_LOGIN_LIMIT"), default.login),
+            register=_rate_limit("ECOMCTL_REGISTER_LIMIT", get("ECOMCTL_REGISTER_LIMIT"),
+                                 default.register),
+            trust_forwarded_for=_flag("ECOMCTL_TRUST_FORWARDED_FOR",
+                                      get("ECOMCTL_TRUST_FORWARDED_FOR")),
+            db_acquire_timeout_s=_number("ECOMCTL_DB_ACQUIRE_TIMEOUT",
+                                         get("ECOMCTL_DB_ACQUIRE_TIMEOUT"), float,
+                                         default.db_acquire_timeout_s, low=0.001),
+            hash_queue=_number("ECOMCTL_HASH_QUEUE", get("ECOMCTL_HASH_QUEUE"), int,
+                               default.hash_queue, low=0),
+            limit_concurrency=concurrency or None,
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Where ecomctl's clients connect, and how they trace."""
 
@@ -76,12 +143,28 @@ class Settings:
     kafka_topic_prefix: str = ""
     """Put before every Kafka topic name (``ECOMCTL_KAFKA_TOPIC_PREFIX``), so two shops (the
     bench's scratch one and yours) can share a broker without consuming each other's events."""
+    consumer_max_attempts: int = 3
+    """Tries of a failing event before its consumer dead-letters it to ``<topic>.dlq``
+    (``ECOMCTL_CONSUMER_MAX_ATTEMPTS``); a non-retryable failure is dead-lettered at once."""
+    consumer_retry_backoff_s: float = 0.1
+    """The first pause between two tries, doubling each time
+    (``ECOMCTL_CONSUMER_RETRY_BACKOFF_S``)..."""
+    consumer_max_backoff_s: float = 5.0
+    """...up to this (``ECOMCTL_CONSUMER_MAX_BACKOFF_S``)."""
+    pending_order_ttl_s: float = 900.0
+    """How long a Pending order holds its stock before the sweeper cancels it
+    (``ECOMCTL_PENDING_ORDER_TTL_S``)."""
+    max_pending_orders: int = 3
+    """Open Pending orders per customer; one more is refused with 409
+    (``ECOMCTL_MAX_PENDING_ORDERS``)."""
     service_name: str = "ecomctl"
     traces_sampler: str = "parentbased_always_on"
     traces_sampler_arg: str | None = None
     resource_attributes: Mapping[str, str] = field(default_factory=dict)
     metrics_exporter: str = "none"
     """``OTEL_METRICS_EXPORTER``: ``none`` (metrics stay in-process for reports) or ``otlp``."""
+    push_back: PushBack = field(default_factory=PushBack)
+    """Rate limits, queue bounds and timeouts (``ECOMCTL_*_LIMIT``, see ``PushBack``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +175,10 @@ class Settings:
         def get(name: str) -> str:
             value = source.get(name, "").strip()
             return value or defaults[name]
+
+        def number(name: str, kind: type[int] | type[float], default: float, *,
+                   low: float) -> Any:
+            return _number(name, source.get(name, "").strip(), kind, default, low=low)
 
         protocol = get("OTEL_EXPORTER_OTLP_PROTOCOL")
         if protocol not in _OTLP_PROTOCOLS:
@@ -119,6 +206,16 @@ class Settings:
                 source.get("ECOMCTL_SEARCH_ALIAS", "").strip() or "ecomctl-products",
             ),
             kafka_topic_prefix=_topic_prefix(source.get("ECOMCTL_KAFKA_TOPIC_PREFIX", "").strip()),
+            consumer_max_attempts=number("ECOMCTL_CONSUMER_MAX_ATTEMPTS", int,
+                                         cls.consumer_max_attempts, low=1),
+            consumer_retry_backoff_s=number("ECOMCTL_CONSUMER_RETRY_BACKOFF_S", float,
+                                            cls.consumer_retry_backoff_s, low=0),
+            consumer_max_backoff_s=number("ECOMCTL_CONSUMER_MAX_BACKOFF_S", float,
+                                          cls.consumer_max_backoff_s, low=0),
+            pending_order_ttl_s=number("ECOMCTL_PENDING_ORDER_TTL_S", float,
+                                       cls.pending_order_ttl_s, low=0.1),
+            max_pending_orders=number("ECOMCTL_MAX_PENDING_ORDERS", int,
+                                      cls.max_pending_orders, low=1),
             service_name=source.get("OTEL_SERVICE_NAME", "").strip() or "ecomctl",
             traces_sampler=source.get("OTEL_TRACES_SAMPLER", "").strip()
             or "parentbased_always_on",
@@ -130,6 +227,7 @@ class Settings:
             resource_attributes=_key_values(
                 "OTEL_RESOURCE_ATTRIBUTES", source.get("OTEL_RESOURCE_ATTRIBUTES", "")
             ),
+            push_back=PushBack.from_env(source),
         )
 
 
@@ -159,6 +257,45 @@ def _topic_prefix(value: str) -> str:
         raise ConfigError(f"ECOMCTL_KAFKA_TOPIC_PREFIX={value!r}: expected letters, digits, "
                           "'.', '_' or '-' (at most 200)")
     return value
+
+
+def _rate_limit(name: str, value: str, default: RateLimit | None) -> RateLimit | None:
+    """``RATE/s,BURST`` (``5/s,100``; ``/s`` optional) or ``off``; empty: the default."""
+    if not value:
+        return default
+    if value.lower() in ("off", "0", "none"):
+        return None
+    rate, sep, burst = value.partition(",")
+    rate = rate.strip().removesuffix("/s")
+    try:
+        if not sep:
+            raise ValueError
+        return RateLimit(float(rate), int(burst))
+    except (ValueError, ConfigError) as exc:
+        raise ConfigError(f"{name}={value!r}: expected RATE/s,BURST with both > 0 "
+                          "(e.g. 5/s,100) or off") from exc
+
+
+def _flag(name: str, value: str) -> bool:
+    if value.lower() in ("", "0", "false", "no", "off"):
+        return False
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name}={value!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+def _number(
+    name: str, value: str, kind: type[int] | type[float], default: float, *, low: float
+) -> Any:
+    if not value:
+        return default
+    try:
+        number = kind(value)
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number) or number < low:
+        raise ConfigError(f"{name}={value!r}: expected a {kind.__name__} >= {low:g}")
+    return number
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:

@@ -7,14 +7,21 @@
     │   ├── ValidationFailed     malformed or out-of-range input    -> 422
     │   ├── NotFound             no such user/product/order         -> 404
     │   ├── AuthenticationFailed bad credentials or session         -> 401
-    │   ├── LoginThrottled       too many failed logins             -> 429
+    │   ├── RateLimited          too many requests from a client    -> 429 + Retry-After
+    │   │   └── LoginThrottled   too many failed logins             -> 429 + Retry-After
     │   ├── Forbidden            not yours                          -> 403 (404 for orders)
     │   ├── OutOfStock           not enough available units         -> 409
     │   ├── InvalidTransition    illegal order state change         -> 409
+    │   ├── OrderExpired         the Pending order's hold ran out     -> 409
+    │   ├── TooManyPendingOrders the user's cap of open orders        -> 409
+    │   ├── IdempotencyConflict  the same key is still being handled  -> 409
+    │   ├── IdempotencyMismatch  the same key with another request    -> 422
     │   ├── EmailTaken           the email has an account already   -> 409
     │   └── EmptyCart            checkout with nothing in the cart  -> 409
     └── InfraError               a backend or the host failed       -> CLI exit 1, HTTP 503
         ├── BackendUnavailable   a client could not reach a backend
+        ├── Overloaded           work refused rather than queued    -> HTTP 503 + Retry-After
+        ├── RequestRejected      a backend refused the request itself (an HTTP 4xx): final
         ├── ServerStartError     an in-process HTTP server could not listen
         ├── MigrationError       the schema could not be brought up to date
         └── StackError           the local stack could not be installed or run
@@ -22,6 +29,8 @@
             └── BackendStartError  a server did not become healthy in time
 
 Adapters raise these ``from`` the driver's exception, so the cause stays in the traceback.
+``retryable`` says whether the same work may succeed if tried again (``is_retryable``): the
+Kafka consumers retry what is retryable and dead-letter the rest at once.
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ from pathlib import Path
 
 class EcomctlError(Exception):
     """Base of every error ecomctl raises on purpose."""
+
+    retryable = False
+    """Whether trying the same work again may succeed (an outage may end; a rule will not)."""
 
 
 class ConfigError(EcomctlError):
@@ -65,10 +77,19 @@ class AuthenticationFailed(DomainError):
     """Bad credentials or an unknown/expired session; never says which."""
 
 
-class LoginThrottled(DomainError):
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many failed logins; retry in {retry_after_s}s")
+class RateLimited(DomainError):
+    """Too many requests from one client (address, account); ``retry_after_s`` >= 1."""
+
+    def __init__(self, retry_after_s: int, message: str | None = None) -> None:
+        retry_after_s = max(1, int(retry_after_s))
+        super().__init__(message or f"too many requests; retry in {retry_after_s}s")
         self.retry_after_s = retry_after_s
+
+
+class LoginThrottled(RateLimited):
+    def __init__(self, retry_after_s: int) -> None:
+        retry_after_s = max(1, int(retry_after_s))
+        super().__init__(retry_after_s, f"too many failed logins; retry in {retry_after_s}s")
 
 
 class Forbidden(DomainError):
@@ -89,6 +110,34 @@ class InvalidTransition(DomainError):
         self.target = target
 
 
+class OrderExpired(DomainError):
+    def __init__(self, order_id: object) -> None:
+        super().__init__(f"order {order_id} expired: its stock was released; order again")
+        self.order_id = order_id
+
+
+class TooManyPendingOrders(DomainError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} pending orders per customer: pay or cancel one "
+                         "(POST /api/orders/{id}/cancel) first")
+        self.limit = limit
+
+
+class IdempotencyConflict(DomainError):
+    """A request with this Idempotency-Key is still in progress (IETF httpapi draft: 409)."""
+
+    def __init__(self) -> None:
+        super().__init__("a request with this Idempotency-Key is still being processed; "
+                         "retry after it finished")
+
+
+class IdempotencyMismatch(DomainError):
+    """The Idempotency-Key was used with a different request (IETF httpapi draft: 422)."""
+
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was already used with a different request")
+
+
 class EmailTaken(DomainError):
     """An account with this email (compared case-insensitively) already exists."""
 
@@ -104,6 +153,8 @@ class EmptyCart(DomainError):
 class InfraError(EcomctlError):
     """Something outside ecomctl's own logic failed: a backend, the network, the host."""
 
+    retryable = True
+
 
 class BackendUnavailable(InfraError):
     """A backend could not be reached or did not answer."""
@@ -112,6 +163,23 @@ class BackendUnavailable(InfraError):
         super().__init__(f"{backend}: {detail}")
         self.backend = backend
         self.detail = detail
+
+
+class RequestRejected(InfraError):
+    """A backend refused the request itself (an Elasticsearch 4xx such as a mapping or parse
+    error): sending the same request again gets the same answer, so it is not retried."""
+
+    retryable = False
+
+
+class Overloaded(InfraError):
+    """ecomctl refused work at once instead of queueing it without bound (the password-hash
+    queue is full, no database connection came free in time); ``retry_after_s`` >= 1."""
+
+    def __init__(self, resource: str, detail: str, retry_after_s: int = 1) -> None:
+        super().__init__(f"{resource}: {detail}")
+        self.resource = resource
+        self.retry_after_s = max(1, int(retry_after_s))
 
 
 class ServerStartError(InfraError):
@@ -137,6 +205,14 @@ class BackendStartError(StackError):
         super().__init__(f"{backend} did not become healthy: {detail} (log: {log_file})")
         self.backend = backend
         self.log_file = log_file
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether the work that raised ``exc`` is worth trying again. ecomctl's errors say so
+    themselves (a business rule or a rejected request: no; a backend outage: yes), as may any
+    class with a ``retryable`` attribute; any other exception (a timeout, a bug that may be a
+    race) gets the benefit of the doubt."""
+    return bool(getattr(exc, "retryable", True))
 
 
 def error_code(exc: BaseException) -> str:

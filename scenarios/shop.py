@@ -36,6 +36,7 @@ import re
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,9 +53,15 @@ from ecomctl.seed.vocabulary import DEPARTMENTS
 from ecomctl.sim.journeys import DEFAULT_WEIGHTS, MAX_BROWSING_CART_LINES
 
 # The same journey mix and cart rule as `ecomctl checkout simulate` (one definition; that
-# module imports no asyncio client, so it is safe under gevent).
-MIXED_WEIGHTS: dict[str, int] = dict(DEFAULT_WEIGHTS)
+# module imports no asyncio client, so it is safe under gevent). Journeys off by default
+# there (the simulator's double-click `pay-order`) are not part of the mix.
+MIXED_WEIGHTS: dict[str, int] = {name: w for name, w in DEFAULT_WEIGHTS.items() if w}
 LOGIN_ATTEMPTS = 3
+LOGIN_PATH = "/api/users/login"
+# A login refused with a short Retry-After (rate limit, full hash queue) is tried again after
+# it, this many times; a long one (an account locked for minutes) is not waited for.
+LOGIN_PUSH_BACK_RETRIES = 10
+MAX_RETRY_AFTER_S = 10
 # Workers take accounts from disjoint ranges (one sixteenth of the file each), so two users
 # of one run never share a cart.
 ACCOUNT_RANGES = 16
@@ -147,6 +154,11 @@ def _think_time() -> tuple[float, float]:
 class _Abort(Exception):
     """A request of the journey failed: the rest of the journey cannot go on."""
 
+    def __init__(self, retry_after_s: int | None = None) -> None:
+        super().__init__()
+        self.retry_after_s = retry_after_s
+        """A short wait the server asked for (429/503 with Retry-After), if any."""
+
 
 class ShopUser(FastHttpUser):
     """A logged-in demo shopper; subclasses set ``tasks = journeys(...)``."""
@@ -158,6 +170,7 @@ class ShopUser(FastHttpUser):
         super().__init__(environment)
         self.rng = random.Random()
         self.token: str | None = None
+        self.account: Shopper | None = None
         self.journey_name: str | None = None
         self.journey_failed = False
         self.lateness_ms = 0.0
@@ -179,18 +192,34 @@ class ShopUser(FastHttpUser):
             raise StopUser()
         self.login()
 
-    def login(self) -> None:
+    def login(self, *, again: bool = False) -> None:
+        """Log in as this user's account (a new one the first time, or when it fails).
+        ``again`` (the session was lost mid-journey): failing ends the journey, not the user,
+        whose next request tries again."""
+        failed_before = self.journey_failed  # a pushed-back attempt is not the journey's
         runner = self.environment.runner
         worker_index = int(getattr(runner, "worker_index", 0) or 0)
         for _ in range(LOGIN_ATTEMPTS):
-            shopper = next_shopper(worker_index)
-            try:
-                _, body = self.call("POST", "/api/users/login", "/api/users/login",
-                                    body={"email": shopper.email, "password": shopper.password})
-            except _Abort:
-                continue
-            self.token = str(body["token"])
-            return
+            shopper = self.account or next_shopper(worker_index)
+            pushed_back = 0
+            while True:
+                try:
+                    _, body = self.call("POST", LOGIN_PATH, LOGIN_PATH, body={
+                        "email": shopper.email, "password": shopper.password,
+                    })
+                except _Abort as refused:
+                    if refused.retry_after_s is not None and pushed_back < LOGIN_PUSH_BACK_RETRIES:
+                        pushed_back += 1
+                        time.sleep(refused.retry_after_s + self.rng.random())  # gevent-patched
+                        continue
+                    self.account = None
+                    break
+                self.token, self.account = str(body["token"]), shopper
+                self.journey_failed = failed_before
+                return
+        if again:
+            self.journey_failed = True
+            raise _Abort()
         log.error("no demo account could log in (is %s from this shop's seed?)",
                   os.environ.get(SHOPPERS_FILE_ENV) or "the default shoppers.json")
         raise StopUser()
@@ -205,11 +234,15 @@ class ShopUser(FastHttpUser):
         *,
         body: Mapping[str, Any] | None = None,
         outcomes: tuple[int, ...] = (),
+        relogin: bool = True,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> tuple[int, Any]:
         """One request with trace context and the session; returns (status, JSON body).
         Statuses in ``outcomes`` are business results, not failures; any other non-2xx
-        fails the request (with its cause) and aborts the journey."""
-        headers = {"traceparent": new_traceparent()}
+        fails the request (with its cause) and aborts the journey. A 401 on a request made
+        with a session (expired, or lost by its store) logs in again and retries the
+        request once, as a real client does; the 401 still counts as a failed request."""
+        headers = {"traceparent": new_traceparent(), **(extra_headers or {})}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         # Only a journey's first request starts late; the ones after it follow at once.
@@ -223,8 +256,15 @@ class ShopUser(FastHttpUser):
                 response.success()
                 return status, payload
             response.failure(_cause(status, payload, response))
+            retry_after = str(response.headers.get("retry-after") or "")
+        if status == 401 and relogin and self.token and path != LOGIN_PATH:
+            self.login(again=True)
+            return self.call(method, path, name, body=body, outcomes=outcomes, relogin=False,
+                             extra_headers=extra_headers)
         self.journey_failed = True
-        raise _Abort()
+        short_wait = (status in (429, 503) and retry_after.isdigit()
+                      and int(retry_after) <= MAX_RETRY_AFTER_S)
+        raise _Abort(int(retry_after) if short_wait else None)
 
     def run_journey(self, name: str, steps: Callable[[ShopUser], None]) -> None:
         started = time.perf_counter()
@@ -328,7 +368,10 @@ def cart(user: ShopUser) -> None:
 def checkout(user: ShopUser) -> None:
     for product_id in user.rng.sample(user.shop.product_ids, user.rng.randint(1, 3)):
         user.add_to_cart(product_id, user.rng.randint(1, 2))
-    status, result = user.call("POST", "/api/checkout", "/api/checkout", outcomes=(402, 409))
+    # One Idempotency-Key per checkout intent (kept by the retry after a re-login): a
+    # repeated request cannot order or charge twice. 202: the gateway's answer was lost.
+    status, result = user.call("POST", "/api/checkout", "/api/checkout", outcomes=(402, 409),
+                               extra_headers={"Idempotency-Key": str(uuid.uuid4())})
     if status == 409:
         # Sold out meanwhile (409 out_of_stock): the shop answered correctly, so it is a
         # business outcome like a declined card, not a failed request; the shopper gives up

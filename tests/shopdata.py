@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ecomctl.adapters.postgres.users import UserRepository
-from ecomctl.adapters.search import ProductDocument
 from ecomctl.bootstrap import ShopStack
 from ecomctl.domain.models import Product, User
+from ecomctl.domain.search import ProductDocument
 
 
 @dataclass(frozen=True)

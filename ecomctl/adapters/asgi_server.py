@@ -50,11 +50,14 @@ async def serving(
     startup_timeout_s: float = 10.0,
     shutdown_timeout_s: float = 5.0,
     reuse_port: bool = False,
+    limit_concurrency: int | None = None,
 ) -> AsyncIterator[ServedAddress]:
     """Serve ``app`` in a background task until the block exits.
 
     ``reuse_port`` (SO_REUSEPORT) lets several processes listen on the same port, the kernel
     spreading connections among them: how ``serve --role api`` processes share one port.
+    ``limit_concurrency``: past that many open connections or in-flight requests, uvicorn
+    answers 503 at once (and closes the connection) instead of queueing; None: no limit.
     """
     sock = _listen_socket(name, host, port, reuse_port=reuse_port)
     server = _EmbeddedServer(
@@ -66,6 +69,7 @@ async def serving(
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=math.ceil(shutdown_timeout_s),
+            limit_concurrency=limit_concurrency,
         )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]), name=name)

@@ -24,7 +24,6 @@ import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from enum import StrEnum
 from typing import Generic, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -33,6 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from ecomctl.services.ports.cache import CacheLevel
 from ecomctl.telemetry.metrics import ShopMetrics
 
 T = TypeVar("T")
@@ -44,12 +44,6 @@ Clock = Callable[[], float]
 _TOMBSTONE = b"\x00invalidated"
 _TOMBSTONE_TTL_MS = 2000
 _REDIS_ERRORS = (RedisError, OSError)
-
-
-class CacheLevel(StrEnum):
-    L1 = "l1"  # this process's memory
-    L2 = "l2"  # Redis
-    L3 = "l3"  # the source of truth (the loader)
 
 
 def fast_fail_redis(url: str, *, timeout_s: float = 0.25, max_connections: int = 128) -> Redis:

@@ -17,16 +17,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 import httpx
 
 from ecomctl.domain.models import PaymentStatus
 from ecomctl.domain.money import money
-from ecomctl.errors import ConfigError
+from ecomctl.errors import BackendUnavailable, ConfigError
 
 DEFAULT_TIMEOUT_S = 2.0
 CHARGES_PATH = "/v1/charges"
+PAYMENTS_PATH = "/v1/payments"  # a charge looked up by its idempotency key
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class GatewayCharge:
     status: PaymentStatus
     gateway_ref: str | None = None  # the gateway's charge id (captured or declined)
     error: str | None = None  # why it was not captured, for the payment record
+    amount: Decimal | None = None  # what a looked-up charge was for
 
 
 class PaymentGatewayClient:
@@ -97,6 +100,30 @@ class PaymentGatewayClient:
             return GatewayCharge(PaymentStatus.GATEWAY_ERROR, error=_describe(exc))
         return _outcome(response)
 
+    async def lookup(self, idempotency_key: str) -> GatewayCharge | None:
+        """What the gateway decided for this key: the charge (captured or declined), or None
+        when it holds no charge for it (nothing was captured). Raises BackendUnavailable when
+        it cannot tell (unreachable, 5xx): the order then stays unsettled for a later try."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                response = await self._http.get(
+                    f"{PAYMENTS_PATH}/{quote(idempotency_key, safe='')}"
+                )
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise BackendUnavailable("payment-gateway", _describe(exc)) from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise BackendUnavailable("payment-gateway", f"lookup answered HTTP "
+                                     f"{response.status_code}: {_snippet(response)}")
+        body = _json_object(response) or {}
+        status, charge_id = body.get("status"), body.get("id")
+        if status not in ("captured", "declined") or not isinstance(charge_id, str):
+            raise BackendUnavailable("payment-gateway",
+                                     f"malformed lookup answer: {_snippet(response)}")
+        return GatewayCharge(PaymentStatus(status), gateway_ref=charge_id,
+                             amount=Decimal(str(body.get("amount"))))
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -156,5 +183,5 @@ def _snippet(response: httpx.Response, limit: int = 200) -> str:
     return (text[:limit] + "...") if len(text) > limit else (text or "<empty body>")
 
 
-def _describe(exc: httpx.HTTPError) -> str:
+def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

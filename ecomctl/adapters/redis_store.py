@@ -85,39 +85,85 @@ class SessionStore:
             await self._redis.delete(session_key(token))
 
 
-class LoginThrottle:
-    """At most ``max_failures`` failed logins per email per window.
+def attempt_key(email: str, client: str) -> str:
+    """The failures of one client address on one account."""
+    return f"{throttle_key(email)}:{_digest(client)[:32]}"
 
-    The window is fixed from the first counted attempt (its key's expiry), so a locked-out address
-    unlocks ``window_s`` after that attempt. The key is a hash of the normalized email and is
-    written whether or not the account exists: the throttle does not reveal which do.
+
+# KEYS[1] the (account, address) counter, KEYS[2] the account's; ARGV max per address, max
+# per account, window. Checks and counts in one atomic step, so a burst of concurrent guesses
+# cannot all pass a read-then-write check. Returns the seconds to wait, 0 when allowed.
+_BEGIN_ATTEMPT = """
+local here = tonumber(redis.call('GET', KEYS[1]) or '0')
+local total = tonumber(redis.call('GET', KEYS[2]) or '0')
+if here >= tonumber(ARGV[1]) then
+  return math.max(redis.call('TTL', KEYS[1]), 1)
+end
+if here >= 1 and total >= tonumber(ARGV[2]) then
+  return math.max(redis.call('TTL', KEYS[2]), 1)
+end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3], 'NX')
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3], 'NX')
+return 0
+"""
+
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then
+  redis.call('DECR', KEYS[2])
+end
+return 0
+"""
+
+
+class LoginThrottle:
+    """Failed logins counted per (account, client address) and per account, per window.
+
+    An address gets ``max_failures`` attempts on an account per window; after that only that
+    address is refused, so an attacker guessing from one address cannot lock the owner out
+    of their account from another. Once the account as a whole has seen
+    ``max_account_failures`` failures (guessing spread over many addresses), an address gets
+    one attempt per window: a correct password from an address with no failure still
+    succeeds, while distributed guessing slows to one try per address.
+
+    Windows are fixed from the first counted attempt (the keys' expiry). Keys are digests of
+    the normalized email and the address, written whether or not the account exists: the
+    throttle does not reveal which do. ``client`` "" (callers that know no address) is one
+    address like any other.
     """
 
-    def __init__(self, client: redis.Redis, max_failures: int = 5, window_s: int = 300) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        max_failures: int = 5,
+        window_s: int = 300,
+        *,
+        max_account_failures: int = 50,
+    ) -> None:
         self._redis = client
         self._max_failures = max_failures
+        self._max_account_failures = max_account_failures
         self._window_s = window_s
+        self._begin = client.register_script(_BEGIN_ATTEMPT)
+        self._succeeded = client.register_script(_SUCCEEDED)
 
-    async def begin_attempt(self, email: str) -> None:
-        """Count this login attempt before the password is checked, and refuse it if the
-        window already holds ``max_failures`` attempts. Counting first (one atomic INCR) means
-        a burst of concurrent guesses cannot all slip past a read-then-write check; a
-        successful login calls ``reset``, so only failures accumulate."""
-        key = throttle_key(email)
-        async with (
-            _redis_errors("login throttle"),
-            self._redis.pipeline(transaction=True) as pipe,
-        ):
-            pipe.incr(key)
-            pipe.expire(key, self._window_s, nx=True)  # the window starts at the first attempt
-            pipe.ttl(key)
-            attempts, _, ttl = await pipe.execute()
-        if int(attempts) > self._max_failures:
-            raise LoginThrottled(ttl if ttl > 0 else self._window_s)
+    async def begin_attempt(self, email: str, client: str = "") -> None:
+        """Count this attempt before the password is checked (a success takes it back with
+        ``reset``), or raise LoginThrottled if this address may not try now."""
+        async with _redis_errors("login throttle"):
+            wait_s = await self._begin(
+                keys=[attempt_key(email, client), throttle_key(email)],
+                args=[self._max_failures, self._max_account_failures, self._window_s],
+            )
+        if int(wait_s) > 0:
+            raise LoginThrottled(int(wait_s))
 
-    async def reset(self, email: str) -> None:
+    async def reset(self, email: str, client: str = "") -> None:
+        """A successful login: forget this address's failures and uncount the attempt."""
         async with _redis_errors("login throttle reset"):
-            await self._redis.delete(throttle_key(email))
+            await self._succeeded(keys=[attempt_key(email, client), throttle_key(email)])
 
 
 # Both scripts check the limits and write in one atomic step, so concurrent adds can never

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -27,18 +26,15 @@ from elasticsearch import (
 )
 from elasticsearch.helpers import BulkIndexError, async_bulk
 
-from ecomctl.domain.models import Page, Product
+from ecomctl.domain.models import Page
 from ecomctl.domain.money import money
-from ecomctl.errors import BackendUnavailable, InfraError, ValidationFailed
+from ecomctl.domain.search import ProductDocument, SearchHit, SearchQuery
+from ecomctl.errors import BackendUnavailable, InfraError, RequestRejected
 
 BACKEND = "elasticsearch"
 DEFAULT_ALIAS = "ecomctl-products"
 INDEX_VERSION = 1
 BULK_CHUNK_SIZE = 1_000
-MAX_QUERY_CHARS = 200
-MAX_PAGE_SIZE = 100
-MAX_CATEGORY_CHARS = 100
-MAX_RESULT_WINDOW = 10_000  # Elasticsearch's default index.max_result_window
 SEARCH_FIELDS = ("name^3", "description", "category_name")
 
 INDEX_SETTINGS: dict[str, Any] = {
@@ -68,106 +64,21 @@ INDEX_MAPPINGS: dict[str, Any] = {
 _SOURCE_FIELDS = ["product_id", "name", "category_slug", "price"]
 
 
-@dataclass(frozen=True)
-class ProductDocument:
-    """What the search index knows about one product."""
-
-    product_id: int
-    sku: str
-    name: str
-    description: str
-    category_slug: str
-    category_name: str
-    price: Decimal
-    currency: str
-    active: bool
-
-    def __post_init__(self) -> None:
-        if isinstance(self.product_id, bool) or not isinstance(self.product_id, int):
-            raise ValidationFailed("product_id must be an integer")
-        if self.product_id < 1:
-            raise ValidationFailed("product_id must be positive")
-        object.__setattr__(self, "price", money(self.price))
-
-    @classmethod
-    def from_product(cls, product: Product, category_name: str) -> ProductDocument:
-        return cls(
-            product_id=product.id,
-            sku=product.sku,
-            name=product.name,
-            description=product.description,
-            category_slug=product.category_slug,
-            category_name=category_name,
-            price=product.price,
-            currency=product.currency,
-            active=product.active,
-        )
-
-    def to_source(self) -> dict[str, Any]:
-        return {
-            "product_id": self.product_id,
-            "sku": self.sku,
-            "name": self.name,
-            "description": self.description,
-            "category_slug": self.category_slug,
-            "category_name": self.category_name,
-            "price": str(self.price),
-            "price_cents": _cents(self.price),
-            "currency": self.currency,
-            "active": self.active,
-        }
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    product_id: int
-    name: str
-    category_slug: str
-    price: Decimal
-    score: float
-
-
-@dataclass(frozen=True)
-class SearchQuery:
-    """A validated search request; ``text`` is stored stripped, bounds as cents-exact money."""
-
-    text: str
-    category: str | None = None
-    min_price: Decimal | None = None
-    max_price: Decimal | None = None
-    page: int = 1
-    page_size: int = 20
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.text, str):
-            raise ValidationFailed("search text must be a string")
-        text = self.text.strip()
-        if not 1 <= len(text) <= MAX_QUERY_CHARS:
-            raise ValidationFailed(f"search text must be 1 to {MAX_QUERY_CHARS} characters")
-        object.__setattr__(self, "text", text)
-        if self.category is not None:
-            category = self.category.strip()
-            if not 1 <= len(category) <= MAX_CATEGORY_CHARS:
-                raise ValidationFailed(
-                    f"category must be 1 to {MAX_CATEGORY_CHARS} characters when given"
-                )
-            object.__setattr__(self, "category", category)
-        if self.min_price is not None:
-            object.__setattr__(self, "min_price", money(self.min_price))
-        if self.max_price is not None:
-            object.__setattr__(self, "max_price", money(self.max_price))
-        if (
-            self.min_price is not None
-            and self.max_price is not None
-            and self.min_price > self.max_price
-        ):
-            raise ValidationFailed("min_price must not be greater than max_price")
-        if not _is_int(self.page) or self.page < 1:
-            raise ValidationFailed("page must be an integer >= 1")
-        if not _is_int(self.page_size) or not 1 <= self.page_size <= MAX_PAGE_SIZE:
-            raise ValidationFailed(f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}")
-        if self.page * self.page_size > MAX_RESULT_WINDOW:
-            raise ValidationFailed(f"cannot page beyond the first {MAX_RESULT_WINDOW} results")
+def document_source(doc: ProductDocument) -> dict[str, Any]:
+    """The indexed JSON of ``doc`` (the fields of INDEX_MAPPINGS): money as an exact string
+    for display and as cents for range filters."""
+    return {
+        "product_id": doc.product_id,
+        "sku": doc.sku,
+        "name": doc.name,
+        "description": doc.description,
+        "category_slug": doc.category_slug,
+        "category_name": doc.category_name,
+        "price": str(doc.price),
+        "price_cents": _cents(doc.price),
+        "currency": doc.currency,
+        "active": doc.active,
+    }
 
 
 def build_search_body(query: SearchQuery) -> dict[str, Any]:
@@ -282,7 +193,7 @@ class ProductSearchIndex:
                 "_op_type": "index",
                 "_index": self.alias,
                 "_id": str(doc.product_id),
-                "_source": doc.to_source(),
+                "_source": document_source(doc),
             }
             for doc in docs
         )
@@ -302,7 +213,7 @@ class ProductSearchIndex:
             await self._client.index(
                 index=self.alias,
                 id=str(doc.product_id),
-                document=doc.to_source(),
+                document=document_source(doc),
                 refresh=refresh,
             )
 
@@ -356,23 +267,22 @@ def _cents(amount: Decimal) -> int:
     return int(money(amount) * 100)
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 @contextmanager
 def _translated(operation: str) -> Iterator[None]:
-    """Unreachable or overloaded → BackendUnavailable; a request Elasticsearch refused is a
-    bug in this module → InfraError carrying Elasticsearch's own reason."""
+    """Unreachable, overloaded or timed out (408, 429, 5xx) → BackendUnavailable, worth a
+    retry; a version conflict (409) → InfraError, also retryable; any other 4xx is a request
+    Elasticsearch refused (a mapping or parse rejection) → RequestRejected, final, carrying
+    Elasticsearch's own reason."""
     try:
         yield
     except (ConnectionError, ConnectionTimeout) as exc:
         raise BackendUnavailable(BACKEND, f"{operation}: {exc}") from exc
     except ApiError as exc:
         status = exc.meta.status
-        if status == 429 or status >= 500:
+        if status in (408, 429) or status >= 500:
             raise BackendUnavailable(BACKEND, f"{operation}: HTTP {status} {_reason(exc)}") from exc
-        raise InfraError(
+        rejected = InfraError if status == 409 else RequestRejected
+        raise rejected(
             f"{BACKEND} rejected {operation} (HTTP {status}): {_reason(exc)}"
         ) from exc
     except TransportError as exc:  # serialization and other client-side transport faults
@@ -419,6 +329,9 @@ def _bulk_failure(exc: BulkIndexError) -> InfraError:
             )
             first = f"document {result.get('_id')}: {reason}"
     detail = f"{len(exc.errors)} document(s) failed; first: {first}"
-    if statuses and all(status == 429 or status >= 500 for status in statuses):
+    if statuses and all(status in (408, 429) or status >= 500 for status in statuses):
         return BackendUnavailable(BACKEND, f"bulk index: {detail}")
+    if statuses and all(400 <= status < 500 and status not in (408, 409, 429)
+                        for status in statuses):
+        return RequestRejected(f"{BACKEND} rejected bulk index: {detail}")
     return InfraError(f"{BACKEND} rejected bulk index: {detail}")

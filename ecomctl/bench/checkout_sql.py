@@ -30,6 +30,7 @@ import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from opentelemetry import trace
 from ecomctl.adapters.payment_gateway import PaymentGatewayClient
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.adapters.postgres.products import ProductRepository
+from ecomctl.adapters.postgres.unit_of_work import postgres_units
 from ecomctl.bench.commands import BenchFailed, run_command
 from ecomctl.domain.models import Cart, CartLine, CheckoutOutcome, Product
 from ecomctl.services.checkout import CheckoutService
@@ -185,10 +187,11 @@ def _checkout_service(
     def tracer(service: str) -> ServiceTracer:
         return ServiceTracer(service, trace.NoOpTracer())
 
+    units = postgres_units(db)
     inventory = InventoryService(tracer("inventory"))
-    orders = OrderService(db, inventory, tracer("order"))
+    orders = OrderService(units, inventory, tracer("order"))
     payments = PaymentService(gateway, tracer("payment"))
-    return CheckoutService(db, carts, _WarmPrices(products), orders, inventory, payments,
+    return CheckoutService(units, carts, _WarmPrices(products), orders, inventory, payments,
                            tracer("checkout"))
 
 
@@ -381,6 +384,8 @@ def _pg_text(value: Any) -> str:
         return str(value)
     if isinstance(value, str):
         return value
+    if isinstance(value, timedelta):  # an interval (a Pending order's hold)
+        return f"{value.total_seconds():g} seconds"
     if isinstance(value, list | tuple):
         return "{" + ",".join(_array_element(v) for v in value) + "}"
     raise CheckoutSqlFailed(f"no pgbench form for a {type(value).__name__} parameter")

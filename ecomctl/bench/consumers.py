@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ecomctl.adapters.kafka.consumer import EventConsumer
 from ecomctl.adapters.kafka.topics import delete_topics, ensure_topics
+from ecomctl.adapters.postgres.analytics import PostgresAnalytics
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.bench.commands import BenchFailed
 from ecomctl.config import Settings
@@ -114,8 +115,8 @@ async def _ecomctl_rate(
 ) -> float:
     telemetry = Telemetry(settings)
     db = await Database.connect(settings.database_url, min_size=1, max_size=PARTITIONS + 1)
-    consumer = EventConsumer(name, [topic], AnalyticsCounter(), bootstrap=bootstrap, db=db,
-                             tracer=telemetry.tracer("analytics"))
+    consumer = EventConsumer(name, [topic], AnalyticsCounter(PostgresAnalytics()),
+                             bootstrap=bootstrap, db=db, tracer=telemetry.tracer("analytics"))
     try:
         await consumer.start()
         consumer.start_background()

@@ -13,6 +13,7 @@ from ecomctl.cli import (
     checkout,
     db,
     doctor,
+    events,
     gate,
     load,
     report,
@@ -49,6 +50,7 @@ app.command(name="report")(report.report)
 app.add_typer(traces.app, name="traces")
 app.command(name="doctor")(doctor.doctor)
 app.add_typer(gate.app, name="gate")
+app.add_typer(events.app, name="events")
 app.command(name="bench")(bench.bench)
 
 

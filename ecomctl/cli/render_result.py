@@ -113,11 +113,13 @@ def _kafka(result: dict[str, Any]) -> Table:
     for name, c in result.get("kafka", {}).get("consumers", {}).items():
         lag = c.get("lag") or {}
         rows.append((name, f"{c.get('processed') or 0:,}", f"{c.get('duplicates') or 0:,}",
-                     f"{c.get('failed') or 0:,}", *(_ms(lag.get(k)) for k in _LAT)))
+                     f"{c.get('failed') or 0:,}", f"{c.get('dead_lettered') or 0:,}",
+                     *(_ms(lag.get(k)) for k in _LAT)))
     drain = result.get("kafka", {}).get("drain_s")
     caught_up = f"; caught up {drain:.1f}s after the run" if drain is not None else ""
     return _simple(f"Kafka consumers: event lag, commit to processed (ms){caught_up}",
-                   ("consumer", "processed", "dupes", "failed", "p50", "p95", "p99", "max"), rows)
+                   ("consumer", "processed", "dupes", "failed", "dlq", "p50", "p95", "p99", "max"),
+                   rows)
 
 
 def _findings(result: dict[str, Any], console: Console, shown: int = 8) -> None:

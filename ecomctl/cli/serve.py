@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from dataclasses import replace
@@ -75,6 +76,18 @@ def gateway(
         "default shares a budget among API processes to stay within the server's "
         "max_connections (200 on the local stack).",
     ),
+    payment_ledger: Path = typer.Option(
+        None, help="When the server stops (after the drain), write the payment gateway's "
+        "ledger, every capture it made, to this JSON file: what `load run` checks the "
+        "database's paid orders against. Needs --workers 1 (or --role events)."
+    ),
+    limit_concurrency: int = typer.Option(
+        None, "--limit-concurrency", min=0, max=1_000_000,
+        show_default="$ECOMCTL_LIMIT_CONCURRENCY or 1024",
+        help="Open connections plus in-flight requests per API process before the gateway "
+        "answers 503 at once instead of queueing (0: no limit). Idle keep-alive connections "
+        "count: keep it above the number of concurrent clients.",
+    ),
 ) -> None:
     """Serve the shop: the HTTP API (gateway plus all nine services) and its event workers.
 
@@ -92,14 +105,18 @@ def gateway(
     count = workers or os.cpu_count() or 1
     if role is Role.events or count == 1:
         event_loop.run(_serve(host, port, role, payment_gateway_url, trace_file,
-                              drain_on_exit, db_pool_size or DB_POOL_SIZE))
+                              drain_on_exit, db_pool_size or DB_POOL_SIZE, limit_concurrency,
+                              payment_ledger))
         return
+    if payment_ledger is not None:
+        raise typer.BadParameter("--payment-ledger needs --workers 1 (or --role events)")
     from ecomctl.cli.serve_workers import WorkerPlan, supervise
 
     plan = WorkerPlan(host=host, port=port, api_workers=count, events=role is Role.all,
                       payment_gateway_url=payment_gateway_url, trace_file=trace_file,
                       drain_on_exit=drain_on_exit,
-                      api_pool_size=db_pool_size or max(2, DB_CONNECTIONS_FOR_API // count))
+                      api_pool_size=db_pool_size or max(2, DB_CONNECTIONS_FOR_API // count),
+                      limit_concurrency=limit_concurrency)
     raise typer.Exit(asyncio.run(supervise(plan)))
 
 
@@ -114,6 +131,8 @@ async def _serve(
     trace_file: Path | None,
     drain_on_exit: bool,
     db_pool_size: int,
+    limit_concurrency: int | None = None,
+    payment_ledger: Path | None = None,
 ) -> None:
     from ecomctl.bootstrap import StackOptions, running_stack
     from ecomctl.config import Settings
@@ -141,8 +160,8 @@ async def _serve(
                                   f"{names}, carrier (Ctrl-C stops)")
                 await stop.wait()
             else:
-                async with running_gateway(shop, host, port,
-                                           reuse_port=role is Role.api) as at:
+                async with running_gateway(shop, host, port, reuse_port=role is Role.api,
+                                           limit_concurrency=limit_concurrency) as at:
                     err_console.print(
                         f"ecomctl gateway listening on [bold]{at.url}[/bold] "
                         f"(role {role.value}, {event_loop.chosen_loop()} loop, "
@@ -152,6 +171,10 @@ async def _serve(
             if drain_on_exit and role is not Role.api:
                 # The gateway is closed: nothing new arrives while the consumers catch up.
                 await _drain(shop)
+            if payment_ledger is not None:
+                ledger = await shop.payment_ledger()
+                if ledger is not None:
+                    payment_ledger.write_text(json.dumps(ledger.to_json()))
     finally:
         if telemetry is not None:  # running_stack leaves a telemetry it was given alone
             telemetry.shutdown()

@@ -42,6 +42,8 @@ class WorkerPlan:
     drain_on_exit: bool
     api_pool_size: int
     """PostgreSQL connections of each API process (the events process keeps the default)."""
+    limit_concurrency: int | None = None
+    """``--limit-concurrency`` of each API process; None: the settings' (environment)."""
 
 
 @dataclass
@@ -72,6 +74,12 @@ def _trace_args(plan: WorkerPlan, name: str) -> list[str]:
         return []
     path = plan.trace_file
     return ["--trace-file", str(path.with_name(f"{path.stem}.{name}{path.suffix or '.jsonl'}"))]
+
+
+def _limit_args(plan: WorkerPlan) -> list[str]:
+    if plan.limit_concurrency is None:
+        return []  # the children read ECOMCTL_LIMIT_CONCURRENCY from the same environment
+    return ["--limit-concurrency", str(plan.limit_concurrency)]
 
 
 async def _start(name: str, argv: list[str], ready_marker: str) -> _Child:
@@ -188,7 +196,7 @@ async def supervise(plan: WorkerPlan) -> int:
             api.append(await _start(
                 name, _ecomctl("serve", "--role", "api", "--host", plan.host, "--port",
                                str(port), "--db-pool-size", str(plan.api_pool_size), *common,
-                               *_trace_args(plan, name)),
+                               *_limit_args(plan), *_trace_args(plan, name)),
                 "listening on",
             ))
         if problem := await _wait_ready([*events, *api]):

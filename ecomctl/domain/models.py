@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -81,6 +81,8 @@ class Cart:
 
 class OrderStatus(StrEnum):
     PENDING = "pending"
+    PAYMENT_PENDING = "payment_pending"  # claimed by one checkout, the gateway is being asked
+    PAYMENT_UNKNOWN = "payment_unknown"  # the gateway's answer was lost: the reconciler decides
     PAID = "paid"
     SHIPPED = "shipped"
     DELIVERED = "delivered"
@@ -88,7 +90,11 @@ class OrderStatus(StrEnum):
 
 
 ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    OrderStatus.PENDING: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED}),
+    OrderStatus.PENDING: frozenset({OrderStatus.PAYMENT_PENDING, OrderStatus.CANCELLED}),
+    OrderStatus.PAYMENT_PENDING: frozenset(
+        {OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.PAYMENT_UNKNOWN}
+    ),
+    OrderStatus.PAYMENT_UNKNOWN: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED}),
     OrderStatus.PAID: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
     OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
     OrderStatus.DELIVERED: frozenset(),
@@ -97,8 +103,10 @@ ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 
 def transition(current: OrderStatus, target: OrderStatus) -> OrderStatus:
-    """The order state machine: Pending -> Paid -> Shipped -> Delivered; Pending/Paid ->
-    Cancelled. Anything else raises InvalidTransition."""
+    """The order state machine: Pending -> PaymentPending -> Paid -> Shipped -> Delivered;
+    PaymentPending -> PaymentUnknown -> Paid or Cancelled (the reconciler); Pending (expired,
+    cancelled by its owner), PaymentPending (declined) and Paid -> Cancelled. Anything else
+    raises InvalidTransition."""
     if target not in ALLOWED_TRANSITIONS[current]:
         raise InvalidTransition(current.value, target.value)
     return target
@@ -128,6 +136,10 @@ class Order:
     total: Decimal
     currency: str
     created_at: datetime
+    expires_at: datetime | None = None  # a Pending order's stock is held until then
+
+    def with_status(self, status: OrderStatus) -> Order:
+        return replace(self, status=status)
 
 
 class PaymentStatus(StrEnum):
@@ -135,6 +147,12 @@ class PaymentStatus(StrEnum):
     DECLINED = "declined"
     TIMEOUT = "timeout"
     GATEWAY_ERROR = "gateway_error"
+
+    @property
+    def is_final(self) -> bool:
+        """Captured or declined: the gateway decided. A timeout or an error leaves the charge
+        unknown (the gateway may have captured before the answer was lost)."""
+        return self in (PaymentStatus.CAPTURED, PaymentStatus.DECLINED)
 
 
 @dataclass(frozen=True)
@@ -166,7 +184,7 @@ class Shipment:
 class CheckoutOutcome(StrEnum):
     PAID = "paid"
     PAYMENT_DECLINED = "payment_declined"
-    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_UNKNOWN = "payment_unknown"  # no answer: the reconciler settles the order later
 
 
 @dataclass(frozen=True)

@@ -10,22 +10,30 @@ route acts on the token's user only, so nobody can see another user's cart or or
 import os
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Header, Query, Response
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from ecomctl import __version__
-from ecomctl.adapters.search import SearchQuery
-from ecomctl.domain.models import User
+from ecomctl.domain.models import CheckoutOutcome, User
+from ecomctl.domain.search import SearchQuery
 from ecomctl.errors import AuthenticationFailed
 from ecomctl.gateway import schemas as s
 from ecomctl.gateway.errors import install_error_handlers
+from ecomctl.gateway.idempotency import HEADER, idempotent
 from ecomctl.gateway.limits import BodySizeLimit
+from ecomctl.gateway.push_back import RequestLimits
 from ecomctl.services.shop import ShopServices
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+_CHECKOUT_STATUS = {
+    CheckoutOutcome.PAID: 200,
+    CheckoutOutcome.PAYMENT_UNKNOWN: 202,
+    CheckoutOutcome.PAYMENT_DECLINED: 402,
+}
 
 _ERRORS = {
     401: {"model": s.ErrorOut, "description": "missing or invalid session"},
@@ -36,7 +44,19 @@ _ERRORS = {
 }
 
 
-def create_app(shop: ShopServices, readiness: ReadinessCheck) -> FastAPI:
+# Login and register are limited per client address and wait for a password-hash slot.
+_PUSH_BACK: dict[int | str, dict[str, Any]] = {
+    429: {"model": s.ErrorOut, "description": "too many requests from this address "
+                                              "(Retry-After says when to try again)"},
+    503: {"model": s.ErrorOut, "description": "overloaded or a backend is unavailable "
+                                              "(Retry-After)"},
+}
+
+
+def create_app(
+    shop: ShopServices, readiness: ReadinessCheck, limits: RequestLimits | None = None
+) -> FastAPI:
+    limits = limits or RequestLimits(None)
     app = FastAPI(
         title="ecomctl shop gateway",
         version=__version__,
@@ -68,13 +88,17 @@ def create_app(shop: ShopServices, readiness: ReadinessCheck) -> FastAPI:
         return JSONResponse({"ready": all(checks.values()), "checks": checks},
                             status_code=200 if all(checks.values()) else 503)
 
-    @app.post("/api/users/register", status_code=201, tags=["users"])
-    async def register(body: s.RegisterRequest) -> s.UserOut:
-        return s.UserOut.of(await shop.users.register(body.email, body.password, body.full_name))
+    @app.post("/api/users/register", status_code=201, tags=["users"], responses=_PUSH_BACK)
+    async def register(body: s.RegisterRequest, request: Request) -> s.UserOut:
+        client = await limits.admit("register", request)
+        return s.UserOut.of(await shop.users.register(body.email, body.password, body.full_name,
+                                                      client=client))
 
-    @app.post("/api/users/login", tags=["users"])
-    async def login(body: s.LoginRequest) -> s.SessionOut:
-        token, user = await shop.users.login(body.email, body.password)
+    @app.post("/api/users/login", tags=["users"], responses=_PUSH_BACK)
+    async def login(body: s.LoginRequest, request: Request) -> s.SessionOut:
+        client = await limits.admit("login", request)
+        token, user = await shop.users.login(body.email, body.password, client=client)
+        await limits.give_back("login", client)  # only failed logins drain the bucket
         return s.SessionOut(token=token, user=s.UserOut.of(user))
 
     @app.post("/api/users/logout", status_code=204, tags=["users"])
@@ -136,9 +160,24 @@ def create_app(shop: ShopServices, readiness: ReadinessCheck) -> FastAPI:
     async def remove_item(product_id: Annotated[int, s.PathId], user: CurrentUser) -> s.CartOut:
         return s.CartOut.of(await shop.carts.remove_item(user.id, product_id))
 
-    @app.post("/api/orders", status_code=201, tags=["orders"])
-    async def place_order(user: CurrentUser) -> s.OrderOut:
-        return s.OrderOut.of(await shop.checkout.place_order(user.id))
+    IdempotencyKey = Annotated[str | None, Header(
+        alias=HEADER, description="One per intent (a UUID): a retry with the same key gets "
+        "the first response replayed instead of a second order or charge (409 while the first "
+        "still runs, 422 if reused with another body). Without it every request counts.",
+    )]
+
+    @app.post("/api/orders", status_code=201, tags=["orders"], response_model=s.OrderOut)
+    async def place_order(user: CurrentUser, key: IdempotencyKey = None) -> JSONResponse:
+        async def handle() -> JSONResponse:
+            order = await shop.checkout.place_order(user.id)
+            return JSONResponse(s.OrderOut.of(order).model_dump(mode="json"), status_code=201)
+
+        return await idempotent(shop.idempotency, user.id, key, "/api/orders", "", handle)
+
+    @app.post("/api/orders/{order_id}/cancel", tags=["orders"])
+    async def cancel_order(order_id: UUID, user: CurrentUser) -> s.OrderOut:
+        """Cancel one of your Pending orders: its reserved stock is released at once."""
+        return s.OrderOut.of(await shop.orders.cancel(user.id, order_id))
 
     @app.get("/api/orders", tags=["orders"])
     async def list_orders(
@@ -155,16 +194,27 @@ def create_app(shop: ShopServices, readiness: ReadinessCheck) -> FastAPI:
         order = await shop.orders.get(user.id, order_id)
         return s.OrderOut.of(order, await shop.shipments.for_order(order.id))
 
-    @app.post("/api/checkout", tags=["orders"])
-    async def checkout(user: CurrentUser, body: s.CheckoutRequest | None = None) -> JSONResponse:
-        result = await shop.checkout.checkout(user.id, body.order_id if body else None)
-        out = s.CheckoutOut(order_id=result.order_id, outcome=result.outcome.value,
-                            payment_status=result.payment_status.value, total=result.total,
-                            message=result.message)
-        # A declined payment is a completed request with a business outcome: 402 tells
-        # clients (and load tests) apart from successes without parsing the body.
-        return JSONResponse(out.model_dump(mode="json"),
-                            status_code=200 if result.succeeded else 402)
+    @app.post("/api/checkout", tags=["orders"], response_model=s.CheckoutOut, responses={
+        202: {"model": s.CheckoutOut, "description": "the gateway did not answer: the order "
+              "keeps its stock until the reconciler learns whether it was charged"},
+        402: {"model": s.CheckoutOut, "description": "payment declined; order cancelled"},
+    })
+    async def checkout(
+        user: CurrentUser, key: IdempotencyKey = None, body: s.CheckoutRequest | None = None
+    ) -> JSONResponse:
+        async def handle() -> JSONResponse:
+            result = await shop.checkout.checkout(user.id, body.order_id if body else None)
+            out = s.CheckoutOut(order_id=result.order_id, outcome=result.outcome.value,
+                                payment_status=result.payment_status.value,
+                                total=result.total, message=result.message)
+            # A declined payment is a completed request with a business outcome: 402 tells
+            # clients (and load tests) apart from successes without parsing the body.
+            return JSONResponse(out.model_dump(mode="json"),
+                                status_code=_CHECKOUT_STATUS[result.outcome])
+
+        fingerprint_body = body.model_dump_json() if body else ""
+        return await idempotent(shop.idempotency, user.id, key, "/api/checkout",
+                                fingerprint_body, handle)
 
     @app.get("/api/recommendations", tags=["catalogue"])
     async def recommendations(

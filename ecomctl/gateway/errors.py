@@ -17,11 +17,16 @@ from ecomctl.errors import (
     EmailTaken,
     EmptyCart,
     Forbidden,
+    IdempotencyConflict,
+    IdempotencyMismatch,
     InfraError,
     InvalidTransition,
-    LoginThrottled,
     NotFound,
+    OrderExpired,
     OutOfStock,
+    Overloaded,
+    RateLimited,
+    TooManyPendingOrders,
     ValidationFailed,
     error_code,
 )
@@ -32,12 +37,16 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (ValidationFailed, 422),
     (NotFound, 404),
     (AuthenticationFailed, 401),
-    (LoginThrottled, 429),
+    (RateLimited, 429),
     (Forbidden, 403),
     (OutOfStock, 409),
     (InvalidTransition, 409),
     (EmptyCart, 409),
     (EmailTaken, 409),
+    (OrderExpired, 409),
+    (TooManyPendingOrders, 409),
+    (IdempotencyConflict, 409),
+    (IdempotencyMismatch, 422),
 ]
 
 
@@ -58,8 +67,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def domain(_: Request, exc: DomainError) -> JSONResponse:
         status = domain_status(exc)
         headers = {}
-        if isinstance(exc, LoginThrottled):
+        if isinstance(exc, RateLimited):
             headers["Retry-After"] = str(exc.retry_after_s)
+        if isinstance(exc, IdempotencyConflict):
+            headers["Retry-After"] = "1"
         if isinstance(exc, AuthenticationFailed):
             headers["WWW-Authenticate"] = "Bearer"
         return error_body(status, error_code(exc), str(exc), **headers)
@@ -68,6 +79,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unavailable(_: Request, exc: BackendUnavailable) -> JSONResponse:
         return error_body(503, "backend_unavailable", f"{exc.backend} is unavailable",
                           **{"Retry-After": "1"})
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        # Push-back, not a fault: no log line per refusal (a flood would flood the log too).
+        return error_body(503, "overloaded", f"{exc.resource} is busy; retry later",
+                          **{"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(InfraError)
     async def infra(_: Request, exc: InfraError) -> JSONResponse:

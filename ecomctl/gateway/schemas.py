@@ -9,7 +9,15 @@ from uuid import UUID
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from ecomctl.domain.models import MAX_LINE_QUANTITY, Cart, Order, Product, Shipment, User
+from ecomctl.domain.models import (
+    MAX_LINE_QUANTITY,
+    Cart,
+    Order,
+    OrderStatus,
+    Product,
+    Shipment,
+    User,
+)
 
 ProductId = Annotated[StrictInt, Field(ge=1, le=2**62)]
 
@@ -124,15 +132,18 @@ class OrderOut(BaseModel):
     currency: str
     lines: list[OrderLineOut]
     created_at: str
+    expires_at: str | None = None  # a Pending order's stock is held until then
     shipment: ShipmentOut | None = None
 
     @classmethod
     def of(cls, order: Order, shipment: Shipment | None = None) -> OrderOut:
+        pending = order.status is OrderStatus.PENDING
         return cls(
             id=order.id, status=order.status.value, total=order.total, currency=order.currency,
             lines=[OrderLineOut(product_id=ln.product_id, quantity=ln.quantity,
                                 unit_price=ln.unit_price) for ln in order.lines],
             created_at=order.created_at.isoformat(),
+            expires_at=order.expires_at.isoformat() if pending and order.expires_at else None,
             shipment=ShipmentOut.of(shipment) if shipment else None,
         )
 

@@ -1,4 +1,9 @@
-"""Running the gateway over HTTP on top of a running shop stack."""
+"""Running the gateway over HTTP on top of a running shop stack.
+
+The gateway refuses what it cannot serve well: per-address limits on login and register,
+and at most ``limit_concurrency`` connections plus in-flight requests (uvicorn answers 503 at
+once beyond that, instead of queueing). Both come from the settings (``PushBack``).
+"""
 
 from __future__ import annotations
 
@@ -10,19 +15,32 @@ from fastapi import FastAPI
 from ecomctl.adapters.asgi_server import ServedAddress, serving
 from ecomctl.bootstrap import ShopStack
 from ecomctl.gateway.app import create_app
+from ecomctl.gateway.push_back import RequestLimits
 
 
 def gateway_app(shop: ShopStack) -> FastAPI:
-    app = create_app(shop.services, shop.readiness)
+    limits = RequestLimits(shop.rate_limiter,
+                           trust_forwarded_for=shop.settings.push_back.trust_forwarded_for)
+    app = create_app(shop.services, shop.readiness, limits)
     shop.telemetry.instrument_app(app)
     return app
 
 
 @asynccontextmanager
 async def running_gateway(
-    shop: ShopStack, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False
+    shop: ShopStack,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    reuse_port: bool = False,
+    limit_concurrency: int | None = None,
 ) -> AsyncIterator[ServedAddress]:
+    """``limit_concurrency``: None takes the settings' (``ECOMCTL_LIMIT_CONCURRENCY``); 0 is
+    no limit."""
+    if limit_concurrency is None:
+        limit_concurrency = shop.settings.push_back.limit_concurrency
     async with serving(
-        gateway_app(shop), name="gateway", host=host, port=port, reuse_port=reuse_port
+        gateway_app(shop), name="gateway", host=host, port=port, reuse_port=reuse_port,
+        limit_concurrency=limit_concurrency or None,
     ) as address:
         yield address

@@ -187,13 +187,15 @@ class GatewayProcess:
         self.port = free_port()
         self.url = f"http://{host}:{self.port}"
         self.trace_file = trace_file
+        # The payment simulator's books, written when it stops: the ledger invariant.
+        self.ledger_file = work_dir / "payment-ledger.json"
         self.drained: bool | None = None
         self._child = _Child(
             "gateway",
             # One process: its spans land in the one trace file the result analyses.
             [sys.executable, "-m", "ecomctl.cli.main", "serve", "--host", host,
              "--port", str(self.port), "--workers", "1", "--trace-file", str(trace_file),
-             "--drain-on-exit"],
+             "--drain-on-exit", "--payment-ledger", str(self.ledger_file)],
             work_dir / "gateway.log", {**os.environ, "PYTHONUNBUFFERED": "1"},
         )
 
@@ -367,17 +369,27 @@ async def _product_count(settings: Settings) -> int:
         await db.close()
 
 
-async def _invariants(settings: Settings) -> list[dict[str, Any]]:
+async def _invariants(settings: Settings, ledger_file: Path) -> list[dict[str, Any]]:
+    """The business invariants, with the payment gateway's ledger the gateway wrote on its
+    way out (a gateway that did not stop cleanly wrote none: that breaks the ledger check)."""
     from dataclasses import asdict
 
     from ecomctl.adapters.postgres.database import Database
-    from ecomctl.sim.invariants import check_invariants
+    from ecomctl.sim.invariants import LEDGER_INVARIANT, GatewayLedger, check_invariants
 
+    ledger = None
+    if ledger_file.is_file():
+        ledger = GatewayLedger.from_json(json.loads(ledger_file.read_text()))
     db = await Database.connect(settings.database_url, min_size=1, max_size=1)
     try:
-        return [asdict(r) for r in await check_invariants(db)]
+        results = [asdict(r) for r in await check_invariants(db, ledger)]
     finally:
         await db.close()
+    if ledger is None:
+        results.append({"name": LEDGER_INVARIANT, "ok": False,
+                        "detail": "the gateway wrote no payment ledger (it did not stop "
+                                  "cleanly): the gateway's books could not be compared"})
+    return results
 
 
 def ensure_seeded(settings: Settings, on_phase: Phase) -> None:
@@ -479,7 +491,7 @@ def run_load(
         server = invariants = None
         if gateway is not None:
             on_phase("checking invariants")
-            invariants = asyncio.run(_invariants(settings))
+            invariants = asyncio.run(_invariants(settings, gateway.ledger_file))
             on_phase("analysing the gateway's spans")
             server = analyze_server_spans(gateway.trace_file)
         config = LoadConfig(

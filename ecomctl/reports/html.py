@@ -253,7 +253,7 @@ def _totals(result: Mapping[str, Any]) -> str:
         spans = _num(tracing.get("spans"))
         cards.append((f"spans sampled ({_text(tracing.get('sampler'), '?')})",
                       _count(spans) if spans else "none", "" if spans else "warn"))
-    for outcome in ("paid", "payment_declined", "payment_failed"):
+    for outcome in ("paid", "payment_declined", "payment_unknown"):
         checkouts.setdefault(outcome, 0)
     for outcome, count in checkouts.items():
         tone = "good" if outcome == "paid" else ("bad" if count else "")
@@ -595,13 +595,16 @@ def _kafka(result: Mapping[str, Any]) -> str:
         stats = _dict(stats)
         lag = _dict(stats.get("lag"))
         rows.append((_e(name), *(_count(stats.get(k)) for k in
-                                 ("processed", "duplicates", "failed", "malformed")),
+                                 ("processed", "duplicates", "failed", "malformed",
+                                  "dead_lettered")),
                      *(_ms(lag.get(k)) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))))
     if not rows:
         return _section("kafka", "Kafka consumers", _empty("no consumers reported"))
     return _section("kafka", "Kafka consumers", _table(
-        ("consumer", "processed", "duplicates", "failed", "malformed", "lag p50", "lag p95",
-         "lag p99", "lag max"), rows, caption="business commit to processed (ms)"
+        ("consumer", "processed", "duplicates", "failed", "malformed", "dead-lettered",
+         "lag p50", "lag p95", "lag p99", "lag max"), rows,
+        caption="business commit to processed (ms); dead-lettered: written to the "
+                "topic's .dlq (ecomctl events dlq list)"
         + _drained(_dict(result.get("kafka")).get("drain_s"))))
 
 

@@ -8,10 +8,10 @@ from redis.exceptions import RedisError
 
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.adapters.postgres.products import ProductRepository
+from ecomctl.adapters.product_cache import PRODUCT_CACHE_NAMESPACE, product_cache
 from ecomctl.adapters.redis_store import PREFIX
 from ecomctl.domain.models import Product
 from ecomctl.errors import BackendUnavailable
-from ecomctl.services.product import PRODUCT_CACHE_NAMESPACE, product_cache
 
 # ``ecomctl:`` holds sessions, carts, throttles and recommendations; the product cache has
 # its own namespace. Both describe rows that a reseed replaces under the same ids.

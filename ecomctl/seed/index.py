@@ -11,7 +11,8 @@ from typing import Any
 import asyncpg
 from elasticsearch import AsyncElasticsearch
 
-from ecomctl.adapters.search import ProductDocument, ProductSearchIndex
+from ecomctl.adapters.search import ProductSearchIndex
+from ecomctl.domain.search import ProductDocument
 
 DOCS_PER_REQUEST_GROUP = 5_000  # rows fetched per cursor round trip, sent as bulk requests
 CONCURRENT_GROUPS = 2  # bulk requests in flight: keeps the node busy while we build the next

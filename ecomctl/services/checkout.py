@@ -1,10 +1,18 @@
-"""Checkout: cart -> prices re-read -> order with stock reserved -> payment -> settle.
+"""Checkout: cart -> prices re-read -> order claimed for payment -> charge -> settle.
 
-Settling is one transaction: on capture the order becomes Paid, reserved stock is committed
-as sold, attempts are recorded and ``order.paid`` goes to the outbox (the shipment service
-reacts to it through Kafka); on failure the order is Cancelled and the stock released
-(compensation). The cart is cleared only when the order is paid, so a declined shopper can
-try again.
+The order is claimed before the gateway is called (Pending -> PaymentPending in one guarded
+statement), so of two concurrent checkouts of one order exactly one charges it. Settling is
+one unit of work:
+
+- captured: Paid, reserved stock committed as sold, attempts recorded, ``order.paid`` and
+  ``payment.captured`` to the outbox (the shipment service reacts through Kafka);
+- declined: Cancelled, stock released (compensation), ``payment.failed``;
+- no answer (timeout, transport or gateway error): PaymentUnknown, stock still held. The
+  gateway may have captured before the answer was lost, so nothing is undone until the
+  reconciler (``services.reconciliation``) has asked the gateway.
+
+The cart is cleared only when the order is paid, so a declined shopper can try again. A cart
+checkout pays the shopper's open Pending order for the same items instead of reserving again.
 """
 
 from __future__ import annotations
@@ -13,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 from uuid import UUID
 
-from ecomctl.adapters.postgres.database import Database
 from ecomctl.domain.models import (
     Cart,
     CheckoutOutcome,
@@ -25,10 +32,11 @@ from ecomctl.domain.models import (
     PaymentStatus,
     Product,
 )
-from ecomctl.errors import EmptyCart, InvalidTransition, NotFound
+from ecomctl.errors import EmptyCart, NotFound
 from ecomctl.services.inventory import InventoryService
 from ecomctl.services.order import OrderService
 from ecomctl.services.payment import PaymentService
+from ecomctl.services.ports.orders import UnitOfWorkFactory
 from ecomctl.telemetry.spans import ServiceTracer
 
 
@@ -44,7 +52,7 @@ class PriceSource(Protocol):
 class CheckoutService:
     def __init__(
         self,
-        db: Database,
+        units: UnitOfWorkFactory,
         carts: CartAccess,
         products: PriceSource,
         orders: OrderService,
@@ -52,7 +60,7 @@ class CheckoutService:
         payments: PaymentService,
         tracer: ServiceTracer,
     ) -> None:
-        self._db = db
+        self._units = units
         self._carts = carts
         self._products = products
         self._orders = orders
@@ -61,7 +69,51 @@ class CheckoutService:
         self._tracer = tracer
 
     async def place_order(self, user_id: int) -> Order:
-        """The user's cart as a Pending order with its stock reserved (priced now)."""
+        """The user's cart as a Pending order with its stock reserved (priced now), or the
+        open Pending order that already holds these items."""
+        return await self._orders.place(user_id, await self._priced_cart(user_id))
+
+    async def checkout(self, user_id: int, order_id: UUID | None = None) -> CheckoutResult:
+        """Pay the user's cart (or one of their Pending orders) end to end."""
+        with self._tracer.span("checkout.complete", {"ecom.user.id": user_id}) as span:
+            if order_id is None:
+                lines = await self._priced_cart(user_id)
+                async with self._units() as uow:
+                    order = await self._orders.open_for(
+                        uow, user_id, lines, OrderStatus.PAYMENT_PENDING
+                    )
+            else:
+                order = await self._orders.claim(user_id, order_id)
+            span.set_attribute("ecom.order.id", str(order.id))
+            span.set_attribute("ecom.order.total", str(order.total))
+            attempts = await self._payments.charge(order)
+            result = await self.settle(order, attempts)
+            if result.succeeded and order_id is None:
+                await self._carts.clear(user_id)
+            span.set_attribute("ecom.checkout.outcome", result.outcome.value)
+            return result
+
+    async def settle(self, order: Order, attempts: Sequence[PaymentAttempt]) -> CheckoutResult:
+        """Record what the gateway answered and move the order on (see the module doc)."""
+        final = attempts[-1]
+        target = {
+            PaymentStatus.CAPTURED: OrderStatus.PAID,
+            PaymentStatus.DECLINED: OrderStatus.CANCELLED,
+        }.get(final.status, OrderStatus.PAYMENT_UNKNOWN)
+        async with self._units() as uow:
+            if target is OrderStatus.PAID:
+                await self._orders.settle(uow, order, target, gateway_ref=final.gateway_ref)
+                await self._inventory.commit(uow, order.id)
+            elif target is OrderStatus.CANCELLED:
+                await self._orders.settle(uow, order, target, reason=final.status.value)
+                await self._inventory.release(uow, order.id)
+            else:
+                await self._orders.settle(uow, order, target, reason=final.status.value)
+            await self._payments.record(uow, order, attempts,
+                                        settled=target is not OrderStatus.PAYMENT_UNKNOWN)
+        return checkout_result(order, final)
+
+    async def _priced_cart(self, user_id: int) -> list[OrderLine]:
         cart = await self._carts.get(user_id)
         if cart.is_empty:
             raise EmptyCart("the cart is empty")
@@ -70,58 +122,19 @@ class CheckoutService:
         missing = [pid for pid in ids if pid not in products or not products[pid].active]
         if missing:
             raise NotFound("product", missing[0])
-        lines = [
+        return [
             OrderLine(line.product_id, line.quantity, products[line.product_id].price)
             for line in cart.lines
         ]
-        return await self._orders.place(user_id, lines)
-
-    async def checkout(self, user_id: int, order_id: UUID | None = None) -> CheckoutResult:
-        """Pay the user's cart (or one of their Pending orders) end to end."""
-        with self._tracer.span("checkout.complete", {"ecom.user.id": user_id}) as span:
-            if order_id is None:
-                order = await self.place_order(user_id)
-            else:
-                order = await self._orders.get(user_id, order_id)
-                if order.status is not OrderStatus.PENDING:
-                    raise InvalidTransition(order.status.value, OrderStatus.PAID.value)
-            span.set_attribute("ecom.order.id", str(order.id))
-            span.set_attribute("ecom.order.total", str(order.total))
-            attempts = await self._payments.charge(order)
-            final = attempts[-1]
-            captured = final.status is PaymentStatus.CAPTURED
-            await self._settle(order, attempts, captured)
-            if captured and order_id is None:
-                await self._carts.clear(user_id)
-            result = _result(order, final, captured)
-            span.set_attribute("ecom.checkout.outcome", result.outcome.value)
-            return result
-
-    async def _settle(
-        self, order: Order, attempts: Sequence[PaymentAttempt], captured: bool
-    ) -> None:
-        async with self._db.transaction() as conn:
-            # The status change locks the order row first, so a second, concurrent checkout of
-            # the same order waits here and then fails its transition cleanly (409).
-            if captured:
-                await self._orders.change_status(
-                    conn, order.id, OrderStatus.PAID, gateway_ref=attempts[-1].gateway_ref
-                )
-                await self._inventory.commit(conn, order.id)
-            else:
-                await self._orders.change_status(
-                    conn, order.id, OrderStatus.CANCELLED, reason=attempts[-1].status.value
-                )
-                await self._inventory.release(conn, order.id)
-            await self._payments.record(conn, order, attempts)
 
 
-def _result(order: Order, final: PaymentAttempt, captured: bool) -> CheckoutResult:
-    if captured:
+def checkout_result(order: Order, final: PaymentAttempt) -> CheckoutResult:
+    if final.status is PaymentStatus.CAPTURED:
         outcome, message = CheckoutOutcome.PAID, "order paid"
     elif final.status is PaymentStatus.DECLINED:
         outcome, message = CheckoutOutcome.PAYMENT_DECLINED, "payment declined; order cancelled"
     else:
-        outcome = CheckoutOutcome.PAYMENT_FAILED
-        message = f"payment {final.status.value}; order cancelled, stock released"
+        outcome = CheckoutOutcome.PAYMENT_UNKNOWN
+        message = (f"payment {final.status.value}: the gateway's answer was lost; the order "
+                   "keeps its stock until the gateway confirms whether it was charged")
     return CheckoutResult(order.id, outcome, order.total, final.status, message, order.lines)

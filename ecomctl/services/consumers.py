@@ -1,18 +1,20 @@
 """What the Kafka consumers do with each event; each handler runs inside the transaction that
-records the event as processed (see adapters/kafka/consumer), so redelivery is harmless."""
+records the event as processed (see adapters/kafka/consumer), so redelivery is harmless.
+Handlers get that transaction as an opaque ``Transaction`` and hand it to the ports that
+write in it."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from uuid import UUID
 
-import asyncpg
-
-from ecomctl.adapters.kafka.consumer import ConsumedEvent
-from ecomctl.adapters.postgres.products import ProductRepository
-from ecomctl.adapters.search import ProductDocument
+from ecomctl.domain.events import ConsumedEvent
+from ecomctl.domain.search import ProductDocument
+from ecomctl.services.ports.catalogue import ProductReader
+from ecomctl.services.ports.events import AnalyticsStore, Transaction
+from ecomctl.services.ports.orders import UnitOfWork
 from ecomctl.services.search import SearchService
 from ecomctl.services.shipment import ShipmentService
 
@@ -22,12 +24,16 @@ class ShipmentCreator:
 
     event_types = frozenset({"order.paid"})
 
-    def __init__(self, shipments: ShipmentService) -> None:
+    def __init__(
+        self, shipments: ShipmentService, unit_in: Callable[[Transaction], UnitOfWork]
+    ) -> None:
         self._shipments = shipments
+        self._unit_in = unit_in  # the order path's unit of work inside the consumer's tx
 
-    async def __call__(self, event: ConsumedEvent, conn: asyncpg.Connection) -> None:
+    async def __call__(self, event: ConsumedEvent, tx: Transaction) -> None:
         if event.event_type == "order.paid":
-            await self._shipments.create_for_paid_order(conn, UUID(event.aggregate_id))
+            async with self._unit_in(tx) as uow:
+                await self._shipments.create_for_paid_order(uow, UUID(event.aggregate_id))
 
 
 class SearchIndexer:
@@ -35,12 +41,12 @@ class SearchIndexer:
 
     event_types = frozenset({"product.changed"})
 
-    def __init__(self, products: ProductRepository, search: SearchService) -> None:
+    def __init__(self, products: ProductReader, search: SearchService) -> None:
         self._products = products
         self._search = search
         self._category_names: dict[str, str] = {}
 
-    async def __call__(self, event: ConsumedEvent, conn: asyncpg.Connection) -> None:
+    async def __call__(self, event: ConsumedEvent, tx: Transaction) -> None:
         if event.event_type != "product.changed":
             return
         product_id = int(event.aggregate_id)
@@ -56,38 +62,25 @@ class SearchIndexer:
         )
 
 
-_COUNT = """
-INSERT INTO analytics_counters (name, value) VALUES ($1, $2)
-ON CONFLICT (name) DO UPDATE SET value = analytics_counters.value + EXCLUDED.value
-"""
-
-
-_COUNT_MANY = """
-INSERT INTO analytics_counters (name, value)
-SELECT name, value FROM unnest($1::text[], $2::bigint[]) AS c(name, value)
-ON CONFLICT (name) DO UPDATE SET value = analytics_counters.value + EXCLUDED.value
-"""
-
-
 class AnalyticsCounter:
     """order/payment/shipment events: counts per event type, captured revenue in cents."""
 
-    async def __call__(self, event: ConsumedEvent, conn: asyncpg.Connection) -> None:
-        for name, value in _counts(event):
-            await conn.execute(_COUNT, name, value)
+    def __init__(self, store: AnalyticsStore) -> None:
+        self._store = store
+
+    async def __call__(self, event: ConsumedEvent, tx: Transaction) -> None:
+        await self._store.add(tx, dict(_counts(event)))
 
     async def handle_batch(
-        self, events: Sequence[ConsumedEvent], conn: asyncpg.Connection
+        self, events: Sequence[ConsumedEvent], tx: Transaction
     ) -> None:
-        """A poll's events in one statement (names sorted: two consumers lock rows in the
-        same order)."""
+        """A poll's events in one write."""
         totals: Counter[str] = Counter()
         for event in events:
             for name, value in _counts(event):
                 totals[name] += value
         if totals:
-            names = sorted(totals)
-            await conn.execute(_COUNT_MANY, names, [totals[name] for name in names])
+            await self._store.add(tx, totals)
 
 
 def _counts(event: ConsumedEvent) -> list[tuple[str, int]]:

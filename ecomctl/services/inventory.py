@@ -1,17 +1,15 @@
-"""Inventory: reserve stock inside the order's transaction, commit it on payment, release it
-on cancellation. Every operation is one guarded SQL statement (see adapters/postgres/inventory)."""
+"""Inventory: reserve stock inside the order's unit of work, commit it on payment, release it
+on cancellation or expiry. Every operation is one guarded SQL statement in the adapter."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from uuid import UUID
 
-import asyncpg
-
-from ecomctl.adapters.postgres import inventory as sql
 from ecomctl.domain.flags import FaultFlags
 from ecomctl.domain.models import OrderLine
 from ecomctl.errors import OutOfStock
+from ecomctl.services.ports.orders import UnitOfWork
 from ecomctl.telemetry.spans import ServiceTracer
 
 
@@ -20,11 +18,9 @@ class InventoryService:
         self._tracer = tracer
         self._flags = flags or FaultFlags()
 
-    async def reserve(
-        self, conn: asyncpg.Connection, order_id: UUID, lines: Sequence[OrderLine]
-    ) -> None:
-        """Reserve all lines in the caller's transaction, or raise OutOfStock (the caller's
-        transaction then rolls back, so nothing stays reserved)."""
+    async def reserve(self, uow: UnitOfWork, order_id: UUID, lines: Sequence[OrderLine]) -> None:
+        """Reserve all lines in the caller's unit of work, or raise OutOfStock (the unit then
+        rolls back, so nothing stays reserved)."""
         units = sum(line.quantity for line in lines)
         with self._tracer.span(
             "inventory.reserve",
@@ -34,19 +30,17 @@ class InventoryService:
             if self._flags.slow_query_ms:
                 # A slow statement inside the order's transaction, as a missing index or a
                 # lock-heavy neighbour would cause: it holds the reserved rows' locks longer.
-                await conn.execute("SELECT pg_sleep($1)", self._flags.slow_query_ms / 1000)
-            short = await sql.reserve(conn, order_id, lines)
+                await uow.inventory.stall(self._flags.slow_query_ms / 1000)
+            short = await uow.inventory.reserve(order_id, lines)
             if short:
                 span.set_attribute("ecom.inventory.short_product_ids", short)
                 wanted = {line.product_id: line.quantity for line in lines}
                 raise OutOfStock(short[0], wanted[short[0]])
 
-    async def commit(self, conn: asyncpg.Connection, order_id: UUID) -> None:
+    async def commit(self, uow: UnitOfWork, order_id: UUID) -> None:
         with self._tracer.span("inventory.commit", {"ecom.order.id": str(order_id)}) as span:
-            committed = await sql.commit_reservations(conn, order_id)
-            span.set_attribute("ecom.inventory.lines", committed)
+            span.set_attribute("ecom.inventory.lines", await uow.inventory.commit(order_id))
 
-    async def release(self, conn: asyncpg.Connection, order_id: UUID) -> None:
+    async def release(self, uow: UnitOfWork, order_id: UUID) -> None:
         with self._tracer.span("inventory.release", {"ecom.order.id": str(order_id)}) as span:
-            released = await sql.release_reservations(conn, order_id)
-            span.set_attribute("ecom.inventory.lines", released)
+            span.set_attribute("ecom.inventory.lines", await uow.inventory.release(order_id))

@@ -1,24 +1,56 @@
-"""Orders: created from priced lines in one transaction (order, items, stock reservation,
-outbox event), moved through the state machine, read back only by their owner."""
+"""Orders: placed from priced lines in one unit of work (order, items, stock reservation,
+outbox event), moved through the state machine by guarded transitions, read back only by
+their owner.
+
+A Pending order holds its stock for ``OrderPolicy.hold_for``; the sweeper (``expire_due``)
+cancels it after that with ``order.expired``. A customer has at most ``max_pending`` of them;
+placing the same lines again returns the open order instead of reserving twice.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import asyncpg
-
-from ecomctl.adapters.postgres import orders as sql
-from ecomctl.adapters.postgres.database import Database
-from ecomctl.adapters.postgres.outbox import add_events
 from ecomctl.domain.events import ORDER_EVENTS, DomainEvent, new_event
-from ecomctl.domain.models import Order, OrderLine, OrderStatus, Page, order_total, transition
-from ecomctl.errors import NotFound, ValidationFailed
+from ecomctl.domain.models import (
+    ALLOWED_TRANSITIONS,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Page,
+    order_total,
+)
+from ecomctl.errors import (
+    InvalidTransition,
+    NotFound,
+    OrderExpired,
+    TooManyPendingOrders,
+    ValidationFailed,
+)
 from ecomctl.services.inventory import InventoryService
+from ecomctl.services.ports.orders import NewOrder, UnitOfWork, UnitOfWorkFactory
 from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.spans import ServiceTracer
+
+UNSETTLED = frozenset({OrderStatus.PAYMENT_PENDING, OrderStatus.PAYMENT_UNKNOWN})
+
+
+@dataclass(frozen=True)
+class OrderPolicy:
+    hold_for: timedelta = timedelta(minutes=15)
+    """How long a Pending order keeps its stock reserved."""
+    max_pending: int = 3
+    """Open Pending orders per customer; one more is refused (409)."""
+
+    def __post_init__(self) -> None:
+        if self.hold_for <= timedelta(0):
+            raise ValidationFailed("the pending-order hold must be positive")
+        if self.max_pending < 1:
+            raise ValidationFailed("max pending orders must be at least 1")
 
 
 def order_event(event_type: str, order: Order, **extra: object) -> DomainEvent:
@@ -34,71 +66,144 @@ def order_event(event_type: str, order: Order, **extra: object) -> DomainEvent:
     )
 
 
+def _sources(target: OrderStatus) -> frozenset[OrderStatus]:
+    return frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if target in targets)
+
+
 class OrderService:
     def __init__(
         self,
-        db: Database,
+        units: UnitOfWorkFactory,
         inventory: InventoryService,
         tracer: ServiceTracer,
         metrics: ShopMetrics | None = None,
         currency: str = "USD",
+        policy: OrderPolicy | None = None,
     ) -> None:
-        self._db = db
+        self._units = units
         self._inventory = inventory
         self._tracer = tracer
         self._metrics = metrics
         self._currency = currency
+        self.policy = policy or OrderPolicy()
 
     async def place(self, user_id: int, lines: Sequence[OrderLine]) -> Order:
-        """One transaction: order + items + reservation + ``order.placed`` outbox event."""
+        """A Pending order with its stock reserved; the open one if these lines have one."""
+        async with self._units() as uow:
+            return await self.open_for(uow, user_id, lines, OrderStatus.PENDING)
+
+    async def open_for(
+        self, uow: UnitOfWork, user_id: int, lines: Sequence[OrderLine], status: OrderStatus
+    ) -> Order:
+        """In ``uow``: the user's open Pending order for exactly these lines (moved to
+        ``status``), or a new order in ``status`` with its stock reserved and
+        ``order.placed`` in the outbox. Only new Pending orders count against the cap."""
         if not lines:
             raise ValidationFailed("an order needs at least one line")
         if len({line.product_id for line in lines}) != len(lines):
             raise ValidationFailed("each product may appear once per order")
-        order_id = uuid.uuid4()
         ordered = tuple(sorted(lines, key=lambda line: line.product_id))
-        total = order_total(ordered)
         with self._tracer.span(
-            "order.create",
-            {"ecom.order.id": str(order_id), "ecom.user.id": user_id,
-             "ecom.order.lines": len(ordered), "ecom.order.total": str(total)},
-        ):
-            order = Order(order_id, user_id, OrderStatus.PENDING, ordered, total,
+            "order.create", {"ecom.user.id": user_id, "ecom.order.lines": len(ordered)}
+        ) as span:
+            await uow.orders.lock_user_orders(user_id)
+            open_orders = await uow.orders.open_pending(user_id)
+            reusable = next((o for o in open_orders if _same_items(o.lines, ordered)), None)
+            if reusable is not None:
+                span.set_attribute("ecom.order.id", str(reusable.id))
+                span.set_attribute("ecom.order.reused", True)
+                if status is OrderStatus.PENDING:
+                    return reusable
+                if not await uow.orders.move(reusable.id, frozenset({OrderStatus.PENDING}),
+                                             status, unexpired=True):
+                    raise InvalidTransition(reusable.status.value, status.value)
+                return reusable.with_status(status)
+            if status is OrderStatus.PENDING and len(open_orders) >= self.policy.max_pending:
+                raise TooManyPendingOrders(self.policy.max_pending)
+            order = Order(uuid.uuid4(), user_id, status, ordered, order_total(ordered),
                           self._currency, created_at=_now())
-            async with self._db.transaction() as conn:
-                await sql.insert_order(conn, order_id, user_id, ordered, total, self._currency)
-                await self._inventory.reserve(conn, order_id, ordered)
-                await add_events(conn, [order_event("order.placed", order)])
-        if self._metrics:
-            self._metrics.orders.add(1, {"ecom.outcome": "placed"})
+            span.set_attribute("ecom.order.id", str(order.id))
+            span.set_attribute("ecom.order.total", str(order.total))
+            order = await uow.orders.add(NewOrder(order, self.policy.hold_for))
+            await self._inventory.reserve(uow, order.id, ordered)
+            uow.add_event(order_event("order.placed", order))
+        self._count("placed")
         return order
 
-    async def change_status(
-        self, conn: asyncpg.Connection, order_id: UUID, target: OrderStatus, **event: object
-    ) -> Order:
-        """Move a locked order through the state machine and emit ``order.<target>``."""
-        with self._tracer.span(
-            f"order.{target.value}", {"ecom.order.id": str(order_id)}
-        ) as span:
-            order = await sql.lock_order(conn, order_id)
-            if order is None:
+    async def claim(self, user_id: int, order_id: UUID) -> Order:
+        """Pending -> PaymentPending for the owner's unexpired order: of concurrent claims
+        exactly one wins, the others get a 409 (InvalidTransition or OrderExpired)."""
+        with self._tracer.span("order.claim", {"ecom.order.id": str(order_id),
+                                               "ecom.user.id": user_id}):
+            async with self._units() as uow:
+                claimed = await uow.orders.move(
+                    order_id, frozenset({OrderStatus.PENDING}), OrderStatus.PAYMENT_PENDING,
+                    user_id=user_id, unexpired=True,
+                )
+                order = await uow.orders.get(order_id)
+            if order is None or order.user_id != user_id:
                 raise NotFound("order", order_id)
-            span.set_attribute("ecom.order.previous_status", order.status.value)
-            transition(order.status, target)
-            await sql.set_status(conn, order_id, target)
-            changed = Order(order.id, order.user_id, target, order.lines, order.total,
-                            order.currency, order.created_at)
-            await add_events(conn, [order_event(f"order.{target.value}", changed, **event)])
-        if self._metrics:
-            self._metrics.orders.add(1, {"ecom.outcome": target.value})
-        return changed
+            if not claimed:
+                if order.status is OrderStatus.PENDING:
+                    raise OrderExpired(order_id)
+                raise InvalidTransition(order.status.value, OrderStatus.PAYMENT_PENDING.value)
+            return order
+
+    async def settle(
+        self, uow: UnitOfWork, order: Order, target: OrderStatus, **event: object
+    ) -> Order:
+        """An unsettled order (PaymentPending/PaymentUnknown) to ``target``, in ``uow``;
+        InvalidTransition if someone settled it first."""
+        return await self._move(uow, order, UNSETTLED & _sources(target), target, event=event)
+
+    async def transition(
+        self, uow: UnitOfWork, order_id: UUID, target: OrderStatus, **event: object
+    ) -> Order:
+        """Any allowed move to ``target`` (the carrier's Shipped/Delivered), in ``uow``."""
+        order = await uow.orders.get(order_id)
+        if order is None:
+            raise NotFound("order", order_id)
+        return await self._move(uow, order, _sources(target), target, event=event)
+
+    async def cancel(self, user_id: int, order_id: UUID) -> Order:
+        """The owner cancels a Pending order: its stock is released at once."""
+        with self._tracer.span("order.cancel", {"ecom.order.id": str(order_id),
+                                                "ecom.user.id": user_id}):
+            async with self._units() as uow:
+                order = await uow.orders.get(order_id)
+                if order is None or order.user_id != user_id:
+                    raise NotFound("order", order_id)
+                cancelled = await self._move(
+                    uow, order, frozenset({OrderStatus.PENDING}), OrderStatus.CANCELLED,
+                    event={"reason": "cancelled_by_customer"},
+                )
+                await self._inventory.release(uow, order_id)
+        return cancelled
+
+    async def expire_due(self, limit: int = 100) -> int:
+        """The sweeper: cancel Pending orders past their hold, release their stock and emit
+        ``order.expired``. Safe to run in several processes at once (SKIP LOCKED)."""
+        async with self._units() as uow:
+            expired = await uow.orders.expired_pending(limit)
+            for order in expired:
+                with self._tracer.span("order.expire", {"ecom.order.id": str(order.id)}):
+                    await self._move(uow, order, frozenset({OrderStatus.PENDING}),
+                                     OrderStatus.CANCELLED, event_type="order.expired",
+                                     event={"reason": "expired"})
+                    await self._inventory.release(uow, order.id)
+        return len(expired)
+
+    async def any_expired(self) -> bool:
+        """A cheap check, so the sweeper's idle polling writes nothing."""
+        async with self._units(read_only=True) as uow:
+            return bool(await uow.orders.expired_pending(1))
 
     async def get(self, user_id: int, order_id: UUID) -> Order:
         """An order of this user; someone else's order is reported as not found."""
         with self._tracer.span("order.get", {"ecom.order.id": str(order_id),
                                              "ecom.user.id": user_id}):
-            async with self._db.connection() as conn:
-                order = await sql.get_order(conn, order_id)
+            async with self._units(read_only=True) as uow:
+                order = await uow.orders.get(order_id)
         if order is None or order.user_id != user_id:
             raise NotFound("order", order_id)
         return order
@@ -107,11 +212,38 @@ class OrderService:
         if page < 1 or not 1 <= page_size <= 100:
             raise ValidationFailed("page must be >= 1 and page_size between 1 and 100")
         with self._tracer.span("order.list", {"ecom.user.id": user_id, "ecom.page": page}):
-            async with self._db.connection() as conn:
-                orders, total = await sql.list_orders(
-                    conn, user_id, page_size, (page - 1) * page_size
+            async with self._units(read_only=True) as uow:
+                orders, total = await uow.orders.list_for_user(
+                    user_id, page_size, (page - 1) * page_size
                 )
         return Page(orders, page, page_size, total)
+
+    async def _move(
+        self, uow: UnitOfWork, order: Order, sources: frozenset[OrderStatus],
+        target: OrderStatus, *, event_type: str | None = None,
+        event: Mapping[str, object] | None = None,
+    ) -> Order:
+        with self._tracer.span(f"order.{target.value}", {"ecom.order.id": str(order.id)}):
+            if not await uow.orders.move(order.id, sources, target):
+                current = await uow.orders.get(order.id)
+                raise InvalidTransition(
+                    current.status.value if current else order.status.value, target.value
+                )
+            moved = order.with_status(target)
+            uow.add_event(
+                order_event(event_type or f"order.{target.value}", moved, **(event or {}))
+            )
+        self._count((event_type or target.value).removeprefix("order."))
+        return moved
+
+    def _count(self, outcome: str) -> None:
+        if self._metrics:
+            self._metrics.orders.add(1, {"ecom.outcome": outcome})
+
+
+def _same_items(a: Sequence[OrderLine], b: Sequence[OrderLine]) -> bool:
+    """Same products and quantities (prices may have moved since: the open order keeps its)."""
+    return [(x.product_id, x.quantity) for x in a] == [(y.product_id, y.quantity) for y in b]
 
 
 def _now() -> datetime:

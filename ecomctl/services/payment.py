@@ -1,5 +1,6 @@
 """Payments: charge an order through the payment gateway (simulator) with one idempotency key
-per order, retrying only outcomes that may be transient, and record every attempt."""
+per order, retrying only outcomes that may be transient, record every attempt, and look a
+charge up when its answer was lost (the reconciler)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,9 @@ from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
-import asyncpg
-
-from ecomctl.adapters.postgres import orders as sql
-from ecomctl.adapters.postgres.outbox import add_events
 from ecomctl.domain.events import PAYMENT_EVENTS, new_event
 from ecomctl.domain.models import Order, PaymentAttempt, PaymentStatus
+from ecomctl.services.ports.orders import UnitOfWork
 from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.spans import ServiceTracer
 
@@ -32,10 +30,20 @@ class GatewayResult(Protocol):
     def error(self) -> str | None: ...
 
 
+class GatewayRecord(GatewayResult, Protocol):
+    @property
+    def amount(self) -> Decimal | None: ...
+
+
 class PaymentGateway(Protocol):
     async def charge(
         self, *, order_id: UUID, amount: Decimal, currency: str, idempotency_key: str
     ) -> GatewayResult: ...
+
+    async def lookup(self, idempotency_key: str) -> GatewayRecord | None:
+        """The charge decided under this key, or None if the gateway holds none; raises an
+        InfraError when it cannot tell."""
+        ...
 
 
 def idempotency_key(order_id: UUID) -> str:
@@ -92,26 +100,29 @@ class PaymentService:
             span.set_attribute("ecom.payment.attempts", len(attempts))
         return attempts
 
+    async def lookup(self, order: Order) -> GatewayRecord | None:
+        """Ask the gateway what became of the order's charge (see PaymentGateway.lookup)."""
+        with self._tracer.span("payment.lookup", {"ecom.order.id": str(order.id)}) as span:
+            found = await self._gateway.lookup(idempotency_key(order.id))
+            span.set_attribute("ecom.payment.status", found.status.value if found else "none")
+            return found
+
     async def record(
-        self, conn: asyncpg.Connection, order: Order, attempts: Sequence[PaymentAttempt]
+        self, uow: UnitOfWork, order: Order, attempts: Sequence[PaymentAttempt],
+        *, settled: bool = True,
     ) -> None:
-        """Store the attempts in the caller's transaction (the one settling the order)."""
+        """Store the attempts in the unit of work settling the order; a settled outcome
+        (captured, declined, or known never charged) also emits its payment event."""
         with self._tracer.span("payment.record", {"ecom.order.id": str(order.id)}):
-            offset = await sql.payment_attempt_count(conn, order.id)
-            for attempt in attempts:
-                numbered = PaymentAttempt(
-                    attempt.order_id, offset + attempt.attempt, attempt.status, attempt.amount,
-                    attempt.gateway_ref, attempt.error,
-                )
-                await sql.insert_payment_attempt(
-                    conn, numbered, idempotency_key(order.id), order.currency
-                )
-            final = attempts[-1]
-            event_type = (
-                "payment.captured" if final.status is PaymentStatus.CAPTURED else "payment.failed"
-            )
-            await add_events(conn, [new_event(
-                event_type, PAYMENT_EVENTS, "payment", order.id, order_id=order.id,
-                amount=order.total, currency=order.currency, status=final.status.value,
-                attempts=len(attempts), gateway_ref=final.gateway_ref,
-            )])
+            await uow.payments.add_attempts(attempts, idempotency_key(order.id), order.currency)
+            if not settled:
+                return
+            final = attempts[-1] if attempts else None
+            captured = final is not None and final.status is PaymentStatus.CAPTURED
+            uow.add_event(new_event(
+                "payment.captured" if captured else "payment.failed", PAYMENT_EVENTS,
+                "payment", order.id, order_id=order.id, amount=order.total,
+                currency=order.currency,
+                status=final.status.value if final else "not_charged",
+                attempts=len(attempts), gateway_ref=final.gateway_ref if final else None,
+            ))

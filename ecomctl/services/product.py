@@ -4,65 +4,21 @@ the cache (in every process) after the commit."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from typing import Any
 
-import asyncpg
-from redis.asyncio import Redis
-
-from ecomctl.adapters.cache import CacheLevel, TieredCache
-from ecomctl.adapters.postgres.database import Database
-from ecomctl.adapters.postgres.outbox import add_events
-from ecomctl.adapters.postgres.products import ProductRepository
-from ecomctl.domain.events import PRODUCT_EVENTS, new_event
+from ecomctl.domain.events import PRODUCT_EVENTS, DomainEvent, new_event
 from ecomctl.domain.flags import FaultFlags
 from ecomctl.domain.models import Category, Page, Product
 from ecomctl.domain.money import money
 from ecomctl.errors import InfraError, NotFound, ValidationFailed
-from ecomctl.telemetry.metrics import ShopMetrics
+from ecomctl.services.ports.cache import CacheLevel, ReadThroughCache
+from ecomctl.services.ports.catalogue import EventsFor, ProductCatalogue
 from ecomctl.telemetry.spans import ServiceTracer
 
-# Bump the suffix whenever the cached JSON changes shape: old entries then simply go unread.
-PRODUCT_CACHE_NAMESPACE = "product:v1"
 MAX_PAGE_SIZE = 100
 _MAX_ID = 2**63 - 1  # BIGINT
-
-
-def encode_product(product: Product) -> str:
-    """Compact JSON; the price travels as a string so it stays an exact Decimal."""
-    return json.dumps(
-        {
-            "id": product.id, "sku": product.sku, "name": product.name,
-            "description": product.description, "category_id": product.category_id,
-            "category_slug": product.category_slug, "price": str(product.price),
-            "currency": product.currency, "active": product.active, "version": product.version,
-        },
-        separators=(",", ":"),
-    )
-
-
-def decode_product(raw: str) -> Product:
-    data: dict[str, Any] = json.loads(raw)
-    return Product(
-        id=int(data["id"]), sku=data["sku"], name=data["name"],
-        description=data["description"], category_id=int(data["category_id"]),
-        category_slug=data["category_slug"], price=Decimal(data["price"]),
-        currency=data["currency"], active=bool(data["active"]), version=int(data["version"]),
-    )
-
-
-def product_cache(
-    redis: Redis, *, metrics: ShopMetrics | None = None, **options: Any
-) -> TieredCache[Product]:
-    """The product cache as every process builds it (same namespace, so invalidations reach
-    all of them). ``options`` go to TieredCache (l1_size, l1_ttl_s, l2_ttl_s...)."""
-    return TieredCache(
-        redis, namespace=PRODUCT_CACHE_NAMESPACE, encode=encode_product, decode=decode_product,
-        metrics=metrics, service="product", **options,
-    )
 
 
 def _valid_id(product_id: object) -> bool:
@@ -75,13 +31,11 @@ def _valid_id(product_id: object) -> bool:
 class ProductService:
     def __init__(
         self,
-        db: Database,
-        repo: ProductRepository,
-        cache: TieredCache[Product],
+        repo: ProductCatalogue,
+        cache: ReadThroughCache[Product],
         tracer: ServiceTracer,
         flags: FaultFlags | None = None,
     ) -> None:
-        self._db = db
         self._repo = repo
         self._cache = cache
         self._tracer = tracer
@@ -168,7 +122,8 @@ class ProductService:
         ) as span:
             amount = money(price)
             product = await self._change(
-                product_id, "price", lambda conn: self._repo.update_price(product_id, amount, conn)
+                product_id, "price",
+                lambda events: self._repo.update_price(product_id, amount, events),
             )
             span.set_attribute("ecom.product.version", product.version)
             return product
@@ -181,7 +136,8 @@ class ProductService:
             if not isinstance(active, bool):
                 raise ValidationFailed("active must be a boolean")
             product = await self._change(
-                product_id, "active", lambda conn: self._repo.set_active(product_id, active, conn)
+                product_id, "active",
+                lambda events: self._repo.set_active(product_id, active, events),
             )
             span.set_attribute("ecom.product.version", product.version)
             return product
@@ -190,21 +146,24 @@ class ProductService:
         self,
         product_id: int,
         change: str,
-        write: Callable[[asyncpg.Connection], Awaitable[Product | None]],
+        write: Callable[[EventsFor], Awaitable[Product | None]],
     ) -> Product:
-        """One transaction: the row and its outbox event. Invalidation only after the commit,
-        so no reader can re-cache the old row between our invalidation and the commit."""
+        """The repository writes the row and its event in one transaction. Invalidation only
+        after the commit, so no reader can re-cache the old row between our invalidation and
+        the commit."""
         if not _valid_id(product_id):
             raise NotFound("product", product_id)
-        async with self._db.transaction() as conn:
-            product = await write(conn)
-            if product is None:
-                raise NotFound("product", product_id)
-            await add_events(conn, [new_event(
+
+        def changed(product: Product) -> list[DomainEvent]:
+            return [new_event(
                 "product.changed", PRODUCT_EVENTS, "product", product_id,
                 product_id=product_id, version=product.version, change=change,
                 price=product.price, active=product.active,
-            )])
+            )]
+
+        product = await write(changed)
+        if product is None:
+            raise NotFound("product", product_id)
         await self._cache.invalidate(str(product_id))
         return product
 

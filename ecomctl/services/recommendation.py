@@ -1,18 +1,13 @@
 """Recommendations from real order history: products bought together with the given ones,
-topped up with best sellers of their categories; cached in Redis with a TTL."""
+topped up with best sellers of their categories; cached with a TTL."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Sequence
 
-import redis.asyncio as redis
-from redis.exceptions import RedisError
-
-from ecomctl.adapters.postgres import recommendations as sql
-from ecomctl.adapters.postgres.database import Database
-from ecomctl.errors import ValidationFailed
+from ecomctl.errors import InfraError, ValidationFailed
+from ecomctl.services.ports.catalogue import PurchaseHistory, RecommendationCache
 from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.spans import ServiceTracer
 
@@ -22,18 +17,15 @@ MAX_RECOMMENDATIONS = 20
 class RecommendationService:
     def __init__(
         self,
-        db: Database,
-        cache: redis.Redis,
+        history: PurchaseHistory,
+        cache: RecommendationCache,
         tracer: ServiceTracer,
         metrics: ShopMetrics | None = None,
-        *,
-        ttl_s: int = 300,
     ) -> None:
-        self._db = db
+        self._history = history
         self._cache = cache
         self._tracer = tracer
         self._metrics = metrics
-        self._ttl_s = ttl_s
         self.hits = 0
         self.misses = 0
 
@@ -41,11 +33,10 @@ class RecommendationService:
         if not 1 <= limit <= MAX_RECOMMENDATIONS:
             raise ValidationFailed(f"limit must be between 1 and {MAX_RECOMMENDATIONS}")
         seeds = sorted(set(product_ids))[:50]
-        key = f"ecomctl:reco:{limit}:{','.join(map(str, seeds))}"
         with self._tracer.span(
             "recommendation.get", {"ecom.recommendation.seeds": len(seeds)}
         ) as span:
-            cached = await self._cached(key)
+            cached = await self._cached(seeds, limit)
             span.set_attribute("ecom.cache.hit", cached is not None)
             if cached is not None:
                 self.hits += 1
@@ -55,25 +46,23 @@ class RecommendationService:
             self.misses += 1
             self._count(hit=False)
             span.set_attribute("ecom.cache.level", "l3")
-            async with self._db.connection() as conn:
-                found = await sql.bought_together(conn, seeds, limit) if seeds else []
-                span.set_attribute("ecom.recommendation.co_purchase", len(found))
-                if len(found) < limit:
-                    extra = await sql.best_sellers(conn, seeds, limit + len(found))
-                    found += [pid for pid in extra if pid not in found][: limit - len(found)]
-            await self._store(key, found)
+            found = await self._history.bought_together(seeds, limit) if seeds else []
+            span.set_attribute("ecom.recommendation.co_purchase", len(found))
+            if len(found) < limit:
+                extra = await self._history.best_sellers(seeds, limit + len(found))
+                found += [pid for pid in extra if pid not in found][: limit - len(found)]
+            await self._store(seeds, limit, found)
             return found
 
-    async def _cached(self, key: str) -> list[int] | None:
+    async def _cached(self, seeds: list[int], limit: int) -> list[int] | None:
         try:
-            raw = await self._cache.get(key)
-        except RedisError:
+            return await self._cache.get(seeds, limit)
+        except InfraError:
             return None  # the cache is an optimisation: degrade to the database
-        return [int(pid) for pid in json.loads(raw)] if raw else None
 
-    async def _store(self, key: str, product_ids: list[int]) -> None:
-        with contextlib.suppress(RedisError):
-            await self._cache.set(key, json.dumps(product_ids), ex=self._ttl_s)
+    async def _store(self, seeds: list[int], limit: int, product_ids: list[int]) -> None:
+        with contextlib.suppress(InfraError):  # the next request recomputes
+            await self._cache.put(seeds, limit, product_ids)
 
     def _count(self, hit: bool) -> None:
         if self._metrics:

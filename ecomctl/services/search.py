@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ecomctl.adapters.search import ProductDocument, ProductSearchIndex, SearchHit, SearchQuery
 from ecomctl.domain.models import Page
+from ecomctl.domain.search import ProductDocument, SearchHit, SearchQuery
 from ecomctl.errors import ValidationFailed
+from ecomctl.services.ports.catalogue import SearchIndex
 from ecomctl.telemetry.spans import ServiceTracer
 
 MAX_QUERY_ATTRIBUTE_CHARS = 100
 
 
 class SearchService:
-    def __init__(self, index: ProductSearchIndex, tracer: ServiceTracer) -> None:
+    def __init__(self, index: SearchIndex, tracer: ServiceTracer) -> None:
         self._index = index
         self._tracer = tracer
-
     async def query(self, q: SearchQuery) -> Page[SearchHit]:
         attributes: dict[str, str | int] = {
             "ecom.search.query": q.text[:MAX_QUERY_ATTRIBUTE_CHARS],

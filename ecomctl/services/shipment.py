@@ -7,16 +7,12 @@ import asyncio
 import secrets
 from uuid import UUID
 
-import asyncpg
-
-from ecomctl.adapters.postgres import shipments as sql
-from ecomctl.adapters.postgres.database import Database
-from ecomctl.adapters.postgres.outbox import add_events
 from ecomctl.domain.events import SHIPMENT_EVENTS, DomainEvent, new_event
 from ecomctl.domain.flags import FaultFlags
 from ecomctl.domain.models import OrderStatus, Shipment, ShipmentStatus
 from ecomctl.errors import InvalidTransition
 from ecomctl.services.order import OrderService
+from ecomctl.services.ports.orders import UnitOfWork, UnitOfWorkFactory
 from ecomctl.telemetry.spans import ServiceTracer
 
 CARRIER = "ecomctl-sim-carrier"
@@ -35,40 +31,38 @@ def tracking_number() -> str:
 class ShipmentService:
     def __init__(
         self,
-        db: Database,
+        units: UnitOfWorkFactory,
         orders: OrderService,
         tracer: ServiceTracer,
         flags: FaultFlags | None = None,
     ) -> None:
-        self._db = db
+        self._units = units
         self._orders = orders
         self._tracer = tracer
         self._flags = flags or FaultFlags()
 
-    async def create_for_paid_order(
-        self, conn: asyncpg.Connection, order_id: UUID
-    ) -> Shipment | None:
+    async def create_for_paid_order(self, uow: UnitOfWork, order_id: UUID) -> Shipment | None:
         """Called by the order-events consumer inside its dedupe transaction; a second call
         for the same order creates nothing."""
         with self._tracer.span("shipment.create", {"ecom.order.id": str(order_id)}) as span:
             if self._flags.shipping_delay_ms:
                 with self._tracer.span("carrier.book", {"ecom.carrier": CARRIER}):
                     await asyncio.sleep(self._flags.shipping_delay_ms / 1000)
-            shipment = await sql.insert_shipment(conn, order_id, tracking_number(), CARRIER)
+            shipment = await uow.shipments.add(order_id, tracking_number(), CARRIER)
             span.set_attribute("ecom.shipment.created", shipment is not None)
             if shipment is not None:
                 span.set_attribute("ecom.shipment.tracking_number", shipment.tracking_number)
-                await add_events(conn, [_shipment_event("shipment.created", shipment)])
+                uow.add_event(_shipment_event("shipment.created", shipment))
             return shipment
 
     async def for_order(self, order_id: UUID) -> Shipment | None:
-        async with self._db.connection() as conn:
-            return await sql.for_order(conn, order_id)
+        async with self._units(read_only=True) as uow:
+            return await uow.shipments.for_order(order_id)
 
     async def any_due(self, status: ShipmentStatus, older_than_s: float) -> bool:
         """A cheap check, so the carrier's idle polling creates no traces."""
-        async with self._db.connection() as conn:
-            return await sql.any_due(conn, status, older_than_s)
+        async with self._units(read_only=True) as uow:
+            return await uow.shipments.any_due(status, older_than_s)
 
     async def advance_due(
         self, status: ShipmentStatus, older_than_s: float, limit: int = 100
@@ -77,8 +71,8 @@ class ShipmentService:
         order with them (Paid -> Shipped -> Delivered)."""
         next_status, order_status = _NEXT[status]
         skipped = 0
-        async with self._db.transaction() as conn:
-            due = await sql.due_for_update(conn, status, older_than_s, limit)
+        async with self._units() as uow:
+            due = await uow.shipments.due(status, older_than_s, limit)
             for shipment in due:
                 with self._tracer.span(
                     "shipment.update",
@@ -86,24 +80,24 @@ class ShipmentService:
                      "ecom.shipment.status": next_status.value},
                 ):
                     try:
-                        async with conn.transaction():  # a savepoint per shipment
-                            await self._advance(conn, shipment, next_status, order_status)
+                        async with uow.savepoint() as step:
+                            await self._advance(step, shipment, next_status, order_status)
                     except InvalidTransition:
                         skipped += 1  # the order moved on by other means (cancelled...)
         return len(due) - skipped
 
     async def _advance(
         self,
-        conn: asyncpg.Connection,
+        uow: UnitOfWork,
         shipment: Shipment,
         next_status: ShipmentStatus,
         order_status: OrderStatus,
     ) -> None:
-        await sql.set_status(conn, shipment.id, next_status)
-        await self._orders.change_status(conn, shipment.order_id, order_status)
+        await uow.shipments.set_status(shipment.id, next_status)
+        await self._orders.transition(uow, shipment.order_id, order_status)
         moved = Shipment(shipment.id, shipment.order_id, shipment.tracking_number,
                          shipment.carrier, next_status)
-        await add_events(conn, [_shipment_event(f"shipment.{next_status.value}", moved)])
+        uow.add_event(_shipment_event(f"shipment.{next_status.value}", moved))
 
 
 def _shipment_event(event_type: str, shipment: Shipment) -> DomainEvent:

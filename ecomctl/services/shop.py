@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from ecomctl.services.cart import CartService
 from ecomctl.services.checkout import CheckoutService
+from ecomctl.services.idempotency import IdempotencyService
 from ecomctl.services.inventory import InventoryService
 from ecomctl.services.order import OrderService
 from ecomctl.services.payment import PaymentService
 from ecomctl.services.product import ProductService
 from ecomctl.services.recommendation import RecommendationService
+from ecomctl.services.reconciliation import PaymentReconciler
 from ecomctl.services.search import SearchService
 from ecomctl.services.shipment import ShipmentService
 from ecomctl.services.user import UserService
@@ -28,3 +30,5 @@ class ShopServices:
     shipments: ShipmentService
     recommendations: RecommendationService
     search: SearchService
+    reconciler: PaymentReconciler
+    idempotency: IdempotencyService

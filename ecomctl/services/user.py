@@ -2,13 +2,17 @@
 
 Passwords are hashed with argon2id (argon2-cffi). Hashing is deliberately CPU- and
 memory-heavy, so it runs in worker threads (argon2-cffi releases the GIL) and at most
-``max_concurrent_hashes`` at a time: more would not finish sooner on a busy CPU, they would
-only multiply the 64 MiB each hash needs.
+``max_concurrent_hashes`` at a time (default: as many as the cores hold, each hash using
+``parallelism`` of them): more would not finish sooner on a busy CPU, they would only
+multiply the 64 MiB each hash needs. Hashes wait for a slot in a bounded queue that is
+fair between client addresses (``FairSlots``): a flood from one address is refused
+(``Overloaded``, 503) instead of making everyone else's login wait behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -19,7 +23,8 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ecomctl.domain.models import User
-from ecomctl.errors import AuthenticationFailed, NotFound, ValidationFailed
+from ecomctl.errors import AuthenticationFailed, NotFound, Overloaded, ValidationFailed
+from ecomctl.services.admission import FairSlots
 from ecomctl.telemetry.spans import ServiceTracer
 
 MAX_EMAIL_CHARS = 254  # the longest address SMTP can carry (RFC 5321 path limit)
@@ -33,6 +38,7 @@ MAX_FULL_NAME_CHARS = 200
 _EMAIL_SHAPE = re.compile(r"[^@\s]+@(?:[^@\s.]+\.)+[^@\s.]+")
 _BAD_CREDENTIALS = "invalid email or password"
 _BAD_SESSION = "invalid or expired session"
+DEFAULT_HASH_QUEUE = 16
 
 
 def default_hasher() -> PasswordHasher:
@@ -112,8 +118,11 @@ class Sessions(Protocol):
 
 
 class Throttle(Protocol):
-    async def begin_attempt(self, email: str) -> None: ...
-    async def reset(self, email: str) -> None: ...
+    """Failed logins per (account, client address): ``begin_attempt`` counts an attempt or
+    raises LoginThrottled; ``reset`` is called after a success."""
+
+    async def begin_attempt(self, email: str, client: str = "") -> None: ...
+    async def reset(self, email: str, client: str = "") -> None: ...
 
 
 class UserService:
@@ -126,47 +135,62 @@ class UserService:
         hasher: PasswordHasher | None = None,
         *,
         max_concurrent_hashes: int | None = None,
+        max_waiting_hashes: int = DEFAULT_HASH_QUEUE,
     ) -> None:
         self._repo = repo
         self._sessions = sessions
         self._throttle = throttle
         self._tracer = tracer
         self._hasher = hasher or default_hasher()
-        self._hash_slots = asyncio.Semaphore(max_concurrent_hashes or os.cpu_count() or 1)
+        # Each hash runs ``parallelism`` lanes in threads of its own: running more hashes
+        # than the cores can hold at once only slows every one of them down.
+        slots = max_concurrent_hashes or max(
+            1, (os.cpu_count() or 1) // max(1, self._hasher.parallelism)
+        )
+        self._hash_slots = FairSlots(slots, max_waiting_hashes, name="password hashing")
         self._dummy_hash: str | None = None
+        self._dummy_made = asyncio.Lock()  # a flood's first wave must not make it N times
 
-    async def register(self, email: str, password: str, full_name: str) -> User:
-        """A new account; ValidationFailed for bad input, EmailTaken if the email is in use."""
+    async def register(
+        self, email: str, password: str, full_name: str, *, client: str = ""
+    ) -> User:
+        """A new account; ValidationFailed for bad input, EmailTaken if the email is in use.
+        ``client`` (the caller's address) is where the hash queues (Overloaded when full)."""
         with self._tracer.span("user.register") as span:
             normalized = normalize_email(email)
             check_password(password)
             name = check_full_name(full_name)
-            password_hash = await self._hash(password)
+            password_hash = await self._hash(password, client)
             user = await self._repo.create(normalized, name, password_hash)
             span.set_attribute("ecom.user.id", user.id)
             return user
 
-    async def login(self, email: str, password: str) -> tuple[str, User]:
+    async def login(self, email: str, password: str, *, client: str = "") -> tuple[str, User]:
         """A new session token and its user. Every bad-credential case raises the same
         AuthenticationFailed and costs one argon2 verification, so neither the message nor
-        the timing says whether the account exists; LoginThrottled after too many failures."""
+        the timing says whether the account exists. Failures count per (account, ``client``
+        address): LoginThrottled after too many from this address, so another address's
+        guesses never lock the owner out; Overloaded when the hash queue is full."""
         with self._tracer.span("user.login") as span:
             if not isinstance(email, str) or not isinstance(password, str):
                 raise AuthenticationFailed(_BAD_CREDENTIALS)
             key = email.strip().lower()
-            await self._throttle.begin_attempt(key)
+            await self._throttle.begin_attempt(key, client)
             plausible = len(key) <= MAX_EMAIL_CHARS and len(password) <= MAX_PASSWORD_CHARS
             found = await self._repo.by_email(key) if plausible else None
             if found is None:
-                await self._verify(await self._dummy(), password)
+                await self._verify(await self._dummy(client), password, client)
                 raise AuthenticationFailed(_BAD_CREDENTIALS)
             user, stored_hash = found
             span.set_attribute("ecom.user.id", user.id)
-            if not await self._verify(stored_hash, password):
+            if not await self._verify(stored_hash, password, client):
                 raise AuthenticationFailed(_BAD_CREDENTIALS)
-            await self._throttle.reset(key)
+            await self._throttle.reset(key, client)
             if self._hasher.check_needs_rehash(stored_hash):
-                await self._repo.update_password_hash(user.id, await self._hash(password))
+                # An upgrade that can wait: with the queue full, the next login does it.
+                with contextlib.suppress(Overloaded):
+                    new_hash = await self._hash(password, client)
+                    await self._repo.update_password_hash(user.id, new_hash)
             token = await self._sessions.create(user.id)
             return token, user
 
@@ -195,20 +219,21 @@ class UserService:
                 raise NotFound("user", user_id)
             return user
 
-    async def _hash(self, password: str) -> str:
-        async with self._hash_slots:
+    async def _hash(self, password: str, client: str = "") -> str:
+        async with self._hash_slots.slot(client):
             return await asyncio.to_thread(self._hasher.hash, password)
 
-    async def _verify(self, password_hash: str, password: str) -> bool:
-        async with self._hash_slots:
+    async def _verify(self, password_hash: str, password: str, client: str) -> bool:
+        async with self._hash_slots.slot(client):
             try:
                 return await asyncio.to_thread(self._hasher.verify, password_hash, password)
             except (VerificationError, InvalidHashError):
                 return False
 
-    async def _dummy(self) -> str:
+    async def _dummy(self, client: str) -> str:
         """A hash of a random secret with this service's parameters, made once, so that
         verifying against it costs what verifying a real account's hash costs."""
-        if self._dummy_hash is None:
-            self._dummy_hash = await self._hash(secrets.token_urlsafe(16))
+        async with self._dummy_made:
+            if self._dummy_hash is None:
+                self._dummy_hash = await self._hash(secrets.token_urlsafe(16), client)
         return self._dummy_hash

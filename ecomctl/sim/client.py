@@ -7,12 +7,31 @@ path they took.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from ecomctl.errors import BackendUnavailable, DomainError, InfraError, error_code
+
+_LOGIN = "/api/users/login"
+_LOGIN_RETRIES = 10
+_MAX_RETRY_AFTER_S = 10
+# A checkout is retried (same Idempotency-Key) when its answer was lost or refused for now.
+_CHECKOUT_TRIES = 3
+_RETRYABLE_CHECKOUT = frozenset({"http_unreachable", "idempotency_conflict",
+                                 "backend_unavailable", "overloaded", "http_503"})
+
+
+def _retry_after(response: Any) -> int | None:
+    """The seconds a 429/503 asks to wait, if short enough to wait for (a lock-out of
+    minutes is not); None otherwise."""
+    value = response.headers.get("retry-after", "")
+    if response.status_code not in (429, 503) or not value.isdigit():
+        return None
+    return int(value) if int(value) <= _MAX_RETRY_AFTER_S else None
 
 
 class StepFailed(Exception):
@@ -24,7 +43,7 @@ class StepFailed(Exception):
 @dataclass(frozen=True)
 class CheckoutOutcome:
     order_id: UUID | None
-    outcome: str  # paid, payment_declined, payment_failed
+    outcome: str  # paid, payment_declined, payment_unknown
     total: Decimal
 
 
@@ -38,6 +57,8 @@ class ShopClient(Protocol):
     async def view_cart(self) -> int: ...
     async def clear_cart(self) -> None: ...
     async def checkout(self) -> CheckoutOutcome: ...
+    async def place_order(self) -> UUID: ...
+    async def pay_order(self, order_id: UUID) -> CheckoutOutcome: ...
     async def close(self) -> None: ...
 
 
@@ -79,7 +100,7 @@ class InProcessClient:
         await self._s.products.get(product_id)
 
     async def search(self, text: str) -> list[int]:
-        from ecomctl.adapters.search import SearchQuery
+        from ecomctl.domain.search import SearchQuery
 
         page = await self._s.search.query(SearchQuery(text, page_size=10))
         return [hit.product_id for hit in page.items]
@@ -100,6 +121,13 @@ class InProcessClient:
         result = await self._s.checkout.checkout(self.user_id)
         return CheckoutOutcome(result.order_id, result.outcome.value, result.total)
 
+    async def place_order(self) -> UUID:
+        return (await self._s.checkout.place_order(self.user_id)).id
+
+    async def pay_order(self, order_id: UUID) -> CheckoutOutcome:
+        result = await self._s.checkout.checkout(self.user_id, order_id)
+        return CheckoutOutcome(result.order_id, result.outcome.value, result.total)
+
     async def close(self) -> None:
         return None
 
@@ -113,14 +141,35 @@ class HttpClient:
 
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
         self._headers: dict[str, str] = {}
+        self._credentials: tuple[str, str] | None = None
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _call(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> Any:
         import httpx
 
-        try:
-            response = await self._http.request(method, path, headers=self._headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise StepFailed("http_unreachable", type(exc).__name__) from exc
+        relogged, pushed_back = False, 0
+        while True:
+            try:
+                response = await self._http.request(
+                    method, path, headers={**self._headers, **(headers or {})}, **kwargs
+                )
+            except httpx.HTTPError as exc:
+                raise StepFailed("http_unreachable", type(exc).__name__) from exc
+            if (response.status_code == 401 and not relogged and path != _LOGIN
+                    and self._credentials is not None):
+                # The session is gone (expired, or its store restarted): log in again and
+                # retry the request once, as a real client does.
+                relogged = True
+                await self.login(*self._credentials)
+                continue
+            wait_s = _retry_after(response)
+            if path == _LOGIN and wait_s is not None and pushed_back < _LOGIN_RETRIES:
+                # Rate-limited or overloaded for a moment: a login is safe to repeat.
+                pushed_back += 1
+                await asyncio.sleep(wait_s + random.random())  # jitter: not all at once
+                continue
+            break
         if response.status_code >= 400 and response.status_code != 402:
             try:
                 code = response.json().get("error", "")
@@ -130,8 +179,8 @@ class HttpClient:
         return response.json() if response.content else None
 
     async def login(self, email: str, password: str) -> None:
-        body = await self._call("POST", "/api/users/login",
-                                json={"email": email, "password": password})
+        self._credentials = (email, password)
+        body = await self._call("POST", _LOGIN, json={"email": email, "password": password})
         self._headers = {"Authorization": f"Bearer {body['token']}"}
 
     async def view_category(self, slug: str) -> list[int]:
@@ -162,7 +211,27 @@ class HttpClient:
             await self._call("DELETE", f"/api/cart/items/{line['product_id']}")
 
     async def checkout(self) -> CheckoutOutcome:
-        body = await self._call("POST", "/api/checkout")
+        # One key per checkout intent: when the answer is lost (connection dropped, 503, the
+        # first attempt still running), the retry cannot order or charge twice.
+        key = {"Idempotency-Key": str(uuid4())}
+        for attempt in range(1, _CHECKOUT_TRIES + 1):
+            try:
+                body = await self._call("POST", "/api/checkout", headers=key)
+            except StepFailed as exc:
+                if exc.cause not in _RETRYABLE_CHECKOUT or attempt == _CHECKOUT_TRIES:
+                    raise
+                await asyncio.sleep(0.2 * attempt)
+                continue
+            break
+        return CheckoutOutcome(UUID(body["order_id"]), body["outcome"], Decimal(body["total"]))
+
+    async def place_order(self) -> UUID:
+        return UUID((await self._call("POST", "/api/orders"))["id"])
+
+    async def pay_order(self, order_id: UUID) -> CheckoutOutcome:
+        # No Idempotency-Key on purpose: the double-click journey shows that the order's
+        # claim alone lets one payment through.
+        body = await self._call("POST", "/api/checkout", json={"order_id": str(order_id)})
         return CheckoutOutcome(UUID(body["order_id"]), body["outcome"], Decimal(body["total"]))
 
     async def close(self) -> None:

@@ -82,6 +82,13 @@ async def payment_slow(shop: ShopStack, value: str | None) -> Undo:
     return await _payment_config(shop, latency_mean_ms=_ms(value or "1500"))
 
 
+async def payment_timeout_after_capture(shop: ShopStack, value: str | None) -> Undo:
+    # The gateway captures, then the answer is lost, for the retries too: the order is left
+    # PaymentUnknown and only the reconciler's lookup settles it.
+    return await _payment_config(shop, timeout_rate=_rate(value or "0.2"),
+                                 timeout_capture_rate=1.0, replay_timeout_rate=1.0)
+
+
 async def payment_unreachable(shop: ShopStack, value: str | None) -> Undo:
     from ecomctl.adapters.payment_gateway import PaymentGatewayClient
 
@@ -160,6 +167,9 @@ async def shipping_slow(shop: ShopStack, value: str | None) -> Undo:
 FAULTS: dict[str, FaultKind] = {
     "payment-decline": FaultKind("the gateway declines this share of charges", "RATE", "0.3",
                                  payment_decline, _rate),
+    "payment-timeout-after-capture": FaultKind(
+        "the gateway captures this share of charges but its answer (and the retry's) is lost",
+        "RATE", "0.2", payment_timeout_after_capture, _rate),
     "payment-unreachable": FaultKind("the payment gateway cannot be reached", None, None,
                                      payment_unreachable),
     "payment-slow": FaultKind("the gateway answers after this mean latency", "MS", "1500",

@@ -7,12 +7,13 @@ search journey, which that demo does not have.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ecomctl.errors import ConfigError
-from ecomctl.sim.client import ShopClient, cause_of
+from ecomctl.sim.client import CheckoutOutcome, ShopClient, StepFailed, cause_of
 
 DEFAULT_WEIGHTS: dict[str, int] = {
     "browse": 11,
@@ -20,6 +21,8 @@ DEFAULT_WEIGHTS: dict[str, int] = {
     "recommendations": 3,
     "cart": 5,
     "checkout": 2,
+    # Off unless asked for (--weights pay-order=N): place an order, then pay it twice at once.
+    "pay-order": 0,
 }
 
 
@@ -89,12 +92,35 @@ async def checkout(
     outcome.checkout = result.outcome
 
 
+async def pay_order(
+    c: ShopClient, rng: random.Random, cat: CatalogueSample, outcome: JourneyOutcome
+) -> None:
+    """Place an order from the cart, then pay it with a double-click: two payments of the
+    same order at once. Exactly one may go through; the other must be refused (409)."""
+    for product_id in rng.sample(list(cat.product_ids), rng.randint(1, 3)):
+        await c.add_to_cart(product_id, rng.randint(1, 2))
+    try:
+        order_id = await c.place_order()
+    finally:
+        await c.clear_cart()  # placed (or unsellable): the cart's job is done
+    results = await asyncio.gather(c.pay_order(order_id), c.pay_order(order_id),
+                                   return_exceptions=True)
+    paid = [r for r in results if isinstance(r, CheckoutOutcome)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    if len(paid) != 1:
+        raise refused[0] if not paid else StepFailed("paid_twice", str(order_id))
+    if cause_of(refused[0]) not in ("invalid_transition", "order_expired"):
+        raise refused[0]
+    outcome.checkout = paid[0].outcome
+
+
 JOURNEYS: dict[str, Journey] = {
     "browse": browse,
     "search": search,
     "recommendations": recommendations,
     "cart": cart,
     "checkout": checkout,
+    "pay-order": pay_order,
 }
 
 

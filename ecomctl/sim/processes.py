@@ -107,7 +107,8 @@ async def simulate_processes(
                     consumer.event_lag.reset()
                 try:
                     on_phase(f"starting {processes} shopper processes")
-                    outputs = await _run_shards(shards, credentials, work, on_phase)
+                    outputs = await _run_shards(shards, credentials, work, on_phase,
+                                                shop.payment_gateway_url)
                 finally:
                     for revert in reversed(undo):
                         await revert()
@@ -136,12 +137,15 @@ def _shard_summary(output: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run_shards(
-    shards: Sequence[Shard], credentials: Path, work: Path, on_phase: Phase
+    shards: Sequence[Shard], credentials: Path, work: Path, on_phase: Phase,
+    payment_gateway_url: str | None,
 ) -> list[dict[str, Any]]:
+    """The shopper processes, all charging through the parent's one payment gateway (one
+    ledger, reconciled by the parent's events role)."""
     children: list[asyncio.subprocess.Process] = []
     try:
         for shard in shards:
-            children.append(await _start_shard(shard, credentials, work))
+            children.append(await _start_shard(shard, credentials, work, payment_gateway_url))
         await _barrier(children, work, [shard.index for shard in shards])
         on_phase("running shoppers")
         longest = max(shard.plan.duration_s or 0.0 for shard in shards) + EXIT_GRACE_S
@@ -165,9 +169,10 @@ async def _run_shards(
 
 
 async def _start_shard(
-    shard: Shard, credentials: Path, work: Path
+    shard: Shard, credentials: Path, work: Path, payment_gateway_url: str | None
 ) -> asyncio.subprocess.Process:
     spec = {
+        "payment_gateway_url": payment_gateway_url,
         "plan": shard.plan.to_json(), "first_account": shard.first_account,
         "credentials": str(credentials), "trace_file": str(work / f"shard-{shard.index}.jsonl"),
         "ready_file": str(work / f"ready-{shard.index}"), "go_file": str(work / GO_FILE),

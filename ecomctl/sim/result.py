@@ -14,7 +14,7 @@ Schema ``ecomctl.result/v1`` (``checkout simulate`` writes ``kind: "checkout-sim
       "processes": [{"journeys", "errors", "checkouts", "run_s"}],  # with --processes > 1:
                                          # each shopper process; totals are their exact sum
       "totals": {"journeys", "errors", "error_rate", "throughput_per_s",
-                 "checkouts": {"paid", "payment_declined", "payment_failed"},
+                 "checkouts": {"paid", "payment_declined", "payment_unknown"},
                  "checkouts_per_s"},
       "journeys": {name: {"count", "errors", <latency summary>, "hdr": base64}},
       "errors": {cause: count},
@@ -24,6 +24,8 @@ Schema ``ecomctl.result/v1`` (``checkout simulate`` writes ``kind: "checkout-sim
                                                                       "hit_ratio"}},
                           "tier": {...}}},      # product only: l2_skipped, redis_errors...
       "kafka": {"consumers": {name: {"processed", "duplicates", "failed", "malformed",
+                                     "dead_lettered", "group",   # written to <topic>.dlq
+                                     "dead_lettered_by_topic": {source topic: count},
                                      "lag": <summary, business commit -> processed>,
                                      "kafka_lag": <summary, published -> processed>}},
                 "drain_s": float},   # after the run, until the outbox and consumers caught up

@@ -35,7 +35,7 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
         Settings.from_env(), SimulationPlan.from_json(spec["plan"]),
         shoppers=load_credentials(Path(spec["credentials"])).shoppers,
         first_account=int(spec["first_account"]), trace_file=Path(spec["trace_file"]),
-        ready=ready,
+        ready=ready, payment_gateway_url=spec.get("payment_gateway_url"),
     )
 
 

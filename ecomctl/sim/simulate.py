@@ -39,9 +39,11 @@ if TYPE_CHECKING:
 
 Phase = Callable[[str], None]
 DRAIN_TIMEOUT_S = 120.0
-# Faults of the events role (the outbox relay, the carrier): with --processes, applied where
-# the relay and the consumers run, not in the shopper processes.
-EVENTS_ROLE_FAULTS = frozenset({"kafka-down", "shipping-slow"})
+# Faults of the events role (the outbox relay, the carrier) and of the payment gateway
+# simulator: with --processes, applied in the parent, where the relay, the consumers and the
+# one simulator every shopper process charges through run.
+EVENTS_ROLE_FAULTS = frozenset({"kafka-down", "shipping-slow", "payment-decline",
+                                "payment-slow", "payment-timeout-after-capture"})
 
 
 def _quiet(_: str) -> None:
@@ -89,13 +91,15 @@ async def simulate_shard(
     first_account: int,
     trace_file: Path,
     ready: Callable[[], Awaitable[None]],
+    payment_gateway_url: str | None = None,
 ) -> dict[str, Any]:
     """One of several shopper processes (``checkout simulate --processes``): shoppers and
     services only; the outbox relay and the consumers run in the parent. Returns what the
     parent merges: the recorder's state, the run's length and the raw cache lookups."""
     telemetry = capture_telemetry(settings, trace_file)
     try:
-        options = StackOptions(telemetry=telemetry, workers=False)
+        options = StackOptions(telemetry=telemetry, workers=False,
+                               payment_gateway_url=payment_gateway_url)
         async with running_stack(settings, options) as shop:
             faults = [f for f in plan.faults if f.name not in EVENTS_ROLE_FAULTS]
             recorder, run_s = await drive_shoppers(
@@ -171,7 +175,7 @@ async def settle(
         raise InfraError(f"consumers did not catch up in {DRAIN_TIMEOUT_S:.0f}s: "
                          f"{', '.join(behind)}")
     on_phase("checking invariants")
-    invariants = await check_invariants(shop.db)
+    invariants = await check_invariants(shop.db, await shop.payment_ledger())
     kafka = {"consumers": consumer_lag(shop.consumers), "drain_s": round(drain_s, 3)}
     return kafka, invariants
 
@@ -320,7 +324,9 @@ def consumer_lag(consumers: list[EventConsumer]) -> dict[str, Any]:
     processed (sampled or not)."""
     return {
         c.name: {**{k: getattr(c.stats, k) for k in ("processed", "duplicates", "failed",
-                                                     "malformed")},
+                                                     "malformed", "dead_lettered")},
+                 "group": c.group_id,
+                 "dead_lettered_by_topic": dict(c.stats.dead_lettered_by_topic),
                  "lag": c.event_lag.total.summary() if c.event_lag.total.count else None,
                  "kafka_lag": c.event_lag.kafka.summary() if c.event_lag.kafka.count else None}
         for c in consumers

@@ -50,6 +50,10 @@ def load_run(ecomctl: Any, seeded: Path, out: Path, *args: str,
     assert document["drained"] is True
     assert document["ok"] is True, document["invariants"]
     assert len(document["invariants"]) >= 4 and all(i["ok"] for i in document["invariants"])
+    # The payment gateway's books, written by the gateway as it stopped, match ours.
+    ledger = next(i for i in document["invariants"]
+                  if i["name"] == "gateway ledger equals database")
+    assert ledger["ok"] and ledger["detail"].startswith("ok: "), ledger
     return document
 
 
@@ -101,7 +105,7 @@ def test_mixed_profile_on_two_workers(ecomctl: Any, seeded: Path, tmp_path: Path
     failing = ecomctl("gate", "check", str(out), "--gates", str(strict), "--junit", str(junit))
     assert failing.exit_code == 3, failing.stdout + failing.stderr
     suite = next(iter(JUnitXml.fromfile(str(junit))))
-    assert (suite.tests, suite.failures) == (5, 1)
+    assert (suite.tests, suite.failures) == (7, 1)  # 1 endpoint + 6 invariants
 
 
 def test_constant_rate_profile_measures_from_the_intended_start(

@@ -149,7 +149,7 @@ def _op(doc: dict[str, Any], name: str) -> dict[str, Any]:
 
 FAULTS: list[tuple[str, Any]] = [
     ("payment-decline=0.6", lambda d: d["totals"]["checkouts"].get("payment_declined", 0) > 0),
-    ("payment-unreachable", lambda d: d["totals"]["checkouts"].get("payment_failed", 0) > 0
+    ("payment-unreachable", lambda d: d["totals"]["checkouts"].get("payment_unknown", 0) > 0
      and d["totals"]["checkouts"].get("paid", 0) == 0),
     # A lognormal latency with mean 700 ms has its median a little below 700 ms.
     ("payment-slow=700", lambda d: _op(d, "payment.process")["p50_ms"] >= 600),
@@ -164,6 +164,27 @@ FAULTS: list[tuple[str, Any]] = [
     ("shipping-slow=300", lambda d: any(
         o["name"] == "carrier.book" and o["p50_ms"] >= 300 for o in d["spans"])),
 ]
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_lost_payment_answers_and_double_clicks_keep_the_gateway_ledger_equal_to_the_books(
+    ecomctl: Any, seeded: Path, tmp_path: Path, processes: str
+) -> None:
+    """A fifth of the charges are captured but their answers lost (retries too); a third of
+    the journeys pay a placed order with a double-click. Over HTTP, as a client would."""
+    doc = simulate(ecomctl, seeded, tmp_path / "ledger.json",
+                   "--fault", "payment-timeout-after-capture=0.2", "--via", "http",
+                   "--processes", processes, "--shoppers", "8", "--duration", "6s",
+                   "--think-time", "0.05", "--weights", "checkout=4,pay-order=4,browse=4")
+    checkouts = doc["totals"]["checkouts"]
+    assert checkouts.get("payment_unknown", 0) > 0, checkouts  # answers were lost
+    assert checkouts.get("paid", 0) > 0, checkouts
+    assert doc["journeys"]["pay-order"]["count"] > 0
+    assert doc["errors"].get("paid_twice", 0) == 0
+    ledger = next(i for i in doc["invariants"] if i["name"] == "gateway ledger equals database")
+    settled = next(i for i in doc["invariants"] if i["name"] == "every payment settled")
+    assert ledger["ok"] and settled["ok"], doc["invariants"]
+    assert "captures" in ledger["detail"]
 
 
 @pytest.mark.parametrize(("fault", "effect"), FAULTS, ids=[f[0].split("=")[0] for f in FAULTS])

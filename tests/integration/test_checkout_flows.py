@@ -78,7 +78,7 @@ async def test_declined_payment_cancels_the_order_and_releases_stock(shop: ShopS
     assert not (await shop.services.carts.get(user.id)).is_empty  # the shopper may retry
 
 
-async def test_gateway_timeouts_are_retried_with_one_key_then_compensated(
+async def test_lost_answers_leave_the_order_unknown_until_the_reconciler_cancels_it(
     shop: ShopStack,
 ) -> None:
     catalogue = await make_catalogue(shop, 1, stock=2)
@@ -88,22 +88,58 @@ async def test_gateway_timeouts_are_retried_with_one_key_then_compensated(
     async with gateway_faults(shop, timeout_rate=1.0, timeout_delay_s=1.0):
         result = await shop.services.checkout.checkout(user.id)
 
-    assert result.outcome is CheckoutOutcome.PAYMENT_FAILED
+    # A timeout is ambiguous: retried with one key, then nothing is undone on a guess.
+    assert result.outcome is CheckoutOutcome.PAYMENT_UNKNOWN
     assert await _payments(shop, result.order_id) == [(1, "timeout"), (2, "timeout")]
+    order = await shop.services.orders.get(user.id, result.order_id)
+    assert order.status is OrderStatus.PAYMENT_UNKNOWN
+    assert await _stock(shop, catalogue.ids[0]) == (2, 2, 0)
+
+    report = await shop.services.reconciler.reconcile(now=True)
+
+    assert report.cancelled >= 1  # the gateway holds no charge for it
+    order = await shop.services.orders.get(user.id, result.order_id)
+    assert order.status is OrderStatus.CANCELLED
     assert await _stock(shop, catalogue.ids[0]) == (2, 0, 0)
     # The stock released by the failed order can be bought again.
     retry = await shop.services.checkout.checkout(user.id)
     assert retry.outcome is CheckoutOutcome.PAID
 
 
-async def test_gateway_errors_fail_cleanly(shop: ShopStack) -> None:
+async def test_a_capture_whose_answer_was_lost_is_reconciled_as_paid(shop: ShopStack) -> None:
+    catalogue = await make_catalogue(shop, 1, stock=3)
+    (user,) = await make_users(shop, 1)
+    await shop.services.carts.add_item(user.id, catalogue.ids[0], 1)
+
+    async with gateway_faults(shop, timeout_rate=1.0, timeout_capture_rate=1.0,
+                              replay_timeout_rate=1.0, timeout_delay_s=1.0):
+        result = await shop.services.checkout.checkout(user.id)
+        assert result.outcome is CheckoutOutcome.PAYMENT_UNKNOWN
+        assert await _stock(shop, catalogue.ids[0]) == (3, 1, 0)
+        report = await shop.services.reconciler.reconcile(now=True)
+
+    assert report.paid >= 1
+    order = await shop.services.orders.get(user.id, result.order_id)
+    assert order.status is OrderStatus.PAID  # never Cancelled while the gateway holds money
+    assert await _stock(shop, catalogue.ids[0]) == (2, 0, 1)
+    assert await _payments(shop, result.order_id) == [
+        (1, "timeout"), (2, "timeout"), (3, "captured")]
+    # A second round finds nothing left to settle for it.
+    again = await shop.services.reconciler.reconcile(now=True)
+    assert again.still_unknown == 0
+
+
+async def test_gateway_errors_leave_the_order_to_the_reconciler(shop: ShopStack) -> None:
     catalogue = await make_catalogue(shop, 1, stock=1)
     (user,) = await make_users(shop, 1)
     await shop.services.carts.add_item(user.id, catalogue.ids[0], 1)
     async with gateway_faults(shop, error_rate=1.0):
         result = await shop.services.checkout.checkout(user.id)
-    assert result.outcome is CheckoutOutcome.PAYMENT_FAILED
+    assert result.outcome is CheckoutOutcome.PAYMENT_UNKNOWN
     assert result.payment_status is PaymentStatus.GATEWAY_ERROR
+    await shop.services.reconciler.reconcile(now=True)
+    assert (await shop.services.orders.get(user.id, result.order_id)).status is (
+        OrderStatus.CANCELLED)
     assert await _stock(shop, catalogue.ids[0]) == (1, 0, 0)
 
 

@@ -31,9 +31,9 @@ from ecomctl.adapters.kafka import (
     ConsumedEvent,
     EventConsumer,
     OutboxRelay,
-    delete_topics,
     ensure_topics,
 )
+from ecomctl.adapters.postgres.analytics import PostgresAnalytics
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.adapters.postgres.migrations import MigrationReport
 from ecomctl.adapters.postgres.outbox import add_events
@@ -42,6 +42,7 @@ from ecomctl.domain.events import DomainEvent, new_event
 from ecomctl.errors import InvalidTransition
 from ecomctl.services.consumers import AnalyticsCounter
 from ecomctl.telemetry.spans import ServiceTracer
+from tests.kafka_scratch import KafkaScratch
 
 IDLE_TIMEOUT_S = 15.0
 
@@ -85,41 +86,15 @@ def bootstrap(settings: Settings) -> str:
     return ",".join(settings.kafka_bootstrap_servers)
 
 
-class Scratch:
-    """Unique topics and consumer names for one test, and what to clean up after it."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
-        self.topics: list[str] = []
-        self.consumers: list[str] = []
-
-    async def topic(self, partitions: int = 3) -> str:
-        name = f"it-order-events-{uuid.uuid4().hex[:12]}"
-        assert await ensure_topics(self.bootstrap, [name], partitions) == [name]
-        self.topics.append(name)
-        return name
-
-    def consumer_name(self) -> str:
-        name = f"it-consumer-{uuid.uuid4().hex[:12]}"
-        self.consumers.append(name)
-        return name
-
-
 @pytest.fixture
-async def scratch(db: Database, bootstrap: str) -> AsyncIterator[Scratch]:
-    scratch = Scratch(bootstrap)
+async def scratch(db: Database, bootstrap: str) -> AsyncIterator[KafkaScratch]:
+    scratch = KafkaScratch(bootstrap, "it-order-events", partitions=3)
     yield scratch
-    async with db.connection() as conn:
-        await conn.execute("DELETE FROM outbox WHERE topic = ANY($1::text[])", scratch.topics)
-        await conn.execute(
-            "DELETE FROM processed_events WHERE consumer = ANY($1::text[])", scratch.consumers
-        )
-    if scratch.topics:
-        await delete_topics(bootstrap, scratch.topics)
+    await scratch.clean_up(db)
 
 
 @pytest.fixture
-async def producer(scratch: Scratch) -> AsyncIterator[AIOKafkaProducer]:
+async def producer(scratch: KafkaScratch) -> AsyncIterator[AIOKafkaProducer]:
     """Per test, and stopped before ``scratch`` deletes the topics: a live producer keeps
     refreshing their metadata, which on this broker (auto-create on) re-creates them."""
     kafka = AIOKafkaProducer(bootstrap_servers=scratch.bootstrap, acks="all")
@@ -200,7 +175,7 @@ def envelope(event_id: uuid.UUID, seq: int = 0, aggregate_id: str = "o-1",
 
 
 async def test_hundred_events_are_consumed_exactly_once_in_aggregate_order(
-    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
 ) -> None:
     topic = await scratch.topic()
     assert await ensure_topics(scratch.bootstrap, [topic]) == []  # idempotent
@@ -244,7 +219,7 @@ async def test_hundred_events_are_consumed_exactly_once_in_aggregate_order(
 
 
 async def test_relay_restarted_and_crashing_after_ack_still_gives_exactly_once(
-    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
 ) -> None:
     topic = await scratch.topic()
     events = await write_events(db, topic, 100)
@@ -295,7 +270,7 @@ async def test_relay_restarted_and_crashing_after_ack_still_gives_exactly_once(
 
 
 async def test_two_concurrent_relays_never_publish_the_same_row(
-    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
 ) -> None:
     topic = await scratch.topic()
     events = await write_events(db, topic, 200)
@@ -316,7 +291,7 @@ async def test_two_concurrent_relays_never_publish_the_same_row(
 
 
 async def test_relay_loop_survives_kafka_and_postgres_failures(
-    db: Database, settings: Settings, outbox_schema: str, scratch: Scratch
+    db: Database, settings: Settings, outbox_schema: str, scratch: KafkaScratch
 ) -> None:
     topic = await scratch.topic()
 
@@ -369,7 +344,7 @@ async def test_relay_loop_survives_kafka_and_postgres_failures(
 
 
 async def test_duplicate_kafka_delivery_is_processed_once(
-    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
 ) -> None:
     topic = await scratch.topic()
     event_id = uuid.uuid4()
@@ -388,7 +363,7 @@ async def test_duplicate_kafka_delivery_is_processed_once(
 
 
 async def test_consumer_span_continues_the_trace_that_wrote_the_event(
-    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
 ) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -441,7 +416,7 @@ async def test_consumer_span_continues_the_trace_that_wrote_the_event(
 
 
 async def test_malformed_messages_are_counted_and_skipped(
-    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
 ) -> None:
     topic = await scratch.topic(partitions=1)
     good = uuid.uuid4()
@@ -462,7 +437,7 @@ async def test_malformed_messages_are_counted_and_skipped(
 
 
 async def test_failing_handler_is_retried_then_skipped_without_blocking_the_partition(
-    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
 ) -> None:
     topic = await scratch.topic(partitions=1)
     poison, good = uuid.uuid4(), uuid.uuid4()
@@ -499,7 +474,7 @@ async def test_failing_handler_is_retried_then_skipped_without_blocking_the_part
 
 
 async def test_a_backlog_is_processed_in_few_transactions_each_event_once(
-    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
 ) -> None:
     topic = await scratch.topic(partitions=1)
     ids = [uuid.uuid4() for _ in range(60)]
@@ -525,7 +500,7 @@ async def test_a_backlog_is_processed_in_few_transactions_each_event_once(
 
 
 async def test_analytics_folds_a_batch_into_one_upsert_with_the_same_totals(
-    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
 ) -> None:
     topic = await scratch.topic(partitions=1)
     kind, currency = f"it.{uuid.uuid4().hex[:8]}", f"T{uuid.uuid4().hex[:6]}"
@@ -540,8 +515,8 @@ async def test_analytics_folds_a_batch_into_one_upsert_with_the_same_totals(
     await producer.send_and_wait(topic, envelope(ids[3], seq=3, event_type=kind), key=b"o-1")
 
     name = scratch.consumer_name()
-    consumer = EventConsumer(name, [topic], AnalyticsCounter(), bootstrap=scratch.bootstrap,
-                             db=db)
+    consumer = EventConsumer(name, [topic], AnalyticsCounter(PostgresAnalytics()),
+                             bootstrap=scratch.bootstrap, db=db)
     async with consuming(consumer):
         assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
 
@@ -561,7 +536,7 @@ async def test_analytics_folds_a_batch_into_one_upsert_with_the_same_totals(
 
 
 async def test_a_failing_handler_in_a_batch_costs_the_others_a_retry_not_their_event(
-    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
 ) -> None:
     topic = await scratch.topic(partitions=1)
     ids = [uuid.uuid4() for _ in range(10)]
@@ -590,7 +565,7 @@ async def test_a_failing_handler_in_a_batch_costs_the_others_a_retry_not_their_e
 
 
 async def test_database_dropping_the_connection_is_retried_not_counted_as_poison(
-    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
 ) -> None:
     topic = await scratch.topic(partitions=1)
     event_id = uuid.uuid4()
@@ -619,7 +594,7 @@ async def test_database_dropping_the_connection_is_retried_not_counted_as_poison
 
 
 async def test_business_rejection_is_not_retried(
-    db: Database, producer: AIOKafkaProducer, scratch: Scratch
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
 ) -> None:
     topic = await scratch.topic(partitions=1)
     await producer.send_and_wait(topic, envelope(uuid.uuid4()), key=b"o-1")

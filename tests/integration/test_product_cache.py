@@ -20,10 +20,11 @@ from ecomctl.adapters.cache import TieredCache, fast_fail_redis
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.adapters.postgres.migrations import MigrationReport
 from ecomctl.adapters.postgres.products import ProductRepository
+from ecomctl.adapters.product_cache import decode_product, encode_product
 from ecomctl.config import Settings
 from ecomctl.domain.models import Product
 from ecomctl.errors import NotFound, ValidationFailed
-from ecomctl.services.product import ProductService, decode_product, encode_product
+from ecomctl.services.product import ProductService
 from ecomctl.telemetry.spans import ServiceTracer
 
 
@@ -74,7 +75,7 @@ class Harness:
         )
         self.caches.append(cache)
         repo = CountingRepository(self.db)
-        return ProductService(self.db, repo, cache, self.tracer), cache, repo
+        return ProductService(repo, cache, self.tracer), cache, repo
 
     def spans(self, name: str) -> list[ReadableSpan]:
         return [s for s in self.exporter.get_finished_spans() if s.name == name]

@@ -19,8 +19,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ecomctl.adapters.search import ProductDocument, ProductSearchIndex, SearchQuery
+from ecomctl.adapters.search import ProductSearchIndex
 from ecomctl.config import Settings
+from ecomctl.domain.search import ProductDocument, SearchQuery
 from ecomctl.errors import BackendUnavailable, InfraError, ValidationFailed
 from ecomctl.services.search import SearchService
 from ecomctl.telemetry.spans import ServiceTracer

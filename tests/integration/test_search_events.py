@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ecomctl.adapters.search import SearchQuery
 from ecomctl.bootstrap import ShopStack
+from ecomctl.domain.search import SearchQuery
 from tests.shopdata import make_catalogue
 
 

@@ -26,9 +26,11 @@ from elasticsearch import AsyncElasticsearch
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.adapters.postgres.migrations import load_migrations, migrate
 from ecomctl.adapters.postgres.users import UserRepository
+from ecomctl.adapters.product_cache import PRODUCT_CACHE_NAMESPACE
 from ecomctl.adapters.redis_store import LoginThrottle, SessionStore
-from ecomctl.adapters.search import ProductSearchIndex, SearchQuery
+from ecomctl.adapters.search import ProductSearchIndex
 from ecomctl.config import Settings
+from ecomctl.domain.search import SearchQuery
 from ecomctl.errors import AuthenticationFailed, ConfigError
 from ecomctl.resources import fixtures_dir
 from ecomctl.seed import load_credentials, make_plan
@@ -36,7 +38,6 @@ from ecomctl.seed.cache import clear_shop_keys
 from ecomctl.seed.checksum import table_checksums
 from ecomctl.seed.load import SeedIntegrityError, skip_row_triggers, verify_foreign_keys
 from ecomctl.seed.run import SeedReport, seed_shop
-from ecomctl.services.product import PRODUCT_CACHE_NAMESPACE
 from ecomctl.services.user import UserService, default_hasher
 from ecomctl.telemetry.spans import ServiceTracer
 

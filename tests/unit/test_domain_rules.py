@@ -20,8 +20,13 @@ from ecomctl.domain.money import money
 from ecomctl.errors import InvalidTransition, ValidationFailed
 
 LEGAL = [
-    (OrderStatus.PENDING, OrderStatus.PAID),
+    (OrderStatus.PENDING, OrderStatus.PAYMENT_PENDING),
     (OrderStatus.PENDING, OrderStatus.CANCELLED),
+    (OrderStatus.PAYMENT_PENDING, OrderStatus.PAID),
+    (OrderStatus.PAYMENT_PENDING, OrderStatus.CANCELLED),
+    (OrderStatus.PAYMENT_PENDING, OrderStatus.PAYMENT_UNKNOWN),
+    (OrderStatus.PAYMENT_UNKNOWN, OrderStatus.PAID),
+    (OrderStatus.PAYMENT_UNKNOWN, OrderStatus.CANCELLED),
     (OrderStatus.PAID, OrderStatus.SHIPPED),
     (OrderStatus.PAID, OrderStatus.CANCELLED),
     (OrderStatus.SHIPPED, OrderStatus.DELIVERED),

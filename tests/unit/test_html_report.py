@@ -60,7 +60,7 @@ def _result() -> dict[str, Any]:
                    "latency_origin": "actual start (closed loop)"},
         "totals": {"journeys": 521, "errors": 12, "error_rate": 0.023,
                    "throughput_per_s": 162.8,
-                   "checkouts": {"paid": 100, "payment_declined": 12, "payment_failed": 0},
+                   "checkouts": {"paid": 100, "payment_declined": 12, "payment_unknown": 0},
                    "checkouts_per_s": 31.25},
         "journeys": {"browse_catalogue": _journey(browse, 0),
                      "checkout_flow": _journey(checkout, 12)},

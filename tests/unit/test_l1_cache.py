@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 
 from ecomctl.adapters.cache import L1Cache
+from ecomctl.adapters.product_cache import decode_product, encode_product
 from ecomctl.domain.models import Product
-from ecomctl.services.product import decode_product, encode_product
 
 
 class FakeClock:

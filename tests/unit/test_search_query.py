@@ -5,12 +5,8 @@ from typing import Any
 
 import pytest
 
-from ecomctl.adapters.search import (
-    INDEX_MAPPINGS,
-    ProductDocument,
-    SearchQuery,
-    build_search_body,
-)
+from ecomctl.adapters.search import INDEX_MAPPINGS, build_search_body, document_source
+from ecomctl.domain.search import ProductDocument, SearchQuery
 from ecomctl.errors import ValidationFailed
 
 
@@ -131,7 +127,7 @@ def _doc(**overrides: Any) -> ProductDocument:
 
 
 def test_document_source_keeps_money_exact_and_matches_the_mapping() -> None:
-    source = _doc().to_source()
+    source = document_source(_doc())
     assert source["price"] == "89.90"
     assert source["price_cents"] == 8990
     assert set(source) == set(INDEX_MAPPINGS["properties"])

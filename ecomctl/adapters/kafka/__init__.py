@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ecomctl.adapters.kafka.consumer import (
-    ConsumedEvent,
     ConsumerStats,
     EventConsumer,
     EventHandler,
@@ -11,6 +10,7 @@ from ecomctl.adapters.kafka.consumer import (
 )
 from ecomctl.adapters.kafka.relay import OutboxDrainTimeout, OutboxRelay, RelayStats
 from ecomctl.adapters.kafka.topics import delete_topics, ensure_topics
+from ecomctl.domain.events import ConsumedEvent
 
 __all__ = [
     "ConsumedEvent",

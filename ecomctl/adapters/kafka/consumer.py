@@ -12,14 +12,20 @@ If anything in a batch fails (a malformed record, a handler error, PostgreSQL), 
 transaction rolls back and those records are processed again one by one, with the rules
 below, so one bad event costs its neighbours a retry, not their correctness.
 
-Failures:
-- a malformed record (not a JSON envelope) is counted and skipped;
-- a handler error is retried ``max_attempts`` times with exponential backoff, then counted
-  as failed and skipped (its transaction rolled back, so it is not marked processed): a poison
-  message never blocks its partition. A DomainError (a business rule said no) is final at
-  once, since retrying cannot change the answer;
-- an InfraError (PostgreSQL down...) is not the message's fault: the record is retried with a
-  capped backoff until the backend is back or the consumer is stopped, never skipped.
+Failures (errors are classified once, by ``ecomctl.errors.is_retryable``):
+- a malformed record (not a JSON envelope) is dead-lettered at once;
+- a handler error is retried ``max_attempts`` times in all with a capped exponential backoff,
+  then dead-lettered (its transaction rolled back, so it is not marked processed): a poison
+  message never blocks its partition. A non-retryable error (a DomainError such as
+  ValidationFailed, a RequestRejected such as an Elasticsearch mapping rejection) is
+  dead-lettered at once, since retrying cannot change the answer;
+- a retryable InfraError (PostgreSQL or Elasticsearch unavailable...) is not the message's
+  fault: the record is retried with a capped backoff until the backend is back or the
+  consumer is stopped, never dead-lettered (an outage would otherwise empty a topic into its
+  DLQ).
+Dead-lettering writes the record to ``<topic>.dlq`` (see adapters/kafka/dlq) and waits for the
+broker's ack before the offset is committed past it: nothing is dropped silently. While the
+DLQ cannot be written, the record is retried like an outage.
 
 Tracing: aiokafka's instrumentation ends its receive span before we see the record, so each
 attempt opens a CONSUMER span ``process <topic>``, a child of the context in the headers. A
@@ -36,7 +42,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -49,9 +55,11 @@ from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from ecomctl.adapters.kafka.dlq import DeadLetterWriter, dead_letter_headers
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.analysis.histogram import LatencyHistogram
-from ecomctl.errors import BackendUnavailable, DomainError, InfraError
+from ecomctl.domain.events import ConsumedEvent
+from ecomctl.errors import BackendUnavailable, InfraError, is_retryable
 from ecomctl.telemetry.context import current_service
 from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.spans import ServiceTracer
@@ -75,32 +83,6 @@ _MAX_BATCH_LINKS = 128
 Headers = Sequence[tuple[str, bytes | None]]
 
 
-@dataclass(frozen=True)
-class ConsumedEvent:
-    """One domain event as a consumer sees it (the envelope plus where it came from)."""
-
-    event_id: uuid.UUID
-    event_type: str
-    aggregate_type: str
-    aggregate_id: str
-    payload: dict[str, Any]
-    topic: str
-    partition: int
-    offset: int
-    occurred_at: datetime  # when the business transaction wrote it (outbox created_at)
-    published_at: datetime  # the Kafka record timestamp (set when the relay sent it)
-    headers: tuple[tuple[str, bytes], ...]
-
-    @property
-    def publish_lag_s(self) -> float:
-        """Seconds from the business commit to publication on Kafka."""
-        return (self.published_at - self.occurred_at).total_seconds()
-
-    def header(self, name: str) -> bytes | None:
-        """The first header called ``name`` (the one the relay wrote)."""
-        return next((value for key, value in self.headers if key == name), None)
-
-
 EventHandler = Callable[[ConsumedEvent, asyncpg.Connection], Awaitable[None]]
 """A handler may have an ``event_types`` attribute (a set of event types): in a batch, the
 other events of its topics are only marked processed, without a call or a span."""
@@ -122,6 +104,8 @@ class BatchEventHandler(Protocol):
 class MalformedEvent(ValueError):
     """A record whose value is not a valid event envelope."""
 
+    retryable = False  # the same bytes will not decode any better
+
 
 class _HandlerFailed(Exception):
     """A handler raised inside a batch: which event, and why."""
@@ -141,6 +125,9 @@ class ConsumerStats:
     retries: int = 0  # handler attempts that failed and were retried
     infra_retries: int = 0  # attempts that hit an unavailable backend
     commit_failures: int = 0  # offset commits refused (e.g. a rebalance); redelivery follows
+    dead_lettered: int = 0  # records written to their topic's DLQ (failed + malformed)
+    dead_lettered_by_topic: dict[str, int] = field(default_factory=dict)  # by source topic
+    dlq_write_failures: int = 0  # dead letters Kafka did not take (retried)
     last_error: str | None = None
 
 
@@ -198,7 +185,11 @@ class EventConsumer:
         max_backoff_s: float = 5.0,
         max_poll_records: int = 200,
         poll_timeout_s: float = 0.2,
+        dead_letters: DeadLetterWriter | None = None,
     ) -> None:
+        """``max_attempts``: tries of a retryable failure before it is dead-lettered, with a
+        backoff of ``retry_backoff_s`` doubling up to ``max_backoff_s``. ``dead_letters``:
+        a shared writer (its owner closes it); None starts one of our own when needed."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.name = name
@@ -214,6 +205,8 @@ class EventConsumer:
         self._max_backoff_s = max_backoff_s
         self._max_poll_records = max_poll_records
         self._poll_timeout_ms = int(poll_timeout_s * 1000)
+        self._dead_letters = dead_letters or DeadLetterWriter(bootstrap)
+        self._owns_dead_letters = dead_letters is None
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
@@ -263,6 +256,8 @@ class EventConsumer:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
+        if self._owns_dead_letters:
+            await self._dead_letters.close()
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -352,9 +347,9 @@ class EventConsumer:
                                 continue  # claimed as processed; no handler, no span
                             try:
                                 await self._run_handler(event, parent, conn, attempt=1)
-                            except InfraError:
-                                raise  # the backend's fault: it spends no attempt
                             except Exception as exc:
+                                if isinstance(exc, InfraError) and is_retryable(exc):
+                                    raise  # the backend's fault: it spends no attempt
                                 raise _HandlerFailed(event, exc) from exc
                     processed = [event for event, _ in new]
         except _HandlerFailed as failure:
@@ -420,11 +415,14 @@ class EventConsumer:
             event = _parse(record)
         except MalformedEvent as exc:
             self._malformed(record, parent, exc)
-            return True
+            return await self._dead_letter(record, exc, 1, datetime.now(UTC), parent, stop)
         attempt = 0
+        first_failure: datetime | None = None
         if failed_in_batch is not None:
             attempt = 1
-            outcome = await self._after_failure(event, attempt, failed_in_batch, stop)
+            first_failure = datetime.now(UTC)
+            outcome = await self._after_failure(record, event, attempt, failed_in_batch,
+                                                first_failure, parent, stop)
             if outcome is not None:
                 return outcome
         infra_backoff = 0.0
@@ -432,18 +430,21 @@ class EventConsumer:
             attempt += 1
             try:
                 duplicate = await self._process_once(event, parent, attempt)
-            except InfraError as exc:
-                # The backend, not the message: retry without spending the attempt budget.
-                attempt -= 1
-                self.stats.infra_retries += 1
-                infra_backoff = min(self._max_backoff_s, infra_backoff * 2 or self._retry_backoff_s)
-                self._note_error(f"event {event.event_id}", exc)
-                await _sleep_unless(stop, infra_backoff)
-                if stop.is_set():
-                    return False
-                continue
             except Exception as exc:
-                outcome = await self._after_failure(event, attempt, exc, stop)
+                if isinstance(exc, InfraError) and is_retryable(exc):
+                    # The backend, not the message: retry without spending the attempt budget.
+                    attempt -= 1
+                    self.stats.infra_retries += 1
+                    infra_backoff = min(self._max_backoff_s,
+                                        infra_backoff * 2 or self._retry_backoff_s)
+                    self._note_error(f"event {event.event_id}", exc)
+                    await _sleep_unless(stop, infra_backoff)
+                    if stop.is_set():
+                        return False
+                    continue
+                first_failure = first_failure or datetime.now(UTC)
+                outcome = await self._after_failure(record, event, attempt, exc,
+                                                    first_failure, parent, stop)
                 if outcome is not None:
                     return outcome
                 continue
@@ -454,23 +455,67 @@ class EventConsumer:
             return True
 
     async def _after_failure(
-        self, event: ConsumedEvent, attempt: int, exc: Exception, stop: asyncio.Event
+        self, record: Any, event: ConsumedEvent, attempt: int, exc: Exception,
+        first_failure: datetime, parent: Context, stop: asyncio.Event,
     ) -> bool | None:
-        """After a failed attempt: True when given up (final), False when stopped while
-        backing off, None to try again."""
+        """After a failed attempt: True when given up (dead-lettered, final), False when
+        stopped before that or while backing off, None to try again."""
         self._note_error(f"event {event.event_id} attempt {attempt}", exc)
-        # A business rule said no (DomainError): it will say so again, do not retry.
-        if attempt >= self._max_attempts or isinstance(exc, DomainError):
+        # A business rule or a rejected request will say no again: do not retry those.
+        if attempt >= self._max_attempts or not is_retryable(exc):
             self.stats.failed += 1
             log.error(
-                "consumer %s: giving up on event %s (%s) at %s[%d]@%d after %d attempts",
-                self.name, event.event_id, event.event_type, event.topic,
+                "consumer %s: giving up on event %s (%s) at %s[%d]@%d after %d attempts; "
+                "dead-lettering it", self.name, event.event_id, event.event_type, event.topic,
                 event.partition, event.offset, attempt,
             )
-            return True
+            return await self._dead_letter(record, exc, attempt, first_failure, parent, stop)
         self.stats.retries += 1
-        await _sleep_unless(stop, self._retry_backoff_s * 2 ** (attempt - 1))
+        backoff = min(self._max_backoff_s, self._retry_backoff_s * 2 ** (attempt - 1))
+        await _sleep_unless(stop, backoff)
         return False if stop.is_set() else None
+
+    async def _dead_letter(
+        self, record: Any, exc: BaseException, attempts: int, first_failure: datetime,
+        parent: Context, stop: asyncio.Event,
+    ) -> bool:
+        """Write ``record`` to its DLQ and wait for the ack; True once it is there (the
+        offset may then be committed past it), False when stopped before Kafka took it."""
+        backoff = 0.0
+        token = otel_context.attach(parent)
+        try:
+            with self._tracer.span(
+                f"dead-letter {record.topic}",
+                {**self._span_attributes(record.topic, record.partition, record.offset),
+                 "error.type": type(exc).__name__, "ecom.consumer.attempt": attempts},
+            ):
+                carrier: dict[str, str] = {}
+                propagate.inject(carrier)  # this span: for a record that carried no context
+                headers = dead_letter_headers(
+                    record.headers, error=exc, group=self.group_id, topic=record.topic,
+                    partition=record.partition, offset=record.offset, attempts=attempts,
+                    first_failure=first_failure, retryable=is_retryable(exc),
+                    trace_context=carrier,
+                )
+                while True:
+                    try:
+                        await self._dead_letters.write(record.topic, record.key, record.value,
+                                                       headers)
+                        break
+                    except InfraError as write_error:
+                        self.stats.dlq_write_failures += 1
+                        self._note_error(f"dead letter of {record.topic}[{record.partition}]"
+                                         f"@{record.offset}", write_error)
+                        backoff = min(self._max_backoff_s, backoff * 2 or self._retry_backoff_s)
+                        await _sleep_unless(stop, backoff)
+                        if stop.is_set():
+                            return False
+        finally:
+            otel_context.detach(token)
+        self.stats.dead_lettered += 1
+        by_topic = self.stats.dead_lettered_by_topic
+        by_topic[record.topic] = by_topic.get(record.topic, 0) + 1
+        return True
 
     async def _process_once(self, event: ConsumedEvent, parent: Context, attempt: int) -> bool:
         """One attempt in one transaction; True when the event was already processed."""

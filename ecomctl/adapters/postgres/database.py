@@ -1,4 +1,10 @@
-"""The asyncpg pool, and the one place where driver errors become ecomctl errors."""
+"""The asyncpg pool, and the one place where driver errors become ecomctl errors.
+
+Waiting for a pooled connection can be bounded (``acquire_timeout_s``; the shop's pool is,
+by ``ECOMCTL_DB_ACQUIRE_TIMEOUT``): under overload a request that cannot get a connection soon
+fails fast with ``Overloaded`` (HTTP 503 with Retry-After) instead of joining a queue that
+only grows. Batch tools (seeding, benches) leave it unbounded.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from ecomctl.errors import BackendUnavailable, ValidationFailed
+from ecomctl.errors import BackendUnavailable, Overloaded, ValidationFailed
 
 # Errors that mean "the database is not there", as opposed to a bug in our SQL.
 _UNAVAILABLE = (
@@ -28,12 +34,19 @@ class Database:
     """A connection pool. Use ``transaction()`` for one business operation (commit on
     success, roll back on any exception) and ``connection()`` for reads."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float | None = None) -> None:
         self.pool = pool
+        self.acquire_timeout_s = acquire_timeout_s
 
     @classmethod
     async def connect(
-        cls, url: str, *, min_size: int = 2, max_size: int = 20, timeout: float = 10.0
+        cls,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 20,
+        timeout: float = 10.0,
+        acquire_timeout_s: float | None = None,
     ) -> Database:
         try:
             pool = await asyncpg.create_pool(
@@ -42,12 +55,23 @@ class Database:
             )
         except _UNAVAILABLE as exc:
             raise BackendUnavailable("postgres", f"cannot connect: {exc}") from exc
-        return cls(pool)
+        return cls(pool, acquire_timeout_s=acquire_timeout_s)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         try:
-            conn = await self.pool.acquire()
+            try:
+                conn = await self.pool.acquire(timeout=self.acquire_timeout_s)
+            except TimeoutError as exc:
+                if self.acquire_timeout_s is None:
+                    raise  # opening a connection timed out: an outage, handled below
+                # Every connection stayed busy: push back rather than queue. (A database that
+                # is down refuses the connection at once: that is BackendUnavailable below.)
+                raise Overloaded(
+                    "postgres pool",
+                    f"no connection free within {self.acquire_timeout_s:g}s",
+                    retry_after_s=1,
+                ) from exc
             try:
                 yield conn
             finally:

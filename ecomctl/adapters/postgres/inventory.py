@@ -53,39 +53,28 @@ RETURNING i.product_id
 """
 
 
-async def reserve(
-    conn: asyncpg.Connection, order_id: UUID, lines: Sequence[OrderLine]
-) -> list[int]:
-    """Reserve every line or nothing; returns the product ids that lacked stock (empty on
-    success; the caller then rolls the transaction back)."""
-    ids = [line.product_id for line in lines]
-    quantities = [line.quantity for line in lines]
-    reserved = {row["product_id"] for row in await conn.fetch(_RESERVE, ids, quantities)}
-    short = [pid for pid in ids if pid not in reserved]
-    if not short:
-        await conn.execute(_RECORD_RESERVATIONS, order_id, ids, quantities)
-    return short
+class PostgresInventory:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
 
+    async def reserve(self, order_id: UUID, lines: Sequence[OrderLine]) -> list[int]:
+        """Reserve every line or nothing; returns the product ids that lacked stock (empty
+        on success; the caller then rolls the transaction back)."""
+        ids = [line.product_id for line in lines]
+        quantities = [line.quantity for line in lines]
+        reserved = {row["product_id"] for row in await self._conn.fetch(_RESERVE, ids, quantities)}
+        short = [pid for pid in ids if pid not in reserved]
+        if not short:
+            await self._conn.execute(_RECORD_RESERVATIONS, order_id, ids, quantities)
+        return short
 
-async def commit_reservations(conn: asyncpg.Connection, order_id: UUID) -> int:
-    """Payment captured: reserved units leave stock as sold."""
-    return len(await conn.fetch(_SETTLE, order_id, "committed"))
+    async def commit(self, order_id: UUID) -> int:
+        """Payment captured: reserved units leave stock as sold."""
+        return len(await self._conn.fetch(_SETTLE, order_id, "committed"))
 
+    async def release(self, order_id: UUID) -> int:
+        """Order cancelled or expired: reserved units become available again."""
+        return len(await self._conn.fetch(_SETTLE, order_id, "released"))
 
-async def release_reservations(conn: asyncpg.Connection, order_id: UUID) -> int:
-    """Order cancelled: reserved units become available again."""
-    return len(await conn.fetch(_SETTLE, order_id, "released"))
-
-
-async def stock_levels(
-    conn: asyncpg.Connection, product_ids: Sequence[int]
-) -> dict[int, dict[str, int]]:
-    rows = await conn.fetch(
-        "SELECT product_id, on_hand, reserved, sold FROM inventory "
-        "WHERE product_id = ANY($1::bigint[])",
-        list(product_ids),
-    )
-    return {
-        r["product_id"]: {"on_hand": r["on_hand"], "reserved": r["reserved"], "sold": r["sold"]}
-        for r in rows
-    }
+    async def stall(self, seconds: float) -> None:
+        await self._conn.execute("SELECT pg_sleep($1)", seconds)

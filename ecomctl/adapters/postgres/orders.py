@@ -1,117 +1,178 @@
-"""Orders, their lines, payment attempts: SQL only, inside transactions the services own."""
+"""Orders and their lines, and payment attempts: SQL only, on the connection of the unit of
+work that owns the transaction (``unit_of_work.PostgresUnitOfWork``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from uuid import UUID
 
 import asyncpg
 
 from ecomctl.domain.models import Order, OrderLine, OrderStatus, PaymentAttempt
+from ecomctl.services.ports.orders import NewOrder
 
-_INSERT_ITEMS = """
-INSERT INTO order_items (order_id, product_id, quantity, unit_price)
-SELECT $1, product_id, qty, price
-FROM unnest($2::bigint[], $3::int[], $4::numeric[]) AS r(product_id, qty, price)
+_ORDER_COLUMNS = "id, user_id, status, total, currency, created_at, expires_at"
+
+# The order and its lines in one round trip; the hold is timed by the database's clock.
+_INSERT = """
+WITH o AS (
+    INSERT INTO orders (id, user_id, status, total, currency, expires_at)
+    VALUES ($1, $2, $3, $4, $5, now() + $6::interval)
+    RETURNING created_at, expires_at
+), items AS (
+    INSERT INTO order_items (order_id, product_id, quantity, unit_price)
+    SELECT $1, product_id, qty, price
+    FROM unnest($7::bigint[], $8::int[], $9::numeric[]) AS r(product_id, qty, price)
+)
+SELECT created_at, expires_at FROM o
 """
 
-_ORDER_COLUMNS = "id, user_id, status, total, currency, created_at"
+# Lines come along as arrays, so one statement reads orders with their items.
+_WITH_LINES = f"""
+SELECT {', '.join('o.' + c for c in _ORDER_COLUMNS.split(', '))},
+       array_agg(i.product_id ORDER BY i.product_id) AS product_ids,
+       array_agg(i.quantity ORDER BY i.product_id) AS quantities,
+       array_agg(i.unit_price ORDER BY i.product_id) AS unit_prices
+FROM orders o JOIN order_items i ON i.order_id = o.id
+"""
+
+_MOVE = """
+UPDATE orders SET status = $3, updated_at = now(),
+                  expires_at = CASE WHEN $3 = 'pending' THEN expires_at END
+WHERE id = $1 AND status = ANY($2::text[])
+  AND ($4::bigint IS NULL OR user_id = $4)
+  AND (NOT $5 OR expires_at IS NULL OR expires_at > now())
+RETURNING id
+"""
 
 
-async def insert_order(
-    conn: asyncpg.Connection,
-    order_id: UUID,
-    user_id: int,
-    lines: Sequence[OrderLine],
-    total: Decimal,
-    currency: str,
-) -> None:
-    await conn.execute(
-        "INSERT INTO orders (id, user_id, status, total, currency) VALUES ($1, $2, $3, $4, $5)",
-        order_id, user_id, OrderStatus.PENDING.value, total, currency,
-    )
-    await conn.execute(
-        _INSERT_ITEMS,
-        order_id,
-        [line.product_id for line in lines],
-        [line.quantity for line in lines],
-        [line.unit_price for line in lines],
-    )
+class PostgresOrders:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
 
+    async def add(self, new: NewOrder) -> Order:
+        order = new.order
+        row = await self._conn.fetchrow(
+            _INSERT, order.id, order.user_id, order.status.value, order.total, order.currency,
+            new.hold_for,
+            [line.product_id for line in order.lines],
+            [line.quantity for line in order.lines],
+            [line.unit_price for line in order.lines],
+        )
+        return replace(order, created_at=row["created_at"], expires_at=row["expires_at"])
 
-async def lock_order(conn: asyncpg.Connection, order_id: UUID) -> Order | None:
-    """The order with its row locked for a status change in this transaction."""
-    row = await conn.fetchrow(
-        f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE", order_id
-    )
-    return await _with_lines(conn, row) if row else None
+    async def get(self, order_id: UUID) -> Order | None:
+        row = await self._conn.fetchrow(_WITH_LINES + " WHERE o.id = $1 GROUP BY o.id", order_id)
+        return _order(row) if row else None
 
+    async def move(
+        self, order_id: UUID, sources: frozenset[OrderStatus], target: OrderStatus,
+        *, user_id: int | None = None, unexpired: bool = False,
+    ) -> bool:
+        moved = await self._conn.fetchval(
+            _MOVE, order_id, sorted(s.value for s in sources), target.value, user_id, unexpired
+        )
+        return moved is not None
 
-async def set_status(conn: asyncpg.Connection, order_id: UUID, status: OrderStatus) -> None:
-    await conn.execute(
-        "UPDATE orders SET status = $2, updated_at = now() WHERE id = $1", order_id, status.value
-    )
+    async def lock_user_orders(self, user_id: int) -> None:
+        # Two-key form: (class, user) keeps clear of the single-key locks of seed/migrations.
+        await self._conn.execute("SELECT pg_advisory_xact_lock(1, $1::int)", user_id)
 
+    async def open_pending(self, user_id: int) -> list[Order]:
+        rows = await self._conn.fetch(
+            _WITH_LINES + " WHERE o.user_id = $1 AND o.status = 'pending' "
+            "AND o.expires_at > now() GROUP BY o.id ORDER BY o.created_at, o.id",
+            user_id,
+        )
+        return [_order(r) for r in rows]
 
-async def get_order(conn: asyncpg.Connection, order_id: UUID) -> Order | None:
-    row = await conn.fetchrow(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = $1", order_id)
-    return await _with_lines(conn, row) if row else None
-
-
-async def list_orders(
-    conn: asyncpg.Connection, user_id: int, limit: int, offset: int
-) -> tuple[list[Order], int]:
-    rows = await conn.fetch(
-        f"SELECT {_ORDER_COLUMNS}, count(*) OVER () AS total_count FROM orders "
-        "WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
-        user_id, limit, offset,
-    )
-    if not rows:
-        total = await conn.fetchval("SELECT count(*) FROM orders WHERE user_id = $1", user_id)
+    async def list_for_user(
+        self, user_id: int, limit: int, offset: int
+    ) -> tuple[list[Order], int]:
+        rows = await self._conn.fetch(
+            _WITH_LINES.replace("SELECT ", "SELECT count(*) OVER () AS total_count, ", 1)
+            + " WHERE o.user_id = $1 GROUP BY o.id "
+            "ORDER BY o.created_at DESC, o.id LIMIT $2 OFFSET $3",
+            user_id, limit, offset,
+        )
+        if rows:
+            return [_order(r) for r in rows], int(rows[0]["total_count"])
+        total = await self._conn.fetchval("SELECT count(*) FROM orders WHERE user_id = $1",
+                                          user_id)
         return [], int(total)
-    items = await conn.fetch(
-        "SELECT order_id, product_id, quantity, unit_price FROM order_items "
-        "WHERE order_id = ANY($1::uuid[]) ORDER BY product_id",
-        [r["id"] for r in rows],
+
+    async def expired_pending(self, limit: int) -> list[Order]:
+        return await self._locked(
+            "status = 'pending' AND expires_at <= now() ORDER BY expires_at", limit
+        )
+
+    async def unsettled(
+        self, status: OrderStatus, older_than_s: float, limit: int
+    ) -> list[Order]:
+        rows = await self._conn.fetch(
+            _WITH_LINES + " WHERE o.status = $1 "
+            "AND o.updated_at < now() - make_interval(secs => $2::float8) "
+            "GROUP BY o.id ORDER BY o.updated_at LIMIT $3",
+            status.value, older_than_s, limit,
+        )
+        return [_order(r) for r in rows]
+
+    async def _locked(self, where: str, limit: int, *params: object) -> list[Order]:
+        """Orders matching ``where`` (its parameters from $2 on), locked, skipping rows that
+        another transaction holds."""
+        ids = await self._conn.fetch(
+            f"SELECT id FROM orders WHERE {where} LIMIT $1 FOR UPDATE SKIP LOCKED", limit, *params
+        )
+        if not ids:
+            return []
+        rows = await self._conn.fetch(
+            _WITH_LINES + " WHERE o.id = ANY($1::uuid[]) GROUP BY o.id", [r["id"] for r in ids]
+        )
+        return [_order(r) for r in rows]
+
+
+class PostgresPayments:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def add_attempts(
+        self, attempts: Sequence[PaymentAttempt], idempotency_key: str, currency: str
+    ) -> None:
+        if not attempts:
+            return
+        # Numbered after the order's earlier attempts (a retried checkout, the reconciler).
+        await self._conn.execute(
+            """
+            INSERT INTO payments (order_id, idempotency_key, attempt, status, amount, currency,
+                                  gateway_ref, error)
+            SELECT $1, $2, base.n + a.attempt, a.status, a.amount, $3, a.ref, a.error
+            FROM unnest($4::int[], $5::text[], $6::numeric[], $7::text[], $8::text[])
+                 AS a(attempt, status, amount, ref, error),
+                 (SELECT coalesce(max(attempt), 0) AS n FROM payments WHERE order_id = $1) base
+            """,
+            attempts[0].order_id, idempotency_key, currency,
+            [a.attempt for a in attempts], [a.status.value for a in attempts],
+            [a.amount for a in attempts], [a.gateway_ref for a in attempts],
+            [a.error for a in attempts],
+        )
+
+    async def captured_amount(self, order_id: UUID) -> Decimal | None:
+        value = await self._conn.fetchval(
+            "SELECT amount FROM payments WHERE order_id = $1 AND status = 'captured'", order_id
+        )
+        return Decimal(value) if value is not None else None
+
+
+def _order(row: asyncpg.Record) -> Order:
+    lines = tuple(
+        OrderLine(pid, qty, price)
+        for pid, qty, price in zip(row["product_ids"], row["quantities"], row["unit_prices"],
+                                   strict=True)
     )
-    by_order: dict[UUID, list[OrderLine]] = {}
-    for item in items:
-        by_order.setdefault(item["order_id"], []).append(_line(item))
-    orders = [_order(r, by_order.get(r["id"], [])) for r in rows]
-    return orders, int(rows[0]["total_count"])
-
-
-async def insert_payment_attempt(conn: asyncpg.Connection, attempt: PaymentAttempt,
-                                 idempotency_key: str, currency: str) -> None:
-    await conn.execute(
-        "INSERT INTO payments (order_id, idempotency_key, attempt, status, amount, currency, "
-        "gateway_ref, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        attempt.order_id, idempotency_key, attempt.attempt, attempt.status.value,
-        attempt.amount, currency, attempt.gateway_ref, attempt.error,
-    )
-
-
-async def payment_attempt_count(conn: asyncpg.Connection, order_id: UUID) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM payments WHERE order_id = $1", order_id))
-
-
-async def _with_lines(conn: asyncpg.Connection, row: asyncpg.Record) -> Order:
-    items = await conn.fetch(
-        "SELECT product_id, quantity, unit_price FROM order_items WHERE order_id = $1 "
-        "ORDER BY product_id",
-        row["id"],
-    )
-    return _order(row, [_line(i) for i in items])
-
-
-def _line(row: asyncpg.Record) -> OrderLine:
-    return OrderLine(row["product_id"], row["quantity"], row["unit_price"])
-
-
-def _order(row: asyncpg.Record, lines: Sequence[OrderLine]) -> Order:
     return Order(
-        id=row["id"], user_id=row["user_id"], status=OrderStatus(row["status"]),
-        lines=tuple(lines), total=row["total"], currency=row["currency"].strip(),
-        created_at=row["created_at"],
+        id=row["id"], user_id=row["user_id"], status=OrderStatus(row["status"]), lines=lines,
+        total=row["total"], currency=row["currency"].strip(), created_at=row["created_at"],
+        expires_at=row["expires_at"],
     )

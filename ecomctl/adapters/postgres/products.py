@@ -1,7 +1,7 @@
 """The catalogue in PostgreSQL: products (with their category's slug) and categories.
 
-Reads take a pooled connection each; writes run on the caller's connection, inside the caller's
-transaction, so that the service can add the outbox event to the same unit of work."""
+Reads take a pooled connection each; a write is one transaction holding the row change and
+the outbox rows of the events it raises (the service says which, from the updated row)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
-
 from ecomctl.adapters.postgres.database import Database
+from ecomctl.adapters.postgres.outbox import add_events
 from ecomctl.domain.models import Category, Page, Product
+from ecomctl.services.ports.catalogue import EventsFor
 
 _COLUMNS = (
     "p.id, p.sku, p.name, p.description, p.category_id, c.slug AS category_slug, p.price, "
@@ -94,15 +94,25 @@ class ProductRepository:
         return [Category(id=row["id"], slug=row["slug"], name=row["name"]) for row in rows]
 
     async def update_price(
-        self, product_id: int, price: Decimal, conn: asyncpg.Connection
+        self, product_id: int, price: Decimal, events: EventsFor
     ) -> Product | None:
-        """Set the price and bump ``version``; None if there is no such product."""
-        row = await conn.fetchrow(_UPDATE_PRICE, product_id, price)
-        return None if row is None else _product(row)
+        """Set the price and bump ``version``, with ``events(updated)`` in the outbox, in one
+        transaction; None (nothing written) if there is no such product."""
+        return await self._change(_UPDATE_PRICE, product_id, price, events)
 
     async def set_active(
-        self, product_id: int, active: bool, conn: asyncpg.Connection
+        self, product_id: int, active: bool, events: EventsFor
     ) -> Product | None:
-        """List or delist the product and bump ``version``; None if there is no such product."""
-        row = await conn.fetchrow(_UPDATE_ACTIVE, product_id, active)
-        return None if row is None else _product(row)
+        """List or delist the product, as ``update_price``."""
+        return await self._change(_UPDATE_ACTIVE, product_id, active, events)
+
+    async def _change(
+        self, statement: str, product_id: int, value: object, events: EventsFor
+    ) -> Product | None:
+        async with self._db.transaction() as conn:
+            row = await conn.fetchrow(statement, product_id, value)
+            if row is None:
+                return None
+            product = _product(row)
+            await add_events(conn, events(product))
+        return product

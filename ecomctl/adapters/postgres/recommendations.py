@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from ecomctl.adapters.postgres.database import Database
+
 _BOUGHT_TOGETHER = """
 SELECT other.product_id, count(*) AS together
 FROM order_items seed
@@ -50,3 +52,19 @@ async def best_sellers(
     else:
         rows = await conn.fetch(_BEST_SELLERS, limit)
     return [r["product_id"] for r in rows]
+
+
+class PostgresPurchaseHistory:
+    """The recommendation service's purchase history: the queries above, each on a pooled
+    connection."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def bought_together(self, product_ids: Sequence[int], limit: int) -> list[int]:
+        async with self._db.connection() as conn:
+            return await bought_together(conn, product_ids, limit)
+
+    async def best_sellers(self, near_product_ids: Sequence[int], limit: int) -> list[int]:
+        async with self._db.connection() as conn:
+            return await best_sellers(conn, near_product_ids, limit)

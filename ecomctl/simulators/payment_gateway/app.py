@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -155,6 +157,10 @@ class PaymentGatewaySimulator:
         self._by_key: OrderedDict[str, Charge] = OrderedDict()
         self._by_id: OrderedDict[str, Charge] = OrderedDict()
         self._stats = _Stats()
+        self._ledger: dict[str, dict[str, str]] = {}  # idempotency key -> capture
+        self._timed_out: set[str] = set()  # keys whose first answer was lost
+        self.started_at = datetime.now(UTC)  # the books cover charges from here on
+        self._replay_rng = random.Random(self._config.seed)
         # Set when the server stops: wakes the requests that are simulating a timeout.
         self._release = asyncio.Event()
         self._stopping = False
@@ -162,6 +168,8 @@ class PaymentGatewaySimulator:
             routes=[
                 Route("/v1/charges", self._post_charge, methods=["POST"]),
                 Route("/v1/charges/{charge_id}", self._get_charge, methods=["GET"]),
+                Route("/v1/payments/{idempotency_key}", self._get_payment, methods=["GET"]),
+                Route("/v1/ledger", self._get_ledger, methods=["GET"]),
                 Route("/v1/stats", self._get_stats, methods=["GET"]),
                 Route("/v1/config", self._get_config, methods=["GET"]),
                 Route("/v1/config", self._patch_config, methods=["PATCH"]),
@@ -189,6 +197,7 @@ class PaymentGatewaySimulator:
         new = self._config.with_changes(**changes)
         if "seed" in changes:
             self._outcomes = OutcomeSampler(new.seed)
+            self._replay_rng = random.Random(new.seed)
             self._latency = LatencySampler(new.seed)
         self._config = new
         return new
@@ -199,6 +208,11 @@ class PaymentGatewaySimulator:
 
     def get_charge(self, charge_id: str) -> Charge | None:
         return self._by_id.get(charge_id)
+
+    def ledger(self) -> list[dict[str, str]]:
+        """Every capture, in order: what a merchant reconciles its books against. Kept
+        whole (unlike the idempotency store, which forgets the oldest keys)."""
+        return list(self._ledger.values())
 
     def decide(self, idempotency_key: str, request: ChargeRequest) -> ChargeReply:
         """The whole decision for one valid charge request: replay, conflict or a fresh draw,
@@ -218,7 +232,9 @@ class PaymentGatewaySimulator:
                 )
             self._stats.outcomes["replayed"] += 1
             status_code, body = stored.response()
-            return ChargeReply(status_code, body, replayed=True)
+            lost = (idempotency_key in self._timed_out
+                    and self._replay_rng.random() < self._config.replay_timeout_rate)
+            return ChargeReply(status_code, body, replayed=True, hang=lost)
 
         decision = self._outcomes.draw(self._config)
         self._stats.outcomes[decision.outcome.value] += 1
@@ -234,6 +250,8 @@ class PaymentGatewaySimulator:
             decline_code=decision.decline_code,
         )
         self._store(idempotency_key, charge)
+        if decision.outcome is Outcome.TIMEOUT:
+            self._timed_out.add(idempotency_key)
         status_code, body = charge.response()
         return ChargeReply(status_code, body, hang=decision.outcome is Outcome.TIMEOUT)
 
@@ -245,6 +263,7 @@ class PaymentGatewaySimulator:
                 store.popitem(last=False)
         if charge.status is Outcome.CAPTURED:
             self._stats.record_capture(charge.request)
+            self._ledger[key] = {**charge.to_dict(), "idempotency_key": key}
 
     # -- server lifecycle hooks (used by run_payment_gateway) --------------------------------
 
@@ -314,6 +333,20 @@ class PaymentGatewaySimulator:
         if charge is None:
             raise _ApiError(404, "not_found", "no such charge")
         return JSONResponse(charge.to_dict())
+
+    async def _get_payment(self, request: Request) -> Response:
+        """The charge decided under an idempotency key (real gateways have this lookup):
+        404 means the gateway holds no charge for it, so nothing was captured."""
+        key = request.path_params["idempotency_key"]
+        charge = self._by_key.get(key)
+        if charge is not None:
+            return JSONResponse(charge.to_dict())
+        if key in self._ledger:  # evicted from the replay store, never from the books
+            return JSONResponse(self._ledger[key])
+        raise _ApiError(404, "not_found", "no charge for this idempotency key")
+
+    async def _get_ledger(self, request: Request) -> Response:
+        return JSONResponse({"since": self.started_at.isoformat(), "captures": self.ledger()})
 
     async def _get_stats(self, request: Request) -> Response:
         return JSONResponse(self.stats())

@@ -36,7 +36,8 @@ class Outcome(StrEnum):
     TIMEOUT = "timeout"
 
 
-_RATE_FIELDS = ("decline_rate", "error_rate", "timeout_rate", "timeout_capture_rate")
+_RATE_FIELDS = ("decline_rate", "error_rate", "timeout_rate", "timeout_capture_rate",
+                "replay_timeout_rate")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class SimulatorConfig:
     timeout_rate: float = 0.0
     # Of the timed-out charges, the fraction captured before the answer was lost.
     timeout_capture_rate: float = 0.0
+    # Of the retries (same idempotency key) of a timed-out charge, the fraction whose answer
+    # is lost as well: with 1, the client never learns the outcome and must look it up.
+    replay_timeout_rate: float = 0.0
     # How long a "timeout" hangs before answering: longer than any client timeout.
     timeout_delay_s: float = 30.0
     seed: int | None = None

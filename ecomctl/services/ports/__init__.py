@@ -1,0 +1,1 @@
+"""The ports the services depend on: Protocols that adapters implement (and tests fake)."""

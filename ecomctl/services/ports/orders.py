@@ -1,0 +1,159 @@
+"""The order path's ports: repositories bound to one transaction, and the unit of work that
+owns that transaction.
+
+A service opens ``async with uow_factory() as uow:``, calls the repositories, and records
+domain events with ``uow.add_event``; leaving the block commits (writing the events to the
+outbox in the same transaction) or, on an exception, rolls everything back. PostgreSQL
+implements these in ``ecomctl.adapters.postgres.unit_of_work``; the unit tests use in-memory
+ones (``tests/unit/fakes``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from ecomctl.domain.events import DomainEvent
+from ecomctl.domain.models import (
+    Order,
+    OrderLine,
+    OrderStatus,
+    PaymentAttempt,
+    Shipment,
+    ShipmentStatus,
+)
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """An order to insert, with the status it starts in (``pending``, or ``payment_pending``
+    when the checkout pays it at once) and how long a Pending order holds its stock."""
+
+    order: Order
+    hold_for: timedelta
+
+
+class OrderRepository(Protocol):
+    async def add(self, new: NewOrder) -> Order:
+        """Insert it; the order as stored (its creation time and hold by the store's clock)."""
+        ...
+
+    async def get(self, order_id: UUID) -> Order | None: ...
+
+    async def move(
+        self, order_id: UUID, sources: frozenset[OrderStatus], target: OrderStatus,
+        *, user_id: int | None = None, unexpired: bool = False,
+    ) -> bool:
+        """Guarded transition: True if the order was in one of ``sources`` (and is the
+        user's, and unexpired, when asked) and is now in ``target``. Of concurrent callers
+        exactly one wins."""
+        ...
+
+    async def lock_user_orders(self, user_id: int) -> None:
+        """Serialise this user's order placements until the transaction ends (the pending
+        cap and cart reuse read, then write)."""
+        ...
+
+    async def open_pending(self, user_id: int) -> list[Order]:
+        """The user's unexpired Pending orders, oldest first."""
+        ...
+
+    async def list_for_user(
+        self, user_id: int, limit: int, offset: int
+    ) -> tuple[list[Order], int]: ...
+
+    async def expired_pending(self, limit: int) -> list[Order]:
+        """Pending orders past their hold, locked (skipping rows another sweeper holds)."""
+        ...
+
+    async def unsettled(
+        self, status: OrderStatus, older_than_s: float, limit: int
+    ) -> list[Order]:
+        """Orders in ``status`` (payment_pending or payment_unknown) untouched for
+        ``older_than_s``, oldest first; not locked (settling them is a guarded move)."""
+        ...
+
+
+class InventoryRepository(Protocol):
+    async def reserve(self, order_id: UUID, lines: Sequence[OrderLine]) -> list[int]:
+        """Reserve every line or none; the product ids that lacked stock (empty on success)."""
+        ...
+
+    async def commit(self, order_id: UUID) -> int:
+        """The order's reserved units leave stock as sold; lines settled (0 if none left)."""
+        ...
+
+    async def release(self, order_id: UUID) -> int:
+        """The order's reserved units become available again; lines settled."""
+        ...
+
+    async def stall(self, seconds: float) -> None:
+        """Hold the transaction (and its row locks) this long: the db-slow fault."""
+        ...
+
+
+class PaymentRepository(Protocol):
+    async def add_attempts(
+        self, attempts: Sequence[PaymentAttempt], idempotency_key: str, currency: str
+    ) -> None:
+        """Append attempts, numbered after the order's earlier ones."""
+        ...
+
+    async def captured_amount(self, order_id: UUID) -> Decimal | None: ...
+
+
+class ShipmentRepository(Protocol):
+    async def add(self, order_id: UUID, tracking_number: str, carrier: str) -> Shipment | None:
+        """The order's new shipment; None if it has one already (idempotent)."""
+        ...
+
+    async def for_order(self, order_id: UUID) -> Shipment | None: ...
+
+    async def any_due(self, status: ShipmentStatus, older_than_s: float) -> bool: ...
+
+    async def due(
+        self, status: ShipmentStatus, older_than_s: float, limit: int
+    ) -> list[Shipment]:
+        """Shipments waiting that long, locked (skipping rows another carrier holds)."""
+        ...
+
+    async def set_status(self, shipment_id: int, status: ShipmentStatus) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One business transaction over the order path's repositories."""
+
+    @property
+    def orders(self) -> OrderRepository: ...
+    @property
+    def inventory(self) -> InventoryRepository: ...
+    @property
+    def payments(self) -> PaymentRepository: ...
+    @property
+    def shipments(self) -> ShipmentRepository: ...
+
+    def add_event(self, event: DomainEvent) -> None:
+        """Publish ``event`` if and only if the transaction commits (transactional outbox)."""
+        ...
+
+    def savepoint(self) -> UnitOfWork:
+        """A nested unit (a savepoint): its failure undoes only its own writes and events."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A new unit; ``read_only`` ones run without a transaction and take no events."""
+        ...

@@ -1,0 +1,216 @@
+"""The order path's business core on in-memory ports (tests/unit/order_fakes): checkout,
+compensation, the payment state machine, reconciliation, expiry, the pending cap and reuse.
+The same behaviour on the real backends is in tests/integration/test_checkout_*.py."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from opentelemetry import trace
+
+from ecomctl.domain.models import CheckoutOutcome, OrderStatus, PaymentStatus
+from ecomctl.errors import (
+    InvalidTransition,
+    NotFound,
+    OrderExpired,
+    OutOfStock,
+    TooManyPendingOrders,
+)
+from ecomctl.services.checkout import CheckoutService
+from ecomctl.services.inventory import InventoryService
+from ecomctl.services.order import OrderPolicy, OrderService
+from ecomctl.services.payment import PaymentService
+from ecomctl.services.reconciliation import PaymentReconciler
+from ecomctl.telemetry.spans import ServiceTracer
+from tests.unit.order_fakes import (
+    FakeCarts,
+    FakeDatabase,
+    FakeGateway,
+    FakePrices,
+    Store,
+    stock_of,
+)
+
+USER, OTHER = 7, 8
+PRICES = {1: Decimal("10.00"), 2: Decimal("2.50")}
+
+
+class Shop:
+    def __init__(self, stock: int = 5, max_pending: int = 3) -> None:
+        self.store = Store(stock={pid: [stock, 0] for pid in PRICES})
+        self.db = FakeDatabase(self.store)
+        self.gateway = FakeGateway()
+        self.carts = FakeCarts()
+        tracer = ServiceTracer("unit", trace.NoOpTracer())
+        inventory = InventoryService(tracer)
+        self.orders = OrderService(self.db, inventory, tracer,
+                                   policy=OrderPolicy(timedelta(minutes=15), max_pending))
+        payments = PaymentService(self.gateway, tracer, retry_delay_s=0)
+        self.checkout = CheckoutService(self.db, self.carts, FakePrices(PRICES), self.orders,
+                                        inventory, payments, tracer)
+        self.reconciler = PaymentReconciler(self.db, self.orders, inventory, payments, tracer)
+
+    @property
+    def state(self) -> Store:
+        return self.db.store  # the committed state
+
+    def status(self, order_id: object) -> OrderStatus:
+        return self.state.orders[order_id].status  # type: ignore[index]
+
+    def later(self, **delta: float) -> None:
+        self.db.store.now += timedelta(**delta)
+
+
+async def test_a_paid_checkout_commits_stock_records_and_publishes() -> None:
+    shop = Shop()
+    shop.carts.put(USER, (1, 2), (2, 1))
+    result = await shop.checkout.checkout(USER)
+    assert result.outcome is CheckoutOutcome.PAID and result.total == Decimal("22.50")
+    assert shop.status(result.order_id) is OrderStatus.PAID
+    assert stock_of(shop.state) == {1: (3, 0), 2: (4, 0)}
+    assert [p[2] for p in shop.state.payments] == [PaymentStatus.CAPTURED]
+    assert shop.state.event_types() == ["order.placed", "order.paid", "payment.captured"]
+    assert (await shop.carts.get(USER)).is_empty
+
+
+async def test_a_decline_is_compensated_and_the_cart_kept() -> None:
+    shop = Shop()
+    shop.carts.put(USER, (1, 1))
+    shop.gateway.script = [(PaymentStatus.DECLINED, False)]
+    result = await shop.checkout.checkout(USER)
+    assert result.outcome is CheckoutOutcome.PAYMENT_DECLINED
+    assert shop.status(result.order_id) is OrderStatus.CANCELLED
+    assert stock_of(shop.state)[1] == (5, 0)
+    assert shop.state.event_types()[-2:] == ["order.cancelled", "payment.failed"]
+    assert not (await shop.carts.get(USER)).is_empty
+
+
+async def test_out_of_stock_leaves_nothing_behind() -> None:
+    shop = Shop(stock=1)
+    shop.carts.put(USER, (1, 2))
+    with pytest.raises(OutOfStock):
+        await shop.checkout.checkout(USER)
+    assert shop.state.orders == {} and shop.state.outbox == []
+    assert shop.gateway.calls == 0
+
+
+@pytest.mark.parametrize("captured", [True, False])
+async def test_a_lost_answer_is_never_cancelled_on_a_guess(captured: bool) -> None:
+    shop = Shop()
+    shop.carts.put(USER, (1, 1))
+    shop.gateway.script = [(PaymentStatus.TIMEOUT, captured), (PaymentStatus.TIMEOUT, False)]
+    result = await shop.checkout.checkout(USER)
+    assert result.outcome is CheckoutOutcome.PAYMENT_UNKNOWN
+    assert shop.status(result.order_id) is OrderStatus.PAYMENT_UNKNOWN
+    assert stock_of(shop.state)[1] == (5, 1)  # still held
+    assert "payment.failed" not in shop.state.event_types()
+
+    # Not yet due (the reconciler waits a moment for requests still in flight)...
+    assert (await shop.reconciler.reconcile()).settled == 0
+    shop.later(seconds=2)
+    report = await shop.reconciler.reconcile()
+
+    if captured:
+        assert (report.paid, report.cancelled) == (1, 0)
+        assert shop.status(result.order_id) is OrderStatus.PAID
+        assert stock_of(shop.state)[1] == (4, 0)
+        assert [p[2] for p in shop.state.payments][-1] is PaymentStatus.CAPTURED
+    else:
+        assert (report.paid, report.cancelled) == (0, 1)
+        assert shop.status(result.order_id) is OrderStatus.CANCELLED
+        assert stock_of(shop.state)[1] == (5, 0)
+    # The books agree: a capture at the gateway if and only if the order is paid.
+    assert bool(shop.gateway.captures) is (shop.status(result.order_id) is OrderStatus.PAID)
+
+
+async def test_an_unreachable_gateway_leaves_the_order_for_the_next_round() -> None:
+    shop = Shop()
+    shop.carts.put(USER, (1, 1))
+    shop.gateway.script = [(PaymentStatus.GATEWAY_ERROR, False)] * 2
+    result = await shop.checkout.checkout(USER)
+    shop.gateway.reachable = False
+    report = await shop.reconciler.reconcile(now=True)
+    assert (report.settled, report.still_unknown) == (0, 1)
+    assert shop.status(result.order_id) is OrderStatus.PAYMENT_UNKNOWN
+    shop.gateway.reachable = True
+    assert (await shop.reconciler.reconcile(now=True)).cancelled == 1
+
+
+async def test_a_checkout_that_died_after_claiming_is_reconciled_once_stuck() -> None:
+    shop = Shop()
+    shop.carts.put(USER, (1, 1))
+    order = await shop.checkout.place_order(USER)
+    await shop.orders.claim(USER, order.id)  # ...and the process dies before charging
+    assert (await shop.reconciler.reconcile()).settled == 0
+    shop.later(seconds=61)
+    assert (await shop.reconciler.reconcile()).cancelled == 1
+    assert stock_of(shop.state)[1] == (5, 0)
+
+
+async def test_concurrent_checkouts_of_one_order_charge_once() -> None:
+    shop = Shop()
+    shop.carts.put(USER, (1, 1))
+    order = await shop.checkout.place_order(USER)
+    results = await asyncio.gather(
+        *(shop.checkout.checkout(USER, order.id) for _ in range(8)), return_exceptions=True
+    )
+    paid = [r for r in results if not isinstance(r, BaseException)]
+    assert len(paid) == 1 and paid[0].outcome is CheckoutOutcome.PAID
+    assert all(isinstance(r, InvalidTransition) for r in results if r not in paid)
+    assert shop.gateway.calls == 1
+
+
+async def test_placing_the_same_cart_again_reuses_the_open_order() -> None:
+    shop = Shop()
+    shop.carts.put(USER, (1, 1))
+    first = await shop.checkout.place_order(USER)
+    again = await shop.checkout.place_order(USER)
+    assert again.id == first.id and stock_of(shop.state)[1] == (5, 1)
+    # Paying the cart pays that order rather than reserving a second time.
+    result = await shop.checkout.checkout(USER)
+    assert result.order_id == first.id and stock_of(shop.state)[1] == (4, 0)
+
+
+async def test_pending_orders_are_capped_per_customer() -> None:
+    shop = Shop(max_pending=2)
+    for quantity in (1, 2):
+        shop.carts.put(USER, (1, quantity))
+        await shop.checkout.place_order(USER)
+    shop.carts.put(USER, (1, 3))
+    with pytest.raises(TooManyPendingOrders):
+        await shop.checkout.place_order(USER)
+    shop.carts.put(OTHER, (1, 1))
+    await shop.checkout.place_order(OTHER)  # the cap is per customer
+    # Paying the cart directly is not a new Pending order: allowed at the cap.
+    shop.carts.put(USER, (2, 1))
+    assert (await shop.checkout.checkout(USER)).succeeded
+
+
+async def test_expired_orders_release_their_stock_and_cannot_be_paid() -> None:
+    shop = Shop(stock=2)
+    shop.carts.put(USER, (1, 2))
+    order = await shop.checkout.place_order(USER)
+    assert stock_of(shop.state)[1] == (2, 2)
+    shop.later(minutes=16)
+    with pytest.raises(OrderExpired):
+        await shop.checkout.checkout(USER, order.id)
+    assert await shop.orders.expire_due() == 1
+    assert shop.status(order.id) is OrderStatus.CANCELLED
+    assert stock_of(shop.state)[1] == (2, 0)
+    assert shop.state.event_types()[-1] == "order.expired"
+    assert await shop.orders.expire_due() == 0  # once
+
+
+async def test_only_the_owner_cancels_and_only_a_pending_order() -> None:
+    shop = Shop()
+    shop.carts.put(USER, (1, 1))
+    order = await shop.checkout.place_order(USER)
+    with pytest.raises(NotFound):
+        await shop.orders.cancel(OTHER, order.id)
+    cancelled = await shop.orders.cancel(USER, order.id)
+    assert cancelled.status is OrderStatus.CANCELLED and stock_of(shop.state)[1] == (5, 0)
+    with pytest.raises(InvalidTransition):
+        await shop.orders.cancel(USER, order.id)

@@ -1,0 +1,172 @@
+"""Push-back pieces without I/O: the fair, bounded hash queue, the settings, the client
+address, the Redis data-dir migration to the append-only file."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from starlette.requests import Request
+
+from ecomctl.config import PushBack, RateLimit, Settings
+from ecomctl.errors import ConfigError, Overloaded
+from ecomctl.gateway.push_back import RequestLimits
+from ecomctl.services.admission import FairSlots
+from ecomctl.stack.backend import StackPaths
+from ecomctl.stack.backends.redis import AOF_DIR, RedisBackend
+
+
+async def _hold(slots: FairSlots, key: str, order: list[str], gate: asyncio.Event) -> None:
+    async with slots.slot(key):
+        order.append(key)
+        await gate.wait()
+
+
+async def test_slots_go_round_robin_over_clients_not_first_come() -> None:
+    slots = FairSlots(1, 10)
+    gate = asyncio.Event()
+    order: list[str] = []
+    tasks = [asyncio.create_task(_hold(slots, "flood", order, gate)) for _ in range(5)]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(_hold(slots, "shopper", order, gate)))
+    await asyncio.sleep(0)
+    assert slots.busy == 1 and slots.waiting == 5
+    gate.set()
+    await asyncio.gather(*tasks)
+    # The shopper came last but waits only for the hash already running, not for the
+    # flood's backlog; then the flood has its turns.
+    assert order == ["flood", "shopper", "flood", "flood", "flood", "flood"]
+    assert slots.busy == 0 and slots.waiting == 0
+
+
+async def test_a_full_queue_sheds_the_longest_queue_not_the_newcomer() -> None:
+    slots = FairSlots(1, 3)
+    gate = asyncio.Event()
+    order: list[str] = []
+    flood = [asyncio.create_task(_hold(slots, "flood", order, gate)) for _ in range(4)]
+    await asyncio.sleep(0)
+    assert slots.waiting == 3
+    # One more from the flood is refused at once...
+    with pytest.raises(Overloaded) as refused:
+        async with slots.slot("flood"):
+            pass
+    assert refused.value.retry_after_s >= 1
+    # ...while a newcomer takes the place of the flood's newest waiter.
+    shopper = asyncio.create_task(_hold(slots, "shopper", order, gate))
+    await asyncio.sleep(0)
+    gate.set()
+    outcomes = await asyncio.gather(*flood, shopper, return_exceptions=True)
+    assert sum(isinstance(o, Overloaded) for o in outcomes) == 1
+    assert "shopper" in order and slots.busy == 0 and slots.waiting == 0
+
+
+async def test_a_cancelled_waiter_leaves_the_queue_and_no_slot_leaks() -> None:
+    slots = FairSlots(1, 5)
+    gate = asyncio.Event()
+    order: list[str] = []
+    first = asyncio.create_task(_hold(slots, "a", order, gate))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(_hold(slots, "b", order, gate))
+    await asyncio.sleep(0)
+    second.cancel()
+    await asyncio.sleep(0)
+    assert slots.waiting == 0
+    gate.set()
+    await first
+    assert slots.busy == 0
+    async with slots.slot("c"):  # the slot is free again
+        assert slots.busy == 1
+
+
+def test_push_back_settings_from_the_environment() -> None:
+    defaults = Settings.from_env({}).push_back
+    assert defaults == PushBack()
+    assert defaults.login is not None and defaults.login.burst >= 50  # a simulator's start
+    tuned = Settings.from_env({
+        "ECOMCTL_LOGIN_LIMIT": "5/s,20", "ECOMCTL_REGISTER_LIMIT": "off",
+        "ECOMCTL_TRUST_FORWARDED_FOR": "yes", "ECOMCTL_DB_ACQUIRE_TIMEOUT": "0.5",
+        "ECOMCTL_HASH_QUEUE": "4", "ECOMCTL_LIMIT_CONCURRENCY": "0",
+    }).push_back
+    assert tuned == PushBack(login=RateLimit(5.0, 20), register=None, trust_forwarded_for=True,
+                             db_acquire_timeout_s=0.5, hash_queue=4, limit_concurrency=None)
+
+
+@pytest.mark.parametrize("name,value", [
+    ("ECOMCTL_LOGIN_LIMIT", "5"), ("ECOMCTL_LOGIN_LIMIT", "0/s,5"),
+    ("ECOMCTL_REGISTER_LIMIT", "x,1"), ("ECOMCTL_DB_ACQUIRE_TIMEOUT", "nan"),
+    ("ECOMCTL_HASH_QUEUE", "-1"), ("ECOMCTL_TRUST_FORWARDED_FOR", "maybe"),
+])
+def test_bad_push_back_settings_are_config_errors(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def _request(peer: str, forwarded: str | None = None) -> Request:
+    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": headers,
+                    "client": (peer, 40000)})
+
+
+def test_the_client_address_ignores_x_forwarded_for_unless_trusted() -> None:
+    spoofed = _request("10.0.0.9", "1.2.3.4")
+    assert RequestLimits(None).client(spoofed) == "10.0.0.9"
+    behind_proxy = _request("10.0.0.1", "6.6.6.6, 203.0.113.7")
+    # The proxy appends what it saw; the first entry is whatever the client claimed.
+    assert RequestLimits(None, trust_forwarded_for=True).client(behind_proxy) == "203.0.113.7"
+    assert RequestLimits(None, trust_forwarded_for=True).client(_request("10.0.0.1")) == (
+        "10.0.0.1"
+    )
+
+
+def test_a_redis_snapshot_becomes_the_append_only_files_base(tmp_path: Path) -> None:
+    """Redis with appendonly and no AOF starts empty, ignoring dump.rdb: the backend turns
+    the snapshot into the AOF's base before the first start with the new settings."""
+    backend = RedisBackend(StackPaths(state=tmp_path, cache=tmp_path / "cache"), None)
+    backend.data_dir.mkdir(parents=True)
+    (backend.data_dir / "dump.rdb").write_bytes(b"REDIS0010-snapshot")
+    backend.prepare()
+    aof = backend.data_dir / AOF_DIR
+    assert (aof / "appendonly.aof.1.base.rdb").read_bytes() == b"REDIS0010-snapshot"
+    assert (aof / "appendonly.aof.manifest").read_text() == (
+        "file appendonly.aof.1.base.rdb seq 1 type b\n"
+    )
+    (aof / "appendonly.aof.1.incr.aof").write_text("*1\r\n")  # Redis has been running since
+    backend.prepare()  # an existing AOF is never touched again
+    assert (aof / "appendonly.aof.1.incr.aof").exists()
+    argv = backend.launch_spec().argv
+    assert argv[argv.index("--appendonly") + 1] == "yes"
+    assert argv[argv.index("--appendfsync") + 1] == "everysec"
+
+
+async def test_the_simulated_shopper_logs_in_again_on_a_401_and_retries_once() -> None:
+    import httpx
+
+    from ecomctl.sim.client import HttpClient
+
+    tokens = iter(["first", "second"])
+    seen: list[tuple[str, str, str]] = []
+
+    def shop(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path, request.headers.get("authorization", "")))
+        if request.url.path == "/api/users/login":
+            if len(seen) == 1:  # the first login is pushed back once, briefly
+                return httpx.Response(503, headers={"Retry-After": "0"},
+                                      json={"error": "overloaded", "message": "busy"})
+            return httpx.Response(200, json={"token": next(tokens)})
+        if request.headers.get("authorization") == "Bearer first":
+            return httpx.Response(401, json={"error": "authentication_failed", "message": "x"})
+        return httpx.Response(200, json={"lines": [{"product_id": 1, "quantity": 2}]})
+
+    client = HttpClient("http://shop.test")
+    await client.close()
+    client._http = httpx.AsyncClient(base_url="http://shop.test",
+                                     transport=httpx.MockTransport(shop))
+    await client.login("a@example.test", "password-1")
+    assert await client.view_cart() == 1  # the session was lost: logged in again, retried
+    assert [(m, p, a) for m, p, a in seen] == [
+        ("POST", "/api/users/login", ""), ("POST", "/api/users/login", ""),
+        ("GET", "/api/cart", "Bearer first"), ("POST", "/api/users/login", "Bearer first"),
+        ("GET", "/api/cart", "Bearer second"),
+    ]
+    await client.close()
