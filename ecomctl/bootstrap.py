@@ -98,6 +98,8 @@ class ShopStack:
     """Per-client-address limits the gateway applies (login, register)."""
     payment_gateway_url: str | None = None
     """The payment gateway's address (the simulator's, when it runs in-process)."""
+    fault_log: list[dict[str, Any]] = field(default_factory=list)
+    """What faults did while they were applied (the chaos schedule's outages)."""
 
     async def readiness(self) -> dict[str, bool]:
         """Cheap checks of the backends a request needs (``/readyz``), through the stack's

@@ -36,6 +36,8 @@ def render_result(result: dict[str, Any], console: Console, *, top: int = 12) ->
     console.print(_spans(result, top))
     console.print(_cache(result))
     console.print(_kafka(result))
+    if result.get("fault_events"):
+        console.print(_fault_events(result["fault_events"]))
     db = result.get("db", {}).get("queries_per_checkout", {})
     if db.get("checkouts"):
         console.print(f"SQL statements per checkout: mean {db['mean']}, p50 {db['p50']}, "
@@ -117,9 +119,21 @@ def _kafka(result: dict[str, Any]) -> Table:
                      *(_ms(lag.get(k)) for k in _LAT)))
     drain = result.get("kafka", {}).get("drain_s")
     caught_up = f"; caught up {drain:.1f}s after the run" if drain is not None else ""
+    delivery = result.get("kafka", {}).get("delivery")
+    if delivery:
+        caught_up += (f"; {delivery['produced']:,} events produced, lost "
+                      f"{sum(delivery['lost'].values())}")
     return _simple(f"Kafka consumers: event lag, commit to processed (ms){caught_up}",
                    ("consumer", "processed", "dupes", "failed", "dlq", "p50", "p95", "p99", "max"),
                    rows)
+
+
+def _fault_events(events: Sequence[dict[str, Any]]) -> Table:
+    """What the chaos fault did: each outage, how long it lasted, when the shop was back."""
+    return _simple("outages (fault chaos)", ("backend", "action", "down s", "recovered s"), [
+        (e["backend"], e["action"], str(e.get("down_s", "-")), str(e["recovered_s"]))
+        for e in events
+    ])
 
 
 def _findings(result: dict[str, Any], console: Console, shown: int = 8) -> None:

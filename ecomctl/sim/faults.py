@@ -3,11 +3,13 @@
 Each fault acts where the failure would come from in production: the payment gateway
 simulator (declines, outage, slowness), the cache tier's Redis connection, the search
 cluster's connection, the outbox relay's broker connection, the catalogue service (one
-failing product), the database (a slow statement inside checkout) or the carrier.
+failing product), the database (a slow statement inside checkout) or the carrier; ``chaos``
+kills the real backends themselves (see ``ecomctl.sim.chaos``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +49,13 @@ def _ms(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 60_000:
         raise ValueError("milliseconds between 0 and 60000")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 300:
+        raise ValueError("between 0 and 300 seconds")
     return value
 
 
@@ -164,6 +173,23 @@ async def shipping_slow(shop: ShopStack, value: str | None) -> Undo:
     return await _flag(shop, "shipping_delay_ms", _ms(value or "500"))
 
 
+async def chaos(shop: ShopStack, value: str | None) -> Undo:
+    from ecomctl.sim.chaos import Chaos
+
+    schedule = Chaos(shop, float(_seconds(value or "5")))
+    stop = asyncio.Event()
+    task = asyncio.create_task(schedule.run(stop), name="chaos")
+
+    async def undo() -> None:
+        stop.set()
+        try:
+            await task  # an outage in progress still ends with its backend restarted
+        finally:
+            shop.fault_log.extend(schedule.log)
+
+    return undo
+
+
 FAULTS: dict[str, FaultKind] = {
     "payment-decline": FaultKind("the gateway declines this share of charges", "RATE", "0.3",
                                  payment_decline, _rate),
@@ -183,6 +209,9 @@ FAULTS: dict[str, FaultKind] = {
     "search-down": FaultKind("the search cluster is unreachable", None, None, search_down),
     "db-slow": FaultKind("a slow statement in checkout's transaction", "MS", "200", db_slow,
                          _ms),
+    "chaos": FaultKind("kill -9 Kafka, then Redis (each down SECONDS, then `stack up`), then "
+                       "terminate PostgreSQL's connections three times; each outage and its "
+                       "recovery time go into the result", "SECONDS", "5", chaos, _seconds),
     "shipping-slow": FaultKind("the carrier takes this long to book a shipment", "MS", "500",
                                shipping_slow, _ms),
 }

@@ -38,6 +38,7 @@ from ecomctl.sim.simulate import (
     EVENTS_ROLE_FAULTS,
     assemble,
     capture_telemetry,
+    delivery_baseline,
     require_shoppers,
     sampler_description,
     settle,
@@ -101,6 +102,7 @@ async def simulate_processes(
         try:
             async with running_stack(settings, StackOptions(telemetry=telemetry)) as shop:
                 await require_shoppers(settings, credentials, shoppers)
+                delivery = await delivery_baseline(shop)
                 events_faults = [f for f in plan.faults if f.name in EVENTS_ROLE_FAULTS]
                 undo = await apply_faults(shop, events_faults)
                 for consumer in shop.consumers:
@@ -112,7 +114,8 @@ async def simulate_processes(
                 finally:
                     for revert in reversed(undo):
                         await revert()
-                kafka, invariants = await settle(shop, on_phase)
+                kafka, invariants = await settle(shop, on_phase, delivery)
+                fault_events = list(shop.fault_log)
                 telemetry.force_flush()
         finally:
             telemetry.shutdown()
@@ -122,7 +125,7 @@ async def simulate_processes(
     run_s = max(o["recorder"]["started"] + o["run_s"] for o in outputs) - recorder.started
     cache = with_ratios(_add_lookups(o["cache_lookups"] for o in outputs))
     result = assemble(plan, recorder, started_at, run_s, trace_file, invariants, cache, kafka,
-                      sampler_description(settings))
+                      sampler_description(settings), fault_events)
     result["config"]["processes"] = processes
     result["processes"] = [_shard_summary(o) for o in outputs]
     return result

@@ -28,7 +28,12 @@ Schema ``ecomctl.result/v1`` (``checkout simulate`` writes ``kind: "checkout-sim
                                      "dead_lettered_by_topic": {source topic: count},
                                      "lag": <summary, business commit -> processed>,
                                      "kafka_lag": <summary, published -> processed>}},
-                "drain_s": float},   # after the run, until the outbox and consumers caught up
+                "drain_s": float,    # after the run, until the outbox and consumers caught up
+                "delivery": {"produced", "unpublished", "consumed": {consumer: n},
+                             "lost": {consumer: n}, "analytics_miscounted": {type: n},
+                             "duplicates_absorbed": {consumer: n}}},  # this run's events
+      "fault_events": [{"backend", "action", "down_s", "restart_s", "recovered_s",
+                        "connections_terminated"}],   # what --fault chaos did
       "db": {"queries_per_checkout": <summary of counts>},
       "timeline": [{"t", "journeys", "errors", "p50_ms", "p95_ms", "p99_ms",
                     "cache_hit_ratio"}],                  # one entry per second

@@ -26,6 +26,7 @@ from ecomctl.seed.credentials import (
 )
 from ecomctl.sim.catalogue import sample_catalogue
 from ecomctl.sim.client import HttpClient, InProcessClient, ShopClient
+from ecomctl.sim.delivery import ConsumerGroup, DeliveryBaseline, baseline, check_delivery
 from ecomctl.sim.faults import FaultSpec, apply_faults
 from ecomctl.sim.invariants import InvariantResult, check_invariants
 from ecomctl.sim.metrics_view import cache_lookups, cache_totals, with_ratios
@@ -39,11 +40,12 @@ if TYPE_CHECKING:
 
 Phase = Callable[[str], None]
 DRAIN_TIMEOUT_S = 120.0
+DELIVERY_CHECKS = 3
 # Faults of the events role (the outbox relay, the carrier) and of the payment gateway
 # simulator: with --processes, applied in the parent, where the relay, the consumers and the
 # one simulator every shopper process charges through run.
 EVENTS_ROLE_FAULTS = frozenset({"kafka-down", "shipping-slow", "payment-decline",
-                                "payment-slow", "payment-timeout-after-capture"})
+                                "payment-slow", "payment-timeout-after-capture", "chaos"})
 
 
 def _quiet(_: str) -> None:
@@ -66,12 +68,14 @@ async def simulate(
     try:
         async with running_stack(settings, StackOptions(telemetry=telemetry)) as shop:
             await require_shoppers(settings, credentials, shoppers)
+            delivery = await delivery_baseline(shop)
             on_phase("running shoppers")
             recorder, run_s = await drive_shoppers(
                 shop, plan, shoppers, list(plan.faults), on_tick=on_tick,
                 cache_totals=lambda: cache_totals(telemetry.metric_reader),
             )
-            kafka, invariants = await settle(shop, on_phase)
+            kafka, invariants = await settle(shop, on_phase, delivery)
+            fault_events = list(shop.fault_log)
             cache = with_ratios(cache_lookups(telemetry.metric_reader))
             if "product" in cache:  # L2 lookups skipped while Redis was failing, and why
                 cache["product"]["tier"] = shop.product_cache.stats()
@@ -80,7 +84,7 @@ async def simulate(
         telemetry.shutdown()
     on_phase("analysing traces")
     return assemble(plan, recorder, started_at, run_s, trace_file, invariants, cache,
-                    kafka, sampler_description(settings))
+                    kafka, sampler_description(settings), fault_events)
 
 
 async def simulate_shard(
@@ -162,11 +166,21 @@ async def drive_shoppers(
     return recorder, run_s
 
 
+async def delivery_baseline(shop: ShopStack) -> DeliveryBaseline:
+    """Before the run, with the consumers caught up on any earlier backlog: where the
+    exactly-once check of this run's events starts."""
+    behind = await shop.drain(DRAIN_TIMEOUT_S)
+    if behind:
+        raise InfraError(f"consumers did not catch up before the run: {', '.join(behind)}")
+    return await baseline(shop.db)
+
+
 async def settle(
-    shop: ShopStack, on_phase: Phase
+    shop: ShopStack, on_phase: Phase, delivery: DeliveryBaseline
 ) -> tuple[dict[str, Any], list[InvariantResult]]:
     """After the run: drain the outbox and the consumers (timed), then check the
-    invariants. Returns the result's ``kafka`` section and the invariants."""
+    invariants, this run's events delivered exactly once among them. Returns the result's
+    ``kafka`` section and the invariants."""
     on_phase("draining the outbox and the consumers")
     drain_started = time.monotonic()
     behind = await shop.drain(DRAIN_TIMEOUT_S)
@@ -176,7 +190,19 @@ async def settle(
                          f"{', '.join(behind)}")
     on_phase("checking invariants")
     invariants = await check_invariants(shop.db, await shop.payment_ledger())
-    kafka = {"consumers": consumer_lag(shop.consumers), "drain_s": round(drain_s, 3)}
+    prefix = shop.settings.kafka_topic_prefix
+    groups = [ConsumerGroup(c.name, [t.removeprefix(prefix) for t in c.topics],
+                            c.stats.duplicates) for c in shop.consumers]
+    for _ in range(DELIVERY_CHECKS):
+        delivered, figures = await check_delivery(shop.db, delivery, groups)
+        if delivered.ok:
+            break
+        # The carrier and the sweepers keep writing events after the run: one written during
+        # the drain may still be on its way. A lost event stays lost however long we wait.
+        await shop.drain(DRAIN_TIMEOUT_S)
+    invariants.append(delivered)
+    kafka = {"consumers": consumer_lag(shop.consumers), "drain_s": round(drain_s, 3),
+             "delivery": figures}
     return kafka, invariants
 
 
@@ -205,6 +231,7 @@ def assemble(
     cache: dict[str, Any],
     kafka: dict[str, Any],
     sampler: str,
+    fault_events: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     from ecomctl.analysis.readers import group_traces, load_spans
     from ecomctl.analysis.report import analyze
@@ -253,6 +280,7 @@ def assemble(
         "spans": analysis.to_dict().get("operations", []),
         "cache": cache,
         "kafka": kafka,
+        "fault_events": fault_events or [],
         "db": {"queries_per_checkout": _db_queries_per_checkout(traces)},
         "timeline": [
             {"t": i, "journeys": s.journeys, "errors": s.errors,

@@ -16,6 +16,8 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from ecomctl.errors import BackendUnavailable, Overloaded, ValidationFailed
 
+APPLICATION_NAME = "ecomctl"  # how the shop's connections show in pg_stat_activity
+
 # Errors that mean "the database is not there", as opposed to a bug in our SQL.
 _UNAVAILABLE = (
     OSError,
@@ -51,7 +53,7 @@ class Database:
         try:
             pool = await asyncpg.create_pool(
                 url, min_size=min_size, max_size=max_size, timeout=timeout,
-                command_timeout=30,
+                command_timeout=30, server_settings={"application_name": APPLICATION_NAME},
             )
         except _UNAVAILABLE as exc:
             raise BackendUnavailable("postgres", f"cannot connect: {exc}") from exc
