@@ -19,8 +19,9 @@ from ecomctl.errors import BackendUnavailable, DomainError, InfraError, error_co
 _LOGIN = "/api/users/login"
 _LOGIN_RETRIES = 10
 _MAX_RETRY_AFTER_S = 10
-# A checkout is retried (same Idempotency-Key) when its answer was lost or refused for now.
-_CHECKOUT_TRIES = 3
+# A checkout is retried (same Idempotency-Key) when its answer was lost or refused for now,
+# for about five seconds in all (a first attempt may still be waiting on the gateway).
+_CHECKOUT_TRIES = 5
 _RETRYABLE_CHECKOUT = frozenset({"http_unreachable", "idempotency_conflict",
                                  "backend_unavailable", "overloaded", "http_503"})
 
@@ -220,7 +221,7 @@ class HttpClient:
             except StepFailed as exc:
                 if exc.cause not in _RETRYABLE_CHECKOUT or attempt == _CHECKOUT_TRIES:
                     raise
-                await asyncio.sleep(0.2 * attempt)
+                await asyncio.sleep(0.5 * attempt)
                 continue
             break
         return CheckoutOutcome(UUID(body["order_id"]), body["outcome"], Decimal(body["total"]))
