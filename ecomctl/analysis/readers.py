@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ecomctl.analysis.model import SPAN_KINDS, SpanRecord, group_traces, paused_gc
+from ecomctl.durations import parse_duration
 from ecomctl.errors import BackendUnavailable, ConfigError
 
 if TYPE_CHECKING:
@@ -427,17 +428,13 @@ def jaeger_base_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|m|h|d)\s*$")
-_DURATION_US = {"us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000,
-                "d": 86_400_000_000}
-
-
 def parse_lookback(value: str) -> int:
-    """``30m``, ``1h``, ``2d``... in microseconds."""
-    match = _DURATION.match(value)
-    if not match:
-        raise ConfigError(f"lookback {value!r}: expected a duration like 30m, 1h or 2d")
-    return int(float(match.group(1)) * _DURATION_US[match.group(2)])
+    """``30m``, ``1h30m``, ``2d``... in microseconds."""
+    try:
+        return round(parse_duration(value, bare_unit=None) * 1_000_000)
+    except ValueError as exc:
+        raise ConfigError(f"lookback {value!r}: expected a duration like 30m, 1h30m or 2d "
+                          f"({exc})") from None
 
 
 def _jaeger_get(url: str, path: str, params: dict[str, Any] | None = None) -> Any:

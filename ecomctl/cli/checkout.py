@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
     from ecomctl.sim.recorder import LiveView
 
 app = typer.Typer(help="Traced checkout simulations.", no_args_is_help=True)
+
+
+class Via(StrEnum):
+    inprocess = "inprocess"
+    http = "http"
+
 
 FAULT_HELP = (
     "Inject a fault, NAME[=VALUE], repeatable: payment-decline[=RATE], payment-unreachable, "
@@ -37,11 +44,12 @@ def simulate(
         None, help="Open loop: journeys per second (Poisson arrivals); latency is measured "
         "from each arrival's intended start."),
     seed: int = typer.Option(1, help="Seed of the shoppers' choices (reproducible journeys)."),
-    via: str = typer.Option("inprocess", help="inprocess (services directly) or http "
+    via: Via = typer.Option(Via.inprocess, help="inprocess (services directly) or http "
                             "(through the gateway on a local port)."),
     weights: str = typer.Option(None, help="Journey weights over the defaults, e.g. "
                                 "browse=10,checkout=5 (browse, search, recommendations, cart, "
-                                "checkout)."),
+                                "checkout, and pay-order: place an order, then pay it with a "
+                                "double-click; off by default)."),
     fault: list[str] = typer.Option(None, "--fault", help=FAULT_HELP),
     credentials: Path = typer.Option(None, help="Shoppers file written by `ecomctl seed`."),
     json_file: Path = typer.Option(None, "--json", help="Write the result document here."),
@@ -77,7 +85,7 @@ def simulate(
         shoppers=shoppers,
         duration_s=None if sessions is not None else parse_duration(duration or "60s"),
         sessions=sessions, think_time_s=think_time, arrival_rate=arrival_rate, seed=seed,
-        via=via, weights=tuple(parse_weights(weights).items()),
+        via=via.value, weights=tuple(parse_weights(weights).items()),
         faults=tuple(parse_fault(f) for f in fault or []),
     )
     stamp = time.strftime("%Y%m%dT%H%M%S")

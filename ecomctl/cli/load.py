@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ecomctl.cli.output import console, err_console
 from ecomctl.cli.units import parse_duration
+from ecomctl.load.profiles import PROFILES, ProfileName
 
 if TYPE_CHECKING:
     from rich.status import Status
@@ -19,13 +20,12 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Locust load profiles against the shop's gateway.", no_args_is_help=True)
 
-PROFILE_NAMES = "mixed, browse, search, checkout, ramp, step, spike, soak, constant-rate"
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
-    profile: str = typer.Option(None, help=f"A load profile: {PROFILE_NAMES} "
-                                "(default mixed)."),
+    ctx: typer.Context,
+    profile: ProfileName = typer.Option(None, help="A load profile (default mixed)."),
     locustfile: Path = typer.Option(None, help="Your own locustfile instead of a profile; "
                                     "it must `import hdr_hook` (scenarios/ is on its path; "
                                     "`from shop import ShopUser` works too)."),
@@ -54,16 +54,29 @@ def run(
     credentials: Path = typer.Option(None, help="Shoppers file written by `ecomctl seed`."),
     json_file: Path = typer.Option(None, "--json", help="Write the result document here."),
     live: bool = typer.Option(True, help="Show live progress while running."),
+    max_error_rate: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Exit 1 when more than this share of requests failed "
+        "(0: any failed request fails the run, as Locust's own exit code does; 1: never)."),
 ) -> None:
     """Run a load profile with Locust (in its own processes) and report per-endpoint
     latency percentiles from HdrHistograms merged exactly across workers, plus, when ecomctl
     starts the gateway, the server-side spans, cache hit ratios and business invariants.
 
-    Exit 0 on success, 1 when the run fails or an invariant breaks, 2 for bad options.
+    Locust's own options go after `--`, e.g. `ecomctl load run --profile mixed -- --tags
+    checkout --csv out/stats --html out/locust.html` (ecomctl sets the locustfile, host,
+    users, spawn rate, run time, headless and distributed options itself).
+
+    Exit 0 on success, 1 when the run fails, the error rate passes --max-error-rate or an
+    invariant breaks, 2 for bad options.
     """
     from ecomctl.config import Settings
-    from ecomctl.load.profiles import PROFILES, locustfile_of
-    from ecomctl.load.runner import LoadRequest, RemoteWorkers, run_load
+    from ecomctl.load.profiles import locustfile_of
+    from ecomctl.load.runner import (
+        LoadRequest,
+        RemoteWorkers,
+        owned_locust_options,
+        run_load,
+    )
     from ecomctl.sim.result import write_result
 
     if profile is not None and locustfile is not None:
@@ -75,14 +88,15 @@ def run(
     if master and workers:
         raise typer.BadParameter("--workers starts local workers; with --master, workers join "
                                  "from `ecomctl load worker`", param_hint="--workers")
-    if profile is not None and profile not in PROFILES:
-        raise typer.BadParameter(f"{profile!r}: expected one of {PROFILE_NAMES}",
-                                 param_hint="--profile")
     chosen = PROFILES[profile or "mixed"]
     if rate is not None and not chosen.constant_rate:
         raise typer.BadParameter("--rate needs --profile constant-rate")
     if locustfile is not None and not locustfile.is_file():
         raise typer.BadParameter(f"{locustfile}: no such file", param_hint="--locustfile")
+    owned = owned_locust_options(ctx.args)
+    if owned:
+        raise typer.BadParameter(f"{', '.join(owned)}: set by ecomctl; use `ecomctl load run`'s "
+                                 "own options for these", param_hint="-- LOCUST_ARGS")
     n_users = users or chosen.users
     request = LoadRequest(
         locustfile=locustfile.resolve() if locustfile else locustfile_of(chosen),
@@ -98,6 +112,7 @@ def run(
         pacing_s=(n_users / rate if rate else 1.0) if chosen.constant_rate and not locustfile
         else None,
         credentials=credentials,
+        locust_args=tuple(ctx.args),
     )
     progress = _LiveLine(err_console.status("starting")) if live else None
     with progress.status if progress else contextlib.nullcontext():
@@ -113,6 +128,12 @@ def run(
     if not result["ok"]:
         err_console.print("[bold red]a business invariant is broken[/bold red]")
         raise typer.Exit(1)
+    error_rate = result["totals"]["error_rate"]
+    if error_rate > max_error_rate:
+        err_console.print(f"[bold red]{result['totals']['failures']:,} requests failed: error "
+                          f"rate {error_rate:.2%} > --max-error-rate {max_error_rate:.2%}"
+                          "[/bold red]")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -120,8 +141,7 @@ def worker(
     master_host: str = typer.Option(..., help="The host of `ecomctl load run --master` (its "
                                     "--master-bind-host)."),
     master_port: int = typer.Option(5557, min=1, max=65535, help="Its --master-bind-port."),
-    profile: str = typer.Option(None, help=f"The master's profile: {PROFILE_NAMES} "
-                                "(default mixed)."),
+    profile: ProfileName = typer.Option(None, help="The master's profile (default mixed)."),
     locustfile: Path = typer.Option(None, help="The master's own locustfile, when it runs one "
                                     "(the same file on this host)."),
     credentials: Path = typer.Option(None, help="The shoppers file `ecomctl seed` wrote on the "
@@ -133,14 +153,11 @@ def worker(
 
     Exit 0 when the master ends the run, 2 for bad options, Locust's code otherwise.
     """
-    from ecomctl.load.profiles import PROFILES, locustfile_of
+    from ecomctl.load.profiles import locustfile_of
     from ecomctl.load.runner import run_worker
 
     if profile is not None and locustfile is not None:
         raise typer.BadParameter("give --profile or --locustfile, not both")
-    if profile is not None and profile not in PROFILES:
-        raise typer.BadParameter(f"{profile!r}: expected one of {PROFILE_NAMES}",
-                                 param_hint="--profile")
     if locustfile is not None and not locustfile.is_file():
         raise typer.BadParameter(f"{locustfile}: no such file", param_hint="--locustfile")
     chosen = locustfile.resolve() if locustfile else locustfile_of(PROFILES[profile or "mixed"])

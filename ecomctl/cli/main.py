@@ -22,6 +22,7 @@ from ecomctl.cli import (
     stack,
     traces,
 )
+from ecomctl.cli.logs import configure_logging
 from ecomctl.cli.output import err_console
 from ecomctl.errors import ConfigError, EcomctlError
 
@@ -65,8 +66,12 @@ def main(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also show the backend clients' own log lines "
+        "(aiokafka, Elasticsearch, httpx...), which are hidden by default."),
 ) -> None:
     """ecomctl."""
+    configure_logging(verbose)
 
 
 def run() -> None:

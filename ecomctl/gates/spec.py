@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ecomctl.durations import parse_duration
 from ecomctl.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -94,7 +95,6 @@ class Kind(Enum):
     COUNT = "count"
 
 
-_DURATION_MS = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0}
 _RATE_PER_S = {"/s": 1.0, "/min": 1 / 60}
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": lambda a, b: a < b,
@@ -121,10 +121,14 @@ def parse_quantity(text: str, kind: Kind) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{text.strip()!r} is not a finite number")
     if kind is Kind.DURATION:
-        if unit not in _DURATION_MS:
+        if number < 0:
+            raise ValueError(f"{text.strip()!r}: a duration cannot be negative")
+        try:
+            return parse_duration(text, bare_unit=None) * 1000.0  # milliseconds
+        except ValueError:
             hint = "a unit is required" if not unit else f"unknown unit {unit!r}"
-            raise ValueError(f"{text.strip()!r}: a duration needs us, ms or s ({hint})")
-        return number * _DURATION_MS[unit]
+            raise ValueError(f"{text.strip()!r}: a duration needs a unit: us, ms, s, m, h "
+                             f"or d, or a compound like 1m30s ({hint})") from None
     if kind is Kind.RATIO:
         if unit == "%":
             return number / 100

@@ -212,9 +212,10 @@ def create_app(
             return JSONResponse(out.model_dump(mode="json"),
                                 status_code=_CHECKOUT_STATUS[result.outcome])
 
-        fingerprint_body = body.model_dump_json() if body else ""
-        return await idempotent(shop.idempotency, user.id, key, "/api/checkout",
-                                fingerprint_body, handle)
+        # What the request asks for, not its bytes: no body and {} are the same request.
+        target = str(body.order_id) if body and body.order_id else "cart"
+        return await idempotent(shop.idempotency, user.id, key, "/api/checkout", target,
+                                handle)
 
     @app.get("/api/recommendations", tags=["catalogue"])
     async def recommendations(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from ecomctl.errors import ConfigError
@@ -31,6 +32,20 @@ class Profile:
     users: int = 20
     spawn_rate: float = 10.0
     duration_s: float = 60.0
+
+
+class ProfileName(StrEnum):
+    """The profiles' names, as choices for the CLI (PROFILES has one of each)."""
+
+    mixed = "mixed"
+    browse = "browse"
+    search = "search"
+    checkout = "checkout"
+    ramp = "ramp"
+    step = "step"
+    spike = "spike"
+    soak = "soak"
+    constant_rate = "constant-rate"
 
 
 PROFILES: dict[str, Profile] = {

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,6 +115,24 @@ class LoadRequest:
     pacing_s: float | None = None
     credentials: Path | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    locust_args: tuple[str, ...] = ()
+    """Locust's own options (``ecomctl load run ... -- --tags checkout``), given to the local
+    process or the master; a master hands its options to its workers itself."""
+
+
+# Options ecomctl sets on Locust's command line itself: passing them after `--` is refused.
+LOCUST_OPTIONS_OWNED = frozenset({
+    "-f", "--locustfile", "-H", "--host", "--headless", "--autostart", "--autoquit", "-u",
+    "--users", "-r", "--spawn-rate", "-t", "--run-time", "--only-summary",
+    "--exit-code-on-error", "--json-file", "--master", "--worker", "--master-bind-host",
+    "--master-bind-port", "--master-host", "--master-port", "--expect-workers",
+    "--expect-workers-max-wait", "--processes", "--json", "--web-host", "--web-port",
+})
+
+
+def owned_locust_options(args: Sequence[str]) -> list[str]:
+    """The options in ``args`` that ecomctl sets itself (so the user cannot)."""
+    return [a for a in args if a.split("=", 1)[0] in LOCUST_OPTIONS_OWNED]
 
 
 # -- processes ----------------------------------------------------------------------------------
@@ -237,7 +255,8 @@ def locust_commands(request: LoadRequest, host: str, work_dir: Path) -> list[lis
     base = [sys.executable, "-m", "locust", "-f", str(request.locustfile), "--host", host]
     run = ["--headless", "-u", str(request.users), "-r", f"{request.spawn_rate:g}",
            "-t", f"{math.ceil(request.duration_s)}s", "--only-summary",
-           "--exit-code-on-error", "0", "--json-file", str(work_dir / "locust")]
+           "--exit-code-on-error", "0", "--json-file", str(work_dir / "locust"),
+           *request.locust_args]
     if request.remote is not None:
         remote = request.remote
         return [base + run + ["--master", "--master-bind-host", remote.bind_host,

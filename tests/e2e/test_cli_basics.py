@@ -116,3 +116,33 @@ def test_report_refuses_what_it_cannot_render(ecomctl: Any, tmp_path: Path) -> N
     garbage.write_text("{not json")
     assert ecomctl("report", str(garbage)).exit_code == 2
     assert ecomctl("report", str(tmp_path / "missing.json")).exit_code == 2
+
+
+def test_ctrl_c_stops_a_simulation_with_exit_130(seeded: Path, tmp_path: Path) -> None:
+    """Ctrl-C sends SIGINT to the terminal's whole process group; the shell convention for
+    "interrupted" is 128 + SIGINT."""
+    import os
+    import signal
+    import time
+
+    from tests.e2e.conftest import _ecomctl_command
+
+    log = tmp_path / "stderr.log"
+    with log.open("w") as stderr:
+        child = subprocess.Popen(
+            [*_ecomctl_command(), "checkout", "simulate", "--duration", "60s", "--no-live",
+             "--shoppers", "2", "--credentials", str(seeded)],
+            stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+            # A background child of a non-interactive shell may inherit SIGINT ignored.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while "running shoppers" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            os.killpg(child.pid, signal.SIGINT)
+            code = child.wait(timeout=60)
+        finally:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGKILL)
+    assert code == 130, log.read_text()[-2000:]

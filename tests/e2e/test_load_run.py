@@ -146,3 +146,48 @@ def test_stale_credentials_are_refused_before_any_load(ecomctl: Any, tmp_path: P
                      "--credentials", str(stale))
     assert result.exit_code == 2, result.stdout + result.stderr
     assert "1 of 1 shoppers are not in the shop's database" in result.stderr
+
+
+def test_locust_options_pass_through_and_ecomctls_own_are_refused(
+    ecomctl: Any, seeded: Path, tmp_path: Path
+) -> None:
+    csv = tmp_path / "locust"
+    load_run(ecomctl, seeded, tmp_path / "through.json", "--profile", "browse", "--users", "2",
+             "--spawn-rate", "2", "--duration", "4s", "--", "--csv", str(csv))
+    stats = (tmp_path / "locust_stats.csv").read_text()
+    assert stats.startswith("Type,Name") and "/api/products" in stats  # Locust wrote it
+    refused = ecomctl("load", "run", "--no-live", "--credentials", str(seeded), "--",
+                      "--users", "5", "--tags", "checkout")
+    assert refused.exit_code == 2 and "--users: set by ecomctl" in refused.stderr
+
+
+# Every journey asks for a product that does not exist: each request fails (404).
+FAILING_LOCUSTFILE = """
+from locust import task
+from shop import ShopUser
+
+
+class LostShopper(ShopUser):
+    @task
+    def missing(self):
+        self.run_journey("missing", lambda user: user.view_product(987654321))
+"""
+
+
+def test_failed_requests_fail_the_run_unless_tolerated(
+    ecomctl: Any, seeded: Path, tmp_path: Path
+) -> None:
+    """Like Locust: any failed request exits 1; --max-error-rate raises the bar."""
+    locustfile = tmp_path / "failing.py"
+    locustfile.write_text(FAILING_LOCUSTFILE)
+    args = ("load", "run", "--no-live", "--credentials", str(seeded), "--locustfile",
+            str(locustfile), "--users", "1", "--spawn-rate", "1", "--duration", "3s")
+    env = {"ECOMCTL_TRACE_DIR": str(tmp_path / "traces")}
+    failing = ecomctl(*args, "--json", str(tmp_path / "fail.json"), env=env, timeout=240)
+    assert failing.exit_code == 1, failing.stdout[-2000:] + failing.stderr[-2000:]
+    assert "> --max-error-rate 0.00%" in failing.stderr
+    document = json.loads((tmp_path / "fail.json").read_text())
+    assert document["ok"] is True  # the shop is fine: the requests were wrong
+    assert document["totals"]["failures"] > 0 and document["totals"]["error_rate"] > 0
+    tolerated = ecomctl(*args, "--max-error-rate", "1", env=env, timeout=240)
+    assert tolerated.exit_code == 0, tolerated.stdout[-2000:] + tolerated.stderr[-2000:]
