@@ -14,7 +14,13 @@ from decimal import Decimal
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
-from ecomctl.errors import BackendUnavailable, DomainError, InfraError, error_code
+from ecomctl.errors import (
+    BackendUnavailable,
+    DomainError,
+    InfraError,
+    Overloaded,
+    error_code,
+)
 
 _LOGIN = "/api/users/login"
 _LOGIN_RETRIES = 10
@@ -90,7 +96,16 @@ class InProcessClient:
         return self._user_id
 
     async def login(self, email: str, password: str) -> None:
-        _, user = await self._s.users.login(email, password)
+        for pushed_back in range(_LOGIN_RETRIES + 1):
+            try:
+                _, user = await self._s.users.login(email, password)
+                break
+            except Overloaded as exc:
+                # The password-hash queue is full (every shopper logs in at the start): wait
+                # as the gateway's 503 Retry-After would say, as the HTTP client does.
+                if pushed_back == _LOGIN_RETRIES or exc.retry_after_s > _MAX_RETRY_AFTER_S:
+                    raise
+                await asyncio.sleep(exc.retry_after_s + random.random())
         self._user_id = user.id
 
     async def view_category(self, slug: str) -> list[int]:
