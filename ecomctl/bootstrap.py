@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 
 REDIS_POOL_SIZE = 128
-REDIS_HEALTH_CHECK_S = 2
 CARRIER_BATCH = 10  # shipments per carrier transaction
 HOUSEKEEPING_BATCH = 100  # expired orders per sweeper transaction
 IDEMPOTENCY_PURGE_INTERVAL_S = 60.0
@@ -214,13 +213,9 @@ async def _build(
         stack.push_async_callback(db.close)
         # Sessions and carts are the source of truth: fail fast, no silent retry storms.
         # A blocking pool: a burst of requests waits for a connection instead of failing.
-        # A connection idle for a while is PINGed (and re-made) before use: after a Redis
-        # restart the pool's old connections are dead, and without the check each one would
-        # fail one request (a login, a cart) before being replaced.
         redis = redis_lib.Redis(connection_pool=redis_lib.BlockingConnectionPool.from_url(
             settings.redis_url, max_connections=REDIS_POOL_SIZE, timeout=5,
             socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1),
-            health_check_interval=REDIS_HEALTH_CHECK_S,
         ))
         stack.push_async_callback(redis.aclose)
         cache_redis = fast_fail_redis(settings.redis_url)

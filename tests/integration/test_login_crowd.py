@@ -1,6 +1,10 @@
 """Every simulated shopper logs in at the start: more at once than the password-hash queue
 holds. The in-process client waits and retries as the HTTP one does on a 503, so a
-simulation with many shoppers starts instead of failing (the README's main job: 20)."""
+simulation with many shoppers starts instead of failing (the README's main job: 20).
+
+It runs before test_redis_durability on purpose: right after that test's Redis kill, CI saw
+this many new connections at once closed by the restarted server ("Connection closed by
+server", even for a fresh connection's PING), an open problem unrelated to the hash queue."""
 
 from __future__ import annotations
 
