@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from ecomctl.adapters.kafka.consumer import EventConsumer
 from ecomctl.adapters.kafka.topics import delete_topics, ensure_topics
 from ecomctl.adapters.postgres.database import Database
 
@@ -42,3 +45,14 @@ class KafkaScratch:
         if self.topics:
             await delete_topics(self.bootstrap,
                                 self.topics + [f"{t}.dlq" for t in self.topics])
+
+
+@asynccontextmanager
+async def consuming(consumer: EventConsumer) -> AsyncIterator[EventConsumer]:
+    """The consumer started and polling in the background for the block, then stopped."""
+    await consumer.start()
+    consumer.start_background()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()

@@ -14,7 +14,6 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +33,7 @@ from ecomctl.errors import ValidationFailed
 from ecomctl.services.consumers import SearchIndexer
 from ecomctl.services.search import SearchService
 from ecomctl.telemetry.spans import ServiceTracer
-from tests.kafka_scratch import KafkaScratch
+from tests.kafka_scratch import KafkaScratch, consuming
 
 IDLE_TIMEOUT_S = 20.0
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -79,16 +78,6 @@ def consumer_for(scratch: KafkaScratch, topic: str, handler: Any, db: Database,
     options = {"max_attempts": 3, "retry_backoff_s": 0.01, "max_backoff_s": 0.05, **options}
     return EventConsumer(scratch.consumer_name(), [topic], handler,
                          bootstrap=scratch.bootstrap, db=db, **options)
-
-
-@asynccontextmanager
-async def consuming(consumer: EventConsumer) -> AsyncIterator[EventConsumer]:
-    await consumer.start()
-    consumer.start_background()
-    try:
-        yield consumer
-    finally:
-        await consumer.stop()
 
 
 async def processed_rows(db: Database, consumer: str) -> set[uuid.UUID]:

@@ -14,7 +14,6 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +41,7 @@ from ecomctl.domain.events import DomainEvent, new_event
 from ecomctl.errors import InvalidTransition
 from ecomctl.services.consumers import AnalyticsCounter
 from ecomctl.telemetry.spans import ServiceTracer
-from tests.kafka_scratch import KafkaScratch
+from tests.kafka_scratch import KafkaScratch, consuming
 
 IDLE_TIMEOUT_S = 15.0
 
@@ -111,16 +110,6 @@ class Recorder:
 
     async def __call__(self, event: ConsumedEvent, conn: asyncpg.Connection) -> None:
         self.events.append(event)
-
-
-@asynccontextmanager
-async def consuming(consumer: EventConsumer) -> AsyncIterator[EventConsumer]:
-    await consumer.start()
-    consumer.start_background()
-    try:
-        yield consumer
-    finally:
-        await consumer.stop()
 
 
 async def write_events(
