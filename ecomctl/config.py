@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ecomctl.errors import ConfigError
 
@@ -60,6 +60,107 @@ def local_stack_env() -> dict[str, str]:
 
 
 _OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+_OTLP_SIGNAL_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics"}
+_TRACES_EXPORTERS = ("otlp", "console", "none")
+DEFAULT_OTLP_TIMEOUT_MS = 5_000
+"""ecomctl's export timeout (the specification's is 10 s): a CLI run whose trace backend is
+down should not wait long at exit."""
+_INDEFINITE_MS = 2**31 - 1
+"""A timeout of 0 means no limit (the specification); this long is what the exporters get."""
+
+
+def _local_otlp_endpoint(protocol: str, signal: str | None) -> str:
+    """The local stack's receiver for ``protocol``; with ``signal``, its OTLP/HTTP path too."""
+    if protocol == "grpc":
+        return f"http://{LOCAL_HOST}:{LOCAL_PORTS.otlp_grpc}"
+    base = f"http://{LOCAL_HOST}:{LOCAL_PORTS.otlp_http}"
+    return f"{base}/{_OTLP_SIGNAL_PATHS[signal]}" if signal else base
+
+
+@dataclass(frozen=True)
+class OtlpExporterSettings:
+    """How one signal is exported over OTLP, as the OpenTelemetry specification resolves it:
+    the signal's own ``OTEL_EXPORTER_OTLP_{TRACES,METRICS}_<OPTION>`` first, then the common
+    ``OTEL_EXPORTER_OTLP_<OPTION>``, then the local stack's default."""
+
+    signal: str
+    """``traces`` or ``metrics``."""
+    protocol: str = "grpc"
+    """``grpc`` or ``http/protobuf`` (``PROTOCOL``)."""
+    endpoint: str = ""
+    """The exporter's target (``ENDPOINT``). OTLP/HTTP: the signal's full URL (the common
+    endpoint plus ``/v1/<signal>``; a signal endpoint as given). gRPC: a URL or host:port."""
+    insecure: bool = True
+    """gRPC without TLS: an ``http://`` endpoint, or ``INSECURE=true`` with a host:port one."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """``HEADERS``: ``key=value,...``, values percent-decoded, keys lower-cased (gRPC)."""
+    timeout_s: float = DEFAULT_OTLP_TIMEOUT_MS / 1000
+    """``TIMEOUT`` (milliseconds in the variable; 0: no limit)."""
+    compression: str | None = None
+    """``COMPRESSION``: ``gzip`` or none."""
+    certificate: str | None = None
+    """``CERTIFICATE``: the CA file that verifies the collector's certificate."""
+    client_key: str | None = None
+    """``CLIENT_KEY``: the private key file of the client certificate (mTLS)."""
+    client_certificate: str | None = None
+    """``CLIENT_CERTIFICATE``: the client certificate file (mTLS)."""
+
+    @classmethod
+    def local(cls, signal: str) -> OtlpExporterSettings:
+        """The local stack's OTLP/gRPC receiver (nothing configured)."""
+        return cls(signal, endpoint=_local_otlp_endpoint("grpc", signal))
+
+    @classmethod
+    def from_env(cls, source: Mapping[str, str], signal: str) -> OtlpExporterSettings:
+        common, own = "OTEL_EXPORTER_OTLP_", f"OTEL_EXPORTER_OTLP_{signal.upper()}_"
+
+        def pick(option: str) -> tuple[str, str]:
+            """(variable, value): the signal's own variable when set, else the common one."""
+            for name in (own + option, common + option):
+                value = source.get(name, "").strip()
+                if value:
+                    return name, value
+            return own + option, ""
+
+        name, protocol = pick("PROTOCOL")
+        protocol = _choice(name, protocol or "grpc", _OTLP_PROTOCOLS)
+        name, endpoint = pick("ENDPOINT")
+        if not endpoint:
+            endpoint = _local_otlp_endpoint(protocol, signal)
+        elif protocol != "grpc":
+            endpoint = _url(name, endpoint, ("http", "https"))
+            if name == common + "ENDPOINT":  # a base URL: the signal's path is appended
+                endpoint = f"{endpoint.rstrip('/')}/{_OTLP_SIGNAL_PATHS[signal]}"
+        else:
+            endpoint = _grpc_target(name, endpoint)
+        scheme = endpoint.partition("://")[0] if "://" in endpoint else ""
+        insecure_name, insecure_value = pick("INSECURE")
+        insecure = _otel_bool(insecure_name, insecure_value)
+        if scheme:  # the scheme decides; INSECURE is for host:port endpoints only
+            insecure = scheme == "http"
+        name, timeout = pick("TIMEOUT")
+        timeout_ms = _number(name, timeout, int, DEFAULT_OTLP_TIMEOUT_MS, low=0)
+        name, compression = pick("COMPRESSION")
+        compression = _choice(name, compression.lower() or "none", ("gzip", "none"))
+        name, headers = pick("HEADERS")
+        header_pairs = _key_values(name, headers, lower_keys=True)
+
+        def file(option: str) -> str | None:
+            name, path = pick(option)
+            if not path:
+                return None
+            if not Path(path).expanduser().is_file():
+                raise ConfigError(f"{name}={path!r}: no such file")
+            return str(Path(path).expanduser())
+
+        return cls(
+            signal, protocol=protocol, endpoint=endpoint, insecure=insecure,
+            headers=header_pairs,
+            timeout_s=(timeout_ms or _INDEFINITE_MS) / 1000,
+            compression=None if compression == "none" else compression,
+            certificate=file("CERTIFICATE"), client_key=file("CLIENT_KEY"),
+            client_certificate=file("CLIENT_CERTIFICATE"),
+        )
 
 
 @dataclass(frozen=True)
@@ -136,7 +237,11 @@ class Settings:
     kafka_bootstrap_servers: tuple[str, ...]
     elasticsearch_url: str
     otlp_endpoint: str
+    """``OTEL_EXPORTER_OTLP_ENDPOINT`` (default: the local stack's receiver for
+    ``otlp_protocol``). The exporters use ``traces_otlp`` and ``metrics_otlp``, where the
+    signal's own variables are applied too."""
     otlp_protocol: str
+    """``OTEL_EXPORTER_OTLP_PROTOCOL`` (default ``grpc``)."""
     trace_query_url: str
     search_alias: str = "ecomctl-products"
     """The Elasticsearch alias of the product index (``ECOMCTL_SEARCH_ALIAS``)."""
@@ -158,11 +263,26 @@ class Settings:
     """Open Pending orders per customer; one more is refused with 409
     (``ECOMCTL_MAX_PENDING_ORDERS``)."""
     service_name: str = "ecomctl"
+    """``OTEL_SERVICE_NAME``, else a ``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES``: the
+    ``service.name`` of the process's metrics. Spans carry their own service's name
+    (gateway, order, payment...) in its place."""
     traces_sampler: str = "parentbased_always_on"
     traces_sampler_arg: str | None = None
     resource_attributes: Mapping[str, str] = field(default_factory=dict)
+    """``OTEL_RESOURCE_ATTRIBUTES``, values percent-decoded."""
     metrics_exporter: str = "none"
     """``OTEL_METRICS_EXPORTER``: ``none`` (metrics stay in-process for reports) or ``otlp``."""
+    traces_exporters: tuple[str, ...] = ("otlp",)
+    """``OTEL_TRACES_EXPORTER``: ``otlp``, ``console`` (standard output), both
+    (``otlp,console``), or none (``none``). The in-process capture runs either way."""
+    traces_otlp: OtlpExporterSettings = field(
+        default_factory=lambda: OtlpExporterSettings.local("traces"))
+    """``OTEL_EXPORTER_OTLP_[TRACES_]*``: where and how spans are exported."""
+    metrics_otlp: OtlpExporterSettings = field(
+        default_factory=lambda: OtlpExporterSettings.local("metrics"))
+    """``OTEL_EXPORTER_OTLP_[METRICS_]*``: where and how metrics are exported."""
+    sdk_disabled: bool = False
+    """``OTEL_SDK_DISABLED=true``: no spans and no metrics at all (no-op providers)."""
     push_back: PushBack = field(default_factory=PushBack)
     """Rate limits, queue bounds and timeouts (``ECOMCTL_*_LIMIT``, see ``PushBack``)."""
 
@@ -180,11 +300,20 @@ class Settings:
                    low: float) -> Any:
             return _number(name, source.get(name, "").strip(), kind, default, low=low)
 
-        protocol = get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        if protocol not in _OTLP_PROTOCOLS:
-            raise ConfigError(
-                f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: expected one of {_OTLP_PROTOCOLS}"
-            )
+        protocol = _choice("OTEL_EXPORTER_OTLP_PROTOCOL",
+                           source.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip() or "grpc",
+                           _OTLP_PROTOCOLS)
+        otlp_endpoint = source.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+        if protocol != "grpc" or "://" in otlp_endpoint:
+            otlp_endpoint = _url("OTEL_EXPORTER_OTLP_ENDPOINT",
+                                 otlp_endpoint or _local_otlp_endpoint(protocol, None),
+                                 ("http", "https"))
+        else:
+            otlp_endpoint = _grpc_target("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_endpoint
+                                         or _local_otlp_endpoint(protocol, None))
+        resource_attributes = _key_values(
+            "OTEL_RESOURCE_ATTRIBUTES", source.get("OTEL_RESOURCE_ATTRIBUTES", "")
+        )
         return cls(
             database_url=_url("DATABASE_URL", get("DATABASE_URL"), ("postgresql", "postgres")),
             redis_url=_url("REDIS_URL", get("REDIS_URL"), ("redis", "rediss")),
@@ -194,9 +323,7 @@ class Settings:
             elasticsearch_url=_url(
                 "ELASTICSEARCH_URL", get("ELASTICSEARCH_URL"), ("http", "https")
             ),
-            otlp_endpoint=_url(
-                "OTEL_EXPORTER_OTLP_ENDPOINT", get("OTEL_EXPORTER_OTLP_ENDPOINT"), ("http", "https")
-            ),
+            otlp_endpoint=otlp_endpoint,
             otlp_protocol=protocol,
             trace_query_url=_url(
                 "ECOMCTL_TRACE_QUERY_URL", get("ECOMCTL_TRACE_QUERY_URL"), ("http", "https")
@@ -216,7 +343,8 @@ class Settings:
                                        cls.pending_order_ttl_s, low=0.1),
             max_pending_orders=number("ECOMCTL_MAX_PENDING_ORDERS", int,
                                       cls.max_pending_orders, low=1),
-            service_name=source.get("OTEL_SERVICE_NAME", "").strip() or "ecomctl",
+            service_name=source.get("OTEL_SERVICE_NAME", "").strip()
+            or resource_attributes.get("service.name") or "ecomctl",
             traces_sampler=source.get("OTEL_TRACES_SAMPLER", "").strip()
             or "parentbased_always_on",
             traces_sampler_arg=source.get("OTEL_TRACES_SAMPLER_ARG", "").strip() or None,
@@ -224,9 +352,11 @@ class Settings:
                 "OTEL_METRICS_EXPORTER", source.get("OTEL_METRICS_EXPORTER", "").strip() or "none",
                 ("none", "otlp"),
             ),
-            resource_attributes=_key_values(
-                "OTEL_RESOURCE_ATTRIBUTES", source.get("OTEL_RESOURCE_ATTRIBUTES", "")
-            ),
+            resource_attributes=resource_attributes,
+            traces_exporters=_traces_exporters(source.get("OTEL_TRACES_EXPORTER", "").strip()),
+            traces_otlp=OtlpExporterSettings.from_env(source, "traces"),
+            metrics_otlp=OtlpExporterSettings.from_env(source, "metrics"),
+            sdk_disabled=_otel_bool("OTEL_SDK_DISABLED", source.get("OTEL_SDK_DISABLED", "")),
             push_back=PushBack.from_env(source),
         )
 
@@ -315,14 +445,52 @@ def _host_ports(name: str, value: str) -> tuple[str, ...]:
     return servers
 
 
-def _key_values(name: str, value: str) -> dict[str, str]:
+def _key_values(name: str, value: str, *, lower_keys: bool = False) -> dict[str, str]:
+    """``key1=value1,key2=value2`` as in W3C Baggage (what ``OTEL_RESOURCE_ATTRIBUTES`` and
+    ``OTEL_EXPORTER_OTLP_*HEADERS`` hold): values are percent-decoded, so ``%2C`` is a comma
+    and ``%3D`` an equals sign inside a value."""
     pairs: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in value.split(","))):
         key, sep, val = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise ConfigError(f"{name}: {item!r} is not key=value")
-        pairs[key.strip()] = val.strip()
+        pairs[key.lower() if lower_keys else key] = unquote(val.strip())
     return pairs
+
+
+def _otel_bool(name: str, value: str) -> bool:
+    """An OpenTelemetry boolean: only ``true`` (any case) is true; empty is false. Any
+    other word is refused rather than silently taken for false (``1``, ``yes``...)."""
+    word = value.strip().lower()
+    if word in ("", "false"):
+        return False
+    if word == "true":
+        return True
+    raise ConfigError(f"{name}={value!r}: expected true or false")
+
+
+def _grpc_target(name: str, value: str) -> str:
+    """An OTLP/gRPC endpoint: an http(s) URL, or host:port as gRPC itself takes it."""
+    if "://" in value:
+        return _url(name, value, ("http", "https"))
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name}={value!r}: expected http(s)://host:port or host:port")
+    return value
+
+
+def _traces_exporters(value: str) -> tuple[str, ...]:
+    """``OTEL_TRACES_EXPORTER``: a comma-separated list, ``otlp`` when empty; ``none`` adds
+    nothing."""
+    names: list[str] = []
+    for item in (part.strip().lower() for part in (value or "otlp").split(",")):
+        if item not in _TRACES_EXPORTERS:
+            raise ConfigError(f"OTEL_TRACES_EXPORTER={value!r}: {item!r} is not one ecomctl "
+                              f"has (expected {', '.join(_TRACES_EXPORTERS)})")
+        if item != "none" and item not in names:
+            names.append(item)
+    return tuple(names)
 
 
 def state_dir(env: Mapping[str, str] | None = None) -> Path:

@@ -16,7 +16,5 @@ async def run_doctor(settings: Settings) -> list[probes.ProbeResult]:
         await probes.probe_redis(settings.redis_url),
         await probes.probe_kafka(",".join(settings.kafka_bootstrap_servers), create_topic=True),
         await probes.probe_elasticsearch(settings.elasticsearch_url),
-        await probes.probe_trace_pipeline(
-            settings.otlp_endpoint, settings.otlp_protocol, settings.trace_query_url
-        ),
+        await probes.probe_trace_pipeline(settings.traces_otlp, settings.trace_query_url),
     ]

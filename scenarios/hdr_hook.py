@@ -65,6 +65,47 @@ class _Tally:
                 "hdr": self.histogram.encode()}
 
 
+class _Seconds:
+    """Requests per second of completion (unix time), overall and per endpoint, for the
+    timeline and the fault phases. Only the last few seconds keep live histograms (one is
+    ~360 KiB); older ones are kept encoded (a few hundred bytes), so an hour stays small."""
+
+    LIVE = 3
+    OVERALL = ""
+
+    def __init__(self) -> None:
+        self.live: dict[int, dict[str, _Tally]] = {}
+        self.done: dict[int, dict[str, dict[str, Any]]] = {}
+        self.paid: Counter[int] = Counter()
+
+    def add(self, key: str, latency_us: float, failed: bool) -> None:
+        second = int(time.time())
+        tallies = self.live.get(second)
+        if tallies is None:
+            tallies = self.live[second] = {}
+            for old in sorted(self.live)[:-self.LIVE]:
+                self.done[old] = {k: v.to_dict() for k, v in self.live.pop(old).items()}
+        for name in (self.OVERALL, key):
+            tally = tallies.get(name)
+            if tally is None:
+                tally = tallies[name] = _Tally()
+            tally.add(latency_us, failed)
+
+    def paid_checkout(self) -> None:
+        self.paid[int(time.time())] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        seconds = {**self.done, **{s: {k: v.to_dict() for k, v in tallies.items()}
+                                   for s, tallies in self.live.items()}}
+        out = {}
+        for second, tallies in sorted(seconds.items()):
+            entries = dict(tallies)  # called more than once (test stop, then quitting)
+            overall = entries.pop(self.OVERALL)
+            out[str(second)] = {**overall, "checkouts": self.paid.get(second, 0),
+                                "endpoints": dict(sorted(entries.items()))}
+        return out
+
+
 class Recorder:
     """What one process measured; ``document()`` is the hdr file's content."""
 
@@ -77,12 +118,14 @@ class Recorder:
         self.started_at: float | None = None
         self.stopped_at: float | None = None
         self.worker_index: int | None = None
+        self.seconds = _Seconds()
 
     def request(self, key: str, latency_us: float, cause: str | None) -> None:
         tally = self.endpoints.get(key)
         if tally is None:
             tally = self.endpoints[key] = _Tally()
         tally.add(latency_us, cause is not None)
+        self.seconds.add(key, latency_us, cause is not None)
         if cause is not None:
             self.errors[cause] += 1
 
@@ -94,9 +137,13 @@ class Recorder:
 
     def outcome(self, kind: str, value: str) -> None:
         self.outcomes.setdefault(kind, Counter())[value] += 1
+        if (kind, value) == ("checkout", "paid"):
+            self.seconds.paid_checkout()
 
     def document(self, final: bool) -> dict[str, Any]:
-        return {
+        # The per-second timeline only in the final document: snapshots are for progress.
+        timeline = {"timeline": self.seconds.to_dict()} if final else {}
+        return {**timeline,
             "format": HDR_FORMAT,
             "pid": os.getpid(),
             "hostname": socket.gethostname(),

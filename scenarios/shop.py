@@ -2,8 +2,11 @@
 
 ``ShopUser`` (a ``FastHttpUser``) logs in with one of the demo accounts ``ecomctl seed``
 wrote (``$ECOMCTL_SHOPPERS_FILE``, default ``$ECOMCTL_HOME/shoppers.json``), and sends a
-fresh W3C ``traceparent`` (random trace and span id, sampled) with every request, so the
-gateway's server span of each load request starts a trace of its own that belongs to it.
+fresh W3C ``traceparent`` with every request, so the gateway's server span of each load
+request starts a trace of its own that belongs to it. When the process traces
+(``otel_hook``: an OTLP endpoint or ``ECOMCTL_LOAD_SPAN_DIR``), that ``traceparent`` is the
+request's own CLIENT span (service ``loadgen``) and the trace starts at the client; without
+it, a random one (random trace and span id, sampled).
 
 Journeys are the tasks, weighted like the OpenTelemetry Demo's load generator (browse 10 +
 index 1, recommendations 3, view cart 3 + add to cart 2, checkout 1 + multi-item checkout 1;
@@ -43,6 +46,7 @@ from typing import Any
 
 import gevent.lock
 import hdr_hook
+import otel_hook
 import shapes
 from locust import FastHttpUser, TaskSet
 from locust.exception import StopUser
@@ -242,21 +246,30 @@ class ShopUser(FastHttpUser):
         fails the request (with its cause) and aborts the journey. A 401 on a request made
         with a session (expired, or lost by its store) logs in again and retries the
         request once, as a real client does; the 401 still counts as a failed request."""
-        headers = {"traceparent": new_traceparent(), **(extra_headers or {})}
+        span = otel_hook.client_span(method, name, self.host or "", path)
+        headers = {"traceparent": span.traceparent if span else new_traceparent(),
+                   **(extra_headers or {})}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         # Only a journey's first request starts late; the ones after it follow at once.
-        context = {"journey": self.journey_name, "lateness_ms": self.lateness_ms}
+        context: dict[str, Any] = {"journey": self.journey_name,
+                                   "lateness_ms": self.lateness_ms}
+        if span is not None:
+            context[otel_hook.SPAN_KEY] = span  # ended by otel_hook's request listener
         self.lateness_ms = 0.0
-        with self.client.request(method, path, name=name, json=body, headers=headers,
-                                 context=context, catch_response=True) as response:
-            status = response.status_code or 0
-            payload = _json(response)
-            if 200 <= status < 300 or status in outcomes:
-                response.success()
-                return status, payload
-            response.failure(_cause(status, payload, response))
-            retry_after = str(response.headers.get("retry-after") or "")
+        try:
+            with self.client.request(method, path, name=name, json=body, headers=headers,
+                                     context=context, catch_response=True) as response:
+                status = response.status_code or 0
+                payload = _json(response)
+                if 200 <= status < 300 or status in outcomes:
+                    response.success()
+                    return status, payload
+                response.failure(_cause(status, payload, response))
+                retry_after = str(response.headers.get("retry-after") or "")
+        finally:
+            if span is not None:
+                span.cancel()  # a no-op unless the user was stopped mid-request
         if status == 401 and relogin and self.token and path != LOGIN_PATH:
             self.login(again=True)
             return self.call(method, path, name, body=body, outcomes=outcomes, relogin=False,

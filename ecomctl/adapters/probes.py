@@ -14,7 +14,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ecomctl.config import OtlpExporterSettings
 
 PROBE_TIMEOUT_S = 5.0
 HEALTH_TOPIC = "ecomctl.healthcheck"
@@ -162,14 +165,17 @@ async def probe_http_health(
 
 
 async def probe_trace_pipeline(
-    otlp_endpoint: str, otlp_protocol: str, query_url: str, timeout: float = 15.0
+    exporter: OtlpExporterSettings, query_url: str, timeout: float = 15.0
 ) -> ProbeResult:
-    """Export one span with the OTLP exporter and read it back from the trace query API."""
+    """Export one span with the OTLP exporter the shop uses (``OTEL_EXPORTER_OTLP_[TRACES_]*``)
+    and read it back from the trace query API."""
 
     import httpx
 
+    otlp_protocol = exporter.protocol
+
     async def check() -> tuple[str, str | None]:
-        trace_id = await asyncio.to_thread(_export_probe_span, otlp_endpoint, otlp_protocol)
+        trace_id = await asyncio.to_thread(_export_probe_span, exporter)
         url = f"{query_url.rstrip('/')}/api/traces/{trace_id}"
         async with httpx.AsyncClient(timeout=5) as client:
             while True:
@@ -181,30 +187,23 @@ async def probe_trace_pipeline(
     return await _run("traces", check, timeout)
 
 
-def _export_probe_span(endpoint: str, protocol: str) -> str:
+def _export_probe_span(otlp: OtlpExporterSettings) -> str:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.export import SpanExportResult
+    from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
-    exporter: SpanExporter
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from ecomctl.telemetry.setup import otlp_span_exporter
 
-        exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=5)
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter as HttpExporter,
-        )
-
-        exporter = HttpExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces", timeout=5)
-
+    endpoint = otlp.endpoint
+    exporter = otlp_span_exporter(otlp)
     finished: list[ReadableSpan] = []
 
     class Collect(SpanProcessor):
         def on_end(self, span: ReadableSpan) -> None:
             finished.append(span)
 
-    provider = TracerProvider(resource=Resource.create({"service.name": "ecomctl-doctor"}))
+    provider = TracerProvider(resource=Resource({SERVICE_NAME: "ecomctl-doctor"}))
     provider.add_span_processor(Collect())
     with provider.get_tracer("ecomctl.doctor").start_as_current_span("doctor.probe") as span:
         trace_id = format(span.get_span_context().trace_id, "032x")

@@ -1,5 +1,5 @@
 """Reading spans from what other systems write: OTLP JSON, the OpenTelemetry SDK's console
-output, Jaeger's query API (live, or a saved response), and in-process SDK spans.
+output, Jaeger's query APIs (live, or a saved response), and in-process SDK spans.
 
 Formats are told apart per JSON document, so one file may even mix them:
 
@@ -9,7 +9,12 @@ Formats are told apart per JSON document, so one file may even mix them:
   ``json_format``) are recognised by their length. Enums may be numbers or names, and
   snake_case field names (``resource_spans``) are accepted too.
 - The SDK's ``ConsoleSpanExporter``: ``span.to_json()`` objects, concatenated.
-- A Jaeger query API response (``{"data": [{"traceID": ..., "spans": [...]}]}``).
+- A Jaeger API v3 response (``{"result": {"resourceSpans": [...]}}``: OTLP JSON, wrapped).
+- A legacy Jaeger query API response (``{"data": [{"traceID": ..., "spans": [...]}]}``).
+
+A live Jaeger (``jaeger://HOST:PORT``) is read through API v3 (``/api/v3/traces``: OTLP as
+stored, with resource attributes and nanosecond times), or through the legacy API
+(``/api/traces``) where v3 is missing (Jaeger before 1.35).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from sys import intern
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
+
 from ecomctl.analysis.model import SPAN_KINDS, SpanRecord, group_traces, paused_gc
 from ecomctl.durations import parse_duration
 from ecomctl.errors import BackendUnavailable, ConfigError
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
 __all__ = [
+    "JAEGER_APIS",
     "JAEGER_DEFAULT_LIMIT",
     "JAEGER_SCHEME",
     "from_sdk_spans",
@@ -47,6 +55,8 @@ __all__ = [
 
 JAEGER_SCHEME = "jaeger://"
 JAEGER_DEFAULT_LIMIT = 100
+JAEGER_APIS = ("auto", "v3", "legacy")
+"""``auto``: API v3, or the legacy API where a Jaeger has no v3."""
 UNKNOWN_SERVICE = "unknown_service"
 
 # OTLP enum numbers; names are accepted with or without their prefix.
@@ -222,7 +232,7 @@ def _otlp_spans(doc: dict[str, Any], ids: _Ids, out: list[SpanRecord]) -> None:
         doc = _camelize(doc)
     for resource_spans in doc.get("resourceSpans") or ():
         resource = _attributes((resource_spans.get("resource") or {}).get("attributes"))
-        service = intern(str(resource.get("service.name") or UNKNOWN_SERVICE))
+        service = intern(str(resource.get(SERVICE_NAME) or UNKNOWN_SERVICE))
         scopes = resource_spans.get("scopeSpans") or resource_spans.get(
             "instrumentationLibrarySpans"  # before OTLP 0.15
         ) or ()
@@ -262,7 +272,7 @@ def _console_span(doc: dict[str, Any], ids: _Ids, out: list[SpanRecord]) -> None
             span_id=ids.span(context["span_id"].removeprefix("0x")),
             parent_span_id=ids.parent(parent.removeprefix("0x") if parent else None),
             name=intern(doc.get("name", "")),
-            service=intern(str(resource.get("service.name") or UNKNOWN_SERVICE)),
+            service=intern(str(resource.get(SERVICE_NAME) or UNKNOWN_SERVICE)),
             kind=_kind(doc.get("kind", "INTERNAL")),
             start_ns=_iso_ns(doc["start_time"]),
             end_ns=_iso_ns(doc["end_time"]),
@@ -324,6 +334,11 @@ def _jaeger_spans(doc: dict[str, Any], ids: _Ids, out: list[SpanRecord]) -> None
             )
 
 
+def _jaeger_v3_spans(doc: dict[str, Any], ids: _Ids, out: list[SpanRecord]) -> None:
+    """Jaeger API v3: OTLP JSON under ``result`` (one such document per chunk)."""
+    _otlp_spans(doc["result"], ids, out)
+
+
 _Parser = Callable[[dict[str, Any], _Ids, list[SpanRecord]], None]
 
 
@@ -336,6 +351,10 @@ def _parser_for(doc: Any) -> _Parser | None:
         return _console_span
     if isinstance(doc.get("data"), list):
         return _jaeger_spans
+    result = doc.get("result")
+    if isinstance(result, dict) and ("resourceSpans" in result or "resource_spans" in result
+                                     or not result):
+        return _jaeger_v3_spans
     return None
 
 
@@ -350,7 +369,7 @@ def _parse_document(doc: Any, ids: _Ids, out: list[SpanRecord], where: _Where) -
         raise ConfigError(
             f"{where}: not a span document (found {found}); expected OTLP JSON "
             "(resourceSpans), ConsoleSpanExporter output (context, name) or a Jaeger API "
-            "response (data)"
+            "response (result or data)"
         )
     try:
         parser(doc, ids, out)
@@ -363,6 +382,7 @@ _FORMAT_NAMES: dict[_Parser, str] = {
     _otlp_spans: "OTLP JSON",
     _console_span: "ConsoleSpanExporter span",
     _jaeger_spans: "Jaeger API response",
+    _jaeger_v3_spans: "Jaeger API v3 response",
 }
 
 
@@ -437,6 +457,11 @@ def parse_lookback(value: str) -> int:
                           f"({exc})") from None
 
 
+_NO_V3 = object()
+"""What ``_jaeger_get`` returns when the Jaeger has no API v3 at all (a 404 of the router,
+not Jaeger's own JSON "no traces found")."""
+
+
 def _jaeger_get(url: str, path: str, params: dict[str, Any] | None = None) -> Any:
     import httpx
 
@@ -445,49 +470,104 @@ def _jaeger_get(url: str, path: str, params: dict[str, Any] | None = None) -> An
         response = httpx.get(f"{base}{path}", params=params, timeout=10)
     except httpx.HTTPError as exc:
         raise BackendUnavailable("jaeger", f"{base}: {exc}") from exc
-    if response.status_code == 404:
-        return {"data": []}
-    if response.status_code >= 500:
-        raise BackendUnavailable("jaeger", f"{base}{path}: HTTP {response.status_code}")
     try:
         body = response.json()
-    except ValueError as exc:
-        raise BackendUnavailable("jaeger", f"{base}{path}: answered non-JSON") from exc
+    except ValueError:
+        body = None
+    v3 = path.startswith("/api/v3/")
+    if response.status_code == 404:
+        if v3 and not (isinstance(body, dict) and "error" in body):
+            return _NO_V3
+        return {"result": {}} if v3 else {"data": []}
+    if response.status_code >= 500:
+        raise BackendUnavailable("jaeger", f"{base}{path}: HTTP {response.status_code}"
+                                 + (f": {_jaeger_errors(body)}" if body is not None else ""))
+    if body is None:
+        raise BackendUnavailable("jaeger", f"{base}{path}: answered non-JSON")
     if response.status_code >= 400:
-        errors = body.get("errors") if isinstance(body, dict) else None
-        raise ConfigError(f"jaeger query {path}: HTTP {response.status_code}: {errors or body}")
+        raise ConfigError(f"jaeger query {path}: HTTP {response.status_code}: "
+                          f"{_jaeger_errors(body)}")
     return body
 
 
+def _jaeger_errors(body: Any) -> Any:
+    """The legacy API's ``errors`` list or API v3's ``error`` object, else the body."""
+    if isinstance(body, dict):
+        return body.get("errors") or body.get("error") or body
+    return body
+
+
+def _rfc3339(ns: int) -> str:
+    """Nanoseconds since the epoch as API v3's RFC 3339 time (UTC, nanosecond fraction)."""
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}.{fraction:09d}Z"
+
+
+def _check_api(api: str) -> None:
+    if api not in JAEGER_APIS:
+        raise ConfigError(f"Jaeger API {api!r}: expected one of {', '.join(JAEGER_APIS)}")
+
+
+def _no_v3(url: str) -> ConfigError:
+    return ConfigError(f"{url}: this Jaeger has no API v3 (/api/v3, Jaeger 1.35 and later)")
+
+
+def _parse_body(body: Any, source: str) -> list[SpanRecord]:
+    out: list[SpanRecord] = []
+    _parse_document(body, _Ids(), out, _Where(source))
+    return out
+
+
 def read_jaeger(
-    url: str, service: str, limit: int = JAEGER_DEFAULT_LIMIT, lookback: str = "1h"
+    url: str, service: str, limit: int = JAEGER_DEFAULT_LIMIT, lookback: str = "1h",
+    *, api: str = "auto",
 ) -> list[SpanRecord]:
-    """The most recent ``limit`` traces in which ``service`` took part, from Jaeger's query
-    API (``/api/traces``), within ``lookback`` (``30m``, ``1h``, ``2d``...)."""
+    """The most recent ``limit`` traces in which ``service`` took part, within ``lookback``
+    (``30m``, ``1h``, ``2d``...), from Jaeger's API v3 (``/api/v3/traces``) or its legacy
+    API (``/api/traces``); ``api`` picks one (``JAEGER_APIS``)."""
     import time
 
+    _check_api(api)
     if not service:
         raise ConfigError(f"{url}: Jaeger's query API needs a service (--service NAME)")
-    end_us = time.time_ns() // 1000
+    limit = limit if limit > 0 else JAEGER_DEFAULT_LIMIT
+    end_ns = time.time_ns()
+    start_ns = end_ns - parse_lookback(lookback) * 1000
+    if api != "legacy":
+        # query.num_traces until Jaeger 2.13; query.search_depth after (num_traces an alias).
+        body = _jaeger_get(url, "/api/v3/traces", {
+            "query.service_name": service,
+            "query.start_time_min": _rfc3339(start_ns),
+            "query.start_time_max": _rfc3339(end_ns),
+            "query.num_traces": limit,
+            "query.search_depth": limit,
+        })
+        if body is not _NO_V3:
+            return _parse_body(body, f"{url}/api/v3/traces")
+        if api == "v3":
+            raise _no_v3(url)
     params = {
         "service": service,
-        "limit": limit if limit > 0 else JAEGER_DEFAULT_LIMIT,
+        "limit": limit,
         "lookback": lookback,
-        "start": end_us - parse_lookback(lookback),
-        "end": end_us,
+        "start": start_ns // 1000,
+        "end": end_ns // 1000,
     }
-    body = _jaeger_get(url, "/api/traces", params)
-    out: list[SpanRecord] = []
-    _parse_document(body, _Ids(), out, _Where(f"{url}/api/traces"))
-    return out
+    return _parse_body(_jaeger_get(url, "/api/traces", params), f"{url}/api/traces")
 
 
-def read_jaeger_trace(url: str, trace_id: str) -> list[SpanRecord]:
-    """One trace by id (``/api/traces/{id}``); empty when Jaeger does not have it."""
-    body = _jaeger_get(url, f"/api/traces/{trace_id}")
-    out: list[SpanRecord] = []
-    _parse_document(body, _Ids(), out, _Where(f"{url}/api/traces/{trace_id}"))
-    return out
+def read_jaeger_trace(url: str, trace_id: str, *, api: str = "auto") -> list[SpanRecord]:
+    """One trace by id (``/api/v3/traces/{id}``, or ``/api/traces/{id}``); empty when Jaeger
+    does not have it."""
+    _check_api(api)
+    if api != "legacy":
+        body = _jaeger_get(url, f"/api/v3/traces/{trace_id}")
+        if body is not _NO_V3:
+            return _parse_body(body, f"{url}/api/v3/traces/{trace_id}")
+        if api == "v3":
+            raise _no_v3(url)
+    path = f"/api/traces/{trace_id}"
+    return _parse_body(_jaeger_get(url, path), f"{url}{path}")
 
 
 def load_spans(
@@ -553,7 +633,7 @@ def _from_sdk(spans: Iterable[ReadableSpan]) -> Iterator[SpanRecord]:
             span_id=format(context.span_id, "016x"),
             parent_span_id=format(parent.span_id, "016x") if parent else None,
             name=span.name,
-            service=str(resource.get("service.name") or UNKNOWN_SERVICE),
+            service=str(resource.get(SERVICE_NAME) or UNKNOWN_SERVICE),
             kind=span.kind.name,
             start_ns=span.start_time or 0,
             end_ns=span.end_time or span.start_time or 0,

@@ -136,7 +136,7 @@ def _checkout_rows(
           "--processes", str(cores), "--shoppers", str(CHECKOUT_SHOPPERS),
           "--think-time", "0", "--weights", CHECKOUT_ONLY, "--fault", "payment-slow=0",
           "--duration", f"{seconds}s", "--credentials", str(work_dir / "shoppers.json"),
-          "--trace-file", str(work_dir / "simulate.otlp.jsonl"), "--json", str(result),
+          "--trace-file", str(work_dir / "simulate.otlp.jsonl"), "--out", str(result),
           "--no-live"], env, work_dir, "simulate")
     doc = json.loads(result.read_text())
     progress("pgbench running the SQL of one checkout (the checkout floor)")

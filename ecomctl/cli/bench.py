@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from ecomctl.cli.output import console, err_console, ok_mark
+from ecomctl.cli.output import console, err_console, print_json
+from ecomctl.cli.result_output import json_option, out_option
 
 
 def bench(
@@ -18,9 +17,8 @@ def bench(
         False, "--quick", help="Short runs (a small seed, 6 s per Locust run; about 90 s), "
         "for CI; without it, a medium seed and 20 s runs."
     ),
-    json_file: Path = typer.Option(
-        None, "--json", help="Write the result (schema ecomctl.bench/v1) to this file."
-    ),
+    out: Path = out_option("the result (schema ecomctl.bench/v1)"),
+    json_output: bool = json_option("the result (schema ecomctl.bench/v1)"),
     keep: Path = typer.Option(
         None, "--keep", help="Keep every log and Locust CSV in this directory."
     ),
@@ -46,6 +44,7 @@ def bench(
     """
     from ecomctl.bench.run import run_bench
     from ecomctl.config import Settings
+    from ecomctl.sim.result import write_result
 
     def progress(message: str) -> None:
         err_console.print(f"[cyan]bench[/cyan] {message}...")
@@ -53,11 +52,13 @@ def bench(
     with _work_dir(keep) as work_dir:
         result = run_bench(Settings.from_env(), quick=quick, work_dir=Path(work_dir),
                            progress=progress)
-    _print_table(result)
-    if json_file is not None:
-        json_file.parent.mkdir(parents=True, exist_ok=True)
-        json_file.write_text(json.dumps(result, indent=2) + "\n")
-        err_console.print(f"bench result written to {json_file}")
+    if json_output:
+        print_json(result)
+    else:
+        _print_table(result)
+    if out is not None:
+        write_result(result, out)
+        err_console.print(f"bench result written to {out}")
 
 
 def _work_dir(keep: Path | None) -> Any:
@@ -70,23 +71,6 @@ def _work_dir(keep: Path | None) -> Any:
 
 
 def _print_table(result: dict[str, Any]) -> None:
-    machine = result["machine"]
-    table = Table(title=f"ecomctl bench ({'quick' if result['quick'] else 'full'}, "
-                        f"{machine['cores']} cores, {machine.get('event_loop', 'asyncio')} "
-                        f"loop, {machine.get('http_parser', 'h11')}, "
-                        f"{result['duration_s']:.0f}s)")
-    for column in ("row", "floor", "ecomctl", "ratio", "target", "ok"):
-        table.add_column(column, justify="right" if column in ("ratio", "target") else "left")
-    for row in result["rows"]:
-        floor, own = row["floor"], row["ecomctl"]
-        table.add_row(
-            f"{row['name']}\n[dim]{row['what']}[/dim]",
-            f"{_number(floor['value'])} {floor['unit']}\n[dim]{floor['what']}[/dim]",
-            f"{_number(own['value'])} {own['unit']}\n[dim]{own['what']}[/dim]",
-            f"{row['ratio']:.2f}x", f">= {row['target']:g}x", ok_mark(row["passed"]),
-        )
-    console.print(table)
+    from ecomctl.cli.render_result import render_result
 
-
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
+    render_result(result, console)

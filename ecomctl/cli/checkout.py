@@ -13,7 +13,9 @@ from rich.live import Live
 from rich.table import Table
 
 from ecomctl import event_loop
-from ecomctl.cli.output import console, err_console
+from ecomctl.cli.fault_options import fault_option, fault_schedule_option, parse_fault_options
+from ecomctl.cli.output import console, err_console, print_json
+from ecomctl.cli.result_output import ResultCommand, json_option, out_option
 from ecomctl.cli.units import parse_duration
 
 if TYPE_CHECKING:
@@ -27,14 +29,7 @@ class Via(StrEnum):
     http = "http"
 
 
-FAULT_HELP = (
-    "Inject a fault, NAME[=VALUE], repeatable: payment-decline[=RATE], payment-unreachable, "
-    "payment-slow[=MS], cache-down, kafka-down, product-failure=ID[+ID], search-down, "
-    "db-slow[=MS], shipping-slow[=MS]."
-)
-
-
-@app.command()
+@app.command(cls=ResultCommand)
 def simulate(
     shoppers: int = typer.Option(10, min=1, max=10_000, help="Virtual shoppers (concurrency)."),
     duration: str = typer.Option(None, help="How long to run, e.g. 60s, 2m (default 60s)."),
@@ -50,9 +45,11 @@ def simulate(
                                 "browse=10,checkout=5 (browse, search, recommendations, cart, "
                                 "checkout, and pay-order: place an order, then pay it with a "
                                 "double-click; off by default)."),
-    fault: list[str] = typer.Option(None, "--fault", help=FAULT_HELP),
+    fault: list[str] = fault_option(),
+    fault_schedule: str = fault_schedule_option(),
     credentials: Path = typer.Option(None, help="Shoppers file written by `ecomctl seed`."),
-    json_file: Path = typer.Option(None, "--json", help="Write the result document here."),
+    out: Path = out_option(),
+    json_output: bool = json_option(),
     trace_file: Path = typer.Option(None, help="Where to capture spans (OTLP JSON lines); "
                                     "default: a new file in the trace store."),
     processes: int = typer.Option(1, min=1, max=64, help="Shopper processes (the shoppers "
@@ -72,7 +69,6 @@ def simulate(
     from ecomctl.cli.render_result import render_result
     from ecomctl.config import Settings
     from ecomctl.seed.credentials import default_credentials_path
-    from ecomctl.sim.faults import parse_fault
     from ecomctl.sim.journeys import parse_weights
     from ecomctl.sim.result import write_result
     from ecomctl.sim.runner import SimulationPlan
@@ -81,12 +77,13 @@ def simulate(
 
     if duration is not None and sessions is not None:
         raise typer.BadParameter("give --duration or --sessions, not both")
+    duration_s = None if sessions is not None else parse_duration(duration or "60s")
+    faults, windows = parse_fault_options(fault, fault_schedule, duration_s)
     plan = SimulationPlan(
-        shoppers=shoppers,
-        duration_s=None if sessions is not None else parse_duration(duration or "60s"),
+        shoppers=shoppers, duration_s=duration_s,
         sessions=sessions, think_time_s=think_time, arrival_rate=arrival_rate, seed=seed,
         via=via.value, weights=tuple(parse_weights(weights).items()),
-        faults=tuple(parse_fault(f) for f in fault or []),
+        faults=faults, fault_schedule=windows,
     )
     stamp = time.strftime("%Y%m%dT%H%M%S")
     trace_path = trace_file or trace_store_dir() / f"simulate-{stamp}.otlp.jsonl"
@@ -111,10 +108,13 @@ def simulate(
                 settings, plan, credentials=shoppers_file, trace_file=trace_path,
                 on_tick=dashboard.update if dashboard else None, on_phase=on_phase,
             ))
-    render_result(result, console)
-    if json_file is not None:
-        write_result(result, json_file)
-        err_console.print(f"result written to {json_file}")
+    if json_output:
+        print_json(result)
+    else:
+        render_result(result, console)
+    if out is not None:
+        write_result(result, out)
+        err_console.print(f"result written to {out}")
     err_console.print(f"spans captured in {trace_path}")
     if not result["ok"]:
         err_console.print("[bold red]a business invariant is broken[/bold red]")

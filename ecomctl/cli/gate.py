@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ecomctl.cli.output import console, err_console, print_json
+from ecomctl.cli.output import console, err_console, fit_table, print_json
 
 if TYPE_CHECKING:
     from ecomctl.gates.compare import Comparison, MetricDelta, TargetComparison
@@ -45,7 +45,8 @@ def default_gates_file() -> Path:
 @app.command()
 def check(
     result_file: Path = typer.Argument(..., help="A result document (`checkout simulate "
-                                       "--json FILE`, `load run --json FILE`)."),
+                                       "--out FILE`, `load run --out FILE`, `bench --out "
+                                       "FILE`)."),
     gates: Path = typer.Option(None, "--gates", help="The gates file (YAML). Default: "
                                "ecomctl's fixtures/gates/default.yaml."),
     traces: str = typer.Option(None, "--traces", help="Spans for the trace assertions (a "
@@ -59,15 +60,15 @@ def check(
     assertions; or an `ecomctl bench` result's ratios (section bench). Exit 0 when every
     gate passes, 3 when one is broken, 2 for an invalid gates file (the message names the
     line) or result file."""
-    from ecomctl.bench.result import BENCH_SCHEMA
     from ecomctl.gates.evaluate import evaluate
     from ecomctl.gates.junit import GATES_SUITE, cases_from_report, write_junit
     from ecomctl.gates.spec import load_gates
-    from ecomctl.sim.result import RESULT_SCHEMA, read_result
+    from ecomctl.results import read_document
 
     gates_file = gates or default_gates_file()
     spec = load_gates(gates_file)
-    result = read_result(result_file, (RESULT_SCHEMA, BENCH_SCHEMA))
+    # Validated by kind; the gates read sections by name, so they take the plain document.
+    result = read_document(result_file)
     started = time.perf_counter()
     report = evaluate(spec, result, traces=traces, result_dir=result_file.parent)
     elapsed = time.perf_counter() - started
@@ -147,7 +148,7 @@ def compare(
     from ecomctl.gates.compare import CompareOptions, compare_results
     from ecomctl.gates.junit import COMPARE_SUITE, cases_from_comparison, write_junit
     from ecomctl.gates.spec import Kind, parse_quantity
-    from ecomctl.sim.result import read_result
+    from ecomctl.results import LOAD_RUN, SIMULATION, read_document
 
     def quantity(option: str, text: str, kind: Kind) -> float:
         try:
@@ -168,8 +169,8 @@ def compare(
         )
     except ValueError as exc:
         raise ConfigError(f"--percentiles: {exc}") from None
-    baseline = read_result(baseline_file)
-    current = read_result(current_file)
+    baseline = read_document(baseline_file, (SIMULATION, LOAD_RUN))
+    current = read_document(current_file, (SIMULATION, LOAD_RUN))
     started = time.perf_counter()
     comparison = compare_results(baseline, current, options)
     elapsed = time.perf_counter() - started
@@ -239,6 +240,10 @@ def _render_comparison(comparison: Comparison, baseline_file: Path, current_file
             *(_cell(by_metric.get(m)) for m in metrics),
             f"[{_VERDICT_STYLE[verdict]}]{verdict}[/]",
         )
+    # At a narrow width the ✗ lines below still give every regression in full.
+    keep = "p95" if "p95" in options.percentiles else options.percentiles[-1]
+    fit_table(table, names=("section", "target"), name_width=20,
+              optional=[*(p for p in options.percentiles if p != keep), "error_rate"])
     console.print(table)
     if hidden:
         console.print(f"[dim]{hidden} unchanged span operations not shown (--all lists "

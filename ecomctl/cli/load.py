@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from ecomctl.cli.output import console, err_console
+from ecomctl.cli.fault_options import fault_option, fault_schedule_option, parse_fault_options
+from ecomctl.cli.output import console, err_console, print_json
+from ecomctl.cli.result_output import ResultCommand, json_option, out_option
 from ecomctl.cli.units import parse_duration
 from ecomctl.load.profiles import PROFILES, ProfileName
 
@@ -22,7 +23,8 @@ app = typer.Typer(help="Locust load profiles against the shop's gateway.", no_ar
 
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(cls=ResultCommand,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
     ctx: typer.Context,
     profile: ProfileName = typer.Option(None, help="A load profile (default mixed)."),
@@ -52,7 +54,10 @@ def run(
                              "(default: start one on a free local port, capture its spans and "
                              "check the invariants after the run)."),
     credentials: Path = typer.Option(None, help="Shoppers file written by `ecomctl seed`."),
-    json_file: Path = typer.Option(None, "--json", help="Write the result document here."),
+    fault: list[str] = fault_option(),
+    fault_schedule: str = fault_schedule_option(),
+    out: Path = out_option(),
+    json_output: bool = json_option(),
     live: bool = typer.Option(True, help="Show live progress while running."),
     max_error_rate: float = typer.Option(
         0.0, min=0.0, max=1.0, help="Exit 1 when more than this share of requests failed "
@@ -69,6 +74,7 @@ def run(
     Exit 0 on success, 1 when the run fails, the error rate passes --max-error-rate or an
     invariant breaks, 2 for bad options.
     """
+    from ecomctl.cli.render_result import render_result
     from ecomctl.config import Settings
     from ecomctl.load.profiles import locustfile_of
     from ecomctl.load.runner import (
@@ -98,11 +104,13 @@ def run(
         raise typer.BadParameter(f"{', '.join(owned)}: set by ecomctl; use `ecomctl load run`'s "
                                  "own options for these", param_hint="-- LOCUST_ARGS")
     n_users = users or chosen.users
+    duration_s = parse_duration(duration) if duration else chosen.duration_s
+    faults, windows = parse_fault_options(fault, fault_schedule, duration_s)
     request = LoadRequest(
         locustfile=locustfile.resolve() if locustfile else locustfile_of(chosen),
         users=n_users,
         spawn_rate=spawn_rate or chosen.spawn_rate,
-        duration_s=parse_duration(duration) if duration else chosen.duration_s,
+        duration_s=duration_s,
         workers=workers,
         remote=RemoteWorkers(expect_workers, master_bind_host, master_bind_port)
         if master else None,
@@ -113,6 +121,8 @@ def run(
         else None,
         credentials=credentials,
         locust_args=tuple(ctx.args),
+        faults=faults,
+        fault_schedule=windows,
     )
     progress = _LiveLine(err_console.status("starting")) if live else None
     with progress.status if progress else contextlib.nullcontext():
@@ -121,10 +131,13 @@ def run(
             on_phase=progress.phase if progress else _print_phase,
             on_tick=progress.tick if progress else None,
         )
-    render_load_result(result)
-    if json_file is not None:
-        write_result(result, json_file)
-        err_console.print(f"result written to {json_file}")
+    if json_output:
+        print_json(result)
+    else:
+        render_result(result, console)
+    if out is not None:
+        write_result(result, out)
+        err_console.print(f"result written to {out}")
     if not result["ok"]:
         err_console.print("[bold red]a business invariant is broken[/bold red]")
         raise typer.Exit(1)
@@ -187,71 +200,3 @@ class _LiveLine:
         rate = p.requests / p.elapsed_s if p.elapsed_s else 0.0
         self.status.update(f"{p.elapsed_s:.0f}/{p.duration_s:.0f}s  {p.requests:,} requests "
                            f"({rate:,.0f}/s)  {p.failures:,} failures")
-
-
-def _ms(value: Any) -> str:
-    return "-" if value is None else f"{float(value):,.1f}"
-
-
-def render_load_result(result: dict[str, Any]) -> None:
-    totals, config = result["totals"], result["config"]
-    console.print(
-        f"[bold]{result['kind']}[/bold] {config['profile'] or config['locustfile']}: "
-        f"{totals['requests']:,} requests in {result['duration_s']:.1f}s "
-        f"({totals['rps']:,}/s), {totals['failures']:,} failed ({totals['error_rate']:.2%}); "
-        f"{config['users']} users, {config['workers'] or 'no'} workers"
-        + (f" (remote, master {config['master']})" if config.get("master") else "")
-        + f", {config['host']}"
-    )
-    console.print(f"latency from {result['latency_origin']}")
-    table = Table(title="endpoints (HdrHistogram, merged across Locust processes)")
-    table.add_column("endpoint", no_wrap=True)
-    for column in ("count", "errors", "rps", "p50 ms", "p95 ms", "p99 ms", "max ms"):
-        table.add_column(column, justify="right")
-    for name, e in result["endpoints"].items():
-        table.add_row(name, f"{e['count']:,}", f"{e['errors']:,}", f"{e.get('rps', 0):,}",
-                      _ms(e["p50_ms"]), _ms(e["p95_ms"]), _ms(e["p99_ms"]), _ms(e["max_ms"]))
-    console.print(table)
-    if result["journeys"]:
-        journeys = Table(title="journeys")
-        for column in ("journey", "count", "failed", "p50 ms", "p95 ms", "p99 ms", "max ms"):
-            journeys.add_column(column, justify="left" if column == "journey" else "right")
-        for name, j in result["journeys"].items():
-            journeys.add_row(name, f"{j['count']:,}", f"{j['errors']:,}", _ms(j["p50_ms"]),
-                             _ms(j["p95_ms"]), _ms(j["p99_ms"]), _ms(j["max_ms"]))
-        console.print(journeys)
-    for kind, counts in result["outcomes"].items():
-        console.print(f"{kind} outcomes: "
-                      + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
-    if result["errors"]:
-        console.print("failed requests by cause: "
-                      + ", ".join(f"{k} {v:,}" for k, v in result["errors"].items()))
-    _render_server_side(result)
-
-
-def _render_server_side(result: dict[str, Any], top: int = 10) -> None:
-    if "spans" not in result:
-        return
-    spans = Table(title=f"server side: top {top} operations by self time")
-    spans.add_column("service")
-    spans.add_column("operation", overflow="fold")
-    for column in ("count", "errors", "p50 ms", "p95 ms", "p99 ms", "self ms"):
-        spans.add_column(column, justify="right")
-    for op in result["spans"][:top]:
-        spans.add_row(op["service"], op["name"], f"{op['count']:,}", f"{op['errors']:,}",
-                      _ms(op["p50_ms"]), _ms(op["p95_ms"]), _ms(op["p99_ms"]),
-                      _ms(op["self_ms"]))
-    console.print(spans)
-    context = result.get("trace_context", {})
-    console.print(f"gateway server spans: {context.get('server_spans', 0):,}, continuing a "
-                  f"load request's traceparent: {context.get('remote_parent', 0):,}")
-    for service, c in result.get("cache", {}).items():
-        console.print(f"cache {service}: hit ratio {c['hit_ratio']:.1%} over "
-                      f"{c['requests']:,} lookups ({c['served_by']})")
-    console.print(f"spans captured in {result.get('trace_file')}")
-    if result.get("drained") is False:
-        console.print("[yellow]the outbox or the consumers did not drain in time: invariants "
-                      "may report work still in flight[/yellow]")
-    for inv in result.get("invariants", []):
-        mark = "[green]ok[/green]" if inv["ok"] else "[red]BROKEN[/red]"
-        console.print(f"invariant {inv['name']}: {mark} ({inv['detail']})")

@@ -14,6 +14,7 @@ from ecomctl.cli import (
     db,
     doctor,
     events,
+    faults,
     gate,
     load,
     report,
@@ -24,6 +25,7 @@ from ecomctl.cli import (
 )
 from ecomctl.cli.logs import configure_logging
 from ecomctl.cli.output import err_console
+from ecomctl.cli.result_output import ResultCommand
 from ecomctl.errors import ConfigError, EcomctlError
 
 app = typer.Typer(
@@ -52,7 +54,8 @@ app.add_typer(traces.app, name="traces")
 app.command(name="doctor")(doctor.doctor)
 app.add_typer(gate.app, name="gate")
 app.add_typer(events.app, name="events")
-app.command(name="bench")(bench.bench)
+app.add_typer(faults.app, name="faults")
+app.command(name="bench", cls=ResultCommand)(bench.bench)
 
 
 def _version(value: bool) -> None:

@@ -1,14 +1,27 @@
-"""Printing a result document (``checkout simulate``'s end, ``ecomctl report``)."""
+"""Printing a result in the terminal, by kind: ``checkout simulate``'s and ``load run``'s
+reports at the end of a run, ``ecomctl bench``'s table, and ``ecomctl report`` for any."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.tree import Tree
+
+from ecomctl.cli.output import ok_mark
+from ecomctl.cli.render_phases import render_fault_windows
+from ecomctl.results import (
+    BenchResult,
+    Envelope,
+    LatencyStats,
+    LoadRunResult,
+    Result,
+    SimulationResult,
+    parse_result,
+)
 
 _LAT = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
 
@@ -17,33 +30,53 @@ def _ms(value: Any) -> str:
     return "-" if value is None else f"{float(value):,.1f}"
 
 
-def render_result(result: dict[str, Any], console: Console, *, top: int = 12) -> None:
-    totals, config = result["totals"], result["config"]
-    faults = ", ".join(config.get("faults") or []) or "none"
+def _lat(stats: LatencyStats) -> tuple[str, ...]:
+    return tuple(_ms(stats.latency.get(k)) for k in _LAT)
+
+
+def render_result(result: Result | Mapping[str, Any], console: Console, *,
+                  top: int = 12) -> None:
+    """The report of any result kind (a producer's plain document is read first)."""
+    typed = result if isinstance(result, Envelope) else parse_result(result)
+    if isinstance(typed, SimulationResult):
+        render_simulation(typed, console, top=top)
+    elif isinstance(typed, LoadRunResult):
+        render_load_run(typed, console)
+    else:
+        render_bench(typed, console)
+
+
+# -- checkout simulate ------------------------------------------------------------------------
+
+
+def render_simulation(result: SimulationResult, console: Console, *, top: int = 12) -> None:
+    totals, config = result.totals, result.config
+    faults = ", ".join(config.faults or []) or "none"
     console.print(Panel(
-        f"{totals['journeys']:,} journeys in {result['duration_s']:.1f}s "
-        f"({totals['throughput_per_s']}/s) by {config['shoppers']} shoppers via {config['via']}"
-        f"; errors {totals['errors']:,} ({totals['error_rate']:.1%}); checkouts "
-        f"{totals.get('checkouts', {})} ({totals.get('checkouts_per_s', 0)} paid/s)\n"
-        f"faults: {faults}; latency from {config['latency_origin']}",
-        title=f"{result['kind']} ({result['started_at']})",
+        f"{totals.journeys:,} journeys in {result.duration_s:.1f}s "
+        f"({totals.throughput_per_s}/s) by {config.shoppers} shoppers via {config.via}"
+        f"; errors {totals.errors:,} ({totals.error_rate:.1%}); checkouts "
+        f"{totals.checkouts or {}} ({totals.checkouts_per_s or 0} paid/s)\n"
+        f"faults: {faults}; latency from {config.latency_origin}",
+        title=f"{result.kind} ({result.started_at})",
     ))
     _tracing(result, console)
-    console.print(_journeys(result))
-    if result.get("errors"):
+    console.print(_journeys(result.journeys))
+    if result.errors:
         console.print(_simple("errors by cause", ("cause", "count"),
-                              [(k, f"{v:,}") for k, v in result["errors"].items()]))
+                              [(k, f"{v:,}") for k, v in result.errors.items()]))
     console.print(_spans(result, top))
     console.print(_cache(result))
     console.print(_kafka(result))
-    if result.get("fault_events"):
-        console.print(_fault_events(result["fault_events"]))
-    db = result.get("db", {}).get("queries_per_checkout", {})
+    if result.fault_events:
+        console.print(_fault_events(result.fault_events))
+    render_fault_windows(result.to_dict(), console)
+    db = (result.db or {}).get("queries_per_checkout", {})
     if db.get("checkouts"):
         console.print(f"SQL statements per checkout: mean {db['mean']}, p50 {db['p50']}, "
                       f"p95 {db['p95']}, max {db['max']} (over {db['checkouts']} checkouts)")
     _findings(result, console)
-    slowest = result.get("slowest_trace") or {}
+    slowest = result.slowest_trace or {}
     if slowest.get("spans"):
         console.print(Panel(span_tree(slowest["spans"]),
                             title=f"slowest trace: journey {slowest['journey']} "
@@ -51,9 +84,9 @@ def render_result(result: dict[str, Any], console: Console, *, top: int = 12) ->
     console.print(_invariants(result))
 
 
-def _tracing(result: dict[str, Any], console: Console) -> None:
+def _tracing(result: SimulationResult, console: Console) -> None:
     """Which sampler ran and what it kept: span tables and trace findings cover only that."""
-    tracing = result.get("tracing")
+    tracing = result.tracing
     if not tracing:
         return
     if tracing["spans"]:
@@ -76,30 +109,26 @@ def _simple(title: str, columns: tuple[str, ...], rows: Sequence[Sequence[str]])
     return table
 
 
-def _journeys(result: dict[str, Any]) -> Table:
-    rows = [
-        (name, f"{j['count']:,}", f"{j['errors']:,}", *(_ms(j.get(k)) for k in _LAT))
-        for name, j in result["journeys"].items()
-    ]
+def _journeys(journeys: Mapping[str, LatencyStats]) -> Table:
+    rows = [(name, f"{j.count:,}", f"{j.errors:,}", *_lat(j)) for name, j in journeys.items()]
     return _simple("latency per journey (ms, HdrHistogram)",
                    ("journey", "count", "errors", "p50", "p95", "p99", "max"), rows)
 
 
-def _spans(result: dict[str, Any], top: int) -> Table:
-    ops = sorted(result.get("spans", []), key=lambda o: -float(o.get("total_ms", 0)))[:top]
+def _spans(result: SimulationResult, top: int) -> Table:
+    ops = sorted(result.spans or [], key=lambda o: -(o.total_ms or 0.0))[:top]
     rows = [
-        (f"{o['service']} {o['name']}", f"{o['count']:,}", _ms(o.get("p50_ms")),
-         _ms(o.get("p95_ms")), _ms(o.get("p99_ms")), _ms(o.get("total_ms")),
-         _ms(o.get("self_ms")))
+        (f"{o.service} {o.name}", f"{o.count:,}", _ms(o.latency.p50_ms), _ms(o.latency.p95_ms),
+         _ms(o.latency.p99_ms), _ms(o.total_ms), _ms(o.self_ms))
         for o in ops
     ]
     return _simple(f"top {top} operations by total time (ms)",
                    ("operation", "count", "p50", "p95", "p99", "total", "self"), rows)
 
 
-def _cache(result: dict[str, Any]) -> Table:
+def _cache(result: SimulationResult) -> Table:
     rows = []
-    for service, c in result.get("cache", {}).items():
+    for service, c in (result.cache or {}).items():
         levels = "  ".join(
             f"{level} {cell['hits']:,}/{cell['hits'] + cell['misses']:,}"
             f" ({(cell['hit_ratio'] or 0):.0%})" for level, cell in c["levels"].items()
@@ -110,16 +139,17 @@ def _cache(result: dict[str, Any]) -> Table:
                    rows)
 
 
-def _kafka(result: dict[str, Any]) -> Table:
+def _kafka(result: SimulationResult) -> Table:
     rows = []
-    for name, c in result.get("kafka", {}).get("consumers", {}).items():
+    kafka = result.kafka or {}
+    for name, c in kafka.get("consumers", {}).items():
         lag = c.get("lag") or {}
         rows.append((name, f"{c.get('processed') or 0:,}", f"{c.get('duplicates') or 0:,}",
                      f"{c.get('failed') or 0:,}", f"{c.get('dead_lettered') or 0:,}",
                      *(_ms(lag.get(k)) for k in _LAT)))
-    drain = result.get("kafka", {}).get("drain_s")
+    drain = kafka.get("drain_s")
     caught_up = f"; caught up {drain:.1f}s after the run" if drain is not None else ""
-    delivery = result.get("kafka", {}).get("delivery")
+    delivery = kafka.get("delivery")
     if delivery:
         caught_up += (f"; {delivery['produced']:,} events produced, lost "
                       f"{sum(delivery['lost'].values())}")
@@ -136,8 +166,8 @@ def _fault_events(events: Sequence[dict[str, Any]]) -> Table:
     ])
 
 
-def _findings(result: dict[str, Any], console: Console, shown: int = 8) -> None:
-    analysis = result.get("trace_analysis", {})
+def _findings(result: SimulationResult, console: Console, shown: int = 8) -> None:
+    analysis = result.trace_analysis or {}
     findings = analysis.get("findings", [])
     if not findings:
         console.print("trace detectors: nothing found")
@@ -151,15 +181,14 @@ def _findings(result: dict[str, Any], console: Console, shown: int = 8) -> None:
     console.print(table)
 
 
-def _invariants(result: dict[str, Any]) -> Panel:
+def _invariants(result: SimulationResult) -> Panel:
     lines = [
-        f"[{'green' if i['ok'] else 'bold red'}]{'OK ' if i['ok'] else 'BROKEN'}[/] "
-        f"{i['name']}: {i['detail']}"
-        for i in result["invariants"]
+        f"[{'green' if i.ok else 'bold red'}]{'OK ' if i.ok else 'BROKEN'}[/] "
+        f"{i.name}: {i.detail}"
+        for i in result.invariants
     ]
-    ok = result.get("ok", False)
     return Panel(Group(*lines), title="business invariants",
-                 border_style="green" if ok else "bold red")
+                 border_style="green" if result.ok else "bold red")
 
 
 def span_tree(spans: list[dict[str, Any]], max_nodes: int = 80) -> Tree:
@@ -206,3 +235,111 @@ def _key_attribute(attrs: dict[str, Any]) -> str:
             text = str(attrs[key]).replace("\n", " ")
             return f"{key}={text[:80]}"
     return ""
+
+
+# -- load run ---------------------------------------------------------------------------------
+
+
+def render_load_run(result: LoadRunResult, console: Console, *, top: int = 10) -> None:
+    totals, config = result.totals, result.config
+    console.print(
+        f"[bold]{result.kind}[/bold] {config.profile or config.locustfile}: "
+        f"{totals.requests:,} requests in {result.duration_s:.1f}s "
+        f"({totals.rps:,}/s), {totals.failures:,} failed ({totals.error_rate:.2%}); "
+        f"{config.users} users, {config.workers or 'no'} workers"
+        + (f" (remote, master {config.master})" if config.master else "")
+        + f", {config.host}"
+    )
+    console.print(f"latency from {result.latency_origin or config.latency_origin or '?'}")
+    table = Table(title="endpoints (HdrHistogram, merged across Locust processes)")
+    table.add_column("endpoint", no_wrap=True)
+    for column in ("count", "errors", "rps", "p50 ms", "p95 ms", "p99 ms", "max ms"):
+        table.add_column(column, justify="right")
+    for name, e in result.endpoints.items():
+        table.add_row(name, f"{e.count:,}", f"{e.errors:,}", f"{e.rps or 0:,}", *_lat(e))
+    console.print(table)
+    if result.journeys:
+        journeys = Table(title="journeys")
+        for column in ("journey", "count", "failed", "p50 ms", "p95 ms", "p99 ms", "max ms"):
+            journeys.add_column(column, justify="left" if column == "journey" else "right")
+        for name, j in result.journeys.items():
+            journeys.add_row(name, f"{j.count:,}", f"{j.errors:,}", *_lat(j))
+        console.print(journeys)
+    for kind, counts in (result.outcomes or {}).items():
+        console.print(f"{kind} outcomes: "
+                      + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
+    if result.errors:
+        console.print("failed requests by cause: "
+                      + ", ".join(f"{k} {v:,}" for k, v in result.errors.items()))
+    render_fault_windows(result.to_dict(), console)
+    _load_server_side(result, console, top)
+
+
+def _load_server_side(result: LoadRunResult, console: Console, top: int) -> None:
+    if result.spans is None:
+        return
+    spans = Table(title=f"server side: top {top} operations by self time")
+    spans.add_column("service")
+    spans.add_column("operation", overflow="fold")
+    for column in ("count", "errors", "p50 ms", "p95 ms", "p99 ms", "self ms"):
+        spans.add_column(column, justify="right")
+    for op in result.spans[:top]:
+        spans.add_row(op.service, op.name, f"{op.count:,}", f"{op.errors:,}",
+                      _ms(op.latency.p50_ms), _ms(op.latency.p95_ms), _ms(op.latency.p99_ms),
+                      _ms(op.self_ms))
+    console.print(spans)
+    if result.network_queueing:
+        console.print(_network_queueing(result.network_queueing))
+    context = result.trace_context or {}
+    console.print(f"gateway server spans: {context.get('server_spans', 0):,}, continuing a "
+                  f"load request's traceparent: {context.get('remote_parent', 0):,}")
+    for service, c in (result.cache or {}).items():
+        console.print(f"cache {service}: hit ratio {c['hit_ratio']:.1%} over "
+                      f"{c['requests']:,} lookups ({c['served_by']})")
+    console.print(f"spans captured in {result.trace_file}")
+    if result.drained is False:
+        console.print("[yellow]the outbox or the consumers did not drain in time: invariants "
+                      "may report work still in flight[/yellow]")
+    for inv in result.invariants or []:
+        mark = "[green]ok[/green]" if inv.ok else "[red]BROKEN[/red]"
+        console.print(f"invariant {inv.name}: {mark} ({inv.detail})")
+
+
+def _network_queueing(table: Mapping[str, Any]) -> Table:
+    """Per endpoint: the client's and the server's latency of the same requests."""
+    rows = [
+        (name, f"{row.get('count') or 0:,}",
+         *(_ms(row.get(f"{side}_{q}_ms")) for side in ("client", "server", "network_queueing")
+           for q in ("p50", "p95")))
+        for name, row in table.items() if isinstance(row, Mapping)
+    ]
+    return _simple("client vs server latency per endpoint (ms): the difference is network "
+                   "and queueing", ("endpoint", "matched", "client p50", "client p95",
+                                    "server p50", "server p95", "net+queue p50",
+                                    "net+queue p95"), rows)
+
+
+# -- bench ------------------------------------------------------------------------------------
+
+
+def render_bench(result: BenchResult, console: Console) -> None:
+    machine = result.machine
+    table = Table(title=f"ecomctl bench ({'quick' if result.quick else 'full'}, "
+                        f"{machine.cores} cores, {machine.event_loop or 'asyncio'} "
+                        f"loop, {machine.http_parser or 'h11'}, "
+                        f"{result.duration_s:.0f}s)")
+    for column in ("row", "floor", "ecomctl", "ratio", "target", "ok"):
+        table.add_column(column, justify="right" if column in ("ratio", "target") else "left")
+    for row in result.rows:
+        floor, own = row.floor, row.ecomctl
+        table.add_row(
+            f"{row.name}\n[dim]{row.what}[/dim]",
+            f"{_number(floor.value)} {floor.unit}\n[dim]{floor.what}[/dim]",
+            f"{_number(own.value)} {own.unit}\n[dim]{own.what}[/dim]",
+            f"{row.ratio:.2f}x", f">= {row.target:g}x", ok_mark(row.passed),
+        )
+    console.print(table)
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"

@@ -10,31 +10,27 @@ from ecomctl.cli.output import console, err_console
 
 
 def report(
-    result_file: Path = typer.Argument(..., help="A result written with --json."),
+    result_file: Path = typer.Argument(..., help="A result file: `checkout simulate`, "
+                                       "`load run` or `ecomctl bench` with --out FILE."),
     html: Path = typer.Option(None, help="Also write a self-contained HTML page with plots."),
 ) -> None:
-    """Print a saved `checkout simulate` result again, or write it as HTML.
+    """Print a saved result again (a simulation, a load run or a bench), or write it as HTML.
 
-    Tables, the slowest trace as a tree, trace findings and the business invariants; exit 1
-    if the run broke an invariant.
+    Simulation: latency per journey, operations, cache, Kafka, the slowest trace as a tree,
+    trace findings and the business invariants. Load run: per-endpoint latency, the server
+    side and the invariants. Bench: each figure against its floor (`ecomctl gate check`
+    judges the ratios). Exit 1 if a simulation or load run broke an invariant, 2 if the file
+    is not a valid result (the message names the field).
     """
     from ecomctl.cli.render_result import render_result
-    from ecomctl.sim.result import read_result
+    from ecomctl.results import BenchResult, read_result
 
     result = read_result(result_file)
-    if result.get("kind") != "checkout-simulate":
-        from ecomctl.errors import ConfigError
-
-        raise ConfigError(
-            f"{result_file}: a {result.get('kind')!r} result; `ecomctl report` renders "
-            "checkout-simulate results (a load run prints its report when it ends, and "
-            "`ecomctl gate check` reads either kind)"
-        )
     render_result(result, console)
     if html is not None:
         from ecomctl.reports.html import write_html_report
 
         write_html_report(result, html)
         err_console.print(f"HTML report written to {html}")
-    if not result.get("ok", False):
+    if not result.ok and not isinstance(result, BenchResult):
         raise typer.Exit(1)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
@@ -16,9 +18,11 @@ import typer
 from ecomctl import event_loop
 from ecomctl.cli.output import err_console
 from ecomctl.cli.serve_payment_gateway import payment_gateway
+from ecomctl.faults.catalogue import Role as FaultRole
 
 if TYPE_CHECKING:
     from ecomctl.bootstrap import ShopStack
+    from ecomctl.faults.watcher import FaultChange
 
 app = typer.Typer(
     help="Serve the shop (HTTP API and event workers, one API process per core by default), "
@@ -81,6 +85,12 @@ def gateway(
         "ledger, every capture it made, to this JSON file: what `load run` checks the "
         "database's paid orders against. Needs --workers 1 (or --role events)."
     ),
+    flags_file: Path = typer.Option(
+        None, "--flags-file", show_default="$ECOMCTL_FLAGS_FILE or flags.json in the state dir",
+        help="The fault flag file (flagd's JSON format) every process of the shop watches: "
+        "`ecomctl faults set payment-decline=0.5` turns a fault on while the shop runs, "
+        "`faults clear` turns it off.",
+    ),
     limit_concurrency: int = typer.Option(
         None, "--limit-concurrency", min=0, max=1_000_000,
         show_default="$ECOMCTL_LIMIT_CONCURRENCY or 1024",
@@ -102,11 +112,14 @@ def gateway(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from ecomctl.faults.flag_file import default_flags_file
+
+    flags = flags_file or default_flags_file()
     count = workers or os.cpu_count() or 1
     if role is Role.events or count == 1:
         event_loop.run(_serve(host, port, role, payment_gateway_url, trace_file,
                               drain_on_exit, db_pool_size or DB_POOL_SIZE, limit_concurrency,
-                              payment_ledger))
+                              payment_ledger, flags))
         return
     if payment_ledger is not None:
         raise typer.BadParameter("--payment-ledger needs --workers 1 (or --role events)")
@@ -116,7 +129,7 @@ def gateway(
                       payment_gateway_url=payment_gateway_url, trace_file=trace_file,
                       drain_on_exit=drain_on_exit,
                       api_pool_size=db_pool_size or max(2, DB_CONNECTIONS_FOR_API // count),
-                      limit_concurrency=limit_concurrency)
+                      limit_concurrency=limit_concurrency, flags_file=flags)
     raise typer.Exit(asyncio.run(supervise(plan)))
 
 
@@ -133,6 +146,7 @@ async def _serve(
     db_pool_size: int,
     limit_concurrency: int | None = None,
     payment_ledger: Path | None = None,
+    flags_file: Path | None = None,
 ) -> None:
     from ecomctl.bootstrap import StackOptions, running_stack
     from ecomctl.config import Settings
@@ -153,7 +167,8 @@ async def _serve(
     if role is Role.api:  # the events role does the Kafka and carrier work
         options = replace(options, workers=False, carrier=None)
     try:
-        async with running_stack(options=options) as shop:
+        async with (running_stack(options=options) as shop,
+                    _watching_faults(shop, role, flags_file)):
             if role is Role.events:
                 names = ", ".join(c.name for c in shop.consumers)
                 err_console.print(f"ecomctl events role running: outbox relay, consumers "
@@ -179,6 +194,29 @@ async def _serve(
         if telemetry is not None:  # running_stack leaves a telemetry it was given alone
             telemetry.shutdown()
     err_console.print("events role stopped" if role is Role.events else "gateway stopped")
+
+
+_ROLES = {
+    Role.all: frozenset(FaultRole),
+    Role.api: frozenset({FaultRole.API}),
+    Role.events: frozenset({FaultRole.EVENTS, FaultRole.PAYMENT_GATEWAY}),
+}
+
+
+def print_fault_change(change: FaultChange) -> None:
+    colour = {"applied": "yellow", "cleared": "green"}.get(change.action, "red")
+    err_console.print(f"[{colour}]fault {change.action}: {change.detail}[/{colour}]")
+
+
+def _watching_faults(shop: ShopStack, role: Role,
+                     flags_file: Path | None) -> AbstractAsyncContextManager[object]:
+    """The flag file's faults on this process's part of the shop, while it serves."""
+    if flags_file is None:
+        return contextlib.nullcontext()
+    from ecomctl.faults.watcher import shop_applier, watching_faults
+
+    return watching_faults(flags_file, shop_applier(shop, _ROLES[role]),
+                           on_change=print_fault_change)
 
 
 async def _drain(shop: ShopStack) -> None:

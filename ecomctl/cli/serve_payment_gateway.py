@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -53,6 +57,11 @@ def payment_gateway(
     seed: int | None = typer.Option(
         None, "--seed", help="Make the sequence of outcomes and latencies reproducible."
     ),
+    flags_file: Path = typer.Option(
+        None, "--flags-file", help="Watch this fault flag file (flagd JSON) and apply its "
+        "payment faults (payment-decline, payment-slow, payment-timeout-after-capture) while "
+        "running; `serve --workers` passes its own."
+    ),
 ) -> None:
     """Run the payment gateway simulator until Ctrl-C.
 
@@ -86,7 +95,8 @@ def payment_gateway(
         # Ctrl-C and SIGTERM both mean "stop cleanly"; the server's own handlers are off.
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with run_payment_gateway(config, host=host, port=port) as server:
+        async with (run_payment_gateway(config, host=host, port=port) as server,
+                    _watching_faults(server.simulator, flags_file)):
             where = server.url
             if host in ("0.0.0.0", "::", ""):
                 where += f" (all interfaces, {host or '*'}:{server.port})"
@@ -107,6 +117,19 @@ def payment_gateway(
 
     event_loop.run(serve())
     err_console.print("payment gateway simulator stopped")
+
+
+def _watching_faults(simulator: Any,
+                     flags_file: Path | None) -> AbstractAsyncContextManager[object]:
+    """The payment faults of the flag file on this simulator (``serve --workers`` runs it
+    as its own process, so the shop's flags reach it here)."""
+    if flags_file is None:
+        return contextlib.nullcontext()
+    from ecomctl.cli.serve import print_fault_change
+    from ecomctl.faults.watcher import simulator_applier, watching_faults
+
+    return watching_faults(flags_file, simulator_applier(simulator),
+                           on_change=print_fault_change)
 
 
 def _percent(rate: float) -> str:

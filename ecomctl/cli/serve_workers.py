@@ -44,6 +44,8 @@ class WorkerPlan:
     """PostgreSQL connections of each API process (the events process keeps the default)."""
     limit_concurrency: int | None = None
     """``--limit-concurrency`` of each API process; None: the settings' (environment)."""
+    flags_file: Path | None = None
+    """The fault flag file every child watches."""
 
 
 @dataclass
@@ -74,6 +76,10 @@ def _trace_args(plan: WorkerPlan, name: str) -> list[str]:
         return []
     path = plan.trace_file
     return ["--trace-file", str(path.with_name(f"{path.stem}.{name}{path.suffix or '.jsonl'}"))]
+
+
+def _flags_args(plan: WorkerPlan) -> list[str]:
+    return [] if plan.flags_file is None else ["--flags-file", str(plan.flags_file)]
 
 
 def _limit_args(plan: WorkerPlan) -> list[str]:
@@ -175,7 +181,8 @@ async def supervise(plan: WorkerPlan) -> int:
         gateway_url = plan.payment_gateway_url
         if gateway_url is None:
             simulator = [await _start(
-                "payment-gateway", _ecomctl("serve", "payment-gateway", "--port", "0"),
+                "payment-gateway", _ecomctl("serve", "payment-gateway", "--port", "0",
+                                            *_flags_args(plan)),
                 "listening on",
             )]
             if problem := await _wait_ready(simulator):
@@ -183,7 +190,7 @@ async def supervise(plan: WorkerPlan) -> int:
                 return 1
             gateway_url = simulator[0].url
         assert gateway_url is not None
-        common = ["--payment-gateway-url", gateway_url, "--workers", "1"]
+        common = ["--payment-gateway-url", gateway_url, "--workers", "1", *_flags_args(plan)]
         if plan.events:
             drain = ["--drain-on-exit"] if plan.drain_on_exit else []
             events = [await _start(

@@ -4,7 +4,9 @@ files from any OpenTelemetry SDK or Collector, or a Jaeger query API."""
 from __future__ import annotations
 
 import gc
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -12,9 +14,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from ecomctl.cli.output import console, err_console, print_json
+from ecomctl.cli.output import console, err_console, fit_table, fits, print_json
 
 if TYPE_CHECKING:
+    from ecomctl.analysis.diff import Status, TraceDiff
     from ecomctl.analysis.model import SpanRecord, Trace
     from ecomctl.analysis.report import TraceAnalysis
 
@@ -316,10 +319,30 @@ def analyze(
         err_console.print("no traces found")
         return
     result.operations = sort_operations(result.operations, sort)  # type: ignore[arg-type]
-    _print_analysis(result, top)
+    _print_analysis(result, top, sort)
 
 
-def _print_analysis(result: TraceAnalysis, top: int) -> None:
+def _operations_table(operations: list[dict[str, Any]], *, stacked: bool) -> Table:
+    table = Table(title="operations")
+    if not stacked:
+        table.add_column("service", overflow="fold")
+    table.add_column("operation", overflow="fold")
+    for column in ("count", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms", "total ms",
+                   "self ms"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for op in operations:
+        names = ([escape(op["service"]), escape(op["name"])] if not stacked
+                 else [f"{escape(op['service'])} {escape(op['name'])}"])
+        table.add_row(
+            *names, str(op["count"]),
+            f"[red]{op['errors']}[/red]" if op["errors"] else "0",
+            _num(op["p50_ms"]), _num(op["p95_ms"]), _num(op["p99_ms"]), _num(op["max_ms"]),
+            _num(op["total_ms"]), _num(op["self_ms"]),
+        )
+    return table
+
+
+def _print_analysis(result: TraceAnalysis, top: int, sort: str = "self") -> None:
     data = result.to_dict()
     counts = data["counts"]
     latency = data["trace_latency"]
@@ -329,19 +352,14 @@ def _print_analysis(result: TraceAnalysis, top: int) -> None:
         f"p95 {latency['p95_ms']} ms, p99 {latency['p99_ms']} ms; "
         f"{counts['error_spans']} error spans, {counts['orphans']} orphans"
     )
-    table = Table(title="operations")
-    table.add_column("service", overflow="fold")
-    table.add_column("operation", overflow="fold")
-    for column in ("count", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms", "total ms",
-                   "self ms"):
-        table.add_column(column, justify="right", no_wrap=True)
-    for op in data["operations"][:top]:
-        table.add_row(
-            escape(op["service"]), escape(op["name"]), str(op["count"]),
-            f"[red]{op['errors']}[/red]" if op["errors"] else "0",
-            _num(op["p50_ms"]), _num(op["p95_ms"]), _num(op["p99_ms"]), _num(op["max_ms"]),
-            _num(op["total_ms"]), _num(op["self_ms"]),
-        )
+    table = _operations_table(data["operations"][:top], stacked=False)
+    if not fits(table):  # a narrow terminal or CI log: "service operation" in one column
+        table = _operations_table(data["operations"][:top], stacked=True)
+    # Left out first when even that is too wide (never the column the rows are sorted by).
+    shown_sort = {"total": "total ms", "self": "self ms", "p95": "p95 ms", "errors": "errors"}
+    fit_table(table, names=("service", "operation"), optional=[
+        c for c in ("p99 ms", "max ms", "total ms", "errors", "p50 ms")
+        if c != shown_sort.get(sort)])
     console.print(table)
 
     overall = data["critical_path"]["overall"]
@@ -352,6 +370,7 @@ def _print_analysis(result: TraceAnalysis, top: int) -> None:
         for item in overall:
             path_table.add_row(escape(item["service"]), escape(item["name"]), _num(item["ms"]),
                                f"{item['share']:.0%}")
+        fit_table(path_table, names=("service", "operation"))
         console.print(path_table)
     for slow in data["critical_path"]["slowest_traces"][:1]:
         root = slow["root"] or {}
@@ -380,3 +399,234 @@ def _print_analysis(result: TraceAnalysis, top: int) -> None:
 
 def _num(value: Any) -> str:
     return "-" if value is None else f"{value:,.1f}"
+
+
+# -- diff -------------------------------------------------------------------------------------
+
+DIFF_SIDE_HELP = (
+    "A trace capture (an OTLP JSON lines file such as `checkout simulate` writes, or a "
+    "directory of them) or a result document (ecomctl.result/v1 from `checkout simulate` "
+    "or `load run`), whose trace_file is read."
+)
+FAIL_ON_HELP = (
+    "Exit 3 when an operation's change breaks this rule (repeatable): METRIC OP CHANGE, "
+    "several joined by 'and'. Metrics: p50 p90 p95 p99 max mean, self (self time per "
+    "call), added (self time added), calls, error_rate, path (critical-path share), "
+    "findings (new findings). CHANGE: relative (+20%) or absolute (+5ms; points for "
+    "error_rate and path: +5%). E.g. 'p95>+20% and p95>+5ms', 'self>+10ms', 'findings>0'."
+)
+_RESULT_SCHEMA_HINT = re.compile(rb'"schema"\s*:\s*"ecomctl\.result/')
+
+
+def _diff_side(source: str, service: str | None) -> tuple[str, list[Trace]]:
+    """(the span source read, its traces) for a capture, a directory or a result document."""
+    from ecomctl.analysis.model import group_traces
+    from ecomctl.analysis.readers import load_spans
+    from ecomctl.errors import ConfigError
+
+    path = Path(source).expanduser()
+    if path.is_file() and _looks_like_result(path):
+        spans_from = _result_trace_file(path)
+        return spans_from, group_traces(load_spans(spans_from, service=service))
+    try:
+        spans = load_spans(source, service=service)
+    except ConfigError as not_spans:
+        if not path.is_file():
+            raise
+        try:  # a result document with its schema further down?
+            spans_from = _result_trace_file(path)
+        except ConfigError:
+            raise not_spans from None
+        return spans_from, group_traces(load_spans(spans_from, service=service))
+    return source, group_traces(spans)
+
+
+def _looks_like_result(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return _RESULT_SCHEMA_HINT.search(file.read(4096)) is not None
+    except OSError:
+        return False
+
+
+def _result_trace_file(path: Path) -> str:
+    from ecomctl.errors import ConfigError
+    from ecomctl.gates.evaluate import trace_file_of
+    from ecomctl.results import LOAD_RUN, SIMULATION, read_document
+
+    trace_file = trace_file_of(read_document(path, (SIMULATION, LOAD_RUN)), path.parent)
+    if trace_file is None:
+        raise ConfigError(f"{path}: the result document names no trace_file to compare")
+    if not trace_file.exists():
+        raise ConfigError(f"{path}: its trace file {trace_file} does not exist")
+    return str(trace_file)
+
+
+@app.command()
+def diff(
+    base: str = typer.Argument(..., metavar="BASE", help="The baseline. " + DIFF_SIDE_HELP),
+    current: str = typer.Argument(..., metavar="CUR", help="The run to judge. "
+                                  + DIFF_SIDE_HELP),
+    service: str = typer.Option(None, "--service", help="Only traces in which this service "
+                                "has a span, in both runs."),
+    sort: str = typer.Option("self", "--sort", help="Rows by the largest increase of: self "
+                             "(self time added), p50, p95, p99, calls, path (critical-path "
+                             "share) or errors (error rate)."),
+    top: int = typer.Option(15, "--top", min=0, help="Rows in the table (0: every "
+                            "operation)."),
+    fail_on: list[str] = typer.Option(None, "--fail-on", help=FAIL_ON_HELP),
+    min_count: int = typer.Option(5, "--min-count", min=1, help="--fail-on judges only "
+                                  "operations with at least this many calls in each run "
+                                  "that has them."),
+    json_output: bool = typer.Option(False, "--json", help="Print the comparison as JSON "
+                                     "(ecomctl.trace-diff/1)."),
+) -> None:
+    """Compare two runs operation by operation: calls, p50/p95, self time, critical-path
+    share, operations that appeared or vanished, and new detector findings; the operation
+    that grew the most comes first.
+
+    The default order is self time added: (current self time per call - the baseline's) x
+    current calls, so a slower statement is charged to its own span, not to every span
+    above it. Exit 0, 3 when a --fail-on rule is broken, 2 on unreadable input or an
+    invalid rule.
+    """
+    from ecomctl.analysis.diff import SORT_KEYS, diff_traces, parse_fail_rule
+    from ecomctl.cli.gate import GATE_BROKEN
+    from ecomctl.errors import ConfigError
+
+    if sort not in SORT_KEYS:
+        raise ConfigError(f"--sort {sort!r}: expected one of {', '.join(SORT_KEYS)}")
+    try:
+        rules = [parse_fail_rule(text) for text in fail_on or ()]
+    except ValueError as exc:
+        raise ConfigError(f"--fail-on: {exc}") from None
+    base_source, base_traces = _diff_side(base, service)
+    current_source, current_traces = _diff_side(current, service)
+    gc.freeze()  # the spans live until the command exits
+    if not base_traces or not current_traces:
+        empty = base_source if not base_traces else current_source
+        raise ConfigError(f"{empty}: no traces to compare"
+                          + (f" (with --service {service})" if service else ""))
+    result = diff_traces(base_traces, current_traces, sort=sort, base_source=base_source,
+                         current_source=current_source)
+    result.evaluate(rules, min_count=min_count)
+    if json_output:
+        print_json(result.to_dict())
+    else:
+        _print_diff(result, top)
+    if not result.passed:
+        raise typer.Exit(GATE_BROKEN)
+
+
+_DIFF_SORT_TITLE = {"self": "self time added", "p50": "p50 change", "p95": "p95 change",
+                    "p99": "p99 change", "calls": "change in calls",
+                    "path": "critical-path share change", "errors": "error rate change"}
+
+
+def _arrow(before: str, after: str) -> str:
+    return after if before == after else f"{before} → {after}"
+
+
+def _print_diff(result: TraceDiff, top: int) -> None:
+    data = result.to_dict()
+
+    def side(which: str) -> str:
+        s = data[which]
+        return (f"{escape(str(s['source']))} ({s['traces']:,} traces, {s['spans']:,} spans, "
+                f"trace p95 {_num(s['trace_latency']['p95_ms'])} ms)")
+
+    console.print(f"baseline {side('base')}\ncurrent  {side('current')}")
+    operations = data["operations"]
+    shown = operations if top == 0 else operations[:top]
+    table = Table(title=f"operations by {_DIFF_SORT_TITLE[result.sort]}, largest first")
+    table.add_column("operation", overflow="fold")
+    for column in ("calls", "p50 ms", "p95 ms", "Δp95", "self/call ms", "self added ms",
+                   "crit. path"):
+        # "12.3 → 45.6" may wrap after the arrow, not between every word.
+        table.add_column(column, justify="right", min_width=7)
+    for op in shown:
+        b, c = op["base"] or {}, op["current"] or {}
+        tag = {"appeared": " [yellow](new)[/yellow]", "vanished": " [dim](gone)[/dim]"}.get(
+            op["status"], "")
+        rel, p95_change = op["relative"]["p95"], op["change"]["p95_ms"]
+        delta = ("0" if not p95_change else f"{p95_change:+,.1f}" if rel is None
+                 else f"{p95_change:+,.1f} {rel:+.0%}")
+        added = op["change"]["self_added_ms"]
+        table.add_row(
+            f"{escape(op['service'])} {escape(op['name'])}{tag}",
+            _arrow(_count(b.get("count")), _count(c.get("count"))),
+            _arrow(_num(b.get("p50_ms")), _num(c.get("p50_ms"))),
+            _arrow(_num(b.get("p95_ms")), _num(c.get("p95_ms"))),
+            delta,
+            _arrow(_num(b.get("self_per_call_ms")), _num(c.get("self_per_call_ms"))),
+            f"[red]{added:+,.1f}[/red]" if added > 0 else f"{added:+,.1f}" if added else "0",
+            _arrow(_share(b.get("path_share")), _share(c.get("path_share"))),
+        )
+    fit_table(table, names=("operation",),
+              optional=("p50 ms", "self/call ms", "crit. path", "Δp95"))
+    console.print(table)
+    if len(shown) < len(operations):
+        console.print(f"[dim]{len(operations) - len(shown)} more operations (--top 0 lists "
+                      "them, --json has them all)[/dim]")
+    from ecomctl.analysis.diff import SORT_METRIC
+
+    first = result.operations[0] if result.operations else None
+    if first is not None and first.change(SORT_METRIC[result.sort]) > 0:
+        p95 = _arrow(_num(first.base.latency.get("p95_ms")) if first.base else "-",
+                     _num(first.current.latency.get("p95_ms")) if first.current else "-")
+        line = (f"slowest-growing: [bold]{escape(first.service)} {escape(first.name)}[/bold]"
+                f" ({first.status}): self time added {first.change('added'):+,.1f} ms, "
+                f"p95 {p95} ms")
+        if first.statement:
+            statement = first.statement if len(first.statement) <= 100 else (
+                first.statement[:99] + "…")
+            line += f"; statement: {escape(statement)}"
+        console.print(line)
+    statuses: tuple[tuple[Status, str], ...] = (("appeared", "only in the current run"),
+                                                 ("vanished", "only in the baseline"))
+    for status, label in statuses:
+        names = [f"{d.service} {d.name}" for d in result.with_status(status)]
+        if names:
+            console.print(f"[yellow]{label}[/yellow] ({len(names)}): {escape(' | '.join(names))}")
+    moves = sorted((d for d in result.operations if abs(d.change("path")) >= 0.005),
+                   key=lambda d: -abs(d.change("path")))[:3]
+    if moves:
+        console.print("critical path moved: " + ", ".join(
+            f"{escape(d.service)} {escape(d.name)} {d.change('path') * 100:+.1f} points"
+            for d in moves))
+    findings = data["findings"]
+    new, resolved = findings["new"], findings["resolved"]
+    colours = {"error": "red", "warning": "yellow", "info": "cyan"}
+    console.print(f"[bold]new findings[/bold]: {len(new)}"
+                  + (f" ({len(resolved)} resolved)" if resolved else ""))
+    for finding in new[:10]:
+        colour = colours.get(finding["severity"], "white")
+        times = f" x{finding['occurrences']}" if finding["occurrences"] > 1 else ""
+        console.print(f"  [{colour}]{finding['severity']:>7}[/{colour}] {finding['detector']}"
+                      f"{times}: {escape(finding['message'])}")
+    for outcome in result.outcomes:
+        if not outcome.broken:
+            console.print(f"[green]✓[/green] --fail-on {escape(outcome.rule.text)}")
+            continue
+        for breach in outcome.breaches[:_BREACHES_SHOWN]:
+            where = f"{breach.service} {breach.name}: " if breach.service is not None else ""
+            console.print(f"[red]✗[/red] --fail-on {escape(outcome.rule.text)}: "
+                          f"{escape(where + breach.observed)}")
+        if len(outcome.breaches) > _BREACHES_SHOWN:
+            console.print(f"  [dim]... and {len(outcome.breaches) - _BREACHES_SHOWN} more "
+                          "operations (--json lists them all)[/dim]")
+    broken = sum(1 for o in result.outcomes if o.broken)
+    if broken:
+        console.print(f"[bold red]{broken} of {len(result.outcomes)} --fail-on rule(s) "
+                      "broken[/bold red]")
+
+
+_BREACHES_SHOWN = 10  # per rule, in the order of the table
+
+
+def _count(value: Any) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _share(value: Any) -> str:
+    return "-" if value is None else f"{value:.0%}"

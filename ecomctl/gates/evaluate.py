@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ecomctl.analysis.model import SpanRecord
 
 _SINGULAR = {"journeys": "journey", "endpoints": "endpoint", "spans": "span operation",
-             "cache": "cache", "bench": "bench row"}
+             "cache": "cache", "bench": "bench row", "phases": "phase"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +123,8 @@ def result_targets(result: Mapping[str, Any], section: str) -> dict[str, Mapping
             return {}
         return {f"{op.get('service')} {op.get('name')}": op for op in spans
                 if isinstance(op, Mapping)}
+    if section == "phases":
+        return _phase_targets(result.get("phases"))
     if section == "bench":
         rows = result.get("rows")
         if not isinstance(rows, list):
@@ -132,6 +134,22 @@ def result_targets(result: Mapping[str, Any], section: str) -> dict[str, Mapping
     if not isinstance(block, Mapping):
         return {}
     return {str(k): v for k, v in block.items() if isinstance(v, Mapping)}
+
+
+def _phase_targets(phases: Any) -> dict[str, Mapping[str, Any]]:
+    """``during`` (overall) and ``during POST /api/checkout`` (one endpoint or journey)."""
+    if not isinstance(phases, Mapping):
+        return {}
+    out: dict[str, Mapping[str, Any]] = {}
+    for phase, figures in phases.items():
+        if not isinstance(figures, Mapping):
+            continue
+        out[str(phase)] = figures
+        targets = figures.get("targets")
+        for name, target in (targets.items() if isinstance(targets, Mapping) else ()):
+            if isinstance(target, Mapping):
+                out[f"{phase} {name}"] = target
+    return out
 
 
 def _matches(section: str, pattern: str, target: str, summary: Mapping[str, Any]) -> bool:
@@ -179,6 +197,20 @@ def _summary_metric(summary: Mapping[str, Any], metric: str,
         return (value, "") if value is not None else (None, "no samples")
     value = as_number(summary.get(metric))
     return (value, "") if value is not None else (None, f"no {metric!r} in the result")
+
+
+def _recovery_ms(result: Mapping[str, Any]) -> tuple[float | None, str]:
+    """The slowest fault window's recovery time, in ms."""
+    windows = result.get("fault_windows")
+    if not isinstance(windows, list) or not windows:
+        return None, "the result has no fault windows (run with --fault-schedule)"
+    value = as_number(result.get("recovery_s"))
+    if value is None:
+        slow = [str(w.get("fault")) for w in windows
+                if isinstance(w, Mapping) and w.get("recovery_s") is None]
+        return None, (f"p95 did not come back within 20% of before the fault after "
+                      f"{', '.join(slow) or 'a window'}")
+    return value * 1000, ""
 
 
 def _cache_metric(stats: Mapping[str, Any], metric: str) -> tuple[float | None, str]:
@@ -296,6 +328,9 @@ def evaluate_metrics(
     for gate in gates:
         if gate.section == "totals":
             outcomes.append(_outcome(gate, "totals", *totals.metric(gate.metric)))
+            continue
+        if gate.section == "recovery":
+            outcomes.append(_outcome(gate, "recovery", *_recovery_ms(result)))
             continue
         summaries = result_targets(result, gate.section)
         targets = [(t, s) for t, s in summaries.items()

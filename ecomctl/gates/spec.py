@@ -14,6 +14,11 @@ A gates file is YAML (``version: 1``); every section is optional::
       "process order-events": {error_rate: "== 0"}   # every service's consumer span
     totals:                       # result["totals"]; latency over all journeys (or endpoints)
       {error_rate: "< 5%", throughput_per_s: "> 1/s", checkouts_per_s: "> 0.5", p95: "< 1s"}
+    phases:                       # result["phases"], a run with --fault-schedule windows:
+      during: {p95: "< 2s", error_rate: "< 20%"}   # before / during / after the windows
+      "during POST /api/checkout": {p95: "< 3s"}   # one endpoint (or journey), glob
+      after: {p95: "< 500ms"}
+    recovery: "< 10s"             # the slowest window's recovery (p95 back within 20%)
     cache:                        # result["cache"] per service (glob)
       product: {hit_ratio: ">= 0.5", l1_hit_ratio: ">= 0.3"}
     invariants: hold              # every business invariant ok; or a list of names
@@ -35,6 +40,9 @@ threshold that starts with ``>``, which YAML reads as a folded block otherwise):
   ``checkouts_per_s`` (paid checkouts / duration_s when not in the result), ``journeys``,
   ``requests``, ``errors`` (alias ``failures``), and the latency metrics over the merged
   histograms of every journey (of every endpoint when the result has no journeys).
+- phases (``before``, ``during``, ``after``): ``p50 p95 p99``, ``error_rate``,
+  ``throughput_per_s``, ``checkouts_per_s``, ``count``, ``errors``.
+- recovery: a duration; a window after which p95 never came back fails it.
 - cache: ``hit_ratio``, ``requests``, and ``l1_hit_ratio``, ``l2_hit_ratio``... per level.
 - bench: ``ratio`` (a plain number: ecomctl's figure over the floor's), ``floor`` and
   ``ecomctl`` (the two figures, in the row's own unit).
@@ -195,12 +203,18 @@ TOTALS_METRICS = {
     "checkouts_per_s": Kind.RATE, "journeys": Kind.COUNT, "requests": Kind.COUNT,
     "errors": Kind.COUNT, "failures": Kind.COUNT,
 }
+PHASE_METRICS = {
+    "p50": Kind.DURATION, "p95": Kind.DURATION, "p99": Kind.DURATION,
+    "error_rate": Kind.RATIO, "throughput_per_s": Kind.RATE, "checkouts_per_s": Kind.RATE,
+    "count": Kind.COUNT, "errors": Kind.COUNT,
+}
+PHASES = ("before", "during", "after")
 CACHE_METRICS = {"hit_ratio": Kind.RATIO, "requests": Kind.COUNT}
 BENCH_METRICS = {"ratio": Kind.COUNT, "floor": Kind.COUNT, "ecomctl": Kind.COUNT}
 _CACHE_LEVEL = re.compile(r"^(l\d+)_hit_ratio$")
 
-SECTIONS = ("version", "journeys", "endpoints", "spans", "totals", "cache", "bench",
-            "invariants", "traces")
+SECTIONS = ("version", "journeys", "endpoints", "spans", "totals", "phases", "recovery",
+            "cache", "bench", "invariants", "traces")
 
 
 def metric_kind(section: str, metric: str) -> Kind | None:
@@ -210,12 +224,14 @@ def metric_kind(section: str, metric: str) -> Kind | None:
         return CACHE_METRICS.get(metric) or (Kind.RATIO if _CACHE_LEVEL.match(metric) else None)
     if section == "bench":
         return BENCH_METRICS.get(metric)
+    if section == "phases":
+        return PHASE_METRICS.get(metric)
     return SUMMARY_METRICS.get(metric)
 
 
 def _metric_names(section: str) -> str:
-    names = {"totals": TOTALS_METRICS, "cache": CACHE_METRICS,
-             "bench": BENCH_METRICS}.get(section, SUMMARY_METRICS)
+    names = {"totals": TOTALS_METRICS, "cache": CACHE_METRICS, "bench": BENCH_METRICS,
+             "phases": PHASE_METRICS}.get(section, SUMMARY_METRICS)
     extra = ", l1_hit_ratio, l2_hit_ratio..." if section == "cache" else ""
     return ", ".join(names) + extra
 
@@ -397,6 +413,10 @@ class _Parser:
                 metrics += self.targets(key, value)
             elif key == "totals":
                 metrics += self.metrics("totals", "", value)
+            elif key == "phases":
+                metrics += self.phases(value)
+            elif key == "recovery":
+                metrics.append(self.recovery(value))
             elif key == "invariants":
                 invariants = self.invariants(value)
             elif key == "traces":
@@ -434,6 +454,21 @@ class _Parser:
             gates.append(MetricGate(section, pattern, metric, threshold,
                                     value.start_mark.line + 1))
         return gates
+
+    def phases(self, node: yaml.Node) -> list[MetricGate]:
+        for phase, key_node, _ in self.mapping(node, "phases"):
+            if phase.split(" ", 1)[0] not in PHASES:
+                raise self.fail(key_node, f"phases: unknown phase {phase!r} (expected one of "
+                                          f"{', '.join(PHASES)})")
+        return self.targets("phases", node)
+
+    def recovery(self, node: yaml.Node) -> MetricGate:
+        text = self.threshold_text(node, "recovery")
+        try:
+            threshold = parse_threshold(text, Kind.DURATION)
+        except ValueError as exc:
+            raise self.fail(node, f"recovery: {exc}") from None
+        return MetricGate("recovery", "", "recovery", threshold, node.start_mark.line + 1)
 
     def threshold_text(self, node: yaml.Node, what: str) -> str:
         if isinstance(node, yaml.ScalarNode) and node.tag in (

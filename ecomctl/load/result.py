@@ -36,10 +36,20 @@ The result document shares ``ecomctl.result/v1`` with ``checkout simulate`` (``k
       "outcomes": {kind: {outcome: n}},   # business results that are not failures
       "errors": {cause: n},              # failed requests by cause ("409 out_of_stock")
       "processes": [{"pid", "hostname", "worker_index", "requests", "failures", "final"}],
+      "timeline": [{"t", "requests", "errors", "checkouts", "p50_ms", "p95_ms", "p99_ms"}],
+      "fault_windows", "phases", "recovery_s",   # with --fault-schedule: see sim/result.py
       "locust_stats": {"requests", "failures"} | null,   # Locust's own count, cross-check
       # only when ecomctl started the gateway itself:
       "spans": [...],               # ecomctl.analysis.report operations (server side)
-      "trace_context": {"server_spans", "remote_parent", "no_parent"},
+      "trace_context": {"server_spans", "remote_parent", "no_parent",
+                        "client_spans",  # the Locust requests' own spans (service loadgen)
+                        "orphans"},      # spans whose parent is not in the capture
+      # per endpoint, each request's client span against the gateway's server span of it
+      # (matched by trace id and parent): client - server = network + queueing time
+      "network_queueing": {"METHOD /path": {"count", "unmatched", "client_p50_ms",
+                           "client_p95_ms", "server_p50_ms", "server_p95_ms",
+                           "network_queueing_p50_ms", "network_queueing_p95_ms",
+                           "network_queueing_mean_ms"}},
       "cache": {service: {"requests", "hits", "hit_ratio", "served_by": {level: n}}},
       "trace_file": path,
       "drained": bool,              # outbox and consumers caught up before the check
@@ -59,9 +69,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecomctl.analysis.histogram import LatencyHistogram
+
+if TYPE_CHECKING:
+    from ecomctl.analysis.model import SpanRecord
 
 HDR_FORMAT = "ecomctl.load-hdr/1"
 RESULT_SCHEMA = "ecomctl.result/v1"  # ecomctl.sim.result's, without importing the simulator
@@ -95,6 +108,24 @@ class Tally:
 
 
 @dataclass
+class SecondTally:
+    count: int = 0
+    failures: int = 0
+    checkouts: int = 0
+    hdrs: list[str] = field(default_factory=list)
+    """The processes' encoded histograms of this second, merged when needed."""
+    endpoints: dict[str, SecondTally] = field(default_factory=dict)
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self.count += int(entry["count"])
+        self.failures += int(entry["failures"])
+        self.checkouts += int(entry.get("checkouts", 0))
+        self.hdrs.append(str(entry["hdr"]))
+        for name, endpoint in (entry.get("endpoints") or {}).items():
+            self.endpoints.setdefault(name, SecondTally()).add(endpoint)
+
+
+@dataclass
 class MergedLoad:
     endpoints: dict[str, Tally] = field(default_factory=dict)
     journeys: dict[str, Tally] = field(default_factory=dict)
@@ -104,6 +135,8 @@ class MergedLoad:
     latency_origins: set[str] = field(default_factory=set)
     started_at: float | None = None
     stopped_at: float | None = None
+    seconds: dict[int, SecondTally] = field(default_factory=dict)
+    """Requests by the unix second they completed in, over every process."""
 
     @property
     def requests(self) -> int:
@@ -156,6 +189,20 @@ def progress_counts(directory: Path) -> tuple[int, int]:
     return requests, failures
 
 
+def load_started_at(directory: Path) -> float | None:
+    """When the load started (the earliest process's ``started_at``), once a snapshot says
+    so; None before. Never raises."""
+    starts = []
+    for path in directory.glob("hdr-*.json"):
+        try:
+            started = json.loads(path.read_text()).get("started_at")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(started, int | float):
+            starts.append(float(started))
+    return min(starts, default=None)
+
+
 def _merge_into(table: dict[str, Tally], entries: dict[str, Any]) -> None:
     for name, entry in entries.items():
         table.setdefault(name, Tally()).add(entry)
@@ -169,6 +216,8 @@ def merge_hdr_documents(documents: Iterable[dict[str, Any]]) -> MergedLoad:
         for kind, counts in doc.get("outcomes", {}).items():
             merged.outcomes.setdefault(kind, Counter()).update(counts)
         merged.errors.update(doc.get("errors", {}))
+        for second, entry in (doc.get("timeline") or {}).items():
+            merged.seconds.setdefault(int(second), SecondTally()).add(entry)
         merged.latency_origins.add(str(doc.get("latency_origin", ACTUAL_START)))
         merged.processes.append({
             "pid": doc.get("pid"), "hostname": doc.get("hostname"),
@@ -196,21 +245,26 @@ class ServerSide:
     spans: list[dict[str, Any]]
     trace_context: dict[str, int]
     cache: dict[str, Any]
+    network_queueing: dict[str, Any] = field(default_factory=dict)
 
 
 def analyze_server_spans(trace_file: Path) -> ServerSide:
-    """Operations (``ecomctl.analysis.report``), how many gateway server spans continued a
-    caller's trace (``traceparent``), and cache hit ratios from the ``ecom.cache.*`` span
-    attributes."""
+    """Operations (``ecomctl.analysis.report``, server side), how many gateway server spans
+    continued a caller's trace (``traceparent``), cache hit ratios from the ``ecom.cache.*``
+    span attributes, and, when the capture holds the load generator's client spans, the
+    network and queueing time of each endpoint."""
     from ecomctl.analysis.readers import group_traces, read_file
     from ecomctl.analysis.report import analyze
+    from ecomctl.telemetry.loadgen import CANCELLED, LOADGEN_SERVICE
 
     spans = read_file(trace_file) if trace_file.exists() else []
-    ids = {s.span_id for s in spans}
+    ids = {s.span_id for s in spans if s.service != LOADGEN_SERVICE}
     server = [s for s in spans if s.kind == "SERVER" and s.service == "gateway"]
     remote = sum(1 for s in server if s.parent_span_id and s.parent_span_id not in ids)
     context = {"server_spans": len(server), "remote_parent": remote,
-               "no_parent": sum(1 for s in server if not s.parent_span_id)}
+               "no_parent": sum(1 for s in server if not s.parent_span_id),
+               "client_spans": sum(1 for s in spans if s.service == LOADGEN_SERVICE),
+               "orphans": 0}
     cache: dict[str, dict[str, Any]] = {}
     for span in spans:
         attrs = span.attributes
@@ -230,8 +284,62 @@ def analyze_server_spans(trace_file: Path) -> ServerSide:
     for entry in cache.values():
         entry["hit_ratio"] = round(entry["hits"] / entry["requests"], 4)
         entry["served_by"] = dict(sorted(entry["served_by"].items()))
-    operations = analyze(group_traces(spans)).to_dict()["operations"] if spans else []
-    return ServerSide(trace_file, operations, context, dict(sorted(cache.items())))
+    operations: list[dict[str, Any]] = []
+    if spans:
+        analysis = analyze(group_traces(spans)).to_dict()
+        context["orphans"] = int(analysis["counts"]["orphans"])
+        operations = [op for op in analysis["operations"] if op["service"] != LOADGEN_SERVICE]
+    return ServerSide(trace_file, operations, context, dict(sorted(cache.items())),
+                      network_queueing(spans, server, LOADGEN_SERVICE, CANCELLED))
+
+
+@dataclass
+class _ClientServer:
+    client: LatencyHistogram = field(default_factory=LatencyHistogram)
+    server: LatencyHistogram = field(default_factory=LatencyHistogram)
+    gap: LatencyHistogram = field(default_factory=LatencyHistogram)
+    unmatched: int = 0
+
+
+def network_queueing(
+    spans: Iterable[SpanRecord], server: Iterable[SpanRecord], client_service: str,
+    cancelled: str = "",
+) -> dict[str, dict[str, Any]]:
+    """Per endpoint (the client span's name, ``METHOD /path`` as Locust names it): the
+    client's and the server's latency of the same requests, and their difference per request,
+    the time spent on the network and waiting in queues (sockets, the server's accept queue
+    and event loop, the client's own greenlets). A client span is matched with the gateway
+    server span in its trace whose parent it is; one without (refused before the gateway
+    traced it, or lost) counts as ``unmatched``; one whose ``cancelled`` attribute is set
+    (cut short by the end of the test: no full measure) is left out."""
+    served = {s.parent_span_id: s for s in server if s.parent_span_id}
+    table: dict[str, _ClientServer] = {}
+    for span in spans:
+        if (span.service != client_service or span.kind != "CLIENT"
+                or (cancelled and span.attributes.get(cancelled))):
+            continue
+        entry = table.get(span.name)
+        if entry is None:
+            entry = table[span.name] = _ClientServer()
+        answer = served.get(span.span_id)
+        if answer is None or answer.trace_id != span.trace_id:
+            entry.unmatched += 1
+            continue
+        entry.client.record_ns(span.duration_ns)
+        entry.server.record_ns(answer.duration_ns)
+        entry.gap.record_ns(max(0, span.duration_ns - answer.duration_ns))
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in sorted(table.items()):
+        row: dict[str, Any] = {"count": entry.client.count, "unmatched": entry.unmatched}
+        for label, histogram in (("client", entry.client), ("server", entry.server),
+                                 ("network_queueing", entry.gap)):
+            q = histogram.percentiles_us((50.0, 95.0)) if histogram.count else {}
+            row[f"{label}_p50_ms"] = q[50.0] / 1000 if q else None
+            row[f"{label}_p95_ms"] = q[95.0] / 1000 if q else None
+        row["network_queueing_mean_ms"] = (round(entry.gap.mean_us / 1000, 3)
+                                           if entry.gap.count else None)
+        out[name] = row
+    return out
 
 
 # -- the document ------------------------------------------------------------------------------
@@ -251,6 +359,8 @@ class LoadConfig:
     pacing_s: float | None = None
     master: str | None = None
     """``host:port`` a master bound for workers started elsewhere (``load worker``)."""
+    faults: tuple[str, ...] = ()
+    fault_schedule: tuple[str, ...] = ()
 
 
 def build_result(
@@ -284,6 +394,7 @@ def build_result(
             "arrival_rate_per_s": round(config.users / config.pacing_s, 3)
             if config.pacing_s else None,
             "latency_origin": merged.latency_origin,
+            "faults": list(config.faults), "fault_schedule": list(config.fault_schedule),
         },
         "latency_origin": merged.latency_origin,
         "totals": {
@@ -307,6 +418,7 @@ def build_result(
             "spans": server.spans,
             "trace_context": server.trace_context,
             "cache": server.cache,
+            "network_queueing": server.network_queueing,
             "trace_file": str(server.trace_file),
         })
     if drained is not None:

@@ -31,6 +31,9 @@ from typing import IO, Any
 
 from ecomctl.config import Settings
 from ecomctl.errors import ConfigError, EcomctlError
+from ecomctl.faults.catalogue import FaultSpec
+from ecomctl.faults.flag_file import FlagFile
+from ecomctl.faults.schedule import FaultWindow, ScheduleThread, WindowRecord
 from ecomctl.load.profiles import (
     ACCOUNT_OFFSET_ENV,
     HDR_DIR_ENV,
@@ -43,10 +46,12 @@ from ecomctl.load.result import (
     LoadConfig,
     analyze_server_spans,
     build_result,
+    load_started_at,
     merge_hdr_documents,
     progress_counts,
     read_hdr_documents,
 )
+from ecomctl.load.timeline import add_timeline
 
 GATEWAY_READY_TIMEOUT_S = 90.0
 GATEWAY_STOP_TIMEOUT_S = 90.0  # `serve --drain-on-exit` drains for 60 s at most
@@ -118,6 +123,10 @@ class LoadRequest:
     locust_args: tuple[str, ...] = ()
     """Locust's own options (``ecomctl load run ... -- --tags checkout``), given to the local
     process or the master; a master hands its options to its workers itself."""
+    faults: tuple[FaultSpec, ...] = ()
+    """Faults for the whole run (``--fault``)."""
+    fault_schedule: tuple[FaultWindow, ...] = ()
+    """Faults in windows from the start of the load (``--fault-schedule``)."""
 
 
 # Options ecomctl sets on Locust's command line itself: passing them after `--` is refused.
@@ -201,7 +210,8 @@ class GatewayProcess:
     """``ecomctl serve`` on a free port, capturing spans to ``trace_file``; stopping it drains
     the outbox and the Kafka consumers first (``--drain-on-exit``)."""
 
-    def __init__(self, trace_file: Path, work_dir: Path, host: str = "127.0.0.1") -> None:
+    def __init__(self, trace_file: Path, work_dir: Path, host: str = "127.0.0.1",
+                 flags_file: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://{host}:{self.port}"
         self.trace_file = trace_file
@@ -213,7 +223,8 @@ class GatewayProcess:
             # One process: its spans land in the one trace file the result analyses.
             [sys.executable, "-m", "ecomctl.cli.main", "serve", "--host", host,
              "--port", str(self.port), "--workers", "1", "--trace-file", str(trace_file),
-             "--drain-on-exit", "--payment-ledger", str(self.ledger_file)],
+             "--drain-on-exit", "--payment-ledger", str(self.ledger_file),
+             *(["--flags-file", str(flags_file)] if flags_file else [])],
             work_dir / "gateway.log", {**os.environ, "PYTHONUNBUFFERED": "1"},
         )
 
@@ -293,7 +304,11 @@ def run_worker(
     if credentials is not None and not credentials.is_file():
         raise ConfigError(f"{credentials}: no such shoppers file (copy the one `ecomctl seed` "
                           "wrote on the shop's host)")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": _scenarios_path()}
+    from ecomctl.telemetry.loadgen import SPANS_TO_MASTER_ENV, locust_otlp_env
+
+    # Its client spans: to the collector, and to the master for the run's capture.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": _scenarios_path(),
+           **locust_otlp_env(Settings.from_env()), SPANS_TO_MASTER_ENV: "1"}
     if shoppers.is_file():
         env[SHOPPERS_FILE_ENV] = str(shoppers)
     return subprocess.run(worker_command(locustfile, master_host, master_port), env=env,
@@ -311,7 +326,10 @@ def run_locust(
     work_dir: Path,
     env: Mapping[str, str],
     on_tick: Tick | None = None,
+    on_load_start: Callable[[float], None] | None = None,
 ) -> LocustRun:
+    """Run Locust to its end; ``on_load_start(unix time)`` is called once the load has
+    started (a process's first snapshot says when), for the fault schedule."""
     hdr_dir = work_dir / "hdr"
     hdr_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **env, HDR_DIR_ENV: str(hdr_dir), "PYTHONUNBUFFERED": "1",
@@ -336,6 +354,9 @@ def run_locust(
             if time.monotonic() > deadline:
                 raise _failure(main, f"Locust did not finish within "
                                      f"{deadline - started:.0f}s")
+            if on_load_start is not None and (load_start := load_started_at(hdr_dir)):
+                on_load_start(load_start)
+                on_load_start = None
             if on_tick is not None:
                 requests, failures = progress_counts(hdr_dir)
                 on_tick(Progress(time.monotonic() - started, request.duration_s, requests,
@@ -441,6 +462,34 @@ def _work_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _run_flags(request: LoadRequest, work_dir: Path, started_gateway: bool) -> FlagFile | None:
+    """The flag file the run's faults go through: the run's own for a gateway ecomctl starts
+    (nothing left over from another run, and `ecomctl faults set --file` reaches it), the
+    shop's (``faults set``'s default) for a host given with --host; None when not needed."""
+    from ecomctl.faults.flag_file import FlagFile, default_flags_file
+
+    if started_gateway:
+        flags = FlagFile(work_dir / "flags.json")
+        flags.ensure()
+    elif request.faults or request.fault_schedule:
+        flags = FlagFile(default_flags_file())
+    else:
+        return None
+    if request.faults:
+        flags.set(request.faults)
+    return flags
+
+
+def _turn(flags: FlagFile) -> Callable[[FaultSpec, bool], None]:
+    def turn(fault: FaultSpec, on: bool) -> None:
+        if on:
+            flags.set([fault])
+        else:
+            flags.clear([fault.name])
+
+    return turn
+
+
 def run_load(
     request: LoadRequest,
     settings: Settings,
@@ -454,6 +503,7 @@ def run_load(
         default_credentials_path,
         load_credentials,
     )
+    from ecomctl.telemetry.loadgen import SPAN_DIR_ENV, append_captures, locust_otlp_env
     from ecomctl.telemetry.trace_store import new_trace_file
 
     if not request.locustfile.is_file():
@@ -462,7 +512,8 @@ def run_load(
     if started_gateway:
         ensure_seeded(settings, on_phase)
     credentials = request.credentials or default_credentials_path()
-    env = dict(request.extra_env)
+    # Locust's client spans go where the gateway's go (the requests' traces start there).
+    env = {**locust_otlp_env(settings), **request.extra_env}
     try:  # the shop's scenarios log in with these: say so now when they are missing
         shoppers = load_credentials(credentials).shoppers
     except ConfigError:
@@ -483,12 +534,19 @@ def run_load(
         env[PACING_ENV] = repr(request.pacing_s)
     with _work_dir() as work_dir:
         gateway: GatewayProcess | None = None
+        flags = _run_flags(request, work_dir, started_gateway)
+        schedule = (ScheduleThread(request.fault_schedule, _turn(flags))
+                    if flags is not None and request.fault_schedule else None)
+        records: list[WindowRecord] = []
+        if started_gateway:  # ...and into the capture, beside the gateway's spans
+            env[SPAN_DIR_ENV] = str(work_dir / "spans")
         try:
             if started_gateway:
                 on_phase("starting the gateway (ecomctl serve)")
                 gateway = GatewayProcess(
                     new_trace_file("load"), work_dir,
-                    request.remote.reachable_host if request.remote else "127.0.0.1")
+                    request.remote.reachable_host if request.remote else "127.0.0.1",
+                    flags.path if flags is not None else None)
                 gateway.wait_ready()
             host = gateway.url if gateway else str(request.host)
             if request.remote is not None:
@@ -500,17 +558,28 @@ def run_load(
             else:
                 on_phase(f"running Locust against {host}"
                          + (f" ({request.workers} workers)" if request.workers else ""))
-            run = run_locust(request, host, work_dir, env, on_tick)
+            if flags is not None and (request.faults or schedule):
+                on_phase(f"faults through {flags.path}: "
+                         + ", ".join([*map(str, request.faults),
+                                      *(str(w) for w in request.fault_schedule)]))
+            run = run_locust(request, host, work_dir, env, on_tick,
+                             schedule.start if schedule else None)
+            records = schedule.stop() if schedule else []
             if gateway is not None:
                 on_phase("stopping the gateway: draining the outbox and the consumers")
                 gateway.stop()
         finally:
+            if schedule is not None:
+                schedule.stop()  # idempotent: closes a window left open by a failure
+            if flags is not None and not started_gateway:  # leave the user's shop as it was
+                flags.clear(sorted({f.name for f in request.faults}))
             if gateway is not None and gateway.drained is None:
                 gateway.stop(KILL_WAIT_S)  # interrupted or failed: no waiting for a drain
         server = invariants = None
         if gateway is not None:
             on_phase("checking invariants")
             invariants = asyncio.run(_invariants(settings, gateway.ledger_file))
+            append_captures(work_dir / "spans", gateway.trace_file)
             on_phase("analysing the gateway's spans")
             server = analyze_server_spans(gateway.trace_file)
         config = LoadConfig(
@@ -519,6 +588,8 @@ def run_load(
             workers=request.remote.expected if request.remote else request.workers,
             host=host, gateway_started=started_gateway, pacing_s=request.pacing_s,
             master=request.remote.address if request.remote else None,
+            faults=tuple(str(f) for f in request.faults),
+            fault_schedule=tuple(str(w) for w in request.fault_schedule),
         )
         merged = merge_hdr_documents(run.documents)
         if not merged.requests:
@@ -526,8 +597,9 @@ def run_load(
                    "worker-1.log" if request.workers else "locust.log")
             raise LoadRunFailed("Locust sent no requests; its log says:\n"
                                 + (work_dir / log).read_text()[-3000:])
-        return build_result(
+        result = build_result(
             merged, config, started_at=run.started_at, duration_s=run.duration_s,
             server=server, invariants=invariants,
             drained=gateway.drained if gateway else None, locust_stats=run.locust_stats,
         )
+        return add_timeline(result, merged, records)

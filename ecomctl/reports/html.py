@@ -1,8 +1,12 @@
-"""A run's result document as one self-contained HTML page: inline CSS, inline SVG charts,
-no scripts, nothing fetched, so it can be attached to a CI run and opened anywhere.
+"""A result as one self-contained HTML page: inline CSS, inline SVG charts, no scripts,
+nothing fetched, so it can be attached to a CI run and opened anywhere.
 
+One page skeleton (header, nav, sections, footer) for every kind of result, and sections per
+kind: a simulation, a load run (endpoints, server side), a bench (ratios against floors).
 Every string from the result is user data (span names, attributes, error causes) and is
-escaped. Every section tolerates missing or empty input: a valid result always renders.
+escaped. The typed record (``ecomctl.results``) has validated the fields the page relies on;
+the sub-documents kept as plain JSON (cache, Kafka, trace analysis...) are read
+defensively, so every section tolerates missing or empty input.
 """
 
 from __future__ import annotations
@@ -21,15 +25,30 @@ from ecomctl.reports.svg import (
     ERROR_COLOR,
     PALETTE,
     Axis,
+    Band,
     LinearScale,
     LogScale,
+    RatioBar,
     Series,
     WaterfallRow,
     column_chart,
     format_ms,
     format_number,
     line_chart,
+    ratio_bars,
     waterfall,
+)
+from ecomctl.results import (
+    BenchResult,
+    Envelope,
+    Invariant,
+    LatencyStats,
+    LoadRunResult,
+    Operation,
+    Result,
+    SimulationResult,
+    TimelinePoint,
+    parse_result,
 )
 
 MAX_NINES = 4.0  # the percentile axis ends at 99.99%
@@ -39,7 +58,7 @@ MAX_COLUMNS = 300  # longer timelines are binned, so columns stay visible
 _ATTRIBUTES_IN_TOOLTIP = 12
 
 
-def write_html_report(result: dict[str, Any], path: Path) -> None:
+def write_html_report(result: Result | Mapping[str, Any], path: Path) -> None:
     """Write the page for ``result`` to ``path`` atomically (a temporary file in the same
     directory, then a rename), so a reader never sees half a page."""
     page = render_html_report(result)
@@ -56,31 +75,31 @@ def write_html_report(result: dict[str, Any], path: Path) -> None:
         raise
 
 
-def render_html_report(result: Mapping[str, Any]) -> str:
-    """The whole page as a string."""
-    sections = [
-        _banner(result),
-        _totals(result),
-        _invariants(result),
-        _latency(result),
-        _timeline(result),
-        _slowest_trace(result),
-        _operations(result),
-        _errors(result),
-        _cache(result),
-        _kafka(result),
-        _db(result),
-        _findings(result),
-    ]
-    title = f"ecomctl {_text(result.get('kind'), 'result')} {_text(result.get('started_at'))}"
+def render_html_report(result: Result | Mapping[str, Any]) -> str:
+    """The whole page as a string (a plain document is read, and validated, first)."""
+    typed = result if isinstance(result, Envelope) else parse_result(result)
+    if isinstance(typed, SimulationResult):
+        return _page(typed, _simulation_facts(typed), _simulation_sections(typed))
+    if isinstance(typed, LoadRunResult):
+        return _page(typed, _load_run_facts(typed), _load_run_sections(typed))
+    return _page(typed, _bench_facts(typed), _bench_sections(typed))
+
+
+Section = tuple[str, str, str]
+"""(anchor, nav label, the section's HTML)."""
+
+
+def _page(result: Result, facts: Sequence[tuple[str, str]], sections: list[Section]) -> str:
+    """The skeleton every kind shares: header with the verdict and facts, nav, sections."""
+    title = f"ecomctl {result.kind} {result.started_at}"
     return "".join([
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
-        _header(result),
-        _nav(),
+        _header(result, facts),
+        _nav([(anchor, label) for anchor, label, _ in sections if anchor]),
         "<main>",
-        *sections,
+        *(html for _, _, html in sections),
         "</main>",
         _footer(result),
         "</body></html>\n",
@@ -186,97 +205,323 @@ def _figure(title: str, chart: str, note: str = "") -> str:
     return f"<figure><figcaption>{_e(title)}</figcaption>{chart}{extra}</figure>"
 
 
-def _header(result: Mapping[str, Any]) -> str:
-    config = _dict(result.get("config"))
-    ok = bool(result.get("ok", False))
-    verdict = ('<span class="badge ok">invariants hold</span>' if ok
-               else '<span class="badge bad">invariants broken</span>')
-    duration = _num(result.get("duration_s"))
-    weights = _dict(config.get("weights"))
-    faults = [str(f) for f in _list(config.get("faults"))]
-    items = [
-        ("started", _when(result.get("started_at"))),
-        ("duration", "\u2013" if duration is None else f"{duration:,.1f} s"),
-        ("shoppers", _plain(config.get("shoppers"))),
-        ("via", _text(config.get("via"), "\u2013")),
-        ("sessions", _plain(config.get("sessions"))),
-        ("planned duration", f"{_plain(config.get('duration_s'))} s"),
-        ("think time", f"{_plain(config.get('think_time_s'))} s"),
-        ("arrival rate", "closed loop" if config.get("arrival_rate") is None
-         else f"{_plain(config.get('arrival_rate'))}/s"),
-        ("seed", _plain(config.get("seed"))),
-        ("weights", ", ".join(f"{k} {_plain(v)}" for k, v in weights.items()) or "\u2013"),
-        ("faults", ", ".join(faults) or "none"),
-        ("latency measured from", _text(config.get("latency_origin"), "\u2013")),
-    ]
+def _verdict(result: Result) -> str:
+    if isinstance(result, BenchResult):
+        return ('<span class="badge ok">every target reached</span>' if result.ok
+                else '<span class="badge warn">targets missed</span>')
+    return ('<span class="badge ok">invariants hold</span>' if result.ok
+            else '<span class="badge bad">invariants broken</span>')
+
+
+def _header(result: Result, items: Sequence[tuple[str, str]]) -> str:
     facts = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in items)
-    return (f"<header><h1>{_e(_text(result.get('kind'), 'result'))} {verdict}</h1>"
+    return (f"<header><h1>{_e(result.kind)} {_verdict(result)}</h1>"
             f'<dl class="facts">{facts}</dl></header>')
 
 
-_NAV = (("totals", "totals"), ("invariants", "invariants"), ("latency", "latency"),
-        ("timeline", "over time"), ("trace", "slowest trace"), ("operations", "operations"),
-        ("errors", "errors"), ("cache", "cache"), ("kafka", "Kafka"), ("db", "database"),
-        ("findings", "trace findings"))
+def _nav(links: Sequence[tuple[str, str]]) -> str:
+    html = "".join(f'<a href="#{anchor}">{_e(label)}</a>' for anchor, label in links)
+    return f"<nav>{html}</nav>"
 
 
-def _nav() -> str:
-    links = "".join(f'<a href="#{anchor}">{_e(label)}</a>' for anchor, label in _NAV)
-    return f"<nav>{links}</nav>"
+def _seconds(value: float | None) -> str:
+    return "\u2013" if value is None else f"{value:,.1f} s"
 
 
-def _banner(result: Mapping[str, Any]) -> str:
-    if result.get("ok", False):
+def _banner(invariants: Sequence[Invariant] | None, ok: bool) -> str:
+    if ok:
         return ""
-    broken = [i for i in _list(result.get("invariants"))
-              if isinstance(i, dict) and not i.get("ok", False)]
-    names = ", ".join(_text(i.get("name"), "?") for i in broken)
-    detail = (f"{len(broken)} of {len(_list(result.get('invariants')))} business invariants "
-              f"broken: {names}" if broken else "the run is not ok")
+    listed = list(invariants or [])
+    broken = [i for i in listed if not i.ok]
+    names = ", ".join(i.name for i in broken)
+    detail = (f"{len(broken)} of {len(listed)} business invariants broken: {names}"
+              if broken else "the run is not ok")
     return (f'<div class="banner" role="alert"><strong>INVARIANTS BROKEN</strong>'
             f"<span>{_e(detail)}</span></div>")
 
 
-def _totals(result: Mapping[str, Any]) -> str:
-    totals = _dict(result.get("totals"))
-    checkouts = _dict(totals.get("checkouts"))
-    error_rate = _num(totals.get("error_rate"))
-    cards = [
-        ("journeys", _count(totals.get("journeys")), ""),
-        ("throughput", f"{_plain(totals.get('throughput_per_s'))}/s", ""),
-        ("errors", _count(totals.get("errors")), "bad" if totals.get("errors") else ""),
-        ("error rate", _pct(error_rate, 2), "bad" if error_rate else ""),
-        ("paid checkouts/s", _plain(totals.get("checkouts_per_s")), ""),
-    ]
-    tracing = _dict(result.get("tracing"))
-    if tracing:  # span tables and findings cover the sampled traces only
-        spans = _num(tracing.get("spans"))
-        cards.append((f"spans sampled ({_text(tracing.get('sampler'), '?')})",
-                      _count(spans) if spans else "none", "" if spans else "warn"))
-    for outcome in ("paid", "payment_declined", "payment_unknown"):
-        checkouts.setdefault(outcome, 0)
-    for outcome, count in checkouts.items():
-        tone = "good" if outcome == "paid" else ("bad" if count else "")
-        cards.append((f"checkouts {outcome.replace('_', ' ')}", _count(count), tone))
+def _cards(cards: Sequence[tuple[str, str, str]]) -> str:
+    """(label, value, tone) as a grid of figure cards."""
     html = "".join(
         f'<div class="card {tone}"><div class="value">{_e(value)}</div>'
         f'<div class="label">{_e(label)}</div></div>'
         for label, value, tone in cards
     )
-    return _section("totals", "Totals", f'<div class="cards">{html}</div>')
+    return f'<div class="cards">{html}</div>'
 
 
-def _invariants(result: Mapping[str, Any]) -> str:
+def _checkout_cards(checkouts: Mapping[str, Any] | None) -> list[tuple[str, str, str]]:
+    counts = dict(checkouts or {})
+    for outcome in ("paid", "payment_declined", "payment_unknown"):
+        counts.setdefault(outcome, 0)
+    return [(f"checkouts {outcome.replace('_', ' ')}", _count(count),
+             "good" if outcome == "paid" else ("bad" if count else ""))
+            for outcome, count in counts.items()]
+
+
+def _invariants(invariants: Sequence[Invariant] | None,
+                missing: str = "no invariants checked") -> str:
     rows = []
-    for item in _list(result.get("invariants")):
-        item = _dict(item)
-        ok = bool(item.get("ok", False))
-        mark = '<span class="badge ok">OK</span>' if ok else '<span class="badge bad">BROKEN</span>'
-        rows.append((mark, _e(_text(item.get("name"), "?")), _e(_text(item.get("detail")))))
+    for item in invariants or []:
+        mark = ('<span class="badge ok">OK</span>' if item.ok
+                else '<span class="badge bad">BROKEN</span>')
+        rows.append((mark, _e(item.name), _e(_text(item.detail))))
     if not rows:
-        return _section("invariants", "Business invariants", _empty("no invariants checked"))
+        return _section("invariants", "Business invariants", _empty(missing))
     return _section("invariants", "Business invariants",
                     _table(("", "invariant", "detail"), rows, numeric_from=99))
+
+
+# -- a simulation ---------------------------------------------------------------------------
+
+
+def _simulation_facts(result: SimulationResult) -> list[tuple[str, str]]:
+    config = result.config
+    weights = config.weights or {}
+    return [
+        ("started", _when(result.started_at)),
+        ("duration", _seconds(result.duration_s)),
+        ("shoppers", _plain(config.shoppers)),
+        ("via", config.via),
+        ("sessions", _plain(config.sessions)),
+        ("planned duration", f"{_plain(config.duration_s)} s"),
+        ("think time", f"{_plain(config.think_time_s)} s"),
+        ("arrival rate", "closed loop" if config.arrival_rate is None
+         else f"{_plain(config.arrival_rate)}/s"),
+        ("seed", _plain(config.seed)),
+        ("weights", ", ".join(f"{k} {_plain(v)}" for k, v in weights.items()) or "\u2013"),
+        ("faults", ", ".join(config.faults or []) or "none"),
+        ("latency measured from", config.latency_origin),
+    ]
+
+
+def _simulation_sections(result: SimulationResult) -> list[Section]:
+    return [
+        ("", "", _banner(result.invariants, result.ok)),
+        ("totals", "totals", _simulation_totals(result)),
+        ("invariants", "invariants", _invariants(result.invariants)),
+        ("latency", "latency", _latency(result.journeys)),
+        ("timeline", "over time", _timeline(result.timeline, _fault_bands(result))),
+        *_fault_windows(result),
+        ("trace", "slowest trace", _slowest_trace(result.slowest_trace)),
+        ("operations", "operations", _operations(result.spans)),
+        ("errors", "errors", _errors(result.errors)),
+        ("cache", "cache", _cache(result.cache)),
+        ("kafka", "Kafka", _kafka(result.kafka)),
+        ("db", "database", _db(result.db)),
+        ("findings", "trace findings", _findings(result.trace_analysis)),
+    ]
+
+
+def _simulation_totals(result: SimulationResult) -> str:
+    totals = result.totals
+    cards = [
+        ("journeys", _count(totals.journeys), ""),
+        ("throughput", f"{_plain(totals.throughput_per_s)}/s", ""),
+        ("errors", _count(totals.errors), "bad" if totals.errors else ""),
+        ("error rate", _pct(totals.error_rate, 2), "bad" if totals.error_rate else ""),
+        ("paid checkouts/s", _plain(totals.checkouts_per_s), ""),
+    ]
+    tracing = _dict(result.tracing)
+    if tracing:  # span tables and findings cover the sampled traces only
+        spans = _num(tracing.get("spans"))
+        cards.append((f"spans sampled ({_text(tracing.get('sampler'), '?')})",
+                      _count(spans) if spans else "none", "" if spans else "warn"))
+    cards += _checkout_cards(totals.checkouts)
+    return _section("totals", "Totals", _cards(cards))
+
+
+# -- a load run ----------------------------------------------------------------------------
+
+
+def _load_run_facts(result: LoadRunResult) -> list[tuple[str, str]]:
+    config = result.config
+    workers = _plain(config.workers) if config.workers else "none (one local process)"
+    return [
+        ("started", _when(result.started_at)),
+        ("load window", _seconds(result.duration_s)),
+        ("profile", config.profile or "\u2013"),
+        ("locustfile", config.locustfile),
+        ("users", _plain(config.users)),
+        ("spawn rate", f"{_plain(config.spawn_rate)}/s"),
+        ("planned duration", f"{_plain(config.duration_s)} s"),
+        ("workers", workers + (f" (master {config.master})" if config.master else "")),
+        ("host", config.host),
+        ("gateway", _text(config.gateway, "\u2013")),
+        ("arrival rate", "closed loop" if config.arrival_rate_per_s is None
+         else f"{_plain(config.arrival_rate_per_s)}/s"),
+        ("latency measured from", result.latency_origin or config.latency_origin or "\u2013"),
+    ]
+
+
+def _load_run_sections(result: LoadRunResult) -> list[Section]:
+    sections: list[Section] = [
+        ("", "", _banner(result.invariants, result.ok)),
+        ("totals", "totals", _load_run_totals(result)),
+        ("invariants", "invariants", _invariants(
+            result.invariants, "not checked: ecomctl did not start the gateway (--host)")),
+        ("endpoints", "endpoints", _latency(result.endpoints, what="endpoint",
+                                            anchor="endpoints", rps=True)),
+    ]
+    if result.journeys:
+        sections.append(("latency", "journeys", _latency(result.journeys)))
+    # Load runs gained a per-second timeline later than simulations: older ones have none.
+    if result.timeline is not None:
+        sections.append(("timeline", "over time", _timeline(
+            result.timeline, _fault_bands(result), unit="requests")))
+    sections += _fault_windows(result)
+    sections += [
+        ("errors", "errors", _errors(result.errors, "Failed requests by cause")),
+        ("outcomes", "outcomes", _outcomes(result.outcomes)),
+    ]
+    if result.server_side:
+        sections += [
+            ("operations", "server side", _operations(
+                result.spans, title="Server side: top operations")),
+            ("cache", "cache", _load_cache(result.cache)),
+        ]
+        if result.network_queueing is not None:  # older results have no client spans
+            sections.insert(-1, ("network", "network", _network_queueing(result)))
+    return sections
+
+
+def _load_run_totals(result: LoadRunResult) -> str:
+    totals = result.totals
+    cards = [
+        ("requests", _count(totals.requests), ""),
+        ("requests/s", _plain(totals.rps), ""),
+        ("failed requests", _count(totals.failures), "bad" if totals.failures else ""),
+        ("error rate", _pct(totals.error_rate, 2), "bad" if totals.error_rate else ""),
+    ]
+    if totals.journeys is not None:
+        cards.append(("journeys", _count(totals.journeys), ""))
+        failed = totals.journey_failures
+        cards.append(("failed journeys", _count(failed), "bad" if failed else ""))
+    if totals.checkouts is not None:
+        cards += _checkout_cards(totals.checkouts)
+    context = _dict(result.trace_context)
+    if context:
+        cards.append(("traced requests continued", _count(context.get("remote_parent")), ""))
+    if result.drained is False:
+        cards.append(("drained", "no", "warn"))
+    return _section("totals", "Totals", _cards(cards))
+
+
+def _outcomes(outcomes: Mapping[str, Any] | None) -> str:
+    rows = [(_e(kind), _e(outcome), _count(count))
+            for kind, counts in _dict(outcomes).items()
+            for outcome, count in sorted(_dict(counts).items())]
+    if not rows:
+        return _section("outcomes", "Business outcomes", _empty("no outcomes recorded"))
+    return _section("outcomes", "Business outcomes", _table(
+        ("journey", "outcome", "count"), rows, numeric_from=2,
+        caption="business results that are not failures (a declined payment, say)"))
+
+
+def _network_queueing(result: LoadRunResult) -> str:
+    title = "Client against server latency"
+    table = _dict(result.network_queueing)
+    rows = []
+    for name, row in table.items():
+        row = _dict(row)
+        rows.append((_e(name), _count(row.get("count")), _count(row.get("unmatched")),
+                     *(_ms(row.get(f"{side}_{q}_ms"))
+                       for side in ("client", "server", "network_queueing")
+                       for q in ("p50", "p95"))))
+    if not rows:
+        return _section("network", title, _empty(
+            "no client spans to match with the server's (a locustfile without them)"))
+    return _section("network", title, _table(
+        ("endpoint", "matched", "unmatched", "client p50", "client p95", "server p50",
+         "server p95", "net+queue p50", "net+queue p95"), rows,
+        caption="the same requests seen by Locust and by the gateway (ms); the difference is "
+                "time on the network and in queues"))
+
+
+def _load_cache(cache: Mapping[str, Any] | None) -> str:
+    rows = []
+    for service, summary in _dict(cache).items():
+        summary = _dict(summary)
+        served = ", ".join(f"{level} {_count(n)}"
+                           for level, n in _dict(summary.get("served_by")).items())
+        rows.append((_e(service), _count(summary.get("requests")),
+                     _count(summary.get("hits")), _pct(summary.get("hit_ratio")),
+                     _e(served or "\u2013")))
+    if not rows:
+        return _section("cache", "Cache", _empty("no cache lookups recorded"))
+    return _section("cache", "Cache", _table(
+        ("service", "lookups", "hits", "hit rate", "served by level"), rows,
+        caption="from the gateway's spans: a hit is a lookup served above l3 (the source of "
+                "truth)"))
+
+
+# -- a bench ---------------------------------------------------------------------------------
+
+
+def _bench_facts(result: BenchResult) -> list[tuple[str, str]]:
+    machine = result.machine
+    return [
+        ("started", _when(result.started_at)),
+        ("duration", _seconds(result.duration_s)),
+        ("mode", "quick" if result.quick else "full"),
+        ("cores", _plain(machine.cores)),
+        ("python", _text(machine.python, "\u2013")),
+        ("event loop", _text(machine.event_loop, "\u2013")),
+        ("HTTP parser", _text(machine.http_parser, "\u2013")),
+        ("platform", _text(machine.platform, "\u2013")),
+    ]
+
+
+def _bench_sections(result: BenchResult) -> list[Section]:
+    return [
+        ("", "", _bench_banner(result)),
+        ("ratios", "ratios", _bench_ratios(result)),
+        ("rows", "figures", _bench_rows(result)),
+    ]
+
+
+def _bench_banner(result: BenchResult) -> str:
+    missed = [row.name for row in result.rows if not row.passed]
+    if not missed:
+        return ""
+    return (f'<div class="banner warn" role="alert"><strong>TARGETS MISSED</strong>'
+            f"<span>{_e(f'{len(missed)} of {len(result.rows)} rows below target: ')}"
+            f"{_e(', '.join(missed))}</span></div>")
+
+
+def _bench_ratios(result: BenchResult) -> str:
+    if not result.rows:
+        return _section("ratios", "Ratios against the floors", _empty("no rows measured"))
+    bars = [RatioBar(row.name, row.ratio, row.target,
+                     f"{row.name}: {row.ratio:g}x (target {row.target:g}x)\n{row.what}\n"
+                     f"ecomctl: {format_number(row.ecomctl.value)} {row.ecomctl.unit} "
+                     f"({row.ecomctl.what})\nfloor: {format_number(row.floor.value)} "
+                     f"{row.floor.unit} ({row.floor.what})")
+            for row in result.rows]
+    chart = ratio_bars(bars, label="bench ratios against their targets", good=PALETTE[2],
+                       bad=ERROR_COLOR)
+    return _section("ratios", "Ratios against the floors", _figure(
+        "ecomctl against a floor measured in the same run", chart,
+        "a ratio is ecomctl / floor when a higher figure is better, floor / ecomctl when a "
+        "lower one is: either way higher is better"))
+
+
+def _bench_rows(result: BenchResult) -> str:
+    rows = []
+    for row in result.rows:
+        mark = ('<span class="badge ok">yes</span>' if row.passed
+                else '<span class="badge bad">no</span>')
+        rows.append((
+            f"<b>{_e(row.name)}</b><br><small>{_e(row.what)}</small>",
+            f"{_e(format_number(row.floor.value))} {_e(row.floor.unit)}<br>"
+            f"<small>{_e(row.floor.what)}</small>",
+            f"{_e(format_number(row.ecomctl.value))} {_e(row.ecomctl.unit)}<br>"
+            f"<small>{_e(row.ecomctl.what)}</small>",
+            f"{row.ratio:.3g}x", f"&ge; {row.target:g}x", _e(row.better or "higher"), mark,
+        ))
+    return _section("rows", "Figures", _table(
+        ("row", "floor", "ecomctl", "ratio", "target", "better", "reached"), rows,
+        numeric_from=3))
 
 
 # -- latency per journey -----------------------------------------------------------------------
@@ -298,18 +543,18 @@ def _percentile_curve(hist: LatencyHistogram) -> list[tuple[float, float | None]
     return [(x, values[p] / 1000.0) for x, p in zip(xs, percentiles, strict=True)]
 
 
-def _latency(result: Mapping[str, Any]) -> str:
-    journeys = _dict(result.get("journeys"))
+def _latency(stats: Mapping[str, LatencyStats] | None, *, what: str = "journey",
+             anchor: str = "latency", rps: bool = False) -> str:
+    """The percentile distribution of each journey (or endpoint) from its HdrHistogram,
+    and the summary table."""
+    title = f"Latency per {what}"
+    stats = stats or {}
     series: list[Series] = []
     unreadable: list[str] = []
-    for i, (name, journey) in enumerate(journeys.items()):
-        encoded = _dict(journey).get("hdr")
-        try:
-            hist = LatencyHistogram.decode(encoded) if isinstance(encoded, str) else None
-        except ValueError:
-            hist = None
+    for i, (name, entry) in enumerate(stats.items()):
+        hist = entry.histogram()
         if hist is None:
-            unreadable.append(str(name))
+            unreadable.append(name)
             continue
         if hist.count:
             series.append(Series(f"{name} (n={hist.count:,})", _percentile_curve(hist),
@@ -318,7 +563,7 @@ def _latency(result: Mapping[str, Any]) -> str:
     if series:
         values = [v for s in series for _, v in s.points if v is not None and v > 0]
         lo, hi = min(values, default=1.0), max(values, default=1.0)
-        # One log axis when journeys differ by orders of magnitude; linear reads easier.
+        # One log axis when they differ by orders of magnitude; linear reads easier.
         y_scale = LogScale.nice(lo, hi) if hi / max(lo, 1e-3) > 20 else LinearScale.nice(0, hi)
         x_end = max(x for s in series for x, _ in s.points)
         ticks = [t for t in (0.0, math.log10(2), 1.0, 2.0, 3.0, 4.0) if t <= x_end + 1e-9]
@@ -326,10 +571,10 @@ def _latency(result: Mapping[str, Any]) -> str:
             series,
             Axis("percentile", LinearScale(0.0, x_end, 1.0), _nines_label, ticks),
             Axis("latency (ms)", y_scale),
-            label="latency percentile distribution per journey", value_fmt=format_ms,
+            label=f"latency percentile distribution per {what}", value_fmt=format_ms,
         )
         parts.append(_figure(
-            "Latency by percentile, per journey (HdrHistogram)", chart,
+            f"Latency by percentile, per {what} (HdrHistogram)", chart,
             "x: percentile on a log 'nines' axis (90%, 99%, 99.9%...); each curve ends at "
             "the highest percentile its sample count resolves.",
         ))
@@ -338,31 +583,80 @@ def _latency(result: Mapping[str, Any]) -> str:
     if unreadable:
         parts.append(_empty(f"no readable histogram for: {', '.join(unreadable)}"))
     rows = []
-    for name, journey in journeys.items():
-        j = _dict(journey)
-        count, errors = _num(j.get("count")), _num(j.get("errors"))
-        rate = errors / count if count and errors is not None else None
+    for name, entry in stats.items():
+        rate = [_plain(entry.rps)] if rps else []
         rows.append((
-            _e(name), _count(count), _count(errors), _pct(rate),
-            *(_ms(j.get(k)) for k in ("min_ms", "mean_ms", "p50_ms", "p90_ms", "p95_ms",
-                                      "p99_ms", "p999_ms", "max_ms")),
+            _e(name), _count(entry.count), _count(entry.errors), _pct(entry.error_rate),
+            *rate, *(_ms(entry.latency.get(k)) for k in ("min_ms", "mean_ms", "p50_ms",
+                                                         "p90_ms", "p95_ms", "p99_ms",
+                                                         "p999_ms", "max_ms")),
         ))
     if rows:
         parts.append(_table(
-            ("journey", "count", "errors", "error %", "min", "mean", "p50", "p90", "p95",
-             "p99", "p99.9", "max"), rows, caption="latency per journey (ms)"))
-    return _section("latency", "Latency per journey", *parts)
+            (what, "count", "errors", "error %", *(["req/s"] if rps else []), "min", "mean",
+             "p50", "p90", "p95", "p99", "p99.9", "max"), rows,
+            caption=f"latency per {what} (ms)"))
+    return _section(anchor, title, *parts)
 
 
 # -- the timeline -------------------------------------------------------------------------------
 
 
-def _timeline(result: Mapping[str, Any]) -> str:
-    seconds = [s for s in _list(result.get("timeline")) if isinstance(s, dict)]
+def _fault_bands(result: SimulationResult | LoadRunResult) -> list[Band]:
+    """Fault windows shaded behind the timeline charts (``fault_windows``: ``fault``,
+    ``start_s``, ``end_s`` from the timeline's origin); phases could be shaded here too."""
+    bands = []
+    for window in result.fault_windows or []:
+        start, end = _num(_dict(window).get("start_s")), _num(_dict(window).get("end_s"))
+        if start is not None and end is not None and end > start:
+            name = _text(_dict(window).get("fault"), "fault")
+            bands.append(Band(start, end, f"{name}: {start:g}-{end:g} s"))
+    return bands
+
+
+def _fault_windows(result: SimulationResult | LoadRunResult) -> list[Section]:
+    """Before / during / after each fault window (overall, then each endpoint or journey
+    the window slowed), and its recovery time."""
+    windows = [_dict(w) for w in result.fault_windows or []]
+    if not windows:
+        return []
+    phases = ("before", "during", "after")
+
+    def cells(figures: Mapping[str, Any]) -> list[str]:
+        return [_ms(figures.get("p95_ms")) for figures in
+                (_dict(figures.get(p)) for p in phases)]
+
+    rows = []
+    for window in windows:
+        start, end = _num(window.get("start_s")), _num(window.get("end_s"))
+        when = "not reached" if start is None or end is None else f"{start:.1f}-{end:.1f} s"
+        recovery = _num(window.get("recovery_s"))
+        rows.append((f"<b>{_e(window.get('fault'))}</b> {_e(when)}", "overall p95",
+                     *cells(window),
+                     "<span class=\"bad\">not recovered</span>"
+                     if recovery is None and start is not None
+                     else f"{recovery:g} s" if recovery is not None else "\u2013"))
+        for name in window.get("slowed") or []:
+            per_phase = {p: _dict(_dict(_dict(window.get(p)).get("targets")).get(name))
+                         for p in phases}
+            rows.append(("", f"{_e(name)} p95", *cells(per_phase), ""))
+    caption = ("p95 in ms before, during and after each window; recovery: until p95 is "
+               "back within 20% of before, for the slowest of overall and every slowed "
+               "endpoint or journey")
+    table = _table(("window", "latency", "before", "during", "after", "recovery"), rows,
+                   numeric_from=2, caption=caption)
+    return [("faults", "fault windows", _section("faults", "Fault windows", table))]
+
+
+def _timeline(points: Sequence[TimelinePoint] | None, bands: Sequence[Band] = (), *,
+              unit: str = "journeys") -> str:
+    """Per second: latency percentiles, throughput with errors, cache hit rate; ``bands``
+    (fault windows) are shaded behind every chart."""
+    seconds = list(points or [])
     if not seconds:
         return _section("timeline", "Over time", _empty("no timeline recorded"))
-    ts = [(_num(s.get("t")) or float(i)) for i, s in enumerate(seconds)]
-    end = max(ts) + 1
+    ts = [float(s.t) for s in seconds]
+    end = max([*ts, *(b.end - 1 for b in bands)]) + 1
     # The axis ends with the run (not at the next round tick), so the plot has no blank tail.
     x_scale = LinearScale(0.0, end, LinearScale.nice(0, end, count=10, min_step=1.0).step)
 
@@ -370,65 +664,69 @@ def _timeline(result: Mapping[str, Any]) -> str:
         return Axis("seconds since start", x_scale, format_number)
 
     # Points at the middle of their second, columns across it, so the charts line up.
-    def points(key: str, factor: float = 1.0) -> list[tuple[float, float | None]]:
+    def points_of(key: str, factor: float = 1.0) -> list[tuple[float, float | None]]:
         out: list[tuple[float, float | None]] = []
         for t, s in zip(ts, seconds, strict=True):
-            value = _num(s.get(key))
+            value = getattr(s, key)
             out.append((t + 0.5, None if value is None else value * factor))
         return out
 
     parts = []
-    lines = [Series("p50", points("p50_ms"), PALETTE[0]),
-             Series("p95", points("p95_ms"), PALETTE[1]),
-             Series("p99", points("p99_ms"), ERROR_COLOR)]
+    if bands:
+        parts.append(_empty("shaded: fault windows (hover for the fault)"))
+    lines = [Series("p50", points_of("p50_ms"), PALETTE[0]),
+             Series("p95", points_of("p95_ms"), PALETTE[1]),
+             Series("p99", points_of("p99_ms"), ERROR_COLOR)]
     top = max((v for s in lines for _, v in s.points if v is not None), default=None)
     if top is None:
         parts.append(_empty("no latency recorded per second"))
     else:
         parts.append(_figure("Latency percentiles per second", line_chart(
             lines, seconds_axis(), Axis("latency (ms)", LinearScale.nice(0, top)),
-            label="latency percentiles per second", value_fmt=format_ms)))
+            label="latency percentiles per second", value_fmt=format_ms, bands=bands)))
 
-    parts.append(_throughput(ts, seconds, x_scale))
+    parts.append(_throughput(ts, seconds, x_scale, bands, unit))
 
-    ratios = points("cache_hit_ratio", 100.0)
+    ratios = points_of("cache_hit_ratio", 100.0)
     if any(v is not None for _, v in ratios):
         parts.append(_figure("Cache hit rate per second", line_chart(
             [Series("hit rate", ratios, PALETTE[2])], seconds_axis(),
             Axis("hit rate (%)", LinearScale(0.0, 100.0, 20.0)),
-            label="cache hit rate per second", value_fmt=lambda v: f"{v:.1f}%"),
+            label="cache hit rate per second", value_fmt=lambda v: f"{v:.1f}%", bands=bands),
             "gaps are seconds without cache lookups"))
-    else:
+    elif unit == "journeys":  # a load run's timeline has no cache figures
         parts.append(_empty("no cache lookups recorded per second"))
     return _section("timeline", "Over time", *parts)
 
 
-def _throughput(ts: list[float], seconds: list[dict[str, Any]], x_scale: LinearScale) -> str:
-    """Journeys per second as columns, the errors stacked on top in red; long runs are
+def _throughput(ts: list[float], seconds: list[TimelinePoint], x_scale: LinearScale,
+                bands: Sequence[Band], unit: str) -> str:
+    """Completions per second as columns, the errors stacked on top in red; long runs are
     binned (rates averaged over the bin) so a column stays wider than a pixel."""
     size = max(1, math.ceil(len(seconds) / MAX_COLUMNS))
     bins: dict[float, list[float]] = {}
     for t, s in zip(ts, seconds, strict=True):
         start = math.floor(t / size) * size
         cell = bins.setdefault(start, [0.0, 0.0])
-        cell[0] += _num(s.get("journeys")) or 0.0
-        cell[1] += _num(s.get("errors")) or 0.0
+        cell[0] += s.completed
+        cell[1] += s.errors
     ok = [(start, (j - e) / size) for start, (j, e) in sorted(bins.items())]
     errors = [(start, e / size) for start, (_, e) in sorted(bins.items())]
     top = max((a + b for (_, a), (_, b) in zip(ok, errors, strict=True)), default=0.0)
     if top <= 0:
-        return _empty("no journeys completed per second")
+        return _empty(f"no {unit} completed per second")
 
     def title(start: float) -> str:
         j, e = bins[start]
         where = f"t={start:g}s" if size == 1 else f"t={start:g}-{start + size:g}s"
-        return f"{where}: {j:,.0f} journeys, {e:,.0f} errors"
+        return f"{where}: {j:,.0f} {unit}, {e:,.0f} errors"
 
     chart = column_chart(
-        [Series("ok journeys", ok, PALETTE[0]), Series("errors", errors, ERROR_COLOR)],
+        [Series(f"ok {unit}", ok, PALETTE[0]), Series("errors", errors, ERROR_COLOR)],
         Axis("seconds since start", x_scale),
-        Axis("journeys per second", LinearScale.nice(0, top)),
+        Axis(f"{unit} per second", LinearScale.nice(0, top)),
         column_width=size, label="throughput and errors per second", column_title=title,
+        bands=bands,
     )
     note = f"each column averages {size} seconds" if size > 1 else ""
     return _figure("Throughput and errors per second", chart, note)
@@ -476,8 +774,8 @@ def _tooltip(span: dict[str, Any], duration_ms: float, offset_ms: float) -> str:
     return "\n".join(lines)
 
 
-def _slowest_trace(result: Mapping[str, Any]) -> str:
-    slowest = _dict(result.get("slowest_trace"))
+def _slowest_trace(slowest_trace: Mapping[str, Any] | None) -> str:
+    slowest = _dict(slowest_trace)
     spans = [s for s in _list(slowest.get("spans"))
              if isinstance(s, dict) and _num(s.get("start_ns")) is not None
              and _num(s.get("end_ns")) is not None]
@@ -520,50 +818,41 @@ def _slowest_trace(result: Mapping[str, Any]) -> str:
 # -- tables ---------------------------------------------------------------------------------
 
 
-def _latency_of(operation: dict[str, Any], key: str) -> object:
-    """A percentile of an operation: flat (as result.py documents it) or under ``latency``
-    (as ``OperationStats.to_dict`` writes it)."""
-    if key in operation:
-        return operation[key]
-    return _dict(operation.get("latency")).get(key)
-
-
-def _operations(result: Mapping[str, Any]) -> str:
-    ops = [o for o in _list(result.get("spans")) if isinstance(o, dict)]
+def _operations(operations: Sequence[Operation] | None, *, anchor: str = "operations",
+                title: str = "Top operations") -> str:
+    ops = list(operations or [])
     if not ops:
-        return _section("operations", "Top operations", _empty("no span statistics"))
-    ops.sort(key=lambda o: -(_num(o.get("total_ms")) or 0.0))
+        return _section(anchor, title, _empty("no span statistics"))
+    ops.sort(key=lambda o: -(o.total_ms or 0.0))
     top = ops[:TOP_OPERATIONS]
-    widest = max((_num(o.get("total_ms")) or 0.0 for o in top), default=0.0) or 1.0
+    widest = max((o.total_ms or 0.0 for o in top), default=0.0) or 1.0
     rows = []
     for o in top:
-        total = _num(o.get("total_ms")) or 0.0
+        total = o.total_ms or 0.0
         bar = f'<span class="bar" style="width:{100 * total / widest:.0f}%"></span>'
-        rows.append((_e(_text(o.get("service"))), _e(_text(o.get("name"))),
-                     _count(o.get("count")), _count(o.get("errors")),
-                     *(_ms(_latency_of(o, k)) for k in ("p50_ms", "p95_ms", "p99_ms")),
-                     f"{bar}{_ms(o.get('total_ms'))}", _ms(o.get("self_ms"))))
-    return _section("operations", "Top operations", _table(
+        rows.append((_e(o.service), _e(o.name), _count(o.count), _count(o.errors),
+                     *(_ms(o.latency.get(k)) for k in ("p50_ms", "p95_ms", "p99_ms")),
+                     f"{bar}{_ms(o.total_ms)}", _ms(o.self_ms)))
+    return _section(anchor, title, _table(
         ("service", "operation", "count", "errors", "p50", "p95", "p99", "total", "self"),
         rows, numeric_from=2,
         caption=f"top {len(top)} of {len(ops)} operations by total time (ms); self excludes "
                 "time in child spans"))
 
 
-def _errors(result: Mapping[str, Any]) -> str:
-    errors = {k: v for k, v in _dict(result.get("errors")).items() if _num(v)}
+def _errors(counts: Mapping[str, Any] | None, title: str = "Errors by cause") -> str:
+    errors = {k: v for k, v in (counts or {}).items() if _num(v)}
     if not errors:
-        return _section("errors", "Errors by cause", _empty("no errors"))
+        return _section("errors", title, _empty("no errors"))
     total = sum(_num(v) or 0.0 for v in errors.values())
     rows = [(_e(cause), _count(count), _pct((_num(count) or 0.0) / total))
             for cause, count in sorted(errors.items(), key=lambda kv: -(_num(kv[1]) or 0.0))]
-    return _section("errors", "Errors by cause",
-                    _table(("cause", "count", "share"), rows))
+    return _section("errors", title, _table(("cause", "count", "share"), rows))
 
 
-def _cache(result: Mapping[str, Any]) -> str:
+def _cache(cache: Mapping[str, Any] | None) -> str:
     rows = []
-    for service, summary in _dict(result.get("cache")).items():
+    for service, summary in _dict(cache).items():
         summary = _dict(summary)
         levels = _dict(summary.get("levels")) or {"\u2013": {}}
         first = True
@@ -588,8 +877,8 @@ def _cache(result: Mapping[str, Any]) -> str:
                 "requests"))
 
 
-def _kafka(result: Mapping[str, Any]) -> str:
-    consumers = _dict(_dict(result.get("kafka")).get("consumers"))
+def _kafka(kafka: Mapping[str, Any] | None) -> str:
+    consumers = _dict(_dict(kafka).get("consumers"))
     rows = []
     for name, stats in consumers.items():
         stats = _dict(stats)
@@ -605,7 +894,7 @@ def _kafka(result: Mapping[str, Any]) -> str:
          "lag p50", "lag p95", "lag p99", "lag max"), rows,
         caption="business commit to processed (ms); dead-lettered: written to the "
                 "topic's .dlq (ecomctl events dlq list)"
-        + _drained(_dict(result.get("kafka")).get("drain_s"))))
+        + _drained(_dict(kafka).get("drain_s"))))
 
 
 def _drained(drain_s: Any) -> str:
@@ -613,8 +902,8 @@ def _drained(drain_s: Any) -> str:
     return "" if seconds is None else f"; caught up {seconds:.1f} s after the run"
 
 
-def _db(result: Mapping[str, Any]) -> str:
-    per_checkout = _dict(_dict(result.get("db")).get("queries_per_checkout"))
+def _db(db: Mapping[str, Any] | None) -> str:
+    per_checkout = _dict(_dict(db).get("queries_per_checkout"))
     if not _num(per_checkout.get("checkouts")):
         return _section("db", "Database", _empty("no checkout traces to count queries in"))
     keys = ("checkouts", "mean", "min", "p50", "p95", "max")
@@ -627,8 +916,8 @@ _SEVERITY_TONE = {"critical": "bad", "error": "bad", "high": "bad", "warning": "
                   "warn": "warn", "medium": "warn"}
 
 
-def _findings(result: Mapping[str, Any]) -> str:
-    analysis = _dict(result.get("trace_analysis"))
+def _findings(trace_analysis: Mapping[str, Any] | None) -> str:
+    analysis = _dict(trace_analysis)
     findings = [f for f in _list(analysis.get("findings")) if isinstance(f, dict)]
     if not findings:
         return _section("findings", "Trace detector findings", _empty("nothing found"))
@@ -650,10 +939,11 @@ def _findings(result: Mapping[str, Any]) -> str:
         ("detector", "severity", "message", "trace"), rows, numeric_from=99, caption=caption))
 
 
-def _footer(result: Mapping[str, Any]) -> str:
-    parts = [f"schema {_e(_text(result.get('schema'), '?'))}"]
-    if result.get("trace_file"):
-        parts.append(f"traces in <code>{_e(result['trace_file'])}</code>")
+def _footer(result: Result) -> str:
+    parts = [f"schema {_e(result.schema)}"]
+    trace_file = getattr(result, "trace_file", None)
+    if trace_file:
+        parts.append(f"traces in <code>{_e(trace_file)}</code>")
     parts.append("written by ecomctl report")
     return f"<footer>{' &middot; '.join(parts)}</footer>"
 
@@ -678,6 +968,8 @@ nav a{color:#0969da;text-decoration:none}
 .banner{max-width:960px;margin:16px auto 0;padding:16px 20px;background:var(--bad);color:#fff;
 border-radius:6px;font-size:16px;display:flex;gap:16px;align-items:baseline}
 .banner strong{font-size:22px;white-space:nowrap}
+.banner.warn{background:var(--warn)}
+small{color:var(--muted)}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;
 font-weight:600;vertical-align:middle;background:var(--soft);color:var(--muted);
 border:1px solid var(--line)}

@@ -117,6 +117,16 @@ class Axis:
 
 
 @dataclass(frozen=True)
+class Band:
+    """A shaded stretch of the x axis behind the data (a fault window, a phase)."""
+
+    start: float
+    end: float
+    label: str
+    color: str = "#e1575922"
+
+
+@dataclass(frozen=True)
 class Series:
     """A named line or column stack; a ``None`` value leaves a gap."""
 
@@ -157,6 +167,16 @@ class _Frame:
             f'<rect class="plot" x="{self.left}" y="{self.top}" width="{self.right - self.left}"'
             f' height="{self.bottom - self.top}"/>',
         ]
+
+    def bands(self, bands: Sequence[Band]) -> list[str]:
+        parts = []
+        for band in bands:
+            x0, x1 = self.px(band.start), self.px(band.end)
+            if x1 > x0:
+                parts.append(f'<rect class="band-x" x="{_n(x0)}" y="{self.top}"'
+                             f' width="{_n(x1 - x0)}" height="{self.bottom - self.top}"'
+                             f' fill="{band.color}"><title>{_e(band.label)}</title></rect>')
+        return parts
 
     def axes(self) -> list[str]:
         parts = []
@@ -215,10 +235,12 @@ def _segments(points: Sequence[tuple[float, float | None]]) -> Iterator[list[tup
 
 def line_chart(series: Sequence[Series], x: Axis, y: Axis, *, label: str,
                width: int = WIDTH, height: int = HEIGHT,
-               value_fmt: Callable[[float], str] = format_number) -> str:
-    """Lines, with a dot on each point when there are few (a single point is visible)."""
+               value_fmt: Callable[[float], str] = format_number,
+               bands: Sequence[Band] = ()) -> str:
+    """Lines, with a dot on each point when there are few (a single point is visible);
+    ``bands`` shade stretches of x behind them."""
     frame = _Frame(x, y, width, height, [(s.label, s.color) for s in series])
-    parts = frame.open(label) + frame.axes()
+    parts = frame.open(label) + frame.bands(bands) + frame.axes()
     for s in series:
         valued = sum(1 for _, v in s.points if v is not None)
         for run in _segments(s.points):
@@ -227,7 +249,7 @@ def line_chart(series: Sequence[Series], x: Axis, y: Axis, *, label: str,
                 parts.append(f'<polyline class="line" points="{coords}" stroke="{s.color}"/>')
             if len(run) == 1 or valued <= 40:
                 parts.extend(
-                    f'<circle cx="{_n(frame.px(a))}" cy="{_n(frame.py(b))}" r="2.8"'
+                    f'<circle class="mark" cx="{_n(frame.px(a))}" cy="{_n(frame.py(b))}" r="2.8"'
                     f' fill="{s.color}"><title>{_e(s.label)}: {_e(x.fmt(a))} -&gt;'
                     f" {_e(value_fmt(b))}</title></circle>"
                     for a, b in run
@@ -239,11 +261,12 @@ def line_chart(series: Sequence[Series], x: Axis, y: Axis, *, label: str,
 
 def column_chart(stacks: Sequence[Series], x: Axis, y: Axis, *, column_width: float,
                  label: str, width: int = WIDTH, height: int = HEIGHT,
-                 column_title: Callable[[float], str] | None = None) -> str:
+                 column_title: Callable[[float], str] | None = None,
+                 bands: Sequence[Band] = ()) -> str:
     """Stacked columns: the i-th point of every series stacks on one column that spans
-    [x, x + column_width)."""
+    [x, x + column_width); ``bands`` shade stretches of x behind them."""
     frame = _Frame(x, y, width, height, [(s.label, s.color) for s in stacks])
-    parts = frame.open(label) + frame.axes()
+    parts = frame.open(label) + frame.bands(bands) + frame.axes()
     columns: dict[float, list[tuple[float, str]]] = {}
     for s in stacks:
         for at, value in s.points:
@@ -258,7 +281,7 @@ def column_chart(stacks: Sequence[Series], x: Axis, y: Axis, *, column_width: fl
         base = 0.0
         for value, color in cells:
             y0, y1 = frame.py(base), frame.py(base + value)
-            parts.append(f'<rect x="{_n(x0 + gap / 2)}" y="{_n(y1)}"'
+            parts.append(f'<rect class="mark" x="{_n(x0 + gap / 2)}" y="{_n(y1)}"'
                          f' width="{_n(max(x1 - x0 - gap, 0.5))}"'
                          f' height="{_n(max(y0 - y1, 0.5))}" fill="{color}"/>')
             base += value
@@ -333,10 +356,74 @@ def waterfall(rows: Sequence[WaterfallRow], *, total_ms: float, label: str,
             f'<rect class="band" x="0" y="{y}" width="{width}" height="{_ROW_H}"/>'
             f'<text x="{indent}" y="{_n(middle)}" dy="0.32em"><tspan class="span-name">'
             f'{_e(name)}</tspan> <tspan class="span-service">{_e(service)}</tspan></text>'
-            f'<rect x="{_n(bar_x0)}" y="{y + 4}" width="{_n(max(bar_x1 - bar_x0, 1.0))}"'
+            f'<rect class="mark" x="{_n(bar_x0)}" y="{y + 4}"'
+            f' width="{_n(max(bar_x1 - bar_x0, 1.0))}"'
             f' height="{_ROW_H - 8}" rx="2" fill="{fill}"/>'
             f'<text class="duration" x="{_n(bar_x1 + 4)}" y="{_n(middle)}" dy="0.32em">'
             f"{_e(format_ms(row.end_ms - row.start_ms))}</text></g>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class RatioBar:
+    """One row of a ratio chart: ``value`` against its ``target`` (higher is better)."""
+
+    name: str
+    value: float
+    target: float
+    tooltip: str
+
+
+_BAR_LABEL_W = 150
+
+
+def ratio_bars(rows: Sequence[RatioBar], *, label: str, good: str, bad: str,
+               width: int = WIDTH) -> str:
+    """Horizontal bars from 0, one per row, green when at or above the row's target (a
+    dark tick), red below; the axis is shared, so rows compare at a glance."""
+    top, bottom = 34, 40
+    height = top + len(rows) * 30 + bottom
+    x0, x1 = _BAR_LABEL_W, width - _RIGHT - 60
+    scale = LinearScale.nice(0.0, max([r.value for r in rows] + [r.target for r in rows]
+                                      + [1e-3]), count=6)
+
+    def px(value: float) -> float:
+        return x0 + min(max(scale.fraction(value), 0.0), 1.0) * (x1 - x0)
+
+    parts = [
+        f'<svg class="chart ratios" viewBox="0 0 {width} {height}" width="{width}"'
+        f' height="{height}" role="img" aria-label="{_e(label)}">',
+        f"<title>{_e(label)}</title>",
+        f'<rect class="plot" x="{x0}" y="{top}" width="{x1 - x0}"'
+        f' height="{height - top - bottom}"/>',
+    ]
+    for tick in scale.ticks():
+        x = _n(px(tick))
+        parts.append(f'<line class="grid" x1="{x}" x2="{x}" y1="{top}" y2="{height - bottom}"/>'
+                     f'<text class="tick" x="{x}" y="{height - bottom + 16}"'
+                     f' text-anchor="middle">{_e(format_number(tick))}x</text>')
+    parts.append(f'<text class="axis-label" x="{_n((x0 + x1) / 2)}" y="{height - 6}"'
+                 f' text-anchor="middle">ratio (higher is better; tick: target)</text>')
+    legend_parts, _ = legend([("target reached", good), ("below target", bad)], x=x0, y=14,
+                             max_x=x1)
+    parts += legend_parts
+    for i, row in enumerate(rows):
+        y = top + i * 30
+        color = good if row.value >= row.target else bad
+        end = px(row.value)
+        target_x = _n(px(row.target))
+        parts.append(
+            f"<g><title>{_e(row.tooltip)}</title>"
+            f'<text x="{x0 - 8}" y="{y + 15}" text-anchor="end" dy="0.32em">'
+            f"{_e(_fit(row.name, int((_BAR_LABEL_W - 12) / _CHAR_W)))}</text>"
+            f'<rect class="mark" x="{x0}" y="{y + 6}" width="{_n(max(end - x0, 1.0))}"'
+            f' height="18" rx="2" fill="{color}"/>'
+            f'<line x1="{target_x}" x2="{target_x}" y1="{y + 2}" y2="{y + 28}" stroke="#1f2328"'
+            f' stroke-width="2"/>'
+            f'<text class="duration" x="{_n(max(end, px(row.target)) + 6)}" y="{y + 15}"'
+            f' dy="0.32em">{_e(format_number(row.value))}x</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -29,13 +29,14 @@ from typing import Any
 from ecomctl.bootstrap import StackOptions, running_stack
 from ecomctl.config import Settings
 from ecomctl.errors import ConfigError, InfraError
+from ecomctl.faults.catalogue import apply_faults, roles_faults
 from ecomctl.seed.credentials import load_credentials
-from ecomctl.sim.faults import apply_faults
 from ecomctl.sim.metrics_view import with_ratios
 from ecomctl.sim.recorder import Recorder
 from ecomctl.sim.runner import SimulationPlan
+from ecomctl.sim.scheduled_faults import ScheduledFaults, combined_windows, records_to_json
 from ecomctl.sim.simulate import (
-    EVENTS_ROLE_FAULTS,
+    PARENT_ROLES,
     assemble,
     capture_telemetry,
     delivery_baseline,
@@ -103,15 +104,17 @@ async def simulate_processes(
             async with running_stack(settings, StackOptions(telemetry=telemetry)) as shop:
                 await require_shoppers(settings, credentials, shoppers)
                 delivery = await delivery_baseline(shop)
-                events_faults = [f for f in plan.faults if f.name in EVENTS_ROLE_FAULTS]
+                events_faults = roles_faults(list(plan.faults), PARENT_ROLES)
                 undo = await apply_faults(shop, events_faults)
                 for consumer in shop.consumers:
                     consumer.event_lag.reset()
                 try:
                     on_phase(f"starting {processes} shopper processes")
+                    scheduled = ScheduledFaults(shop, plan.fault_schedule, PARENT_ROLES)
                     outputs = await _run_shards(shards, credentials, work, on_phase,
-                                                shop.payment_gateway_url)
+                                                shop.payment_gateway_url, scheduled.start)
                 finally:
+                    parent_windows = await scheduled.stop()
                     for revert in reversed(undo):
                         await revert()
                 kafka, invariants = await settle(shop, on_phase, delivery)
@@ -124,8 +127,11 @@ async def simulate_processes(
     recorder = Recorder.merged(o["recorder"] for o in outputs)
     run_s = max(o["recorder"]["started"] + o["run_s"] for o in outputs) - recorder.started
     cache = with_ratios(_add_lookups(o["cache_lookups"] for o in outputs))
+    windows = combined_windows(plan.fault_schedule, recorder.started_ns / 1e9,
+                               records_to_json(parent_windows),
+                               *(o.get("fault_windows", []) for o in outputs))
     result = assemble(plan, recorder, started_at, run_s, trace_file, invariants, cache, kafka,
-                      sampler_description(settings), fault_events)
+                      sampler_description(settings), fault_events, windows)
     result["config"]["processes"] = processes
     result["processes"] = [_shard_summary(o) for o in outputs]
     return result
@@ -141,7 +147,7 @@ def _shard_summary(output: dict[str, Any]) -> dict[str, Any]:
 
 async def _run_shards(
     shards: Sequence[Shard], credentials: Path, work: Path, on_phase: Phase,
-    payment_gateway_url: str | None,
+    payment_gateway_url: str | None, on_go: Callable[[], None] = lambda: None,
 ) -> list[dict[str, Any]]:
     """The shopper processes, all charging through the parent's one payment gateway (one
     ledger, reconciled by the parent's events role)."""
@@ -150,6 +156,7 @@ async def _run_shards(
         for shard in shards:
             children.append(await _start_shard(shard, credentials, work, payment_gateway_url))
         await _barrier(children, work, [shard.index for shard in shards])
+        on_go()  # the shoppers' measured run starts now: so does the parent's fault schedule
         on_phase("running shoppers")
         longest = max(shard.plan.duration_s or 0.0 for shard in shards) + EXIT_GRACE_S
         deadline = time.monotonic() + longest

@@ -21,6 +21,11 @@ class Second:
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     cache_hits: int = 0
     cache_requests: int = 0
+    checkouts: int = 0
+    """Paid checkouts."""
+    by_journey: dict[str, list[int]] = field(default_factory=dict)
+    """Latencies (µs) per journey, for the fault phases (a histogram each would be large)."""
+    journey_errors: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -77,12 +82,15 @@ class Recorder:
         second = self._second(ended)
         second.journeys += 1
         second.latency.record_s(duration)
+        second.by_journey.setdefault(journey, []).append(round(duration * 1_000_000))
         if cause is not None:
             self.errors[cause] += 1
             self.journey_errors[journey] += 1
             second.errors += 1
+            second.journey_errors[journey] += 1
         if checkout is not None:
             self.checkouts[checkout] += 1
+            second.checkouts += checkout == "paid"
         slowest = self.slowest.get(journey)
         if slowest is None or duration > slowest.duration_s:
             self.slowest[journey] = Slowest(duration, trace_id)
@@ -123,7 +131,9 @@ class Recorder:
             "journey_errors": dict(self.journey_errors), "errors": dict(self.errors),
             "checkouts": dict(self.checkouts),
             "timeline": [{"journeys": s.journeys, "errors": s.errors, "hdr": s.latency.encode(),
-                          "cache_hits": s.cache_hits, "cache_requests": s.cache_requests}
+                          "cache_hits": s.cache_hits, "cache_requests": s.cache_requests,
+                          "checkouts": s.checkouts, "by_journey": s.by_journey,
+                          "journey_errors": dict(s.journey_errors)}
                          for s in self.timeline],
             "slowest": {name: [s.duration_s, s.trace_id] for name, s in self.slowest.items()},
         }
@@ -154,6 +164,10 @@ class Recorder:
                 into.latency.merge(LatencyHistogram.decode(second["hdr"]))
                 into.cache_hits += second["cache_hits"]
                 into.cache_requests += second["cache_requests"]
+                into.checkouts += second.get("checkouts", 0)
+                for name, values in second.get("by_journey", {}).items():
+                    into.by_journey.setdefault(name, []).extend(values)
+                into.journey_errors.update(second.get("journey_errors", {}))
             for name, (duration_s, trace_id) in state["slowest"].items():
                 current = merged.slowest.get(name)
                 if current is None or duration_s > current.duration_s:

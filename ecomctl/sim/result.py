@@ -9,6 +9,7 @@ Schema ``ecomctl.result/v1`` (``checkout simulate`` writes ``kind: "checkout-sim
       "started_at": ISO-8601, "duration_s": float,
       "config": {"shoppers", "duration_s", "sessions", "think_time_s", "arrival_rate",
                  "seed", "via", "weights": {journey: weight}, "faults": ["name=value"],
+                 "fault_schedule": ["20s+15s:payment-slow=800"],
                  "latency_origin": "intended start (open loop)" | "actual start",
                  "processes": int},      # shopper processes (--processes)
       "processes": [{"journeys", "errors", "checkouts", "run_s"}],  # with --processes > 1:
@@ -36,7 +37,15 @@ Schema ``ecomctl.result/v1`` (``checkout simulate`` writes ``kind: "checkout-sim
                         "connections_terminated"}],   # what --fault chaos did
       "db": {"queries_per_checkout": <summary of counts>},
       "timeline": [{"t", "journeys", "errors", "p50_ms", "p95_ms", "p99_ms",
-                    "cache_hit_ratio"}],                  # one entry per second
+                    "cache_hit_ratio", "checkouts"}],     # one entry per second
+      # with --fault-schedule (ecomctl.analysis.phases; seconds from the run's start):
+      "fault_windows": [{"fault", "scheduled_start_s", "scheduled_length_s",
+                         "start_s", "end_s",             # as it happened (null: never)
+                         "before", "during", "after": <phase>,
+                         "recovery_s": float | null,     # null: p95 never came back
+                         "recovery_of": "overall" | target, "slowed": [target]}],
+      "phases": {"before", "during", "after": <phase>},  # over every window
+      "recovery_s": float | null,                        # the slowest window's
       "trace_analysis": {...},        # ecomctl.analysis.report.TraceAnalysis.to_dict()
       "slowest_trace": {"journey", "trace_id", "duration_ms", "spans": [span dicts]},
       "trace_file": path of the OTLP JSON lines capture,
@@ -45,35 +54,26 @@ Schema ``ecomctl.result/v1`` (``checkout simulate`` writes ``kind: "checkout-sim
     }
 
 A latency summary is ``{"count", "min_ms", "mean_ms", "p50_ms", "p90_ms", "p95_ms",
-"p99_ms", "p999_ms", "max_ms"}`` from HdrHistogram (3 significant figures).
+"p99_ms", "p999_ms", "max_ms"}`` from HdrHistogram (3 significant figures). A phase is
+``{"from_s", "to_s", "seconds", "count", "errors", "error_rate", "throughput_per_s",
+"checkouts_per_s", "p50_ms", "p95_ms", "p99_ms", "targets": {journey or endpoint: {"count",
+"errors", "error_rate", "p50_ms", "p95_ms", "p99_ms"}}}``; ``load run`` writes the same
+fault fields, its targets being endpoints.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from ecomctl.errors import ConfigError
+# The format's reader, validator and writer live in ecomctl.results (typed, by kind); these
+# names stay for the producers and for code written against them.
+from ecomctl.results.envelope import RESULT_SCHEMA, read_document, write_result
+from ecomctl.results.envelope import SCHEMA_OF as _SCHEMA_OF
 
-RESULT_SCHEMA = "ecomctl.result/v1"
-
-
-def write_result(result: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    tmp.replace(path)
+__all__ = ["RESULT_SCHEMA", "read_result", "write_result"]
 
 
 def read_result(path: Path, schemas: tuple[str, ...] = (RESULT_SCHEMA,)) -> dict[str, Any]:
-    """A result document of one of ``schemas`` (``gate check`` also takes bench results)."""
-    try:
-        result = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such result file") from exc
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: not a JSON result file ({exc})") from exc
-    if not isinstance(result, dict) or result.get("schema") not in schemas:
-        raise ConfigError(f"{path}: not an ecomctl result ({' or '.join(schemas)} expected)")
-    return result
+    """A validated result document of one of ``schemas``, as plain JSON."""
+    return read_document(path, tuple(k for k, s in _SCHEMA_OF.items() if s in schemas))

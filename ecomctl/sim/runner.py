@@ -15,9 +15,10 @@ from typing import Any
 from opentelemetry.trace import Status, StatusCode
 
 from ecomctl.errors import ConfigError
+from ecomctl.faults.catalogue import FaultSpec, parse_fault
+from ecomctl.faults.schedule import FaultWindow, parse_schedule
 from ecomctl.seed.credentials import Shopper
 from ecomctl.sim.client import ShopClient, cause_of
-from ecomctl.sim.faults import FaultSpec, parse_fault
 from ecomctl.sim.journeys import JOURNEYS, CatalogueSample, JourneyOutcome, pick
 from ecomctl.sim.recorder import LiveView, Recorder
 from ecomctl.telemetry.spans import ServiceTracer
@@ -34,6 +35,7 @@ class SimulationPlan:
     via: str = "inprocess"
     weights: tuple[tuple[str, int], ...] = ()
     faults: tuple[FaultSpec, ...] = ()
+    fault_schedule: tuple[FaultWindow, ...] = ()
 
     def __post_init__(self) -> None:
         if self.shoppers < 1:
@@ -55,6 +57,7 @@ class SimulationPlan:
         """The plan as JSON (``from_json`` reads it back): how a shopper process gets it."""
         fields = asdict(self)
         fields["faults"] = [str(f) for f in self.faults]
+        fields["fault_schedule"] = ", ".join(str(w) for w in self.fault_schedule)
         fields["weights"] = [list(w) for w in self.weights]
         return fields
 
@@ -64,6 +67,8 @@ class SimulationPlan:
             **fields,
             "weights": tuple((str(name), int(weight)) for name, weight in fields["weights"]),
             "faults": tuple(parse_fault(text) for text in fields["faults"]),
+            "fault_schedule": parse_schedule(fields["fault_schedule"])
+            if fields.get("fault_schedule") else (),
         })
 
 

@@ -13,11 +13,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.analysis.model import SpanRecord, Trace
+from ecomctl.analysis.phases import Tally, TimeBucket, fault_report
 from ecomctl.bootstrap import ShopStack, StackOptions, running_stack
 from ecomctl.config import Settings
 from ecomctl.errors import InfraError
 from ecomctl.event_loop import chosen_loop, http_parser
+from ecomctl.faults.catalogue import FaultSpec, Role, apply_faults, roles_faults
+from ecomctl.faults.schedule import WindowRecord
 from ecomctl.seed.credentials import (
     Shopper,
     load_credentials,
@@ -27,12 +31,12 @@ from ecomctl.seed.credentials import (
 from ecomctl.sim.catalogue import sample_catalogue
 from ecomctl.sim.client import HttpClient, InProcessClient, ShopClient
 from ecomctl.sim.delivery import ConsumerGroup, DeliveryBaseline, baseline, check_delivery
-from ecomctl.sim.faults import FaultSpec, apply_faults
 from ecomctl.sim.invariants import InvariantResult, check_invariants
 from ecomctl.sim.metrics_view import cache_lookups, cache_totals, with_ratios
 from ecomctl.sim.recorder import LiveView, Recorder
 from ecomctl.sim.result import RESULT_SCHEMA
 from ecomctl.sim.runner import SimulationPlan, run_simulation
+from ecomctl.sim.scheduled_faults import ScheduledFaults, combined_windows, records_to_json
 from ecomctl.telemetry.setup import Telemetry
 
 if TYPE_CHECKING:
@@ -41,11 +45,11 @@ if TYPE_CHECKING:
 Phase = Callable[[str], None]
 DRAIN_TIMEOUT_S = 120.0
 DELIVERY_CHECKS = 3
-# Faults of the events role (the outbox relay, the carrier) and of the payment gateway
-# simulator: with --processes, applied in the parent, where the relay, the consumers and the
-# one simulator every shopper process charges through run.
-EVENTS_ROLE_FAULTS = frozenset({"kafka-down", "shipping-slow", "payment-decline",
-                                "payment-slow", "payment-timeout-after-capture", "chaos"})
+# With --processes, faults of the events role (the outbox relay, the carrier) and of the
+# payment gateway simulator apply in the parent, where the relay, the consumers and the one
+# simulator every shopper process charges through run; the API's in each shopper process.
+PARENT_ROLES = frozenset({Role.EVENTS, Role.PAYMENT_GATEWAY})
+SHARD_ROLES = frozenset({Role.API})
 
 
 def _quiet(_: str) -> None:
@@ -70,9 +74,10 @@ async def simulate(
             await require_shoppers(settings, credentials, shoppers)
             delivery = await delivery_baseline(shop)
             on_phase("running shoppers")
-            recorder, run_s = await drive_shoppers(
+            recorder, run_s, windows = await drive_shoppers(
                 shop, plan, shoppers, list(plan.faults), on_tick=on_tick,
                 cache_totals=lambda: cache_totals(telemetry.metric_reader),
+                roles=frozenset(Role),
             )
             kafka, invariants = await settle(shop, on_phase, delivery)
             fault_events = list(shop.fault_log)
@@ -84,7 +89,9 @@ async def simulate(
         telemetry.shutdown()
     on_phase("analysing traces")
     return assemble(plan, recorder, started_at, run_s, trace_file, invariants, cache,
-                    kafka, sampler_description(settings), fault_events)
+                    kafka, sampler_description(settings), fault_events,
+                    combined_windows(plan.fault_schedule, recorder.started_ns / 1e9,
+                                     records_to_json(windows)))
 
 
 async def simulate_shard(
@@ -105,16 +112,17 @@ async def simulate_shard(
         options = StackOptions(telemetry=telemetry, workers=False,
                                payment_gateway_url=payment_gateway_url)
         async with running_stack(settings, options) as shop:
-            faults = [f for f in plan.faults if f.name not in EVENTS_ROLE_FAULTS]
-            recorder, run_s = await drive_shoppers(
+            faults = roles_faults(list(plan.faults), SHARD_ROLES)
+            recorder, run_s, windows = await drive_shoppers(
                 shop, plan, shoppers, faults, first_account=first_account, ready=ready,
-                cache_totals=lambda: cache_totals(telemetry.metric_reader),
+                cache_totals=lambda: cache_totals(telemetry.metric_reader), roles=SHARD_ROLES,
             )
             lookups = cache_lookups(telemetry.metric_reader)
             telemetry.force_flush()
     finally:
         telemetry.shutdown()
-    return {"recorder": recorder.state(), "run_s": run_s, "cache_lookups": lookups}
+    return {"recorder": recorder.state(), "run_s": run_s, "cache_lookups": lookups,
+            "fault_windows": records_to_json(windows)}
 
 
 def capture_telemetry(settings: Settings, trace_file: Path) -> Telemetry:
@@ -144,9 +152,18 @@ async def drive_shoppers(
     cache_totals: Callable[[], tuple[int, int]] | None = None,
     first_account: int = 0,
     ready: Callable[[], Awaitable[None]] | None = None,
-) -> tuple[Recorder, float]:
-    """The measured run with ``faults`` applied; returns what it recorded and its length."""
+    roles: frozenset[Role] = frozenset(Role),
+) -> tuple[Recorder, float, list[WindowRecord]]:
+    """The measured run with ``faults`` applied and the plan's fault windows of ``roles``
+    on schedule; returns what it recorded, its length and the windows as they happened."""
     catalogue = await sample_catalogue(shop.db, plan.seed)
+    scheduled = ScheduledFaults(shop, plan.fault_schedule, roles)
+
+    async def measured_run_starts() -> None:
+        if ready is not None:
+            await ready()
+        scheduled.start()
+
     async with _client_factory(shop, plan) as make_client:
         undo = await apply_faults(shop, faults)
         for consumer in shop.consumers:  # lag of this run's events, not a backlog's
@@ -155,15 +172,17 @@ async def drive_shoppers(
             recorder = await run_simulation(
                 plan, shoppers=shoppers, catalogue=catalogue, make_client=make_client,
                 tracer=shop.telemetry.tracer("shopper"), on_tick=on_tick,
-                cache_totals=cache_totals, first_account=first_account, ready=ready,
+                cache_totals=cache_totals, first_account=first_account,
+                ready=measured_run_starts,
             )
             # The measured run: from the first journey (after the logins), not from the
             # stack's start-up.
             run_s = time.monotonic() - recorder.started
         finally:
+            windows = await scheduled.stop()
             for revert in reversed(undo):
                 await revert()
-    return recorder, run_s
+    return recorder, run_s, windows
 
 
 async def delivery_baseline(shop: ShopStack) -> DeliveryBaseline:
@@ -232,6 +251,7 @@ def assemble(
     kafka: dict[str, Any],
     sampler: str,
     fault_events: list[dict[str, Any]] | None = None,
+    fault_windows: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     from ecomctl.analysis.readers import group_traces, load_spans
     from ecomctl.analysis.report import analyze
@@ -257,6 +277,7 @@ def assemble(
             "think_time_s": plan.think_time_s, "arrival_rate": plan.arrival_rate,
             "seed": plan.seed, "via": plan.via, "weights": dict(plan.weights),
             "faults": [str(f) for f in plan.faults],
+            "fault_schedule": [str(w) for w in plan.fault_schedule],
             "latency_origin": "intended start (open loop, coordinated omission corrected)"
             if plan.arrival_rate else "actual start (closed loop)",
             "processes": 1,
@@ -287,7 +308,7 @@ def assemble(
              **{k: v for k, v in s.latency.summary().items()
                 if k in ("p50_ms", "p95_ms", "p99_ms")},
              "cache_hit_ratio": round(s.cache_hits / s.cache_requests, 4)
-             if s.cache_requests else None}
+             if s.cache_requests else None, "checkouts": s.checkouts}
             for i, s in enumerate(recorder.timeline)
         ],
         "tracing": {
@@ -308,6 +329,7 @@ def assemble(
         "trace_file": str(trace_file),
         "invariants": [asdict(r) for r in invariants],
         "ok": all(r.ok for r in invariants),
+        **fault_report(_time_buckets(recorder), fault_windows or [], run_s),
     }
 
 
@@ -359,6 +381,20 @@ def consumer_lag(consumers: list[EventConsumer]) -> dict[str, Any]:
                  "kafka_lag": c.event_lag.kafka.summary() if c.event_lag.kafka.count else None}
         for c in consumers
     }
+
+
+def _time_buckets(recorder: Recorder) -> list[TimeBucket]:
+    buckets = []
+    for i, second in enumerate(recorder.timeline):
+        targets = {}
+        for name, values in second.by_journey.items():
+            histogram = LatencyHistogram()
+            histogram.record_many_us(values)
+            targets[name] = Tally(len(values), second.journey_errors[name], histogram)
+        buckets.append(TimeBucket(t=i, count=second.journeys, errors=second.errors,
+                                  checkouts=second.checkouts, histogram=second.latency,
+                                  targets=targets))
+    return buckets
 
 
 def _span_dict(span: SpanRecord) -> dict[str, Any]:

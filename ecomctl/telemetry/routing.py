@@ -8,12 +8,16 @@ the normal parent/child relations, because all providers share one context and o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind
-from opentelemetry.util._decorator import _agnosticcontextmanager
 from opentelemetry.util.types import AttributeValue
 
 from ecomctl.telemetry.context import current_service
@@ -78,8 +82,9 @@ class _RoutingTracer(trace.Tracer):
             set_status_on_exception,
         )
 
-    @_agnosticcontextmanager
-    def start_as_current_span(
+    # The API declares this method's result as a private class of its own; ours has the same
+    # behaviour (context manager, and decorator of sync and async functions) without it.
+    def start_as_current_span(  # type: ignore[override]
         self,
         name: str,
         context: Context | None = None,
@@ -90,12 +95,56 @@ class _RoutingTracer(trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
-    ) -> Iterator[Span]:
-        with self._target().start_as_current_span(
+    ) -> _CurrentSpan:
+        return _CurrentSpan(lambda: self._target().start_as_current_span(
             name, context, kind, attributes, links, start_time, record_exception,
             set_status_on_exception, end_on_exit,
-        ) as span:
-            yield span
+        ))
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _CurrentSpan(AbstractContextManager[Span]):
+    """What ``start_as_current_span`` returns. The service's tracer is chosen on entry (the
+    service running then); as a decorator, each call gets a new span, and an async function's
+    span lasts until its coroutine finishes (as with the API's own context manager)."""
+
+    __slots__ = ("_inner", "_open")
+
+    def __init__(self, open_span: Callable[[], AbstractContextManager[Span]]) -> None:
+        self._open = open_span
+        self._inner: AbstractContextManager[Span] | None = None
+
+    def __enter__(self) -> Span:
+        self._inner = self._open()
+        return self._inner.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        inner, self._inner = self._inner, None
+        return inner.__exit__(exc_type, exc, tb) if inner is not None else None
+
+    def __call__(self, func: _F) -> _F:
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                with self._open():
+                    return await func(*args, **kwargs)
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with self._open():
+                return func(*args, **kwargs)
+
+        return run  # type: ignore[return-value]
 
 
 ROUTER = RoutingTracerProvider()

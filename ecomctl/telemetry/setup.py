@@ -1,22 +1,26 @@
 """Building the tracer and meter providers of one in-process stack.
 
-One ``TracerProvider`` per service (its own ``service.name``), all sharing one batching span
-processor (OTLP export) plus any extra processors (in-process capture). The process-wide
-``ROUTER`` is the global tracer provider and the one the instrumentations use; ``activate``
-points it at this stack's providers.
+One ``TracerProvider`` per service (its own ``service.name``), all sharing the batching span
+processors of the configured exporters (``OTEL_TRACES_EXPORTER``) plus any extra processors
+(in-process capture). The process-wide ``ROUTER`` is the global tracer provider and the one
+the instrumentations use; ``activate`` points it at this stack's providers.
+
+Everything comes from ``Settings`` (read once, from the environment or a given mapping);
+nothing here reads ``os.environ`` again, so a ``Settings`` means what it says.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -27,10 +31,21 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     TraceIdRatioBased,
 )
+from opentelemetry.sdk.version import __version__ as sdk_version
+from opentelemetry.semconv.attributes.service_attributes import (
+    SERVICE_NAME,
+    SERVICE_NAMESPACE,
+    SERVICE_VERSION,
+)
+from opentelemetry.semconv.attributes.telemetry_attributes import (
+    TELEMETRY_SDK_LANGUAGE,
+    TELEMETRY_SDK_NAME,
+    TELEMETRY_SDK_VERSION,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ecomctl import __version__
-from ecomctl.config import Settings
+from ecomctl.config import OtlpExporterSettings, Settings
 from ecomctl.errors import ConfigError
 from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.routing import ROUTER
@@ -60,16 +75,111 @@ def sampler_from(settings: Settings) -> Sampler:
     return samplers[name]
 
 
-def otlp_span_exporter(settings: Settings) -> SpanExporter:
-    if settings.otlp_protocol == "grpc":
+DEFAULT_NAMESPACE = "ecomctl"
+
+
+def base_resource(settings: Settings) -> Resource:
+    """The process's resource: the SDK's ``telemetry.sdk.*``, ecomctl's defaults
+    (``service.namespace=ecomctl``, ``service.version``), then ``OTEL_RESOURCE_ATTRIBUTES``
+    (which may override both), and ``service.name`` from ``OTEL_SERVICE_NAME`` (the metrics';
+    each service's tracer provider puts its own name in its place)."""
+    return Resource({
+        TELEMETRY_SDK_LANGUAGE: "python",
+        TELEMETRY_SDK_NAME: "opentelemetry",
+        TELEMETRY_SDK_VERSION: sdk_version,
+        SERVICE_NAMESPACE: DEFAULT_NAMESPACE,
+        SERVICE_VERSION: __version__,
+        **settings.resource_attributes,
+        SERVICE_NAME: settings.service_name,
+    })
+
+
+def service_resource(base: Resource, service: str) -> Resource:
+    """``base`` with ``service.name`` = one ecomctl service (gateway, order, payment...)."""
+    return base.merge(Resource({SERVICE_NAME: service}))
+
+
+def _read(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def _grpc_options(otlp: OtlpExporterSettings) -> dict[str, Any]:
+    """Every option explicit: left out, the exporters would read ``os.environ`` (and take
+    its timeout in seconds, where the specification says milliseconds)."""
+    import grpc  # type: ignore[import-untyped]  # (no stubs; the exporters take its types)
+
+    credentials = None
+    if not otlp.insecure:
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=_read(otlp.certificate),
+            private_key=_read(otlp.client_key),
+            certificate_chain=_read(otlp.client_certificate),
+        )
+    return {
+        "endpoint": otlp.endpoint, "insecure": otlp.insecure, "credentials": credentials,
+        "headers": dict(otlp.headers), "timeout": otlp.timeout_s,
+        "compression": grpc.Compression.Gzip if otlp.compression == "gzip"
+        else grpc.Compression.NoCompression,
+    }
+
+
+def _http_options(otlp: OtlpExporterSettings) -> dict[str, Any]:
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    return {
+        "endpoint": otlp.endpoint, "certificate_file": otlp.certificate,
+        "client_key_file": otlp.client_key, "client_certificate_file": otlp.client_certificate,
+        "headers": dict(otlp.headers), "timeout": otlp.timeout_s,
+        "compression": Compression.Gzip if otlp.compression == "gzip"
+        else Compression.NoCompression,
+    }
+
+
+def otlp_span_exporter(otlp: OtlpExporterSettings) -> SpanExporter:
+    """The OTLP span exporter ``OTEL_EXPORTER_OTLP_[TRACES_]*`` describe."""
+    if otlp.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        return OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True, timeout=5)
+        return OTLPSpanExporter(**_grpc_options(otlp))
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter as HttpSpanExporter,
     )
 
-    return HttpSpanExporter(endpoint=f"{settings.otlp_endpoint.rstrip('/')}/v1/traces", timeout=5)
+    return HttpSpanExporter(**_http_options(otlp))
+
+
+def otlp_metric_exporter(otlp: OtlpExporterSettings) -> MetricExporter:
+    """The OTLP metric exporter ``OTEL_EXPORTER_OTLP_[METRICS_]*`` describe."""
+    if otlp.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        return OTLPMetricExporter(**_grpc_options(otlp))
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter as HttpMetricExporter,
+    )
+
+    return HttpMetricExporter(**_http_options(otlp))
+
+
+def span_exporters(settings: Settings) -> list[SpanExporter]:
+    """One exporter per name in ``OTEL_TRACES_EXPORTER`` (none for ``none``)."""
+    exporters: list[SpanExporter] = []
+    for name in settings.traces_exporters:
+        if name == "otlp":
+            exporters.append(otlp_span_exporter(settings.traces_otlp))
+        elif name == "console":
+            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+            # Standard output, as specified: the one at call time (the SDK's default
+            # argument is the one at its import).
+            exporters.append(ConsoleSpanExporter(out=sys.stdout))
+    return exporters
 
 
 class Telemetry:
@@ -83,48 +193,60 @@ class Telemetry:
         exporter: SpanExporter | None = None,
         span_processors: Sequence[SpanProcessor] = (),
     ) -> None:
-        self._resource = Resource.create(
-            {
-                **settings.resource_attributes,
-                "service.namespace": settings.service_name,
-                "service.version": __version__,
-            }
-        )
+        self._resource = base_resource(settings)
         self._sampler = sampler_from(settings)
+        # OTEL_SDK_DISABLED: no-op providers for every signal, so no exporter is even built.
+        self._disabled = settings.sdk_disabled
         self._processors: list[SpanProcessor] = []
-        if export:
-            self._processors.append(
+        if not self._disabled:
+            exporters = ([exporter] if exporter is not None
+                         else span_exporters(settings) if export else [])
+            self._processors.extend(
                 BatchSpanProcessor(
-                    exporter or otlp_span_exporter(settings),
+                    span_exporter,
                     max_queue_size=65_536,
                     max_export_batch_size=1_024,
                     schedule_delay_millis=500,
                 )
+                for span_exporter in exporters
             )
-        self._processors.extend(span_processors)
-        self._providers: dict[str, TracerProvider] = {}
+            self._processors.extend(span_processors)
+        self._providers: dict[str, trace.TracerProvider] = {}
         self._lock = threading.Lock()
         self.metric_reader = InMemoryMetricReader()
         readers: list[MetricReader] = [self.metric_reader]
-        if settings.metrics_exporter == "otlp":
+        if settings.metrics_exporter == "otlp" and not self._disabled:
             readers.append(_otlp_metric_reader(settings))
         self.meter_provider = MeterProvider(resource=self._resource, metric_readers=readers)
-        self.metrics = ShopMetrics(self.meter_provider.get_meter("ecomctl", __version__))
+        self._meters: metrics.MeterProvider = (
+            metrics.NoOpMeterProvider() if self._disabled else self.meter_provider
+        )
+        self.metrics = ShopMetrics(self._meters.get_meter("ecomctl", __version__))
 
-    def provider(self, service: str) -> TracerProvider:
+    @property
+    def resource(self) -> Resource:
+        """The process's resource (the metrics'; spans carry ``service_resource`` of it)."""
+        return self._resource
+
+    def provider(self, service: str) -> trace.TracerProvider:
         provider = self._providers.get(service)
         if provider is None:
             with self._lock:
                 provider = self._providers.get(service)
                 if provider is None:
-                    provider = TracerProvider(
-                        sampler=self._sampler,
-                        resource=self._resource.merge(Resource({"service.name": service})),
-                        shutdown_on_exit=False,
-                    )
-                    for processor in self._processors:
-                        provider.add_span_processor(processor)
-                    self._providers[service] = provider
+                    provider = self._providers[service] = self._new_provider(service)
+        return provider
+
+    def _new_provider(self, service: str) -> trace.TracerProvider:
+        if self._disabled:
+            return trace.NoOpTracerProvider()
+        provider = TracerProvider(
+            sampler=self._sampler,
+            resource=service_resource(self._resource, service),
+            shutdown_on_exit=False,
+        )
+        for processor in self._processors:
+            provider.add_span_processor(processor)
         return provider
 
     def tracer(self, service: str) -> ServiceTracer:
@@ -144,7 +266,7 @@ class Telemetry:
         FastAPIInstrumentor.instrument_app(
             app,
             tracer_provider=self.provider("gateway"),
-            meter_provider=self.meter_provider,
+            meter_provider=self._meters,
             excluded_urls="healthz,readyz",
             exclude_spans=["receive", "send"],
         )
@@ -161,12 +283,9 @@ class Telemetry:
 
 
 def _otlp_metric_reader(settings: Settings) -> MetricReader:
-    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-    return PeriodicExportingMetricReader(
-        OTLPMetricExporter(endpoint=settings.otlp_endpoint, insecure=True)
-    )
+    return PeriodicExportingMetricReader(otlp_metric_exporter(settings.metrics_otlp))
 
 
 def install_instrumentations() -> None:

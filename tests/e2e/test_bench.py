@@ -30,7 +30,7 @@ async def test_quick_bench_measures_each_ratio_against_its_floor(
     before = await _shop_fingerprint(settings)
     # CI gates this run's result (.ci/run) instead of measuring everything a second time.
     out = Path(os.environ.get(BENCH_OUT_ENV) or tmp_path / "bench.json")
-    result = ecomctl("bench", "--quick", "--json", str(out), "--keep", str(tmp_path / "work"),
+    result = ecomctl("bench", "--quick", "--out", str(out), "--keep", str(tmp_path / "work"),
                      timeout=600)
     assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]
     doc = json.loads(out.read_text())

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from pathlib import Path
@@ -111,11 +112,44 @@ def test_report_refuses_what_it_cannot_render(ecomctl: Any, tmp_path: Path) -> N
     load = tmp_path / "load.json"
     load.write_text('{"schema": "ecomctl.result/v1", "kind": "load-run"}')
     refused = ecomctl("report", str(load))
-    assert refused.exit_code == 2 and "load-run" in refused.stderr
+    assert refused.exit_code == 2 and "load.json: started_at: missing" in refused.stderr
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text('{"schema": "ecomctl.result/v1", "kind": "load-walk"}')
+    refused = ecomctl("report", str(unknown))
+    assert refused.exit_code == 2 and "'load-walk' is not a kind" in refused.stderr
     garbage = tmp_path / "garbage.json"
     garbage.write_text("{not json")
     assert ecomctl("report", str(garbage)).exit_code == 2
     assert ecomctl("report", str(tmp_path / "missing.json")).exit_code == 2
+
+
+def test_json_prints_the_result_on_stdout_and_out_writes_it(
+    ecomctl: Any, seeded: Path, tmp_path: Path
+) -> None:
+    """`--json` means one thing everywhere: the result on stdout, nothing else there (so it
+    pipes into jq); the report is not printed and progress stays on stderr."""
+    out = tmp_path / "result.json"
+    result = ecomctl("checkout", "simulate", "--json", "--out", str(out), "--credentials",
+                     str(seeded), "--shoppers", "2", "--sessions", "10", "--no-live",
+                     "--trace-file", str(tmp_path / "spans.otlp.jsonl"))
+    assert result.exit_code == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    printed = json.loads(result.stdout)  # the whole of stdout is one JSON document
+    assert printed["schema"] == "ecomctl.result/v1" and printed["kind"] == "checkout-simulate"
+    assert printed["totals"]["journeys"] == 10
+    assert json.loads(out.read_text()) == printed
+    assert f"result written to {out}" in " ".join(result.stderr.split())
+    assert "running shoppers" in result.stderr  # progress went to stderr
+
+    human = ecomctl("checkout", "simulate", "-o", str(out), "--credentials", str(seeded),
+                    "--shoppers", "2", "--sessions", "4", "--no-live",
+                    "--trace-file", str(tmp_path / "spans2.otlp.jsonl"))
+    assert human.exit_code == 0, human.stderr[-2000:]
+    assert "business invariants" in human.stdout
+    assert json.loads(out.read_text())["totals"]["journeys"] == 4
+
+    stale = ecomctl("checkout", "simulate", "--json", str(out))
+    assert stale.exit_code == 2 and f"--out {out}" in " ".join(
+        stale.stderr.replace("│", " ").split())
 
 
 def test_ctrl_c_stops_a_simulation_with_exit_130(seeded: Path, tmp_path: Path) -> None:

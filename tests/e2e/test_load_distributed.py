@@ -31,7 +31,7 @@ def test_a_master_and_two_remote_workers_merge_exactly(seeded: Path, tmp_path: P
         _ecomctl("load", "run", "--profile", "constant-rate", "--users", "6", "--rate", "6",
                  "--spawn-rate", "6", "--duration", "8s", "--master", "--expect-workers", "2",
                  "--master-bind-host", MASTER_HOST, "--master-bind-port", port,
-                 "--credentials", str(seeded), "--no-live", "--json", str(out)),
+                 "--credentials", str(seeded), "--no-live", "--out", str(out)),
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         stdin=subprocess.DEVNULL,
     )

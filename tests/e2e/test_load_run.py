@@ -40,7 +40,7 @@ def load_run(ecomctl: Any, seeded: Path, out: Path, *args: str,
              env: dict[str, str] | None = None) -> dict[str, Any]:
     # The gateway's span capture goes to the test's directory, not the shared trace store.
     env = {"ECOMCTL_TRACE_DIR": str(out.parent / "traces"), **(env or {})}
-    result = ecomctl("load", "run", "--json", str(out), "--no-live",
+    result = ecomctl("load", "run", "--out", str(out), "--no-live",
                      "--credentials", str(seeded), *args, env=env, timeout=240)
     assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]
     document: dict[str, Any] = json.loads(out.read_text())
@@ -84,14 +84,16 @@ def test_mixed_profile_on_two_workers(ecomctl: Any, seeded: Path, tmp_path: Path
     assert any(service == "gateway" for service, _ in operations)
     assert doc["cache"]["product"]["requests"] > 0
 
-    # The load requests' traceparent reached the gateway: its server spans continue a trace
-    # whose parent (the Locust request) is not in the server's capture.
+    # The load requests' traceparent reached the gateway: its server spans continue the
+    # trace of the Locust request, whose client span (service loadgen, written by each
+    # worker) the run merged into the capture.
     spans = read_file(Path(doc["trace_file"]))
-    ids = {s.span_id for s in spans}
+    clients = {s.span_id for s in spans if s.service == "loadgen" and s.kind == "CLIENT"}
     server = [s for s in spans if s.service == "gateway" and s.kind == "SERVER"]
-    remote = [s for s in server if s.parent_span_id and s.parent_span_id not in ids]
+    remote = [s for s in server if s.parent_span_id in clients]
     assert len(remote) >= 0.95 * totals["requests"]
     assert doc["trace_context"]["remote_parent"] == len(remote)
+    assert doc["trace_context"]["orphans"] == 0
 
     # The CI gates on this very run: the shipped smoke gates pass, an impossible one breaks
     # the build (exit 3) and says so in a JUnit file that a JUnit parser reads.
@@ -183,7 +185,7 @@ def test_failed_requests_fail_the_run_unless_tolerated(
     args = ("load", "run", "--no-live", "--credentials", str(seeded), "--locustfile",
             str(locustfile), "--users", "1", "--spawn-rate", "1", "--duration", "3s")
     env = {"ECOMCTL_TRACE_DIR": str(tmp_path / "traces")}
-    failing = ecomctl(*args, "--json", str(tmp_path / "fail.json"), env=env, timeout=240)
+    failing = ecomctl(*args, "--out", str(tmp_path / "fail.json"), env=env, timeout=240)
     assert failing.exit_code == 1, failing.stdout[-2000:] + failing.stderr[-2000:]
     assert "> --max-error-rate 0.00%" in failing.stderr
     document = json.loads((tmp_path / "fail.json").read_text())

@@ -116,7 +116,7 @@ async def test_two_api_processes_and_an_events_process_keep_every_invariant(
         out = tmp_path / "load.json"
         load = ecomctl("load", "run", "--host", url, "--profile", "checkout", "--users", "8",
                        "--spawn-rate", "8", "--duration", "8s", "--credentials", str(seeded),
-                       "--no-live", "--json", str(out))
+                       "--no-live", "--out", str(out))
         assert load.exit_code == 0, load.stdout[-3000:] + load.stderr[-3000:]
         assert json.loads(out.read_text())["totals"]["requests"] > 50
 

@@ -18,7 +18,7 @@ def simulate(
     ecomctl: Any, seeded: Path, out: Path, *args: str, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
     result = ecomctl(
-        "checkout", "simulate", "--credentials", str(seeded), "--json", str(out),
+        "checkout", "simulate", "--credentials", str(seeded), "--out", str(out),
         "--trace-file", str(out.with_suffix(".otlp.jsonl")), "--no-live", "--seed", "7",
         *args, env=env,
     )

@@ -393,7 +393,8 @@ async def test_consumer_span_continues_the_trace_that_wrote_the_event(
     assert attributes["messaging.destination.name"] == topic
     assert attributes["messaging.consumer.group.name"] == name
     assert attributes["messaging.message.id"] == str(event.event_id)
-    assert attributes["messaging.kafka.message.offset"] == received.offset
+    assert attributes["messaging.kafka.offset"] == received.offset
+    assert "messaging.kafka.message.offset" not in attributes  # deprecated name
     assert attributes["messaging.destination.partition.id"] == str(received.partition)
 
     # The relay's batch span is its own trace, linked to the trace that wrote the event.

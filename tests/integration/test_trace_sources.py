@@ -16,14 +16,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from ecomctl.analysis.readers import read_jaeger
+from ecomctl.analysis.model import SpanRecord
+from ecomctl.analysis.readers import parse_text, read_jaeger, read_jaeger_trace
 from ecomctl.config import Settings
+from ecomctl.errors import ConfigError
 
 TRACES_CLI = [str(Path(sys.executable).with_name("ecomctl")), "traces"]
 
@@ -225,6 +229,134 @@ def test_traces_exported_over_otlp_are_read_back_from_jaeger(settings: Settings)
     tree = json.loads(shown.stdout)
     assert [(s["name"], s["depth"]) for s in tree["spans"]] == [
         ("GET /cart", 0), ("GET", 1), ("GET", 1), ("cart.price", 1)]
+
+
+def _record_key(span: SpanRecord) -> tuple[Any, ...]:
+    return (span.trace_id, span.span_id, span.parent_span_id, span.name, span.service,
+            span.kind, span.status, span.status_message, tuple(span.links),
+            tuple(sorted(span.attributes.items())))
+
+
+def _wait_for_spans(read: Any, count: int) -> list[SpanRecord]:
+    deadline = time.monotonic() + 15
+    spans: list[SpanRecord] = read()
+    while len(spans) < count and time.monotonic() < deadline:
+        time.sleep(0.3)
+        spans = read()
+    return spans
+
+
+def test_jaeger_api_v3_and_the_legacy_api_read_the_same_trace(settings: Settings) -> None:
+    service = f"it-v3-{uuid.uuid4().hex[:8]}"
+    sent = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(SimpleSpanProcessor(sent))
+    provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True))
+    )
+    tracer = provider.get_tracer("ecomctl.tests")
+    with tracer.start_as_current_span("earlier") as earlier:
+        pass
+    with tracer.start_as_current_span("GET /orders", kind=SpanKind.SERVER) as root:
+        with tracer.start_as_current_span(
+            "SELECT", kind=SpanKind.CLIENT,
+            attributes={"db.system.name": "postgresql", "db.query.text": "SELECT 1",
+                        "db.response.returned_rows": 3},
+        ):
+            pass
+        with tracer.start_as_current_span("process orders", kind=SpanKind.CONSUMER,
+                                          links=[Link(earlier.get_span_context())]):
+            pass
+        with tracer.start_as_current_span("orders.audit") as failing:
+            failing.set_status(Status(StatusCode.ERROR, "audit log unavailable"))
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+    exact = {format(s.context.span_id, "016x"): s.start_time for s in sent.get_finished_spans()}
+
+    source = _jaeger_source(settings)
+    v3 = _wait_for_spans(lambda: read_jaeger(source, service, 20, "1h", api="v3"), 5)
+    legacy = _wait_for_spans(lambda: read_jaeger(source, service, 20, "1h", api="legacy"), 5)
+    auto = read_jaeger(source, service, 20, "1h")
+    assert len(v3) == len(legacy) == 5
+    assert sorted(map(_record_key, v3)) == sorted(map(_record_key, legacy))
+    by_name = {s.name: s for s in v3}
+    assert by_name["process orders"].links == [(format(earlier.get_span_context().trace_id,
+                                                       "032x"), format(earlier.get_span_context()
+                                                                       .span_id, "016x"))]
+    assert by_name["SELECT"].attributes["db.response.returned_rows"] == 3
+    # API v3 keeps the nanoseconds the SDK sent; the legacy API has microseconds.
+    assert {s.span_id: s.start_ns for s in v3} == exact
+    assert {s.span_id: s.start_ns for s in legacy} == {k: v // 1000 * 1000
+                                                      for k, v in exact.items()}
+    assert {s.span_id: s.start_ns for s in auto} == exact  # auto: v3, where there is one
+
+    one = read_jaeger_trace(source, trace_id, api="v3")
+    assert sorted(map(_record_key, one)) == sorted(
+        _record_key(s) for s in v3 if s.trace_id == trace_id)
+    assert read_jaeger_trace(source, "0123456789abcdef0123456789abcdef", api="v3") == []
+
+    # A saved v3 answer is a trace file like any other.
+    import httpx
+
+    body = httpx.get(f"{settings.trace_query_url}/api/v3/traces/{trace_id}", timeout=10).text
+    assert body.startswith('{"result":')
+    assert sorted(map(_record_key, parse_text(body, "saved.json"))) == sorted(
+        map(_record_key, one))
+
+
+def test_a_jaeger_without_api_v3_is_read_through_the_legacy_api(settings: Settings) -> None:
+    """A Jaeger before 1.35: its router answers 404 (plain text) on /api/v3. Stood in for by
+    a proxy to the local Jaeger that has every path but /api/v3."""
+    import http.server
+    import threading
+
+    import httpx
+
+    service = f"it-legacy-{uuid.uuid4().hex[:8]}"
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True))
+    )
+    with provider.get_tracer("ecomctl.tests").start_as_current_span("old.jaeger"):
+        pass
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+    upstream = settings.trace_query_url.rstrip("/")
+    paths: list[str] = []
+
+    class OldJaeger(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            paths.append(self.path)
+            if self.path.startswith("/api/v3/"):
+                status, body = 404, b"404 page not found\n"
+            else:
+                answer = httpx.get(f"{upstream}{self.path}", timeout=10)
+                status, body = answer.status_code, answer.content
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OldJaeger)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        source = f"jaeger://127.0.0.1:{server.server_address[1]}"
+        spans = _wait_for_spans(lambda: read_jaeger(source, service, 5, "1h"), 1)
+        assert [(s.name, s.service) for s in spans] == [("old.jaeger", service)]
+        assert spans[0].start_ns % 1000 == 0  # microseconds: the legacy API answered
+        assert any(p.startswith("/api/v3/traces?") for p in paths)
+        assert any(p.startswith("/api/traces?") for p in paths)
+        trace_id = spans[0].trace_id
+        assert [s.span_id for s in read_jaeger_trace(source, trace_id)] == [spans[0].span_id]
+        with pytest.raises(ConfigError, match="no API v3"):
+            read_jaeger(source, service, 5, "1h", api="v3")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_an_unreachable_jaeger_exits_1() -> None:

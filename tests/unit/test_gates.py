@@ -826,3 +826,46 @@ def test_the_shipped_bench_gates_parse_and_name_every_row() -> None:
     assert {g.pattern for g in spec.metrics} == {"seed", "gateway", "tracing", "workers",
                                                  "checkout", "consumer-lag", "drain",
                                                  "consumers"}
+
+
+def _fault_result(recovery_s: float | None) -> dict[str, Any]:
+    phase = {"count": 200, "errors": 4, "error_rate": 0.02, "throughput_per_s": 20.0,
+             "checkouts_per_s": 1.5, "p50_ms": 40.0, "p95_ms": 90.0, "p99_ms": 120.0}
+    return {"schema": "ecomctl.result/v1", "kind": "load-run", "duration_s": 60,
+            "phases": {"before": phase, "after": phase,
+                       "during": {**phase, "p95_ms": 950.0, "targets": {
+                           "POST /api/checkout": {"count": 20, "errors": 0, "p95_ms": 1900.0}}}},
+            "fault_windows": [{"fault": "payment-slow=800", "start_s": 20, "end_s": 35,
+                               "recovery_s": recovery_s}],
+            "recovery_s": recovery_s}
+
+
+def test_phase_and_recovery_gates() -> None:
+    spec = gates('phases:\n  during: {p95: "< 1s", checkouts_per_s: "> 1/s"}\n'
+                 '  "during POST /api/*": {p95: "< 2s"}\n'
+                 '  after: {p95: "< 100ms"}\nrecovery: "< 10s"\n')
+    report = evaluate(spec, _fault_result(4.0))
+    assert report.passed, [o.message for o in report.failures]
+    observed = {(o.section, o.target, o.metric): o.observed for o in report.outcomes}
+    assert observed[("recovery", "recovery", "recovery")] == 4000.0
+    assert observed[("phases", "during", "p95")] == 950.0
+    assert observed[("phases", "during POST /api/checkout", "p95")] == 1900.0
+
+    tighter = evaluate(gates('recovery: "< 2s"\n'), _fault_result(4.0))
+    assert not tighter.passed
+    assert "recovery 4s, required < 2s" in tighter.failures[0].message
+
+    never = evaluate(gates('recovery: "< 10s"\n'), _fault_result(None))
+    assert not never.passed and "did not come back" in never.failures[0].message
+    no_windows = evaluate(gates('recovery: "< 10s"\n'), make_result())
+    assert "no fault windows" in no_windows.failures[0].message
+
+
+@pytest.mark.parametrize(("text", "complaint"), [
+    ('phases:\n  meanwhile: {p95: "< 1s"}\n', "unknown phase 'meanwhile'"),
+    ('phases:\n  during: {p90: "< 1s"}\n', "unknown metric 'p90' for phases"),
+    ('recovery: "< 10"\n', "needs a unit"),
+])
+def test_phase_gate_mistakes_name_their_line(text: str, complaint: str) -> None:
+    with pytest.raises(GatesFileError, match=complaint):
+        gates(text)

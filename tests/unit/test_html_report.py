@@ -17,6 +17,7 @@ from ecomctl.reports.html import render_html_report, write_html_report
 from ecomctl.reports.svg import ERROR_COLOR, LinearScale, LogScale, line_chart
 from ecomctl.reports.svg import Axis as ChartAxis
 from ecomctl.reports.svg import Series as ChartSeries
+from ecomctl.results import ResultFormatError
 from ecomctl.sim.result import RESULT_SCHEMA
 
 EVIL = "<script>alert(1)</script>"
@@ -281,10 +282,18 @@ def test_idle_seconds_and_unreadable_histograms_do_not_crash(tmp_path: Path) -> 
     assert "no journeys completed per second" in page
 
 
-def test_a_bare_document_renders() -> None:
-    page = render_html_report({"schema": RESULT_SCHEMA})
-    _parse(page)
-    assert "INVARIANTS BROKEN" in page  # no ``ok``: not ok, as the CLI's exit code says
+def test_a_minimal_document_renders_and_a_bare_one_is_refused() -> None:
+    minimal = {key: _result()[key] for key in ("schema", "kind", "started_at", "duration_s",
+                                               "config", "totals", "journeys")}
+    page = render_html_report({**minimal, "journeys": {}, "invariants": [], "ok": False})
+    text = " ".join(_parse(page).text)
+    assert "INVARIANTS BROKEN" in text and "no invariants checked" in text
+    assert "no timeline recorded" in text and "no latency histograms recorded" in text
+    # The typed reader names what is missing rather than rendering an empty page.
+    with pytest.raises(ResultFormatError, match="kind: None is not a kind"):
+        render_html_report({"schema": RESULT_SCHEMA})
+    with pytest.raises(ResultFormatError, match=r"^invariants: missing"):
+        render_html_report({**minimal, "ok": True})
 
 
 def test_broken_invariants_raise_a_banner(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ecomctl.sim.faults import parse_fault
+from ecomctl.faults.catalogue import parse_fault
 from ecomctl.sim.recorder import Recorder
 from ecomctl.sim.runner import SimulationPlan
 

@@ -53,6 +53,20 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
+from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
+    MESSAGING_BATCH_MESSAGE_COUNT,
+    MESSAGING_CONSUMER_GROUP_NAME,
+    MESSAGING_DESTINATION_NAME,
+    MESSAGING_DESTINATION_PARTITION_ID,
+    MESSAGING_KAFKA_OFFSET,
+    MESSAGING_MESSAGE_ID,
+    MESSAGING_OPERATION_NAME,
+    MESSAGING_OPERATION_TYPE,
+    MESSAGING_SYSTEM,
+    MessagingOperationTypeValues,
+    MessagingSystemValues,
+)
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from ecomctl.adapters.kafka.dlq import DeadLetterWriter, dead_letter_headers
@@ -80,6 +94,8 @@ RETURNING event_id
 """
 
 _MAX_BATCH_LINKS = 128
+_KAFKA = MessagingSystemValues.KAFKA.value
+_PROCESS = MessagingOperationTypeValues.PROCESS.value
 Headers = Sequence[tuple[str, bytes | None]]
 
 
@@ -384,16 +400,16 @@ class EventConsumer:
         if self._metrics is not None:
             lag = now - event.published_at.timestamp()
             self._metrics.consumer_lag.record(
-                lag, {"ecom.consumer": self.name, "messaging.destination.name": event.topic}
+                lag, {"ecom.consumer": self.name, MESSAGING_DESTINATION_NAME: event.topic}
             )
 
     def _batch_attributes(self, count: int) -> dict[str, Any]:
         return {
-            "messaging.system": "kafka",
-            "messaging.operation.type": "process",
-            "messaging.operation.name": "process",
-            "messaging.batch.message_count": count,
-            "messaging.consumer.group.name": self.group_id,
+            MESSAGING_SYSTEM: _KAFKA,
+            MESSAGING_OPERATION_TYPE: _PROCESS,
+            MESSAGING_OPERATION_NAME: _PROCESS,
+            MESSAGING_BATCH_MESSAGE_COUNT: count,
+            MESSAGING_CONSUMER_GROUP_NAME: self.group_id,
         }
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
@@ -487,7 +503,7 @@ class EventConsumer:
             with self._tracer.span(
                 f"dead-letter {record.topic}",
                 {**self._span_attributes(record.topic, record.partition, record.offset),
-                 "error.type": type(exc).__name__, "ecom.consumer.attempt": attempts},
+                 ERROR_TYPE: type(exc).__name__, "ecom.consumer.attempt": attempts},
             ):
                 carrier: dict[str, str] = {}
                 propagate.inject(carrier)  # this span: for a record that carried no context
@@ -545,13 +561,13 @@ class EventConsumer:
                 kind=SpanKind.CONSUMER,
             ) as span:
                 span.set_status(Status(StatusCode.ERROR, "malformed event envelope"))
-                span.set_attribute("error.type", "MalformedEvent")
+                span.set_attribute(ERROR_TYPE, "MalformedEvent")
         finally:
             otel_context.detach(token)
 
     def _event_attributes(self, event: ConsumedEvent, attempt: int) -> dict[str, Any]:
         attributes = self._span_attributes(event.topic, event.partition, event.offset)
-        attributes["messaging.message.id"] = str(event.event_id)
+        attributes[MESSAGING_MESSAGE_ID] = str(event.event_id)
         attributes["ecom.event.type"] = event.event_type
         attributes["ecom.consumer.attempt"] = attempt
         # Produce-to-consume lag (Kafka record timestamp to now) and the outbox's share
@@ -564,13 +580,13 @@ class EventConsumer:
 
     def _span_attributes(self, topic: str, partition: int, offset: int) -> dict[str, Any]:
         return {
-            "messaging.system": "kafka",
-            "messaging.operation.type": "process",
-            "messaging.operation.name": "process",
-            "messaging.destination.name": topic,
-            "messaging.destination.partition.id": str(partition),
-            "messaging.consumer.group.name": self.group_id,
-            "messaging.kafka.message.offset": offset,
+            MESSAGING_SYSTEM: _KAFKA,
+            MESSAGING_OPERATION_TYPE: _PROCESS,
+            MESSAGING_OPERATION_NAME: _PROCESS,
+            MESSAGING_DESTINATION_NAME: topic,
+            MESSAGING_DESTINATION_PARTITION_ID: str(partition),
+            MESSAGING_CONSUMER_GROUP_NAME: self.group_id,
+            MESSAGING_KAFKA_OFFSET: offset,  # was messaging.kafka.message.offset (deprecated)
         }
 
     def _note_error(self, where: str, exc: BaseException) -> None:

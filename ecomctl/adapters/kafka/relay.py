@@ -27,6 +27,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
+    MESSAGING_BATCH_MESSAGE_COUNT,
+    MESSAGING_DESTINATION_NAME,
+    MESSAGING_OPERATION_TYPE,
+    MESSAGING_SYSTEM,
+    MessagingOperationTypeValues,
+    MessagingSystemValues,
+)
 
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.errors import BackendUnavailable, InfraError
@@ -166,9 +174,9 @@ class OutboxRelay:
             with self._tracer.span(
                 "outbox.publish",
                 {
-                    "messaging.system": "kafka",
-                    "messaging.operation.type": "send",
-                    "messaging.batch.message_count": len(rows),
+                    MESSAGING_SYSTEM: MessagingSystemValues.KAFKA.value,
+                    MESSAGING_OPERATION_TYPE: MessagingOperationTypeValues.SEND.value,
+                    MESSAGING_BATCH_MESSAGE_COUNT: len(rows),
                 },
             ) as span:
                 await self._publish(rows, span)
@@ -179,7 +187,7 @@ class OutboxRelay:
         if self._metrics is not None:
             for lag in lags:
                 self._metrics.outbox_lag.record(
-                    lag["lag_s"], {"messaging.destination.name": lag["topic"]}
+                    lag["lag_s"], {MESSAGING_DESTINATION_NAME: lag["topic"]}
                 )
 
     async def _publish(self, rows: Sequence[asyncpg.Record], span: trace.Span) -> None:

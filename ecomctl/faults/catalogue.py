@@ -1,4 +1,8 @@
-"""``--fault NAME[=VALUE]``: what can go wrong during a simulation, and how it is undone.
+"""The fault catalogue: what can go wrong in the shop, and how each fault is undone.
+
+``--fault NAME[=VALUE]`` on ``checkout simulate`` and ``load run``, a window of
+``--fault-schedule``, and a flag in the flag file a running ``ecomctl serve`` watches
+(``ecomctl faults set``) all name faults from this one table.
 
 Each fault acts where the failure would come from in production: the payment gateway
 simulator (declines, outage, slowness), the cache tier's Redis connection, the search
@@ -12,10 +16,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
-from ecomctl.bootstrap import ShopStack
 from ecomctl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ecomctl.bootstrap import ShopStack
 
 Undo = Callable[[], Awaitable[None]]
 
@@ -29,6 +36,17 @@ class FaultSpec:
         return self.name if self.value is None else f"{self.name}={self.value}"
 
 
+class Role(StrEnum):
+    """Which process of a shop split into roles (``serve --workers``) a fault acts in."""
+
+    API = "api"
+    """The services behind the HTTP API (checkout, catalogue, the payment client)."""
+    EVENTS = "events"
+    """The outbox relay, the consumers and the carrier."""
+    PAYMENT_GATEWAY = "payment-gateway"
+    """The payment gateway simulator (in-process, or ``serve payment-gateway``)."""
+
+
 @dataclass(frozen=True)
 class FaultKind:
     summary: str
@@ -36,6 +54,17 @@ class FaultKind:
     default: str | None
     apply: Callable[[ShopStack, str | None], Awaitable[Undo]]
     parse: Callable[[str], Any] = field(default=str)
+    role: Role = Role.API
+    simulator_changes: Callable[[str | None], dict[str, Any]] | None = None
+    """For the simulator's faults: the config changes, so that ``serve payment-gateway``
+    (no ShopStack) applies them too."""
+
+    @property
+    def flag_type(self) -> str:
+        """The flagd variant type: ``boolean`` (no value), ``number`` or ``string``."""
+        if self.value_help is None:
+            return "boolean"
+        return "string" if self.parse is _product_ids else "number"
 
 
 def _rate(text: str) -> float:
@@ -72,8 +101,8 @@ def _simulator(shop: ShopStack) -> Any:
     return shop.payment_gateway.simulator
 
 
-async def _payment_config(shop: ShopStack, **changes: Any) -> Undo:
-    simulator = _simulator(shop)
+def change_simulator(simulator: Any, changes: dict[str, Any]) -> Undo:
+    """Apply config ``changes`` to a payment gateway simulator; the undo restores it."""
     before = simulator.config.to_dict()
     simulator.update_config(**changes)
 
@@ -83,19 +112,27 @@ async def _payment_config(shop: ShopStack, **changes: Any) -> Undo:
     return undo
 
 
-async def payment_decline(shop: ShopStack, value: str | None) -> Undo:
-    return await _payment_config(shop, decline_rate=_rate(value or "0.3"))
+def _decline_changes(value: str | None) -> dict[str, Any]:
+    return {"decline_rate": _rate(value or "0.3")}
 
 
-async def payment_slow(shop: ShopStack, value: str | None) -> Undo:
-    return await _payment_config(shop, latency_mean_ms=_ms(value or "1500"))
+def _slow_changes(value: str | None) -> dict[str, Any]:
+    return {"latency_mean_ms": _ms(value or "1500")}
 
 
-async def payment_timeout_after_capture(shop: ShopStack, value: str | None) -> Undo:
+def _timeout_after_capture_changes(value: str | None) -> dict[str, Any]:
     # The gateway captures, then the answer is lost, for the retries too: the order is left
     # PaymentUnknown and only the reconciler's lookup settles it.
-    return await _payment_config(shop, timeout_rate=_rate(value or "0.2"),
-                                 timeout_capture_rate=1.0, replay_timeout_rate=1.0)
+    return {"timeout_rate": _rate(value or "0.2"), "timeout_capture_rate": 1.0,
+            "replay_timeout_rate": 1.0}
+
+
+def _on_simulator(changes: Callable[[str | None], dict[str, Any]]) -> Callable[
+        [ShopStack, str | None], Awaitable[Undo]]:
+    async def apply(shop: ShopStack, value: str | None) -> Undo:
+        return change_simulator(_simulator(shop), changes(value))
+
+    return apply
 
 
 async def payment_unreachable(shop: ShopStack, value: str | None) -> Undo:
@@ -191,19 +228,23 @@ async def chaos(shop: ShopStack, value: str | None) -> Undo:
 
 
 FAULTS: dict[str, FaultKind] = {
-    "payment-decline": FaultKind("the gateway declines this share of charges", "RATE", "0.3",
-                                 payment_decline, _rate),
+    "payment-decline": FaultKind(
+        "the gateway declines this share of charges", "RATE", "0.3",
+        _on_simulator(_decline_changes), _rate, Role.PAYMENT_GATEWAY, _decline_changes),
     "payment-timeout-after-capture": FaultKind(
         "the gateway captures this share of charges but its answer (and the retry's) is lost",
-        "RATE", "0.2", payment_timeout_after_capture, _rate),
+        "RATE", "0.2", _on_simulator(_timeout_after_capture_changes), _rate,
+        Role.PAYMENT_GATEWAY, _timeout_after_capture_changes),
     "payment-unreachable": FaultKind("the payment gateway cannot be reached", None, None,
                                      payment_unreachable),
-    "payment-slow": FaultKind("the gateway answers after this mean latency", "MS", "1500",
-                              payment_slow, _ms),
+    "payment-slow": FaultKind(
+        "the gateway answers after this mean latency", "MS", "1500",
+        _on_simulator(_slow_changes), _ms, Role.PAYMENT_GATEWAY, _slow_changes),
     "cache-down": FaultKind("the cache tier's Redis is unreachable (L1 and database only)",
                             None, None, cache_down),
     "kafka-down": FaultKind("the outbox relay cannot reach the broker; events wait, "
-                            "consumers lag until it is back", None, None, kafka_down),
+                            "consumers lag until it is back", None, None, kafka_down,
+                            role=Role.EVENTS),
     "product-failure": FaultKind("the catalogue fails for these products", "ID[+ID]", None,
                                  product_failure, _product_ids),
     "search-down": FaultKind("the search cluster is unreachable", None, None, search_down),
@@ -211,25 +252,33 @@ FAULTS: dict[str, FaultKind] = {
                          _ms),
     "chaos": FaultKind("kill -9 Kafka, then Redis (each down SECONDS, then `stack up`), then "
                        "terminate PostgreSQL's connections three times; each outage and its "
-                       "recovery time go into the result", "SECONDS", "5", chaos, _seconds),
+                       "recovery time go into the result", "SECONDS", "5", chaos, _seconds,
+                       Role.EVENTS),
     "shipping-slow": FaultKind("the carrier takes this long to book a shipment", "MS", "500",
-                               shipping_slow, _ms),
+                               shipping_slow, _ms, Role.EVENTS),
 }
 
 
-def parse_fault(text: str) -> FaultSpec:
-    name, sep, value = text.partition("=")
+def parse_fault(text: str, option: str = "--fault") -> FaultSpec:
+    name, sep, value = text.strip().partition("=")
     kind = FAULTS.get(name)
     if kind is None:
-        raise ConfigError(f"--fault {text!r}: unknown fault; choose from {', '.join(FAULTS)}")
+        raise ConfigError(f"{option} {text!r}: unknown fault; choose from {', '.join(FAULTS)}")
     if sep and kind.value_help is None:
-        raise ConfigError(f"--fault {name} takes no value")
+        raise ConfigError(f"{option} {name} takes no value")
+    if not sep and kind.value_help is not None and kind.default is None:
+        raise ConfigError(f"{option} {name} needs a value: {name}={kind.value_help}")
     if sep:
         try:
             kind.parse(value)
         except ValueError as exc:
-            raise ConfigError(f"--fault {text!r}: expected {kind.value_help} ({exc})") from exc
+            raise ConfigError(f"{option} {text!r}: expected {kind.value_help} ({exc})") from exc
     return FaultSpec(name, value if sep else kind.default)
+
+
+def roles_faults(faults: list[FaultSpec], roles: frozenset[Role]) -> list[FaultSpec]:
+    """The faults that act in a process running ``roles``."""
+    return [f for f in faults if FAULTS[f.name].role in roles]
 
 
 async def apply_faults(shop: ShopStack, faults: list[FaultSpec]) -> list[Undo]:

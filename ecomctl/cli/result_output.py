@@ -1,0 +1,52 @@
+"""Where a command's result document goes: one meaning of ``--json`` across commands.
+
+``--out FILE`` writes the result document; ``--json`` prints it on stdout instead of the
+human report (progress stays on stderr), as every other command's ``--json`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperCommand
+
+
+def out_option(what: str = "the result document (schema ecomctl.result/v1)") -> Any:
+    return typer.Option(None, "--out", "-o", help=f"Write {what} to this file.",
+                        dir_okay=False, writable=True)
+
+
+def json_option(what: str = "the result document") -> Any:
+    return typer.Option(False, "--json", help=f"Print {what} as JSON on stdout (instead of "
+                        "the report; progress stays on stderr).")
+
+
+def old_json_file(args: list[str]) -> str | None:
+    """The file an old-style ``--json FILE`` names (``--json`` took a path before it became
+    a flag), or None. Only ecomctl's own options count: Locust's come after ``--``."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return None
+        if arg.startswith("--json="):
+            return arg.split("=", 1)[1]
+        if arg == "--json" and i + 1 < len(args):
+            following = args[i + 1]
+            if following != "--" and not following.startswith("-"):
+                return following
+    return None
+
+
+class ResultCommand(TyperCommand):
+    """A command writing a result document: an old-style ``--json FILE`` is refused with
+    a pointer to ``--out FILE`` (instead of click's "unexpected extra argument", or, for
+    ``load run``, the file name passed on to Locust)."""
+
+    # ctx: typer's (vendored) click Context, which typer does not export.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        stale = old_json_file(args)
+        if stale is not None and not {"-h", "--help"} & set(args):
+            raise typer.BadParameter(
+                f"it takes no file name any more and prints the result on stdout; write the "
+                f"result to a file with --out {stale}", ctx=ctx, param_hint="'--json'")
+        return super().parse_args(ctx, args)

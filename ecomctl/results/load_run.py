@@ -1,0 +1,171 @@
+"""``load run``'s result (``ecomctl.result/v1``, kind ``load-run``).
+
+The fields are documented with the producer, ``ecomctl.load.result``. Typed here: the
+config, totals, endpoints, journeys, span operations and invariants. Kept as the
+producer's JSON: locust_stats, trace_context, cache and processes. Fields added to an
+endpoint (client and server side latency, say) are kept in its ``extra``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ecomctl.results.common import Invariant, LatencyStats, Operation, TimelinePoint
+from ecomctl.results.envelope import Envelope
+from ecomctl.results.fields import Fields, Record, dump_list, dump_map
+
+
+@dataclass(kw_only=True)
+class LoadRunConfig(Record):
+    locustfile: str
+    users: int
+    host: str
+    profile: str | None = None  # None: the user's own --locustfile
+    shape: str | None = None
+    spawn_rate: float | None = None
+    duration_s: float | None = None
+    workers: int | None = None
+    gateway: str | None = None  # started | external
+    pacing_s: float | None = None
+    master: str | None = None  # host:port when workers joined from `load worker`
+    arrival_rate_per_s: float | None = None
+    latency_origin: str | None = None
+
+    @classmethod
+    def parse(cls, data: object, where: str) -> LoadRunConfig:
+        f = Fields(data, where)
+        return cls(locustfile=f.text("locustfile"), users=f.integer("users"),
+                   host=f.text("host"), profile=f.opt_text("profile"),
+                   shape=f.opt_text("shape"), spawn_rate=f.opt_number("spawn_rate"),
+                   duration_s=f.opt_number("duration_s"), workers=f.opt_integer("workers"),
+                   gateway=f.opt_text("gateway"), pacing_s=f.opt_number("pacing_s"),
+                   master=f.opt_text("master"),
+                   arrival_rate_per_s=f.opt_number("arrival_rate_per_s"),
+                   latency_origin=f.opt_text("latency_origin"), **f.rest())
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._emit({
+            "profile": self.profile, "locustfile": self.locustfile, "shape": self.shape,
+            "users": self.users, "spawn_rate": self.spawn_rate, "duration_s": self.duration_s,
+            "workers": self.workers, "host": self.host, "gateway": self.gateway,
+            "pacing_s": self.pacing_s, "master": self.master,
+            "arrival_rate_per_s": self.arrival_rate_per_s,
+            "latency_origin": self.latency_origin,
+        }, optional=("profile", "shape", "spawn_rate", "duration_s", "workers", "gateway",
+                     "pacing_s", "master", "arrival_rate_per_s", "latency_origin"))
+
+
+@dataclass(kw_only=True)
+class LoadRunTotals(Record):
+    requests: int
+    failures: int
+    error_rate: float
+    rps: float
+    journeys: int | None = None
+    journey_failures: int | None = None
+    checkouts: dict[str, int] | None = None  # outcome -> count
+
+    @classmethod
+    def parse(cls, data: object, where: str) -> LoadRunTotals:
+        f = Fields(data, where)
+        return cls(requests=f.integer("requests"), failures=f.integer("failures"),
+                   error_rate=f.number("error_rate"), rps=f.number("rps"),
+                   journeys=f.opt_integer("journeys"),
+                   journey_failures=f.opt_integer("journey_failures"),
+                   checkouts=f.counts("checkouts"), **f.rest())
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._emit({
+            "requests": self.requests, "failures": self.failures,
+            "error_rate": self.error_rate, "rps": self.rps, "journeys": self.journeys,
+            "journey_failures": self.journey_failures, "checkouts": self.checkouts,
+        }, optional=("journeys", "journey_failures", "checkouts"))
+
+
+@dataclass(kw_only=True)
+class LoadRunResult(Envelope):
+    config: LoadRunConfig
+    totals: LoadRunTotals
+    endpoints: dict[str, LatencyStats]  # "METHOD /path"
+    latency_origin: str | None = None  # whether coordinated omission was corrected
+    journeys: dict[str, LatencyStats] | None = None
+    outcomes: dict[str, dict[str, Any]] | None = None  # kind -> outcome -> count
+    errors: dict[str, int] | None = None  # failed requests by cause
+    processes: list[dict[str, Any]] | None = None  # one per Locust process
+    locust_stats: dict[str, Any] | None = None  # Locust's own count, a cross-check
+    # Only when ecomctl started the gateway itself:
+    spans: list[Operation] | None = None
+    trace_context: dict[str, Any] | None = None  # server_spans, remote_parent, no_parent
+    cache: dict[str, Any] | None = None  # service -> requests, hits, hit_ratio, served_by
+    # endpoint -> client and server p50/p95 of the same requests, and their difference
+    network_queueing: dict[str, Any] | None = None
+    trace_file: str | None = None
+    drained: bool | None = None  # outbox and consumers caught up before the check
+    invariants: list[Invariant] | None = None  # None: none were checked
+    timeline: list[TimelinePoint] | None = None  # requests completed per second
+    fault_windows: list[dict[str, Any]] | None = None  # fault, start_s, end_s...
+    phases: dict[str, Any] | None = None  # before, during, after a fault window
+    recovery_s: float | None = None
+
+    @classmethod
+    def parse(cls, data: object, where: str = "") -> LoadRunResult:
+        f = Fields(data, where)
+        return cls(
+            **cls.read_common(f),
+            config=f.record("config", LoadRunConfig.parse),
+            latency_origin=f.opt_text("latency_origin"),
+            totals=f.record("totals", LoadRunTotals.parse),
+            endpoints=f.record_map("endpoints", LatencyStats.parse),
+            journeys=f.opt_record_map("journeys", LatencyStats.parse),
+            outcomes=f.raw_object("outcomes"),
+            errors=f.counts("errors"),
+            processes=f.raw_list("processes"),
+            locust_stats=f.raw_object("locust_stats"),
+            spans=f.opt_records("spans", Operation.parse),
+            trace_context=f.raw_object("trace_context"),
+            cache=f.raw_object("cache"),
+            network_queueing=f.raw_object("network_queueing"),
+            trace_file=f.opt_text("trace_file"),
+            drained=f.opt_boolean("drained"),
+            invariants=f.opt_records("invariants", Invariant.parse),
+            timeline=f.opt_records("timeline", TimelinePoint.parse),
+            fault_windows=f.raw_list("fault_windows"),
+            phases=f.raw_object("phases"),
+            recovery_s=f.opt_number("recovery_s"),
+            **f.rest(),
+        )
+
+    @property
+    def server_side(self) -> bool:
+        """Whether ecomctl started the gateway and so has its spans (and the invariants)."""
+        return self.spans is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._emit({
+            **self.common(),
+            "config": self.config.to_dict(),
+            "latency_origin": self.latency_origin,
+            "totals": self.totals.to_dict(),
+            "endpoints": dump_map(self.endpoints),
+            "journeys": dump_map(self.journeys),
+            "outcomes": self.outcomes,
+            "errors": self.errors,
+            "processes": self.processes,
+            "locust_stats": self.locust_stats,
+            "spans": dump_list(self.spans),
+            "trace_context": self.trace_context,
+            "cache": self.cache,
+            "network_queueing": self.network_queueing,
+            "trace_file": self.trace_file,
+            "drained": self.drained,
+            "invariants": dump_list(self.invariants),
+            "timeline": dump_list(self.timeline),
+            "fault_windows": self.fault_windows,
+            "phases": self.phases,
+            "recovery_s": self.recovery_s,
+            "ok": self.ok,
+        }, optional=("latency_origin", "journeys", "outcomes", "errors", "processes",
+                     "locust_stats", "spans", "trace_context", "cache", "network_queueing",
+                     "timeline", "fault_windows", "phases", "recovery_s", "trace_file",
+                     "drained", "invariants"))

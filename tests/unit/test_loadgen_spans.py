@@ -1,0 +1,184 @@
+"""The load generator's client spans (``ecomctl.telemetry.loadgen``) and what ``load run``
+makes of them: no orphans in the capture, network + queueing time per endpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ecomctl.analysis.model import SpanRecord
+from ecomctl.analysis.readers import read_file
+from ecomctl.config import Settings
+from ecomctl.load.result import analyze_server_spans, network_queueing
+from ecomctl.telemetry.loadgen import (
+    CANCELLED,
+    LOADGEN_SERVICE,
+    SPAN_DIR_ENV,
+    append_captures,
+    locust_otlp_env,
+    otlp_http_traces_endpoint,
+    tracing_from_env,
+)
+
+CHECKOUT = "POST /api/checkout"
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({}, None),  # plain `locust -f`: nothing to export to
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/"}, "http://c:4318/v1/traces"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+      "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t:9/x"}, "http://t:9/x"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+     None),  # no gRPC under gevent
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+      "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, "http://c:4317/v1/traces"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"}, None),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}, None),
+])
+def test_the_export_endpoint_follows_the_standard_variables(
+    env: dict[str, str], expected: str | None
+) -> None:
+    assert otlp_http_traces_endpoint(env) == expected
+
+
+def test_locust_gets_the_gateways_collector_over_http() -> None:
+    def env_for(**variables: str) -> dict[str, str]:
+        return locust_otlp_env(Settings.from_env(variables))
+
+    # The local stack: OTLP/gRPC on 14317, its HTTP receiver on 14318.
+    assert env_for() == {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:14318/v1/traces",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+    }
+    http = env_for(OTEL_EXPORTER_OTLP_ENDPOINT="http://otel:4318/",
+                   OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf")
+    assert http["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] == "http://otel:4318/v1/traces"
+    # The gateway's own traces endpoint is the one Locust gets (gRPC: the next port).
+    assert env_for(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="https://c.example:4317",
+                   OTEL_EXPORTER_OTLP_ENDPOINT="http://other:1")[
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] == "https://c.example:4318/v1/traces"
+    assert env_for(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="http/protobuf",
+                   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://t:9/x")[
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] == "http://t:9/x"
+    assert env_for(OTEL_TRACES_EXPORTER="none") == {}  # the gateway exports nothing either
+
+
+def test_no_endpoint_and_no_span_directory_means_no_tracing() -> None:
+    assert tracing_from_env({}) is None
+
+
+def test_a_request_span_carries_the_traceparent_it_sends(tmp_path: Path) -> None:
+    tracing = tracing_from_env({SPAN_DIR_ENV: str(tmp_path)})
+    assert tracing is not None
+    span = tracing.start("POST", "/api/checkout", "http://127.0.0.1:8123", "/api/checkout")
+    version, trace_id, span_id, flags = span.traceparent.split("-")
+    assert version == "00" and len(trace_id) == 32 and len(span_id) == 16
+    assert int(flags, 16) & 1  # sampled (the SDK may add W3C level 2's "random" bit)
+    span.end(status_code=402, duration_ms=12.5, error=None)
+    failed = tracing.start("GET", "/api/cart", "http://127.0.0.1:8123", "/api/cart")
+    failed.end(status_code=503, duration_ms=3.0, error="503 overloaded")
+    cancelled = tracing.start("GET", "/api/cart", "http://127.0.0.1:8123", "/api/cart")
+    cancelled.cancel()
+    cancelled.end(status_code=200, duration_ms=1.0, error=None)  # too late: no effect
+    tracing.shutdown()
+
+    [capture] = list(tmp_path.glob("loadgen-*.jsonl"))
+    spans = {s.span_id: s for s in read_file(capture)}
+    assert len(spans) == 3
+    checkout = spans[span_id]
+    assert checkout.trace_id == trace_id and checkout.parent_span_id is None
+    assert (checkout.service, checkout.kind, checkout.name) == (LOADGEN_SERVICE, "CLIENT",
+                                                                CHECKOUT)
+    assert checkout.duration_ns == 12_500_000  # exactly what Locust measured
+    assert checkout.status == "UNSET"  # a 402 the scenario expects is not an error
+    assert checkout.attributes["http.response.status_code"] == 402
+    assert checkout.attributes["server.port"] == 8123
+    errors = [s for s in spans.values() if s.status == "ERROR"]
+    assert [(s.attributes["error.type"], s.status_message) for s in errors] == \
+        [("503", "503 overloaded")]
+    assert sum(bool(s.attributes.get("loadgen.cancelled")) for s in spans.values()) == 1
+
+
+def _span(span_id: str, parent: str | None, service: str, kind: str, name: str,
+          start_ms: float, end_ms: float, trace_id: str = "a" * 32) -> SpanRecord:
+    return SpanRecord(trace_id, span_id, parent, name, service, kind,
+                      int(start_ms * 1e6), int(end_ms * 1e6))
+
+
+def test_network_and_queueing_time_is_client_minus_server_per_request() -> None:
+    spans = []
+    for i in range(10):  # the client waited 5 + i ms longer than the server worked
+        t = f"{i:032x}"
+        spans.append(_span(f"c{i:015x}", None, LOADGEN_SERVICE, "CLIENT", CHECKOUT, 0,
+                           25 + 2 * i, t))
+        spans.append(_span(f"s{i:015x}", f"c{i:015x}", "gateway", "SERVER", CHECKOUT, 2,
+                           22 + i, t))
+    spans.append(_span("d" * 16, None, LOADGEN_SERVICE, "CLIENT", CHECKOUT, 0, 9, "f" * 32))
+    # Cut short by the end of the test: served, but no full client measure.
+    spans += [SpanRecord("e" * 32, "e" * 16, None, CHECKOUT, LOADGEN_SERVICE, "CLIENT", 0,
+                         1_000_000, attributes={CANCELLED: True}),
+              _span("b" * 16, "e" * 16, "gateway", "SERVER", CHECKOUT, 0, 50, "e" * 32)]
+    server = [s for s in spans if s.kind == "SERVER"]
+    row = network_queueing(spans, server, LOADGEN_SERVICE, CANCELLED)[CHECKOUT]
+    assert (row["count"], row["unmatched"]) == (10, 1)
+    assert row["network_queueing_p50_ms"] == pytest.approx(9, abs=0.01)  # 5 + 4
+    assert row["network_queueing_p95_ms"] == pytest.approx(14, abs=0.01)
+    assert row["client_p50_ms"] == pytest.approx(33, abs=0.05)
+    assert row["server_p50_ms"] == pytest.approx(24, abs=0.05)
+    assert row["network_queueing_mean_ms"] == pytest.approx(9.5, abs=0.05)
+
+
+def _capture(path: Path, spans: list[SpanRecord]) -> None:
+    """Spans as one OTLP JSON line per service, as the processes write them."""
+    lines = []
+    for service in sorted({s.service for s in spans}):
+        lines.append(json.dumps({"resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name",
+                                         "value": {"stringValue": service}}]},
+            "scopeSpans": [{"scope": {"name": "t"}, "spans": [{
+                "traceId": s.trace_id, "spanId": s.span_id,
+                **({"parentSpanId": s.parent_span_id} if s.parent_span_id else {}),
+                "name": s.name, "kind": 2 if s.kind == "SERVER" else 3,
+                "startTimeUnixNano": str(s.start_ns), "endTimeUnixNano": str(s.end_ns),
+            } for s in spans if s.service == service]}]}]}))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_merged_capture_has_no_orphans_and_keeps_the_server_side_figures(
+    tmp_path: Path
+) -> None:
+    client = _span("c" * 16, None, LOADGEN_SERVICE, "CLIENT", CHECKOUT, 0, 30)
+    server = _span("b" * 16, "c" * 16, "gateway", "SERVER", CHECKOUT, 1, 28)
+    inner = _span("e" * 16, "b" * 16, "checkout", "INTERNAL", "checkout.complete", 2, 27)
+    trace_file = tmp_path / "load.jsonl"
+    _capture(trace_file, [server, inner])
+    before = analyze_server_spans(trace_file)
+    assert before.trace_context["orphans"] == 1  # the gateway's span, parent nowhere
+    spans_dir = tmp_path / "spans"
+    spans_dir.mkdir()
+    _capture(spans_dir / "loadgen-1.jsonl", [client])
+    assert append_captures(spans_dir, trace_file) == 1
+    after = analyze_server_spans(trace_file)
+    assert after.trace_context == {"server_spans": 1, "remote_parent": 1, "no_parent": 0,
+                                   "client_spans": 1, "orphans": 0}
+    assert {op["service"] for op in after.spans} == {"gateway", "checkout"}  # server side
+    assert after.network_queueing[CHECKOUT]["network_queueing_p50_ms"] == \
+        pytest.approx(3, abs=0.01)
+    assert append_captures(tmp_path / "missing", trace_file) == 0
+
+
+def test_loadgen_keeps_its_name_and_the_namespace_of_the_resource_attributes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ecomctl.telemetry.loadgen import LoadgenTracing
+
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "nightly")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.namespace=shop%20a,team=sre")
+    attributes = dict(LoadgenTracing([]).provider.resource.attributes)
+    assert attributes["service.name"] == "loadgen"
+    assert attributes["service.namespace"] == "shop a"  # percent-decoded, not overridden
+    assert attributes["team"] == "sre"
+    monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES")
+    assert LoadgenTracing([]).provider.resource.attributes["service.namespace"] == "ecomctl"

@@ -1,0 +1,429 @@
+"""The standard OpenTelemetry variables, one test each: read into ``Settings`` and honoured by
+``Telemetry`` (resources, exporters built with exactly these options, no-op providers...).
+
+The OTLP exporter classes are replaced by recorders of their constructor arguments: nothing
+is sent anywhere (the export itself is tested in tests/integration/test_trace_sources.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import (
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from ecomctl.config import LOCAL_PORTS, Settings
+from ecomctl.errors import ConfigError
+from ecomctl.telemetry.routing import RoutingTracerProvider
+from ecomctl.telemetry.setup import Telemetry
+
+
+@dataclass
+class Built:
+    signal: str  # traces, metrics
+    transport: str  # grpc, http
+    options: dict[str, Any]
+
+
+class _RecordingSpanExporter(SpanExporter):
+    built: list[Built]
+    transport: str
+
+    def __init__(self, **options: Any) -> None:
+        self.built.append(Built("traces", self.transport, options))
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+class _RecordingMetricExporter(MetricExporter):
+    built: list[Built]
+    transport: str
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__()
+        self.built.append(Built("metrics", self.transport, options))
+
+    def export(self, metrics_data: Any, timeout_millis: float = 10_000,
+               **kwargs: Any) -> MetricExportResult:
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> list[Built]:
+    """Every OTLP exporter ``Telemetry`` builds, with its constructor options."""
+    from opentelemetry.exporter.otlp.proto.grpc import metric_exporter as grpc_metrics
+    from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_traces
+    from opentelemetry.exporter.otlp.proto.http import metric_exporter as http_metrics
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_traces
+
+    records: list[Built] = []
+    for module, base, transport in (
+        (grpc_traces, _RecordingSpanExporter, "grpc"),
+        (http_traces, _RecordingSpanExporter, "http"),
+    ):
+        monkeypatch.setattr(module, "OTLPSpanExporter",
+                            type("Recorder", (base,), {"built": records, "transport": transport}))
+    for module, base, transport in (
+        (grpc_metrics, _RecordingMetricExporter, "grpc"),
+        (http_metrics, _RecordingMetricExporter, "http"),
+    ):
+        monkeypatch.setattr(module, "OTLPMetricExporter",
+                            type("Recorder", (base,), {"built": records, "transport": transport}))
+    return records
+
+
+def _telemetry(env: dict[str, str], *, capture: InMemorySpanExporter | None = None,
+               metrics: bool = False) -> Telemetry:
+    if metrics:
+        env = {"OTEL_METRICS_EXPORTER": "otlp", **env}
+    processors = [SimpleSpanProcessor(capture)] if capture is not None else []
+    return Telemetry(Settings.from_env(env), span_processors=processors)
+
+
+@pytest.fixture
+def telemetry_of() -> Iterator[Any]:
+    """Build telemetry from an environment; every one is shut down after the test."""
+    made: list[Telemetry] = []
+
+    def build(env: dict[str, str], **kwargs: Any) -> Telemetry:
+        telemetry = _telemetry(env, **kwargs)
+        made.append(telemetry)
+        return telemetry
+
+    yield build
+    for telemetry in made:
+        telemetry.shutdown()
+
+
+def _one(built: list[Built], signal: str) -> Built:
+    (exporter,) = [b for b in built if b.signal == signal]
+    return exporter
+
+
+def _cert_files(tmp_path: Path) -> dict[str, str]:
+    files = {}
+    for name in ("ca.pem", "client.key", "client.pem"):
+        (tmp_path / name).write_text(f"-----BEGIN {name}-----\n")
+        files[name] = str(tmp_path / name)
+    return files
+
+
+# -- resource ----------------------------------------------------------------------------------
+
+
+def test_otel_service_name_names_the_process_metrics_not_the_services_spans(
+    telemetry_of: Any,
+) -> None:
+    capture = InMemorySpanExporter()
+    telemetry = telemetry_of({"OTEL_SERVICE_NAME": "shop-eu",
+                              "OTEL_RESOURCE_ATTRIBUTES": "service.namespace=shops"},
+                             capture=capture)
+    with telemetry.tracer("order").span("order.place"):
+        pass
+    telemetry.metrics.cache_lookup("product", "l1", True)
+
+    (span,) = capture.get_finished_spans()
+    assert span.resource.attributes["service.name"] == "order"  # the service's own name
+    # Before: OTEL_SERVICE_NAME became the namespace, over the one given explicitly.
+    assert span.resource.attributes["service.namespace"] == "shops"
+    data = telemetry.metric_reader.get_metrics_data()
+    assert data is not None
+    assert data.resource_metrics[0].resource.attributes["service.name"] == "shop-eu"
+    assert telemetry.resource.attributes["service.name"] == "shop-eu"
+
+
+def test_otel_resource_attributes_are_percent_decoded_and_override_ecomctls_defaults(
+    telemetry_of: Any,
+) -> None:
+    capture = InMemorySpanExporter()
+    telemetry = telemetry_of({"OTEL_RESOURCE_ATTRIBUTES": (
+        "deployment.environment.name=ci%20eu, team=a%2Cb%3Dc,service.version=9.9,"
+        "service.name=from-attributes")}, capture=capture)
+    with telemetry.tracer("payment").span("payment.charge"):
+        pass
+    (span,) = capture.get_finished_spans()
+    attributes = span.resource.attributes
+    assert attributes["deployment.environment.name"] == "ci eu"
+    assert attributes["team"] == "a,b=c"
+    assert attributes["service.version"] == "9.9"
+    assert attributes["service.namespace"] == "ecomctl"  # ecomctl's default when not given
+    assert attributes["service.name"] == "payment"
+    assert attributes["telemetry.sdk.language"] == "python"
+    # Without OTEL_SERVICE_NAME, a service.name among the attributes names the process.
+    assert telemetry.resource.attributes["service.name"] == "from-attributes"
+    with pytest.raises(ConfigError, match="OTEL_RESOURCE_ATTRIBUTES"):
+        Settings.from_env({"OTEL_RESOURCE_ATTRIBUTES": "a=1,=2"})
+
+
+def test_the_resource_comes_from_the_settings_not_os_environ(
+    telemetry_of: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "leaked=yes,service.namespace=leaked")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "leaked")
+    telemetry = telemetry_of({})
+    attributes = telemetry.resource.attributes
+    assert "leaked" not in attributes
+    assert (attributes["service.namespace"], attributes["service.name"]) == ("ecomctl", "ecomctl")
+
+
+# -- exporter selection, SDK switch ------------------------------------------------------------
+
+
+def test_otel_traces_exporter(
+    telemetry_of: Any, built: list[Built], capsys: pytest.CaptureFixture[str]
+) -> None:
+    telemetry_of({})
+    assert [b.signal for b in built] == ["traces"]  # otlp by default
+
+    built.clear()
+    capture = InMemorySpanExporter()
+    telemetry = telemetry_of({"OTEL_TRACES_EXPORTER": "none"}, capture=capture)
+    with telemetry.tracer("cart").span("cart.add"):
+        pass
+    assert built == []
+    assert [s.name for s in capture.get_finished_spans()] == ["cart.add"]  # capture still runs
+
+    telemetry = telemetry_of({"OTEL_TRACES_EXPORTER": "console,otlp"})
+    with telemetry.tracer("cart").span("cart.console"):
+        pass
+    assert telemetry.force_flush()
+    printed = capsys.readouterr().out
+    assert '"name": "cart.console"' in printed and '"service.name": "cart"' in printed
+    assert [b.signal for b in built] == ["traces"]
+
+    with pytest.raises(ConfigError, match="OTEL_TRACES_EXPORTER"):
+        Settings.from_env({"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+def test_otel_sdk_disabled(telemetry_of: Any, built: list[Built]) -> None:
+    capture = InMemorySpanExporter()
+    telemetry = telemetry_of({"OTEL_SDK_DISABLED": "TRUE"}, capture=capture, metrics=True)
+    with telemetry.tracer("order").span("order.place") as span:
+        assert not span.is_recording()
+    telemetry.metrics.cache_lookup("product", "l1", True)
+    assert isinstance(telemetry.provider("order"), trace.NoOpTracerProvider)
+    assert capture.get_finished_spans() == ()
+    assert built == []  # neither the span nor the metric exporter was even built
+    data = telemetry.metric_reader.get_metrics_data()
+    assert data is None or not data.resource_metrics
+
+    assert not Settings.from_env({"OTEL_SDK_DISABLED": "false"}).sdk_disabled
+    with pytest.raises(ConfigError, match="OTEL_SDK_DISABLED"):
+        Settings.from_env({"OTEL_SDK_DISABLED": "1"})
+
+
+# -- OTLP exporter options ---------------------------------------------------------------------
+
+
+def test_otel_exporter_otlp_endpoint(telemetry_of: Any, built: list[Built]) -> None:
+    telemetry_of({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, metrics=True)
+    assert _one(built, "traces").options["endpoint"] == "http://collector:4317"
+    assert _one(built, "metrics").options["endpoint"] == "http://collector:4317"
+
+    built.clear()
+    # OTLP/HTTP: a base URL, the signal's path appended (no double slash).
+    telemetry_of({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4318/otlp/",
+                  "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, metrics=True)
+    assert _one(built, "traces").options["endpoint"] == "https://collector:4318/otlp/v1/traces"
+    assert _one(built, "metrics").options["endpoint"] == "https://collector:4318/otlp/v1/metrics"
+
+    # Unset: the local stack's receiver for the protocol (gRPC 14317, HTTP 14318).
+    settings = Settings.from_env({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"})
+    assert settings.traces_otlp.endpoint == (
+        f"http://127.0.0.1:{LOCAL_PORTS.otlp_http}/v1/traces")
+    assert settings.otlp_endpoint == f"http://127.0.0.1:{LOCAL_PORTS.otlp_http}"
+    assert Settings.from_env({}).traces_otlp.endpoint == (
+        f"http://127.0.0.1:{LOCAL_PORTS.otlp_grpc}")
+
+
+def test_otel_exporter_otlp_traces_endpoint(telemetry_of: Any, built: list[Built]) -> None:
+    telemetry_of({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://common:4318",
+                  "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://traces:9999/custom/path",
+                  "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, metrics=True)
+    # The signal's own endpoint wins and is used as given; the other signal keeps the common.
+    assert _one(built, "traces").options["endpoint"] == "http://traces:9999/custom/path"
+    assert _one(built, "metrics").options["endpoint"] == "http://common:4318/v1/metrics"
+
+
+def test_otel_exporter_otlp_metrics_endpoint(telemetry_of: Any, built: list[Built]) -> None:
+    telemetry_of({"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://metrics:4317"}, metrics=True)
+    assert _one(built, "metrics").options["endpoint"] == "http://metrics:4317"
+    assert _one(built, "traces").options["endpoint"] == f"http://127.0.0.1:{LOCAL_PORTS.otlp_grpc}"
+
+
+def test_otel_exporter_otlp_protocol(telemetry_of: Any, built: list[Built]) -> None:
+    telemetry_of({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, metrics=True)
+    assert {(b.signal, b.transport) for b in built} == {("traces", "http"), ("metrics", "http")}
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_PROTOCOL"):
+        Settings.from_env({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
+
+
+def test_otel_exporter_otlp_traces_protocol(telemetry_of: Any, built: list[Built]) -> None:
+    telemetry_of({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, metrics=True)
+    assert {(b.signal, b.transport) for b in built} == {("traces", "http"), ("metrics", "grpc")}
+    assert _one(built, "traces").options["endpoint"] == (
+        f"http://127.0.0.1:{LOCAL_PORTS.otlp_http}/v1/traces")
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"):
+        Settings.from_env({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "thrift"})
+
+
+def test_otel_exporter_otlp_metrics_protocol(telemetry_of: Any, built: list[Built]) -> None:
+    # Before: the metric exporter was gRPC whatever the protocol.
+    telemetry_of({"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf",
+                  "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, metrics=True)
+    assert {(b.signal, b.transport) for b in built} == {("traces", "grpc"), ("metrics", "http")}
+    assert _one(built, "metrics").options["endpoint"] == "http://collector:4318/v1/metrics"
+
+
+def test_otel_exporter_otlp_headers(telemetry_of: Any, built: list[Built]) -> None:
+    telemetry_of({"OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%20abc, X-Tenant=t1",
+                  "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-traces=a%2Cb"}, metrics=True)
+    assert _one(built, "traces").options["headers"] == {"x-traces": "a,b"}
+    assert _one(built, "metrics").options["headers"] == {
+        "authorization": "Bearer abc", "x-tenant": "t1"}  # gRPC metadata keys: lower case
+
+
+def test_otel_exporter_otlp_timeout_in_milliseconds(telemetry_of: Any,
+                                                    built: list[Built]) -> None:
+    telemetry_of({"OTEL_EXPORTER_OTLP_TIMEOUT": "2500",
+                  "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "750"}, metrics=True)
+    assert _one(built, "traces").options["timeout"] == 0.75
+    assert _one(built, "metrics").options["timeout"] == 2.5
+    assert Settings.from_env({}).traces_otlp.timeout_s == 5.0  # ecomctl's default
+    assert Settings.from_env({"OTEL_EXPORTER_OTLP_TIMEOUT": "0"}).traces_otlp.timeout_s > 1e6
+    for bad in ("-1", "2.5s"):
+        with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_TIMEOUT"):
+            Settings.from_env({"OTEL_EXPORTER_OTLP_TIMEOUT": bad})
+
+
+def test_otel_exporter_otlp_insecure(telemetry_of: Any, built: list[Built]) -> None:
+    # A host:port endpoint: TLS unless INSECURE=true.
+    telemetry_of({"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317",
+                  "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "true"}, metrics=True)
+    traces, metrics = _one(built, "traces").options, _one(built, "metrics").options
+    assert (traces["endpoint"], traces["insecure"], traces["credentials"]) == (
+        "collector:4317", True, None)
+    assert metrics["insecure"] is False and metrics["credentials"] is not None
+    # A scheme decides by itself.
+    settings = Settings.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4317",
+                                  "OTEL_EXPORTER_OTLP_INSECURE": "true"})
+    assert settings.traces_otlp.insecure is False
+    settings = Settings.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
+                                  "OTEL_EXPORTER_OTLP_INSECURE": "false"})
+    assert settings.traces_otlp.insecure is True
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_INSECURE"):
+        Settings.from_env({"OTEL_EXPORTER_OTLP_INSECURE": "yes"})
+
+
+def test_otel_exporter_otlp_compression(telemetry_of: Any, built: list[Built]) -> None:
+    import grpc
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    telemetry_of({"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+                  "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf"}, metrics=True)
+    assert _one(built, "traces").options["compression"] == grpc.Compression.Gzip
+    assert _one(built, "metrics").options["compression"] == Compression.Gzip
+    assert Settings.from_env({}).traces_otlp.compression is None
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_COMPRESSION"):
+        Settings.from_env({"OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"})
+
+
+def test_otel_exporter_otlp_certificate_and_client_key_and_certificate(
+    telemetry_of: Any, built: list[Built], tmp_path: Path
+) -> None:
+    files = _cert_files(tmp_path)
+    telemetry_of({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                  "OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4318",
+                  "OTEL_EXPORTER_OTLP_CERTIFICATE": files["ca.pem"],
+                  "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": files["client.key"],
+                  "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": files["client.pem"]},
+                 metrics=True)
+    traces, metrics = _one(built, "traces").options, _one(built, "metrics").options
+    assert traces["certificate_file"] == metrics["certificate_file"] == files["ca.pem"]
+    assert (traces["client_key_file"], traces["client_certificate_file"]) == (
+        files["client.key"], files["client.pem"])
+    assert (metrics["client_key_file"], metrics["client_certificate_file"]) == (None, None)
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE"):
+        Settings.from_env({"OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE": str(tmp_path / "none")})
+
+
+def test_grpc_tls_credentials_are_built_from_the_certificate_files(
+    telemetry_of: Any, built: list[Built], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import grpc
+
+    seen: list[dict[str, Any]] = []
+
+    def ssl_channel_credentials(**kwargs: Any) -> str:
+        seen.append(kwargs)
+        return "credentials"
+
+    monkeypatch.setattr(grpc, "ssl_channel_credentials", ssl_channel_credentials)
+    files = _cert_files(tmp_path)
+    telemetry_of({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://collector:4317",
+                  "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": files["ca.pem"],
+                  "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": files["client.key"],
+                  "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": files["client.pem"]})
+    assert _one(built, "traces").options["credentials"] == "credentials"
+    assert seen == [{"root_certificates": b"-----BEGIN ca.pem-----\n",
+                     "private_key": b"-----BEGIN client.key-----\n",
+                     "certificate_chain": b"-----BEGIN client.pem-----\n"}]
+
+
+# -- the router (it no longer imports the API's private context-manager helper) ---------------
+
+
+def test_routed_start_as_current_span_as_context_manager_and_decorator() -> None:
+    capture = InMemorySpanExporter()
+    telemetry = _telemetry({"OTEL_TRACES_EXPORTER": "none"}, capture=capture)
+    router = RoutingTracerProvider()
+    router.attach(telemetry.provider)
+    tracer = router.get_tracer("tests")
+    try:
+        with tracer.start_as_current_span("outer") as outer, \
+                tracer.start_as_current_span("inner"):
+            pass
+
+        @tracer.start_as_current_span("sync-call")
+        def sync_call() -> int:
+            return 1
+
+        @tracer.start_as_current_span("async-call")
+        async def async_call() -> int:
+            await asyncio.sleep(0.01)
+            return 2
+
+        assert sync_call() + sync_call() + asyncio.run(async_call()) == 4
+        with pytest.raises(ValueError), tracer.start_as_current_span("failing"):
+            raise ValueError("boom")
+    finally:
+        telemetry.shutdown()
+    spans = {s.name: s for s in capture.get_finished_spans()}
+    names = [s.name for s in capture.get_finished_spans()]
+    assert names.count("sync-call") == 2  # a new span per call
+    assert spans["inner"].parent is not None
+    assert spans["inner"].parent.span_id == outer.get_span_context().span_id
+    async_span = spans["async-call"]
+    assert async_span.end_time is not None and async_span.start_time is not None
+    assert async_span.end_time - async_span.start_time >= 10_000_000  # the whole coroutine
+    assert spans["failing"].status.status_code.name == "ERROR"
+    assert spans["inner"].resource.attributes["service.name"] == "gateway"  # current service
