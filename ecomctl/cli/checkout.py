@@ -14,8 +14,8 @@ from rich.table import Table
 
 from ecomctl import event_loop
 from ecomctl.cli.fault_options import fault_option, fault_schedule_option, parse_fault_options
-from ecomctl.cli.output import console, err_console, print_json
-from ecomctl.cli.result_output import ResultCommand, json_option, out_option
+from ecomctl.cli.output import err_console
+from ecomctl.cli.result_output import ResultCommand, emit_run_result, json_option, out_option
 from ecomctl.cli.units import parse_duration
 
 if TYPE_CHECKING:
@@ -66,11 +66,9 @@ def simulate(
     Exit 0 when every invariant holds, 1 when one is broken (or a backend fails), 2 for bad
     options. Needs a seeded shop (ecomctl seed).
     """
-    from ecomctl.cli.render_result import render_result
     from ecomctl.config import Settings
     from ecomctl.seed.credentials import default_credentials_path
     from ecomctl.sim.journeys import parse_weights
-    from ecomctl.sim.result import write_result
     from ecomctl.sim.runner import SimulationPlan
     from ecomctl.sim.simulate import simulate as run
     from ecomctl.telemetry.trace_store import trace_store_dir
@@ -108,17 +106,8 @@ def simulate(
                 settings, plan, credentials=shoppers_file, trace_file=trace_path,
                 on_tick=dashboard.update if dashboard else None, on_phase=on_phase,
             ))
-    if json_output:
-        print_json(result)
-    else:
-        render_result(result, console)
-    if out is not None:
-        write_result(result, out)
-        err_console.print(f"result written to {out}")
-    err_console.print(f"spans captured in {trace_path}")
-    if not result["ok"]:
-        err_console.print("[bold red]a business invariant is broken[/bold red]")
-        raise typer.Exit(1)
+    emit_run_result(result, json_output=json_output, out=out,
+                    extra=lambda: err_console.print(f"spans captured in {trace_path}"))
 
 
 class _Dashboard:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from ecomctl.cli.fault_options import fault_option, fault_schedule_option, parse_fault_options
-from ecomctl.cli.output import console, err_console, print_json
-from ecomctl.cli.result_output import ResultCommand, json_option, out_option
+from ecomctl.cli.output import err_console
+from ecomctl.cli.result_output import ResultCommand, emit_run_result, json_option, out_option
 from ecomctl.cli.units import parse_duration
 from ecomctl.load.profiles import PROFILES, ProfileName
 
@@ -74,7 +74,6 @@ def run(
     Exit 0 on success, 1 when the run fails, the error rate passes --max-error-rate or an
     invariant breaks, 2 for bad options.
     """
-    from ecomctl.cli.render_result import render_result
     from ecomctl.config import Settings
     from ecomctl.load.profiles import locustfile_of
     from ecomctl.load.runner import (
@@ -83,7 +82,6 @@ def run(
         owned_locust_options,
         run_load,
     )
-    from ecomctl.sim.result import write_result
 
     if profile is not None and locustfile is not None:
         raise typer.BadParameter("give --profile or --locustfile, not both")
@@ -131,16 +129,7 @@ def run(
             on_phase=progress.phase if progress else _print_phase,
             on_tick=progress.tick if progress else None,
         )
-    if json_output:
-        print_json(result)
-    else:
-        render_result(result, console)
-    if out is not None:
-        write_result(result, out)
-        err_console.print(f"result written to {out}")
-    if not result["ok"]:
-        err_console.print("[bold red]a business invariant is broken[/bold red]")
-        raise typer.Exit(1)
+    emit_run_result(result, json_output=json_output, out=out)
     error_rate = result["totals"]["error_rate"]
     if error_rate > max_error_rate:
         err_console.print(f"[bold red]{result['totals']['failures']:,} requests failed: error "

@@ -6,6 +6,8 @@ human report (progress stays on stderr), as every other command's ``--json`` doe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -50,3 +52,24 @@ class ResultCommand(TyperCommand):
                 f"it takes no file name any more and prints the result on stdout; write the "
                 f"result to a file with --out {stale}", ctx=ctx, param_hint="'--json'")
         return super().parse_args(ctx, args)
+
+
+def emit_run_result(result: dict[str, Any], *, json_output: bool, out: Path | None,
+                    extra: Callable[[], None] = lambda: None) -> None:
+    """A run's result: JSON on stdout or the report, the ``--out`` file, ``extra`` lines
+    (stderr), then exit 1 when a business invariant broke."""
+    from ecomctl.cli.output import console, err_console, print_json
+    from ecomctl.cli.render_result import render_result
+    from ecomctl.sim.result import write_result
+
+    if json_output:
+        print_json(result)
+    else:
+        render_result(result, console)
+    if out is not None:
+        write_result(result, out)
+        err_console.print(f"result written to {out}")
+    extra()
+    if not result["ok"]:
+        err_console.print("[bold red]a business invariant is broken[/bold red]")
+        raise typer.Exit(1)
