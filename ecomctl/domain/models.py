@@ -94,7 +94,10 @@ ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PAYMENT_PENDING: frozenset(
         {OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.PAYMENT_UNKNOWN}
     ),
-    OrderStatus.PAYMENT_UNKNOWN: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED}),
+    # Back to PaymentPending: a retried checkout of its cart finishes it (same payment key).
+    OrderStatus.PAYMENT_UNKNOWN: frozenset(
+        {OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.PAYMENT_PENDING}
+    ),
     OrderStatus.PAID: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
     OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
     OrderStatus.DELIVERED: frozenset(),
@@ -104,7 +107,8 @@ ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 def transition(current: OrderStatus, target: OrderStatus) -> OrderStatus:
     """The order state machine: Pending -> PaymentPending -> Paid -> Shipped -> Delivered;
-    PaymentPending -> PaymentUnknown -> Paid or Cancelled (the reconciler); Pending (expired,
+    PaymentPending -> PaymentUnknown -> Paid or Cancelled (the reconciler), or back to
+    PaymentPending (a retried checkout pays it under the same key); Pending (expired,
     cancelled by its owner), PaymentPending (declined) and Paid -> Cancelled. Anything else
     raises InvalidTransition."""
     if target not in ALLOWED_TRANSITIONS[current]:

@@ -13,6 +13,14 @@ one unit of work:
 
 The cart is cleared only when the order is paid, so a declined shopper can try again. A cart
 checkout pays the shopper's open Pending order for the same items instead of reserving again.
+
+A cart checkout can fail transiently after its order committed (no pool connection free to
+settle it: ``Overloaded``, a 503 the client retries). That order keeps its stock, and the
+gateway may have captured it. The retry of the same cart therefore resumes it
+(``OrderService.open_for``) instead of reserving and charging again: it takes what the
+gateway decided under the order's key, or charges under that same key
+(``PaymentService.resume``). Once an order is paid, a cart that cannot be cleared does not
+fail the checkout, since a 503 would make the client pay the cart again.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from ecomctl.domain.models import (
     PaymentStatus,
     Product,
 )
-from ecomctl.errors import EmptyCart, NotFound
+from ecomctl.errors import EmptyCart, InfraError, NotFound
 from ecomctl.services.inventory import InventoryService
 from ecomctl.services.order import OrderService
 from ecomctl.services.payment import PaymentService
@@ -76,20 +84,30 @@ class CheckoutService:
     async def checkout(self, user_id: int, order_id: UUID | None = None) -> CheckoutResult:
         """Pay the user's cart (or one of their Pending orders) end to end."""
         with self._tracer.span("checkout.complete", {"ecom.user.id": user_id}) as span:
+            resumed = False
             if order_id is None:
                 lines = await self._priced_cart(user_id)
                 async with self._units() as uow:
-                    order = await self._orders.open_for(
+                    opened = await self._orders.open_for(
                         uow, user_id, lines, OrderStatus.PAYMENT_PENDING
                     )
+                order, resumed = opened.order, opened.resumed
             else:
                 order = await self._orders.claim(user_id, order_id)
             span.set_attribute("ecom.order.id", str(order.id))
             span.set_attribute("ecom.order.total", str(order.total))
-            attempts = await self._payments.charge(order)
+            span.set_attribute("ecom.order.resumed", resumed)
+            if resumed:
+                attempts = await self._payments.resume(order)
+            else:
+                attempts = await self._payments.charge(order)
             result = await self.settle(order, attempts)
             if result.succeeded and order_id is None:
-                await self._carts.clear(user_id)
+                try:
+                    await self._carts.clear(user_id)
+                except InfraError as exc:  # the order is paid: a 503 would be paid again
+                    span.set_attribute("ecom.cart.cleared", False)
+                    span.add_event("cart not cleared", {"exception.message": str(exc)})
             span.set_attribute("ecom.checkout.outcome", result.outcome.value)
             return result
 

@@ -4,7 +4,8 @@ their owner.
 
 A Pending order holds its stock for ``OrderPolicy.hold_for``; the sweeper (``expire_due``)
 cancels it after that with ``order.expired``. A customer has at most ``max_pending`` of them;
-placing the same lines again returns the open order instead of reserving twice.
+placing the same lines again returns the open order instead of reserving twice, and paying
+them again resumes an order whose payment an earlier checkout left unsettled.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ class OrderPolicy:
             raise ValidationFailed("max pending orders must be at least 1")
 
 
+@dataclass(frozen=True)
+class OpenedOrder:
+    order: Order
+    resumed: bool = False
+    """An earlier checkout started its payment and never settled it: finish that payment
+    (``PaymentService.resume``), never charge it as a new one."""
+
+
 def order_event(event_type: str, order: Order, **extra: object) -> DomainEvent:
     return new_event(
         event_type, ORDER_EVENTS, "order", order.id,
@@ -90,14 +99,21 @@ class OrderService:
     async def place(self, user_id: int, lines: Sequence[OrderLine]) -> Order:
         """A Pending order with its stock reserved; the open one if these lines have one."""
         async with self._units() as uow:
-            return await self.open_for(uow, user_id, lines, OrderStatus.PENDING)
+            return (await self.open_for(uow, user_id, lines, OrderStatus.PENDING)).order
 
     async def open_for(
         self, uow: UnitOfWork, user_id: int, lines: Sequence[OrderLine], status: OrderStatus
-    ) -> Order:
-        """In ``uow``: the user's open Pending order for exactly these lines (moved to
-        ``status``), or a new order in ``status`` with its stock reserved and
-        ``order.placed`` in the outbox. Only new Pending orders count against the cap."""
+    ) -> OpenedOrder:
+        """In ``uow``: the user's open order for exactly these lines, or a new order in
+        ``status`` with its stock reserved and ``order.placed`` in the outbox. Only new
+        Pending orders count against the cap.
+
+        Open means Pending (moved to ``status``) or, when the order is to be paid now
+        (``status`` PaymentPending), unsettled: a checkout of these lines failed after its
+        order committed (no pool connection to settle it, the answer lost, the process gone).
+        That order still holds its stock and the gateway may hold its money, so it is claimed
+        again (``resumed``) rather than the cart reserved and charged twice; the claim also
+        restarts the reconciler's wait, so the reconciler stays off the resumed payment."""
         if not lines:
             raise ValidationFailed("an order needs at least one line")
         if len({line.product_id for line in lines}) != len(lines):
@@ -107,18 +123,26 @@ class OrderService:
             "order.create", {"ecom.user.id": user_id, "ecom.order.lines": len(ordered)}
         ) as span:
             await uow.orders.lock_user_orders(user_id)
-            open_orders = await uow.orders.open_pending(user_id)
-            reusable = next((o for o in open_orders if _same_items(o.lines, ordered)), None)
+            open_orders = await uow.orders.open_orders(user_id)
+            pending = [o for o in open_orders if o.status is OrderStatus.PENDING]
+            same = [o for o in open_orders if _same_items(o.lines, ordered)]
+            # Unsettled first: they may hold money. Placing (Pending) never takes one over.
+            reusable = next((o for o in same if o.status in UNSETTLED), None)
+            if reusable is None or status is OrderStatus.PENDING:
+                reusable = next((o for o in same if o.status is OrderStatus.PENDING), None)
             if reusable is not None:
+                resumed = reusable.status in UNSETTLED
                 span.set_attribute("ecom.order.id", str(reusable.id))
                 span.set_attribute("ecom.order.reused", True)
-                if status is OrderStatus.PENDING:
-                    return reusable
-                if not await uow.orders.move(reusable.id, frozenset({OrderStatus.PENDING}),
-                                             status, unexpired=True):
-                    raise InvalidTransition(reusable.status.value, status.value)
-                return reusable.with_status(status)
-            if status is OrderStatus.PENDING and len(open_orders) >= self.policy.max_pending:
+                span.set_attribute("ecom.order.resumed", resumed)
+                if status is OrderStatus.PENDING:  # placing again: the same Pending order
+                    return OpenedOrder(reusable)
+                if not await uow.orders.move(reusable.id, frozenset({reusable.status}), status,
+                                             unexpired=not resumed):
+                    current = await uow.orders.get(reusable.id)  # expired or just settled
+                    raise InvalidTransition((current or reusable).status.value, status.value)
+                return OpenedOrder(reusable.with_status(status), resumed=resumed)
+            if status is OrderStatus.PENDING and len(pending) >= self.policy.max_pending:
                 raise TooManyPendingOrders(self.policy.max_pending)
             order = Order(uuid.uuid4(), user_id, status, ordered, order_total(ordered),
                           self._currency, created_at=_now())
@@ -128,7 +152,7 @@ class OrderService:
             await self._inventory.reserve(uow, order.id, ordered)
             uow.add_event(order_event("order.placed", order))
         self._count("placed")
-        return order
+        return OpenedOrder(order)
 
     async def claim(self, user_id: int, order_id: UUID) -> Order:
         """Pending -> PaymentPending for the owner's unexpired order: of concurrent claims

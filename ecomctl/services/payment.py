@@ -100,6 +100,17 @@ class PaymentService:
             span.set_attribute("ecom.payment.attempts", len(attempts))
         return attempts
 
+    async def resume(self, order: Order) -> list[PaymentAttempt]:
+        """Finish paying an order an earlier checkout may have charged already: what the
+        gateway decided under the order's key if it decided anything (never charged again),
+        otherwise a charge under that same key, so the gateway captures at most once. Raises
+        an InfraError when the gateway cannot tell."""
+        found = await self.lookup(order)
+        if found is None:
+            return await self.charge(order)
+        return [PaymentAttempt(order.id, 1, found.status, found.amount or order.total,
+                               found.gateway_ref, "decided before a retried checkout")]
+
     async def lookup(self, order: Order) -> GatewayRecord | None:
         """Ask the gateway what became of the order's charge (see PaymentGateway.lookup)."""
         with self._tracer.span("payment.lookup", {"ecom.order.id": str(order.id)}) as span:

@@ -1,10 +1,12 @@
 """The payment reconciler: settles orders whose charge outcome is unknown by asking the gateway.
 
 An order is PaymentUnknown when every attempt timed out or failed in transit (the gateway may
-have captured anyway), and stays PaymentPending if the process died between claiming it and
-settling it. The reconciler looks each one up by its idempotency key: a capture makes it Paid
-(stock committed), a decline or no charge at all makes it Cancelled (stock released). When the
-gateway cannot tell (unreachable), the order waits for the next round: nothing is guessed.
+have captured anyway), and stays PaymentPending if its checkout failed or died between
+claiming it and settling it (a retried checkout of the same cart claims it again and
+finishes it, which restarts the wait below). The reconciler looks each one up by its
+idempotency key: a capture makes it Paid (stock committed), a decline or no charge at all
+makes it Cancelled (stock released). When the gateway cannot tell (unreachable), the order
+waits for the next round: nothing is guessed.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from ecomctl.domain.models import (
     Shipment,
     ShipmentStatus,
 )
+from ecomctl.errors import BackendUnavailable, Overloaded
 from ecomctl.services.ports.orders import NewOrder
 
 
@@ -82,10 +83,13 @@ class FakeOrders:
     async def lock_user_orders(self, user_id: int) -> None:
         pass  # units are serialised already
 
-    async def open_pending(self, user_id: int) -> list[Order]:
+    async def open_orders(self, user_id: int) -> list[Order]:
+        unsettled = (OrderStatus.PAYMENT_PENDING, OrderStatus.PAYMENT_UNKNOWN)
         return sorted((o for o in self.s.orders.values()
-                       if o.user_id == user_id and o.status is OrderStatus.PENDING
-                       and o.expires_at is not None and o.expires_at > self.s.now),
+                       if o.user_id == user_id and (
+                           o.status in unsettled
+                           or (o.status is OrderStatus.PENDING
+                               and o.expires_at is not None and o.expires_at > self.s.now))),
                       key=lambda o: o.created_at)
 
     async def list_for_user(self, user_id: int, limit: int, offset: int
@@ -203,6 +207,10 @@ class FakeUnitOfWork:
         raise NotImplementedError("not needed by the tests")
 
     async def __aenter__(self) -> Self:
+        self._db.opened += 1
+        if self._db.opened in self._db.refuse:
+            # What the shop's pool raises when no connection frees up within its timeout.
+            raise Overloaded("postgres pool", "no connection free within 2s")
         await self._db.lock.acquire()
         self.working = copy.deepcopy(self._db.store)
         self.orders = FakeOrders(self.working)
@@ -229,6 +237,8 @@ class FakeDatabase:
         self.store = store
         self.lock = asyncio.Lock()
         self.commits = 0
+        self.opened = 0  # units asked for, in order (1, 2, ...)
+        self.refuse: set[int] = set()  # these units fail with Overloaded, as a busy pool's do
 
     def __call__(self, *, read_only: bool = False) -> FakeUnitOfWork:
         return FakeUnitOfWork(self, read_only=read_only)
@@ -248,8 +258,10 @@ class FakeGateway:
 
     def __init__(self) -> None:
         self.captures: dict[str, Decimal] = {}  # idempotency key -> amount
+        self.declines: set[str] = set()  # idempotency keys of charges declined
         self.script: list[tuple[PaymentStatus, bool]] = []  # (what the caller hears, captured)
         self.calls = 0
+        self.lookups = 0
         self.reachable = True
 
     async def charge(self, *, order_id: UUID, amount: Decimal, currency: str,
@@ -259,22 +271,28 @@ class FakeGateway:
                            else (PaymentStatus.CAPTURED, True))
         if captured or idempotency_key in self.captures:
             self.captures[idempotency_key] = amount
+        elif heard is PaymentStatus.DECLINED:
+            self.declines.add(idempotency_key)
         ref = f"ch_{self.calls}" if heard in (PaymentStatus.CAPTURED,
                                               PaymentStatus.DECLINED) else None
         return Answer(heard, ref)
 
     async def lookup(self, idempotency_key: str) -> Answer | None:
         if not self.reachable:
-            from ecomctl.errors import BackendUnavailable
-
             raise BackendUnavailable("payment-gateway", "unreachable")
+        self.lookups += 1
         amount = self.captures.get(idempotency_key)
-        return Answer(PaymentStatus.CAPTURED, "ch_lookup", amount=amount) if amount else None
+        if amount is not None:
+            return Answer(PaymentStatus.CAPTURED, "ch_lookup", amount=amount)
+        if idempotency_key in self.declines:
+            return Answer(PaymentStatus.DECLINED, "ch_lookup")
+        return None
 
 
 class FakeCarts:
     def __init__(self) -> None:
         self.carts: dict[int, Cart] = {}
+        self.unreachable = False  # clearing fails, as with Redis down
 
     def put(self, user_id: int, *lines: tuple[int, int]) -> None:
         self.carts[user_id] = Cart(user_id, tuple(CartLine(p, q) for p, q in lines))
@@ -283,6 +301,8 @@ class FakeCarts:
         return self.carts.get(user_id, Cart(user_id))
 
     async def clear(self, user_id: int) -> None:
+        if self.unreachable:
+            raise BackendUnavailable("redis", "connection refused")
         self.carts.pop(user_id, None)
 
 

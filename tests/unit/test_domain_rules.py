@@ -27,6 +27,7 @@ LEGAL = [
     (OrderStatus.PAYMENT_PENDING, OrderStatus.PAYMENT_UNKNOWN),
     (OrderStatus.PAYMENT_UNKNOWN, OrderStatus.PAID),
     (OrderStatus.PAYMENT_UNKNOWN, OrderStatus.CANCELLED),
+    (OrderStatus.PAYMENT_UNKNOWN, OrderStatus.PAYMENT_PENDING),
     (OrderStatus.PAID, OrderStatus.SHIPPED),
     (OrderStatus.PAID, OrderStatus.CANCELLED),
     (OrderStatus.SHIPPED, OrderStatus.DELIVERED),

@@ -13,10 +13,12 @@ from opentelemetry import trace
 
 from ecomctl.domain.models import CheckoutOutcome, OrderStatus, PaymentStatus
 from ecomctl.errors import (
+    BackendUnavailable,
     InvalidTransition,
     NotFound,
     OrderExpired,
     OutOfStock,
+    Overloaded,
     TooManyPendingOrders,
 )
 from ecomctl.services.checkout import CheckoutService
@@ -214,3 +216,110 @@ async def test_only_the_owner_cancels_and_only_a_pending_order() -> None:
     assert cancelled.status is OrderStatus.CANCELLED and stock_of(shop.state)[1] == (5, 0)
     with pytest.raises(InvalidTransition):
         await shop.orders.cancel(USER, order.id)
+
+
+async def _units_of_a_clean_checkout() -> int:
+    shop = Shop()
+    shop.carts.put(USER, (1, 1))
+    await shop.checkout.checkout(USER)
+    return shop.db.opened
+
+
+@pytest.mark.parametrize("stock", [1, 2])
+async def test_a_checkout_retried_after_a_busy_pool_pays_one_order_once(stock: int) -> None:
+    """The pool's acquire timeout (Overloaded, a 503 the client retries) may hit any unit of
+    work of a checkout, also after the order and its reservation committed. The retry of the
+    same cart must finish that order: not be refused for the stock it holds (stock=1), nor
+    buy the cart a second time (stock=2)."""
+    units = await _units_of_a_clean_checkout()
+    assert units == 2  # the order with its reservation, then the settlement
+    for refused in range(1, units + 1):
+        shop = Shop(stock=stock)
+        shop.carts.put(USER, (1, 1))
+        shop.db.refuse = {refused}
+        with pytest.raises(Overloaded):
+            await shop.checkout.checkout(USER)
+
+        result = await shop.checkout.checkout(USER)  # the client's retry
+
+        assert result.outcome is CheckoutOutcome.PAID, refused
+        assert [o.status for o in shop.state.orders.values()] == [OrderStatus.PAID], refused
+        assert stock_of(shop.state)[1] == (stock - 1, 0), refused
+        assert list(shop.gateway.captures) == [f"order-{result.order_id}"], refused
+        assert [p[2] for p in shop.state.payments] == [PaymentStatus.CAPTURED], refused
+        assert shop.state.event_types().count("order.paid") == 1
+        assert (await shop.carts.get(USER)).is_empty
+
+
+async def test_a_retry_takes_the_outcome_the_gateway_decided_without_charging_again() -> None:
+    shop = Shop(stock=1)
+    shop.carts.put(USER, (1, 1))
+    shop.gateway.script = [(PaymentStatus.DECLINED, False)]
+    shop.db.refuse = {2}  # the decline is never recorded
+    with pytest.raises(Overloaded):
+        await shop.checkout.checkout(USER)
+    assert stock_of(shop.state)[1] == (1, 1)
+
+    result = await shop.checkout.checkout(USER)
+
+    assert result.outcome is CheckoutOutcome.PAYMENT_DECLINED
+    assert (shop.gateway.calls, shop.gateway.lookups) == (1, 1)  # looked up, not re-charged
+    assert shop.status(result.order_id) is OrderStatus.CANCELLED
+    assert stock_of(shop.state)[1] == (1, 0)
+    assert not (await shop.carts.get(USER)).is_empty  # the shopper may try again
+    again = await shop.checkout.checkout(USER)
+    assert again.succeeded and again.order_id != result.order_id
+
+
+@pytest.mark.parametrize("captured", [True, False])
+async def test_retrying_the_cart_of_an_unknown_payment_finishes_that_order(
+    captured: bool,
+) -> None:
+    shop = Shop(stock=1)
+    shop.carts.put(USER, (1, 1))
+    shop.gateway.script = [(PaymentStatus.TIMEOUT, captured), (PaymentStatus.TIMEOUT, False)]
+    first = await shop.checkout.checkout(USER)
+    assert first.outcome is CheckoutOutcome.PAYMENT_UNKNOWN
+
+    retry = await shop.checkout.checkout(USER)
+
+    assert retry.outcome is CheckoutOutcome.PAID and retry.order_id == first.order_id
+    # A capture the gateway already holds is taken as it is; otherwise the same key charges.
+    assert shop.gateway.calls == (2 if captured else 3)
+    assert list(shop.gateway.captures) == [f"order-{first.order_id}"]
+    assert stock_of(shop.state)[1] == (0, 0)
+    assert [p[2] for p in shop.state.payments].count(PaymentStatus.CAPTURED) == 1
+    assert (await shop.reconciler.reconcile(now=True)).settled == 0
+
+
+async def test_a_retry_waits_for_the_gateway_rather_than_guess() -> None:
+    shop = Shop()
+    shop.carts.put(USER, (1, 1))
+    shop.db.refuse = {2}
+    with pytest.raises(Overloaded):
+        await shop.checkout.checkout(USER)
+    shop.later(seconds=50)
+    shop.gateway.reachable = False
+    with pytest.raises(BackendUnavailable):
+        await shop.checkout.checkout(USER)
+    (order,) = shop.state.orders.values()
+    assert order.status is OrderStatus.PAYMENT_PENDING and stock_of(shop.state)[1] == (5, 1)
+    assert shop.gateway.calls == 1
+    # The retry claimed the order again: the reconciler leaves it to a checkout for another
+    # minute (80 s after the first claim, 30 s after the retry's), then settles it.
+    shop.later(seconds=30)
+    shop.gateway.reachable = True
+    assert (await shop.reconciler.reconcile()).settled == 0
+    shop.later(seconds=31)
+    assert (await shop.reconciler.reconcile()).paid == 1
+    assert stock_of(shop.state)[1] == (4, 0)
+
+
+async def test_a_paid_checkout_stays_paid_when_the_cart_cannot_be_cleared() -> None:
+    """Answering 503 for a paid order would make the client pay the cart again."""
+    shop = Shop()
+    shop.carts.put(USER, (1, 1))
+    shop.carts.unreachable = True
+    result = await shop.checkout.checkout(USER)
+    assert result.outcome is CheckoutOutcome.PAID
+    assert shop.status(result.order_id) is OrderStatus.PAID

@@ -80,10 +80,12 @@ class PostgresOrders:
         # Two-key form: (class, user) keeps clear of the single-key locks of seed/migrations.
         await self._conn.execute("SELECT pg_advisory_xact_lock(1, $1::int)", user_id)
 
-    async def open_pending(self, user_id: int) -> list[Order]:
+    async def open_orders(self, user_id: int) -> list[Order]:
         rows = await self._conn.fetch(
-            _WITH_LINES + " WHERE o.user_id = $1 AND o.status = 'pending' "
-            "AND o.expires_at > now() GROUP BY o.id ORDER BY o.created_at, o.id",
+            _WITH_LINES + " WHERE o.user_id = $1 "
+            "AND (o.status IN ('payment_pending', 'payment_unknown') "
+            "OR (o.status = 'pending' AND o.expires_at > now())) "
+            "GROUP BY o.id ORDER BY o.created_at, o.id",
             user_id,
         )
         return [_order(r) for r in rows]

@@ -59,8 +59,9 @@ class OrderRepository(Protocol):
         cap and cart reuse read, then write)."""
         ...
 
-    async def open_pending(self, user_id: int) -> list[Order]:
-        """The user's unexpired Pending orders, oldest first."""
+    async def open_orders(self, user_id: int) -> list[Order]:
+        """The user's unexpired Pending orders and those whose payment was started and never
+        settled (payment_pending, payment_unknown), oldest first."""
         ...
 
     async def list_for_user(
