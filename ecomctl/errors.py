@@ -5,6 +5,7 @@
     │   └── ToolchainError       a host tool (Go, JDK, Maven) missing or too old
     ├── DomainError              a business rule said no            -> HTTP 4xx
     │   ├── ValidationFailed     malformed or out-of-range input    -> 422
+    │   │   └── CartFull         a cart line or the cart at its limit -> 409
     │   ├── NotFound             no such user/product/order         -> 404
     │   ├── AuthenticationFailed bad credentials or session         -> 401
     │   ├── RateLimited          too many requests from a client    -> 429 + Retry-After
@@ -17,7 +18,8 @@
     │   ├── IdempotencyConflict  the same key is still being handled  -> 409
     │   ├── IdempotencyMismatch  the same key with another request    -> 422
     │   ├── EmailTaken           the email has an account already   -> 409
-    │   └── EmptyCart            checkout with nothing in the cart  -> 409
+    │   ├── EmptyCart            checkout with nothing in the cart  -> 409
+    │   └── NotInCart            a change to a line the cart lacks  -> 409
     └── InfraError               a backend or the host failed       -> CLI exit 1, HTTP 503
         ├── BackendUnavailable   a client could not reach a backend
         ├── Overloaded           work refused rather than queued    -> HTTP 503 + Retry-After
@@ -64,6 +66,11 @@ class DomainError(EcomctlError):
 
 class ValidationFailed(DomainError):
     """Input is malformed or out of range (quantity, email, amount...)."""
+
+
+class CartFull(ValidationFailed):
+    """The cart cannot take this: its line or the cart would go past the limit. The request
+    alone was fine; the cart's current content refuses it (HTTP 409, not 422)."""
 
 
 class NotFound(DomainError):
@@ -148,6 +155,15 @@ class EmailTaken(DomainError):
 
 class EmptyCart(DomainError):
     """Checkout was asked for an empty cart."""
+
+
+class NotInCart(DomainError):
+    """A change to the line of a product the cart does not hold (removed, bought, or never
+    added): the product exists, the cart's content says no (HTTP 409, not 404)."""
+
+    def __init__(self, product_id: int) -> None:
+        super().__init__(f"product {product_id} is not in the cart (add it first)")
+        self.product_id = product_id
 
 
 class InfraError(EcomctlError):

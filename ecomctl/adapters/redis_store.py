@@ -18,7 +18,13 @@ import redis.exceptions as redis_errors
 from redis.commands.core import AsyncScript
 
 from ecomctl.domain.models import MAX_CART_LINES, MAX_LINE_QUANTITY, Cart, CartLine
-from ecomctl.errors import BackendUnavailable, LoginThrottled, ValidationFailed
+from ecomctl.errors import (
+    BackendUnavailable,
+    CartFull,
+    LoginThrottled,
+    NotInCart,
+    ValidationFailed,
+)
 
 PREFIX = "ecomctl:"
 DAY_S = 86_400
@@ -169,7 +175,8 @@ class LoginThrottle:
 # Both scripts check the limits and write in one atomic step, so concurrent adds can never
 # push a line past MAX_LINE_QUANTITY or a cart past MAX_CART_LINES. They return
 # {status, current quantity of the line, HGETALL of the cart}; status 0 = written,
-# 1 = line quantity limit, 2 = line count limit.
+# 1 = line quantity limit, 2 = line count limit, 3 = no such line (ARGV[6] = '1': change an
+# existing line only).
 _ADD_SCRIPT = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local qty = tonumber(ARGV[2])
@@ -187,6 +194,9 @@ return {0, current + qty, redis.call('HGETALL', KEYS[1])}
 _SET_SCRIPT = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local qty = tonumber(ARGV[2])
+if current == 0 and ARGV[6] == '1' then
+  return {3, current, {}}
+end
 if qty == 0 then
   redis.call('HDEL', KEYS[1], ARGV[1])
 elseif current == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
@@ -241,10 +251,14 @@ class CartStore:
         _check_line_quantity(qty, allow_zero=False)
         return await self._run(self._add, "cart add", user_id, product_id, qty)
 
-    async def set_quantity(self, user_id: int, product_id: int, qty: int) -> Cart:
-        """Set the line to ``qty`` units; 0 removes it."""
+    async def set_quantity(
+        self, user_id: int, product_id: int, qty: int, *, create: bool = True
+    ) -> Cart:
+        """Set the line to ``qty`` units; 0 removes it. ``create=False``: only a line already
+        in the cart (NotInCart otherwise)."""
         _check_line_quantity(qty, allow_zero=True)
-        return await self._run(self._set, "cart set", user_id, product_id, qty)
+        return await self._run(self._set, "cart set", user_id, product_id, qty,
+                               existing_only=not create)
 
     async def remove(self, user_id: int, product_id: int) -> Cart:
         return await self.set_quantity(user_id, product_id, 0)
@@ -254,20 +268,24 @@ class CartStore:
             await self._redis.delete(cart_key(user_id))
 
     async def _run(
-        self, script: AsyncScript, operation: str, user_id: int, product_id: int, qty: int
+        self, script: AsyncScript, operation: str, user_id: int, product_id: int, qty: int,
+        *, existing_only: bool = False,
     ) -> Cart:
         _check_id("user", user_id)
         _check_id("product", product_id)
         async with _redis_errors(operation):
             status, current, fields = await script(
                 keys=[cart_key(user_id)],
-                args=[product_id, qty, MAX_LINE_QUANTITY, MAX_CART_LINES, self._ttl_s],
+                args=[product_id, qty, MAX_LINE_QUANTITY, MAX_CART_LINES, self._ttl_s,
+                      "1" if existing_only else "0"],
             )
         if status == 1:
-            raise ValidationFailed(
+            raise CartFull(
                 f"at most {MAX_LINE_QUANTITY} units of a product per cart "
                 f"(product {product_id} already has {current})"
             )
         if status == 2:
-            raise ValidationFailed(f"a cart holds at most {MAX_CART_LINES} different products")
+            raise CartFull(f"a cart holds at most {MAX_CART_LINES} different products")
+        if status == 3:
+            raise NotInCart(product_id)
         return _cart(user_id, fields)

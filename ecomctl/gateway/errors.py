@@ -9,10 +9,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from ecomctl.errors import (
     AuthenticationFailed,
     BackendUnavailable,
+    CartFull,
     DomainError,
     EmailTaken,
     EmptyCart,
@@ -22,6 +24,7 @@ from ecomctl.errors import (
     InfraError,
     InvalidTransition,
     NotFound,
+    NotInCart,
     OrderExpired,
     OutOfStock,
     Overloaded,
@@ -34,6 +37,7 @@ from ecomctl.errors import (
 log = logging.getLogger("ecomctl.gateway")
 
 _STATUS: list[tuple[type[DomainError], int]] = [
+    (CartFull, 409),  # before its base, ValidationFailed
     (ValidationFailed, 422),
     (NotFound, 404),
     (AuthenticationFailed, 401),
@@ -42,6 +46,7 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (OutOfStock, 409),
     (InvalidTransition, 409),
     (EmptyCart, 409),
+    (NotInCart, 409),
     (EmailTaken, 409),
     (OrderExpired, 409),
     (TooManyPendingOrders, 409),
@@ -60,6 +65,19 @@ def domain_status(exc: DomainError) -> int:
         if isinstance(exc, kind):
             return status
     return 400
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path. Starlette's own 405 names only
+    the first route that matched the path, not the others (GET and POST /api/orders are two
+    routes), so its Allow header left documented methods out."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -101,9 +119,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_body(422, "invalid_request", message)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_body(exc.status_code, "http_error", str(exc.detail),
-                          **(exc.headers or {}))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode at all (bytes that are not UTF-8):
+            # the same 422 as a body that is not JSON (its json_invalid), so a client meets
+            # one status, documented on every operation, for "not what the document says".
+            return error_body(422, "invalid_request", "the request body is not valid JSON")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return error_body(exc.status_code, "http_error", str(exc.detail), **headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

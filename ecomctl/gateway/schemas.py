@@ -7,7 +7,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from ecomctl.domain.models import (
     MAX_LINE_QUANTITY,
@@ -19,7 +19,45 @@ from ecomctl.domain.models import (
     User,
 )
 
-ProductId = Annotated[StrictInt, Field(ge=1, le=2**62)]
+MAX_ID = 2**53 - 1
+"""The largest id the API takes: JSON numbers past 2^53 lose digits in many clients (and in
+fuzzers that compute bounds as floats), and no id here comes near it."""
+
+
+def _whole_number(value: object) -> object:
+    # JSON Schema's "integer" is any number without a fraction: 3.0 is one (and is taken as
+    # 3), "3" and true are not (StrictInt refuses them).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# The bounds go before the validator, or pydantic leaves them out of the JSON Schema.
+ProductId = Annotated[StrictInt, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number)]
+
+# The patterns below say in the document what the services check, and pydantic enforces them,
+# so a request the document allows is never refused and one it forbids never accepted. They
+# use explicit character classes, not \s: Python's re (the fuzzers), pydantic's Rust regex
+# and JSON Schema readers disagree on what \s holds, not on a list of code points.
+_CONTROL = r"\x00-\x1f\x7f-\x9f"  # Unicode category Cc: C0, DEL, C1
+_BLANK = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # what strip() removes, bar Cc
+VISIBLE_TEXT = rf"^[^{_CONTROL}]*[^{_BLANK}{_CONTROL}][^{_CONTROL}]*$"
+"""No control characters, and something left once surrounding blanks are stripped."""
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"  # RFC 5322 atext
+_A, _LDH = "[A-Za-z0-9]", "[A-Za-z0-9-]"
+# A host name label: 1 to 63 letters, digits and hyphens, a letter or digit at either end, and
+# not "--" in 3rd and 4th place (IDNA reserves that for xn-- labels).
+_LABEL = (rf"(?:{_A}(?:{_LDH}?{_A})?"
+          rf"|{_A}{_LDH}(?:{_LDH}{_A}|(?:{_A}{_LDH}|-{_A}){_LDH}{{0,58}}{_A}))")
+EMAIL = rf"^{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+$"
+"""What ``format: email`` allows, narrowed to the plain form: an ASCII dot-atom local part
+(at most 64 characters: the format's limit, which services.user.normalize_email checks), "@",
+and a host name of two labels or more. Every match is a valid email for JSON Schema format
+checkers and for normalize_email, so the document and the server agree on each value."""
+PRICE = r"^[0-9]{1,9}(?:\.[0-9]{1,2})?$"
+"""A decimal amount of money, whole cents, below 10^9 (``19.99``)."""
+IDEMPOTENCY_KEY = r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
+"""Visible ASCII, inner spaces allowed (a UUID is the usual key)."""
 
 
 class Strict(BaseModel):
@@ -27,9 +65,13 @@ class Strict(BaseModel):
 
 
 class RegisterRequest(Strict):
-    email: Annotated[StrictStr, Field(min_length=3, max_length=254)]
+    email: Annotated[StrictStr, Field(
+        min_length=3, max_length=254, pattern=EMAIL, json_schema_extra={"format": "email"},
+        description="A plain ASCII address (name@example.com), at most 64 characters before "
+                    "the @; stored lower-cased.",
+    )]
     password: Annotated[StrictStr, Field(min_length=8, max_length=128)]
-    full_name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    full_name: Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=VISIBLE_TEXT)]
 
 
 class LoginRequest(Strict):
@@ -39,11 +81,15 @@ class LoginRequest(Strict):
 
 class AddCartItemRequest(Strict):
     product_id: ProductId
-    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_LINE_QUANTITY)] = 1
+    quantity: Annotated[
+        StrictInt, Field(ge=1, le=MAX_LINE_QUANTITY), BeforeValidator(_whole_number)
+    ] = 1
 
 
 class SetQuantityRequest(Strict):
-    quantity: Annotated[StrictInt, Field(ge=0, le=MAX_LINE_QUANTITY)]
+    quantity: Annotated[
+        StrictInt, Field(ge=0, le=MAX_LINE_QUANTITY), BeforeValidator(_whole_number)
+    ]
 
 
 class CheckoutRequest(Strict):
@@ -186,4 +232,4 @@ class ErrorOut(BaseModel):
 OrderOut.model_rebuild()
 
 
-PathId = Path(ge=1, le=2**62)
+PathId = Path(ge=1, le=MAX_ID)

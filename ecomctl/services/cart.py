@@ -23,7 +23,9 @@ class CartRepository(Protocol):
 
     async def get(self, user_id: int) -> Cart: ...
     async def add(self, user_id: int, product_id: int, qty: int) -> Cart: ...
-    async def set_quantity(self, user_id: int, product_id: int, qty: int) -> Cart: ...
+    async def set_quantity(
+        self, user_id: int, product_id: int, qty: int, *, create: bool = True
+    ) -> Cart: ...
     async def remove(self, user_id: int, product_id: int) -> Cart: ...
     async def clear(self, user_id: int) -> None: ...
 
@@ -56,9 +58,13 @@ class CartService:
             await self._sellable(product_id)
             return _lines(span, await self._store.add(user_id, product_id, quantity))
 
-    async def set_quantity(self, user_id: int, product_id: int, quantity: int) -> Cart:
+    async def set_quantity(
+        self, user_id: int, product_id: int, quantity: int, *, create: bool = True
+    ) -> Cart:
         """Set a line to 0..MAX_LINE_QUANTITY units; 0 removes it (without a product lookup, so
-        a product that has since disappeared can still be removed)."""
+        a product that has since disappeared can still be removed). ``create=False`` changes
+        only a line already in the cart, NotInCart otherwise (HTTP PATCH: a line removed
+        before stays removed)."""
         with self._tracer.span(
             "cart.set_quantity", {"ecom.user.id": user_id, "ecom.product.id": product_id}
         ) as span:
@@ -66,10 +72,10 @@ class CartService:
                 raise ValidationFailed("quantity must be an integer")
             if not 0 <= quantity <= MAX_LINE_QUANTITY:
                 raise ValidationFailed(f"quantity must be between 0 and {MAX_LINE_QUANTITY}")
-            if quantity == 0:
-                return _lines(span, await self._store.remove(user_id, product_id))
-            await self._sellable(product_id)
-            return _lines(span, await self._store.set_quantity(user_id, product_id, quantity))
+            if quantity != 0:
+                await self._sellable(product_id)
+            return _lines(span, await self._store.set_quantity(user_id, product_id, quantity,
+                                                               create=create))
 
     async def remove_item(self, user_id: int, product_id: int) -> Cart:
         with self._tracer.span(

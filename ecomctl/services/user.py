@@ -176,7 +176,10 @@ class UserService:
                 raise AuthenticationFailed(_BAD_CREDENTIALS)
             key = email.strip().lower()
             await self._throttle.begin_attempt(key, client)
-            plausible = len(key) <= MAX_EMAIL_CHARS and len(password) <= MAX_PASSWORD_CHARS
+            # No account has an email over the limit or with a NUL (PostgreSQL text cannot
+            # hold one): such a login is the same 401 as any other unknown email.
+            plausible = (len(key) <= MAX_EMAIL_CHARS and len(password) <= MAX_PASSWORD_CHARS
+                         and "\x00" not in key)
             found = await self._repo.by_email(key) if plausible else None
             if found is None:
                 await self._verify(await self._dummy(client), password, client)

@@ -166,12 +166,55 @@ async def test_nul_characters_are_refused_not_a_server_error(client: httpx.Async
     """PostgreSQL text cannot hold NUL; the fuzzer found a 500 on a category slug with one."""
     listed = await client.get("/api/products", params={"category": "9\x00\x89j", "page": 2})
     assert listed.status_code == 422, listed.text
-    assert listed.json()["error"] == "validation_failed"
+    # The document's pattern refuses control characters before any query runs.
+    assert listed.json()["error"] == "invalid_request"
     registered = await client.post("/api/users/register", json={
         "email": f"nul-{uuid.uuid4().hex[:8]}@example.com", "password": "s3cret-pass",
         "full_name": "Ada\x00Lovelace",
     })
     assert registered.status_code == 422, registered.text
+
+
+async def test_answers_the_fuzzer_found_out_of_the_document(
+    shop: ShopStack, client: httpx.AsyncClient
+) -> None:
+    """Each was a contract failure of `schemathesis run --checks all` (issue 11)."""
+    word = f"zq{uuid.uuid4().hex[:8]}"
+    catalogue = await make_catalogue(shop, 2, stock=500, index=True, word=word)
+    first, second = catalogue.ids
+    auth = await _login(client)
+    # A login with a NUL in the email is a wrong login like any other, not a 422.
+    nul = await client.post("/api/users/login", json={"email": "a\x00@b.co", "password": "x"})
+    assert nul.status_code == 401, nul.text
+    # JSON Schema's integer includes 3.0.
+    added = await client.post("/api/cart/items", headers=auth,
+                              json={"product_id": float(first), "quantity": 3.0})
+    assert added.status_code == 201 and added.json()["lines"][0]["quantity"] == 3, added.text
+    # The line limit is the cart's state refusing a valid request: 409, not 422.
+    full = await client.post("/api/cart/items", headers=auth,
+                             json={"product_id": first, "quantity": 98})
+    assert full.status_code == 409 and full.json()["error"] == "cart_full", full.text
+    # PATCH changes a line in the cart: one removed (or never added) stays out, 409 (the
+    # product exists: 404 says it does not).
+    missing = await client.patch(f"/api/cart/items/{second}", json={"quantity": 2},
+                                 headers=auth)
+    assert missing.status_code == 409 and missing.json()["error"] == "not_in_cart"
+    assert (await client.delete(f"/api/cart/items/{first}", headers=auth)).status_code == 200
+    gone = await client.patch(f"/api/cart/items/{first}", json={"quantity": 2}, headers=auth)
+    assert gone.status_code == 409 and gone.json()["error"] == "not_in_cart", gone.text
+    assert (await client.patch("/api/cart/items/999999999999", json={"quantity": 2},
+                               headers=auth)).status_code == 404
+    assert (await client.get("/api/cart", headers=auth)).json() == {"lines": []}
+    # An inverted price range is a search for nothing, not an error.
+    nothing = await client.get("/api/search", params={"q": word, "min_price": "50",
+                                                      "max_price": "5.5"})
+    assert nothing.status_code == 200 and nothing.json()["total"] == 0, nothing.text
+    found = await client.get("/api/search", params={"q": word, "max_price": "1000"})
+    assert found.json()["total"] == 2, found.text
+    # Logout ends a valid session, and answers 401 to one that is not (any more).
+    assert (await client.post("/api/users/logout", headers=auth)).status_code == 204
+    again = await client.post("/api/users/logout", headers=auth)
+    assert again.status_code == 401 and again.headers["www-authenticate"] == "Bearer"
 
 
 async def test_backend_outage_is_503_not_500(shop: ShopStack, client: httpx.AsyncClient) -> None:
