@@ -41,6 +41,22 @@ def _wait_line(served: Served, marker: str, after: int, timeout_s: float) -> flo
     raise AssertionError(f"no {marker!r} within {timeout_s}s:\n{served.output[-2000:]}")
 
 
+def _change_everywhere(ecomctl: Any, env: dict[str, str], shops: list[tuple[Served, str]],
+                       command: list[str], lines: list[str], path: str, status: int) -> None:
+    """Run ``ecomctl faults COMMAND``; every process logs ``lines`` (the first within
+    APPLY_BOUND_S of the file being written) and then answers ``path`` with ``status``."""
+    marks = [len(served.lines) for served, _ in shops]
+    result = ecomctl("faults", *command, env=env)
+    started = time.monotonic()  # the file is written when the command returns
+    assert result.exit_code == 0, result.stderr
+    for (served, url), mark in zip(shops, marks, strict=True):
+        seen = _wait_line(served, lines[0], mark, 10)
+        assert seen - started < APPLY_BOUND_S, f"{lines[0]} after {seen - started:.2f}s"
+        for line in lines[1:]:
+            _wait_line(served, line, mark, 10)
+        assert _status(f"{url}{path}") == status
+
+
 def test_faults_set_reaches_two_serve_processes_within_two_seconds(
     ecomctl: Any, seeded: Path, tmp_path: Path, serving: list[Served],  # noqa: F811
 ) -> None:
@@ -57,30 +73,20 @@ def test_faults_set_reaches_two_serve_processes_within_two_seconds(
     product = _product_id(shops[0][1])
     assert all(_status(f"{url}/api/products/{product}") == 200 for _, url in shops)
 
-    marks = [len(served.lines) for served, _ in shops]
-    result = ecomctl("faults", "set", "payment-decline=0.5", f"product-failure={product}",
-                     env=env)
-    started = time.monotonic()  # the file is written when the command returns
-    assert result.exit_code == 0, result.stderr
-    for (served, url), mark in zip(shops, marks, strict=True):
-        applied = _wait_line(served, "fault applied: payment-decline=0.5", mark, 10)
-        assert applied - started < APPLY_BOUND_S, f"applied after {applied - started:.2f}s"
-        _wait_line(served, f"fault applied: product-failure={product}", mark, 10)
-        # The catalogue fails for that product now, in this process too: a real effect.
-        assert _status(f"{url}/api/products/{product}") == 503
+    _change_everywhere(
+        ecomctl, env, shops, ["set", "payment-decline=0.5", f"product-failure={product}"],
+        ["fault applied: payment-decline=0.5", f"fault applied: product-failure={product}"],
+        # The catalogue fails for that product now, in each process: a real effect.
+        f"/api/products/{product}", 503)
 
     listed = ecomctl("faults", "list", "--json", env=env)
     active = {f["name"]: f["value"] for f in listed.json()["faults"] if f["active"]}
     assert active == {"payment-decline": "0.5", "product-failure": str(product)}
 
-    marks = [len(served.lines) for served, _ in shops]
-    assert ecomctl("faults", "clear", env=env).exit_code == 0
-    started = time.monotonic()
-    for (served, url), mark in zip(shops, marks, strict=True):
-        cleared = _wait_line(served, "fault cleared: payment-decline=0.5", mark, 10)
-        assert cleared - started < APPLY_BOUND_S, f"cleared after {cleared - started:.2f}s"
-        _wait_line(served, f"fault cleared: product-failure={product}", mark, 10)
-        assert _status(f"{url}/api/products/{product}") == 200
+    _change_everywhere(
+        ecomctl, env, shops, ["clear"],
+        ["fault cleared: payment-decline=0.5", f"fault cleared: product-failure={product}"],
+        f"/api/products/{product}", 200)
 
     # A bad value is refused before it reaches the file, so no process sees it.
     refused = ecomctl("faults", "set", "payment-decline=7", env=env)
