@@ -26,6 +26,7 @@ from ecomctl.cli import (
 from ecomctl.cli.logs import configure_logging
 from ecomctl.cli.output import err_console
 from ecomctl.cli.result_output import ResultCommand
+from ecomctl.cli.streams import complete_writes
 from ecomctl.errors import ConfigError, EcomctlError
 
 app = typer.Typer(
@@ -78,6 +79,7 @@ def main(
 
 
 def run() -> None:
+    complete_writes()
     try:
         app()
     except ConfigError as exc:
