@@ -271,7 +271,8 @@ async def _build(
                 tracer("recommendation"), metrics,
             ),
             search=search,
-            reconciler=PaymentReconciler(units, orders, inventory, payments, tracer("payment")),
+            reconciler=PaymentReconciler(units, orders, inventory, payments, carts,
+                                         tracer("payment")),
             idempotency=IdempotencyService(PostgresIdempotencyStore(db)),
         )
 

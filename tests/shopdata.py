@@ -7,8 +7,11 @@ its data and never depends on what another test or a seed left behind.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from ecomctl.adapters.postgres.users import UserRepository
 from ecomctl.bootstrap import ShopStack
@@ -72,3 +75,16 @@ async def make_users(shop: ShopStack, count: int) -> list[User]:
         await repo.create(f"t-{tag}-{i}@example.test", f"Test {i}", "not-a-hash")
         for i in range(count)
     ]
+
+
+@asynccontextmanager
+async def gateway_faults(shop: ShopStack, **changes: Any) -> AsyncIterator[None]:
+    """The shop's payment gateway simulator misbehaving (timeouts, declines...) for a while."""
+    assert shop.payment_gateway is not None
+    simulator = shop.payment_gateway.simulator
+    before = simulator.config
+    simulator.update_config(**changes)
+    try:
+        yield
+    finally:
+        simulator.update_config(**before.to_dict())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -208,6 +208,20 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
 return {0, qty, redis.call('HGETALL', KEYS[1])}
 """
 
+# Empties the cart only while it holds exactly ARGV's product/quantity pairs.
+_CLEAR_IF_HOLDS_SCRIPT = """
+if redis.call('HLEN', KEYS[1]) * 2 ~= #ARGV then
+  return 0
+end
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then
+    return 0
+  end
+end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
 
 def _cart(user_id: int, reply: dict[Any, Any] | list[Any]) -> Cart:
     """A cart from an HGETALL reply (a dict from the client, a flat list from Lua), its lines
@@ -239,6 +253,7 @@ class CartStore:
         self._ttl_s = ttl_s
         self._add = client.register_script(_ADD_SCRIPT)
         self._set = client.register_script(_SET_SCRIPT)
+        self._clear_if_holds = client.register_script(_CLEAR_IF_HOLDS_SCRIPT)
 
     async def get(self, user_id: int) -> Cart:
         async with _redis_errors("cart get"):
@@ -266,6 +281,16 @@ class CartStore:
     async def clear(self, user_id: int) -> None:
         async with _redis_errors("cart clear"):
             await self._redis.delete(cart_key(user_id))
+
+    async def clear_if_holds(self, user_id: int, items: Mapping[int, int]) -> bool:
+        """Empty the cart if it holds exactly ``items`` (product id -> quantity), atomically:
+        a cart the shopper changed meanwhile is left alone. True when it was emptied."""
+        _check_id("user", user_id)
+        args = [str(value) for pair in sorted(items.items()) for value in pair]
+        if not args:
+            return False
+        async with _redis_errors("cart clear"):
+            return bool(await self._clear_if_holds(keys=[cart_key(user_id)], args=args))
 
     async def _run(
         self, script: AsyncScript, operation: str, user_id: int, product_id: int, qty: int,

@@ -135,6 +135,12 @@ class _FixedCarts:
     async def clear(self, user_id: int) -> None:
         self.carts.pop(user_id, None)
 
+    async def clear_if_holds(self, user_id: int, items: Mapping[int, int]) -> bool:
+        if self.carts.get(user_id, Cart(user_id)).items != items:
+            return False
+        self.carts.pop(user_id, None)
+        return True
+
 
 class _WarmPrices:
     """Prices read before recording: in steady state the product cache answers, with no SQL."""

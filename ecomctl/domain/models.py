@@ -78,6 +78,11 @@ class Cart:
     def is_empty(self) -> bool:
         return not self.lines
 
+    @property
+    def items(self) -> dict[int, int]:
+        """Product id -> quantity."""
+        return {line.product_id: line.quantity for line in self.lines}
+
 
 class OrderStatus(StrEnum):
     PENDING = "pending"
@@ -144,6 +149,11 @@ class Order:
 
     def with_status(self, status: OrderStatus) -> Order:
         return replace(self, status=status)
+
+    @property
+    def items(self) -> dict[int, int]:
+        """Product id -> quantity: what a cart holding exactly this order looks like."""
+        return {line.product_id: line.quantity for line in self.lines}
 
 
 class PaymentStatus(StrEnum):

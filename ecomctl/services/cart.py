@@ -6,7 +6,7 @@ price. Limits (units per line, lines per cart) are enforced atomically by the st
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 from opentelemetry.trace import Span
@@ -28,6 +28,7 @@ class CartRepository(Protocol):
     ) -> Cart: ...
     async def remove(self, user_id: int, product_id: int) -> Cart: ...
     async def clear(self, user_id: int) -> None: ...
+    async def clear_if_holds(self, user_id: int, items: Mapping[int, int]) -> bool: ...
 
 
 def _lines(span: Span, cart: Cart) -> Cart:
@@ -86,6 +87,15 @@ class CartService:
     async def clear(self, user_id: int) -> None:
         with self._tracer.span("cart.clear", {"ecom.user.id": user_id}):
             await self._store.clear(user_id)
+
+    async def clear_if_holds(self, user_id: int, items: Mapping[int, int]) -> bool:
+        """Empty the cart if it still holds exactly ``items`` (product id -> quantity): the
+        cart an order was paid for, when the payment was settled outside the checkout that
+        would have cleared it. A cart the shopper has changed since is theirs to keep."""
+        with self._tracer.span("cart.clear_if_holds", {"ecom.user.id": user_id}) as span:
+            cleared = await self._store.clear_if_holds(user_id, items)
+            span.set_attribute("ecom.cart.cleared", cleared)
+            return cleared
 
     async def _sellable(self, product_id: int) -> None:
         if isinstance(product_id, bool) or not isinstance(product_id, int) or product_id <= 0:

@@ -13,6 +13,9 @@ one unit of work:
 
 The cart is cleared only when the order is paid, so a declined shopper can try again. A cart
 checkout pays the shopper's open Pending order for the same items instead of reserving again.
+Paying a Pending order by its id (or the reconciler settling one as paid) empties the cart only
+if it still holds exactly that order's items: otherwise a later cart checkout would buy them
+twice, while a cart the shopper has changed since is theirs.
 
 A cart checkout can fail transiently after its order committed (no pool connection free to
 settle it: ``Overloaded``, a 503 the client retries). That order keeps its stock, and the
@@ -28,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 from uuid import UUID
+
+from opentelemetry.trace import Span
 
 from ecomctl.domain.models import (
     Cart,
@@ -51,6 +56,7 @@ from ecomctl.telemetry.spans import ServiceTracer
 class CartAccess(Protocol):
     async def get(self, user_id: int) -> Cart: ...
     async def clear(self, user_id: int) -> None: ...
+    async def clear_if_holds(self, user_id: int, items: Mapping[int, int]) -> bool: ...
 
 
 class PriceSource(Protocol):
@@ -102,12 +108,8 @@ class CheckoutService:
             else:
                 attempts = await self._payments.charge(order)
             result = await self.settle(order, attempts)
-            if result.succeeded and order_id is None:
-                try:
-                    await self._carts.clear(user_id)
-                except InfraError as exc:  # the order is paid: a 503 would be paid again
-                    span.set_attribute("ecom.cart.cleared", False)
-                    span.add_event("cart not cleared", {"exception.message": str(exc)})
+            if result.succeeded:
+                await empty_paid_cart(self._carts, order, span, whole_cart=order_id is None)
             span.set_attribute("ecom.checkout.outcome", result.outcome.value)
             return result
 
@@ -144,6 +146,23 @@ class CheckoutService:
             OrderLine(line.product_id, line.quantity, products[line.product_id].price)
             for line in cart.lines
         ]
+
+
+async def empty_paid_cart(
+    carts: CartAccess, order: Order, span: Span, *, whole_cart: bool
+) -> None:
+    """After ``order`` was paid: the cart it was paid from is emptied (``whole_cart``), any
+    other way only a cart holding exactly its items. Never raises: the order is paid, and a
+    503 would make the client pay it again."""
+    try:
+        if whole_cart:
+            await carts.clear(order.user_id)
+        else:
+            span.set_attribute("ecom.cart.cleared",
+                               await carts.clear_if_holds(order.user_id, order.items))
+    except InfraError as exc:
+        span.set_attribute("ecom.cart.cleared", False)
+        span.add_event("cart not cleared", {"exception.message": str(exc)})
 
 
 def checkout_result(order: Order, final: PaymentAttempt) -> CheckoutResult:

@@ -6,7 +6,9 @@ claiming it and settling it (a retried checkout of the same cart claims it again
 finishes it, which restarts the wait below). The reconciler looks each one up by its
 idempotency key: a capture makes it Paid (stock committed), a decline or no charge at all
 makes it Cancelled (stock released). When the gateway cannot tell (unreachable), the order
-waits for the next round: nothing is guessed.
+waits for the next round: nothing is guessed. An order settled as paid empties the shopper's
+cart if it still holds exactly that order's items, as its checkout would have: otherwise the
+next checkout of that cart buys them again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 from ecomctl.domain.models import Order, OrderStatus, PaymentAttempt, PaymentStatus
 from ecomctl.errors import InfraError, InvalidTransition
+from ecomctl.services.checkout import CartAccess, empty_paid_cart
 from ecomctl.services.inventory import InventoryService
 from ecomctl.services.order import OrderService
 from ecomctl.services.payment import GatewayRecord, PaymentService
@@ -50,10 +53,12 @@ class PaymentReconciler:
         orders: OrderService,
         inventory: InventoryService,
         payments: PaymentService,
+        carts: CartAccess,
         tracer: ServiceTracer,
         policy: ReconcilePolicy | None = None,
     ) -> None:
         self._units = units
+        self._carts = carts
         self._orders = orders
         self._inventory = inventory
         self._payments = payments
@@ -84,6 +89,7 @@ class PaymentReconciler:
                     continue
                 span.set_attribute("ecom.reconcile.outcome", "paid" if paid else "cancelled")
                 if paid:
+                    await empty_paid_cart(self._carts, order, span, whole_cart=False)
                     report.paid += 1
                 else:
                     report.cancelled += 1

@@ -99,6 +99,20 @@ async def test_add_merge_set_remove_clear(
     assert (await carts.get(user)).is_empty
 
 
+async def test_clear_if_holds_empties_only_a_cart_holding_exactly_those_items(
+    carts: CartService, new_user: Callable[[], int]
+) -> None:
+    user = new_user()
+    await carts.add_item(user, 7, 2)
+    await carts.add_item(user, 3, 1)
+    for other in ({7: 2}, {7: 2, 3: 2}, {7: 2, 3: 1, 5: 1}, {7: 1, 3: 1}, {}):
+        assert not await carts.clear_if_holds(user, other)
+        assert (await carts.get(user)).items == {7: 2, 3: 1}
+    assert await carts.clear_if_holds(user, {3: 1, 7: 2})
+    assert (await carts.get(user)).is_empty
+    assert not await carts.clear_if_holds(user, {3: 1, 7: 2})  # an empty cart holds nothing
+
+
 async def test_every_write_renews_the_24h_ttl(
     carts: CartService, new_user: Callable[[], int], redis_client: redis.Redis
 ) -> None:

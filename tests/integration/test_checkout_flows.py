@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
 
 from ecomctl.bootstrap import ShopStack
 from ecomctl.domain.models import CheckoutOutcome, OrderStatus, PaymentStatus, ShipmentStatus
 from ecomctl.errors import EmptyCart, InvalidTransition, NotFound, OutOfStock
-from tests.shopdata import make_catalogue, make_users
-
-
-@asynccontextmanager
-async def gateway_faults(shop: ShopStack, **changes: Any) -> AsyncIterator[None]:
-    assert shop.payment_gateway is not None
-    simulator = shop.payment_gateway.simulator
-    before = simulator.config
-    simulator.update_config(**changes)
-    try:
-        yield
-    finally:
-        simulator.update_config(**before.to_dict())
+from tests.shopdata import gateway_faults, make_catalogue, make_users
 
 
 async def _stock(shop: ShopStack, product_id: int) -> tuple[int, int, int]:
@@ -127,6 +112,10 @@ async def test_a_capture_whose_answer_was_lost_is_reconciled_as_paid(shop: ShopS
     # A second round finds nothing left to settle for it.
     again = await shop.services.reconciler.reconcile(now=True)
     assert again.still_unknown == 0
+    # Its cart went with it: checking out again must not buy the same things twice.
+    with pytest.raises(EmptyCart):
+        await shop.services.checkout.checkout(user.id)
+    assert await _stock(shop, catalogue.ids[0]) == (2, 0, 1)
 
 
 async def test_gateway_errors_leave_the_order_to_the_reconciler(shop: ShopStack) -> None:

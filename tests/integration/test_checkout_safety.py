@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from ecomctl.bootstrap import ShopStack
-from tests.shopdata import make_catalogue
+from tests.shopdata import gateway_faults, make_catalogue
 
 
 @pytest.fixture
@@ -197,3 +197,28 @@ async def test_a_product_exhausted_by_pending_orders_is_sellable_again_after_exp
     # ...and the stock sells again.
     bought = await client.post("/api/checkout", headers=buyer)
     assert bought.status_code == 200, bought.text
+
+
+async def test_an_answer_lost_then_settled_as_paid_is_not_bought_again(
+    shop: ShopStack, client: httpx.AsyncClient
+) -> None:
+    """The shopper got 202 (the gateway captured, the answer was lost); the reconciler
+    settles the order as paid. "Pay the cart" again must find it empty, not charge twice."""
+    catalogue = await make_catalogue(shop, 1, stock=3)
+    auth = await _shopper(client)
+    await _add(client, auth, catalogue.ids[0], 1)
+    async with gateway_faults(shop, timeout_rate=1.0, timeout_capture_rate=1.0,
+                              replay_timeout_rate=1.0, timeout_delay_s=1.0):
+        lost = await client.post("/api/checkout", headers=auth)
+        assert lost.status_code == 202, lost.text
+        order_id = lost.json()["order_id"]
+        assert (await shop.services.reconciler.reconcile(now=True)).paid >= 1
+
+    order = await client.get(f"/api/orders/{order_id}", headers=auth)
+    assert order.json()["status"] == "paid"
+    assert (await client.get("/api/cart", headers=auth)).json() == {"lines": []}
+    again = await client.post("/api/checkout", headers=auth)
+    assert (again.status_code, again.json()["error"]) == (409, "empty_cart")
+    orders = await client.get("/api/orders", headers=auth)
+    assert [o["id"] for o in orders.json()["items"]] == [order_id]
+    assert await _captures(shop, [order_id]) == 1

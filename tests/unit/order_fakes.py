@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -304,6 +304,12 @@ class FakeCarts:
         if self.unreachable:
             raise BackendUnavailable("redis", "connection refused")
         self.carts.pop(user_id, None)
+
+    async def clear_if_holds(self, user_id: int, items: Mapping[int, int]) -> bool:
+        if (await self.get(user_id)).items != items:
+            return False
+        await self.clear(user_id)
+        return True
 
 
 class FakePrices:

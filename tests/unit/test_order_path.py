@@ -53,7 +53,8 @@ class Shop:
         payments = PaymentService(self.gateway, tracer, retry_delay_s=0)
         self.checkout = CheckoutService(self.db, self.carts, FakePrices(PRICES), self.orders,
                                         inventory, payments, tracer)
-        self.reconciler = PaymentReconciler(self.db, self.orders, inventory, payments, tracer)
+        self.reconciler = PaymentReconciler(self.db, self.orders, inventory, payments,
+                                            self.carts, tracer)
 
     @property
     def state(self) -> Store:
@@ -120,12 +121,46 @@ async def test_a_lost_answer_is_never_cancelled_on_a_guess(captured: bool) -> No
         assert shop.status(result.order_id) is OrderStatus.PAID
         assert stock_of(shop.state)[1] == (4, 0)
         assert [p[2] for p in shop.state.payments][-1] is PaymentStatus.CAPTURED
+        # Paid: its cart is emptied, or the next checkout would buy it again.
+        assert (await shop.carts.get(USER)).is_empty
     else:
         assert (report.paid, report.cancelled) == (0, 1)
         assert shop.status(result.order_id) is OrderStatus.CANCELLED
         assert stock_of(shop.state)[1] == (5, 0)
+        assert (await shop.carts.get(USER)).items == {1: 1}  # the shopper may try again
     # The books agree: a capture at the gateway if and only if the order is paid.
     assert bool(shop.gateway.captures) is (shop.status(result.order_id) is OrderStatus.PAID)
+
+
+async def test_the_reconciler_keeps_a_cart_changed_since_and_settles_without_redis() -> None:
+    shop = Shop()
+    shop.carts.put(USER, (1, 1))
+    shop.gateway.script = [(PaymentStatus.TIMEOUT, True), (PaymentStatus.TIMEOUT, False)]
+    first = await shop.checkout.checkout(USER)
+    shop.carts.put(USER, (1, 1), (2, 1))  # the shopper added something meanwhile
+    assert (await shop.reconciler.reconcile(now=True)).paid == 1
+    assert (await shop.carts.get(USER)).items == {1: 1, 2: 1}
+
+    shop.carts.put(OTHER, (1, 1))
+    shop.gateway.script = [(PaymentStatus.TIMEOUT, True), (PaymentStatus.TIMEOUT, False)]
+    second = await shop.checkout.checkout(OTHER)
+    shop.carts.unreachable = True  # Redis down: the order is settled all the same
+    assert (await shop.reconciler.reconcile(now=True)).paid == 1
+    assert shop.status(first.order_id) is shop.status(second.order_id) is OrderStatus.PAID
+
+
+async def test_paying_a_placed_order_empties_a_cart_holding_exactly_its_items() -> None:
+    shop = Shop()
+    shop.carts.put(USER, (1, 2))
+    order = await shop.checkout.place_order(USER)
+    assert (await shop.checkout.checkout(USER, order.id)).outcome is CheckoutOutcome.PAID
+    assert (await shop.carts.get(USER)).is_empty
+
+    shop.carts.put(USER, (2, 1))
+    order = await shop.checkout.place_order(USER)
+    shop.carts.put(USER, (2, 3))  # another intent now: not this order's cart any more
+    assert (await shop.checkout.checkout(USER, order.id)).outcome is CheckoutOutcome.PAID
+    assert (await shop.carts.get(USER)).items == {2: 3}
 
 
 async def test_an_unreachable_gateway_leaves_the_order_for_the_next_round() -> None:
