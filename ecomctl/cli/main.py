@@ -27,6 +27,7 @@ from ecomctl.cli.logs import configure_logging
 from ecomctl.cli.output import err_console
 from ecomctl.cli.result_output import ResultCommand
 from ecomctl.cli.streams import complete_writes
+from ecomctl.cli.termination import INTERRUPTED, interrupted_exit_code, stop_on_sigterm
 from ecomctl.errors import ConfigError, EcomctlError
 
 app = typer.Typer(
@@ -80,8 +81,13 @@ def main(
 
 def run() -> None:
     complete_writes()
+    stop_on_sigterm()
     try:
         app()
+    except SystemExit as exc:
+        if exc.code == INTERRUPTED:  # typer's answer to a KeyboardInterrupt, SIGTERM's too
+            sys.exit(interrupted_exit_code())
+        raise
     except ConfigError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
@@ -90,7 +96,7 @@ def run() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/yellow]")
-        sys.exit(130)
+        sys.exit(interrupted_exit_code())
 
 
 if __name__ == "__main__":

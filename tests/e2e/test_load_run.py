@@ -58,8 +58,10 @@ def load_run(ecomctl: Any, seeded: Path, out: Path, *args: str,
 
 
 def test_mixed_profile_on_two_workers(ecomctl: Any, seeded: Path, tmp_path: Path) -> None:
+    # .ci/run's smoke run: 20 s, so that its ~120 journeys include checkouts (1 in 12) for
+    # the smoke gates; 10 s's ~60 now and then had none.
     doc = load_run(ecomctl, seeded, tmp_path / "out.json", "--profile", "mixed", "--users", "10",
-                   "--spawn-rate", "10", "--duration", "10s", "--workers", "2")
+                   "--spawn-rate", "10", "--duration", "20s", "--workers", "2")
     totals, endpoints = doc["totals"], doc["endpoints"]
     assert doc["config"]["workers"] == 2 and doc["config"]["profile"] == "mixed"
     assert {"POST /api/users/login", "GET /api/products/{id}",
@@ -193,3 +195,43 @@ def test_failed_requests_fail_the_run_unless_tolerated(
     assert document["totals"]["failures"] > 0 and document["totals"]["error_rate"] > 0
     tolerated = ecomctl(*args, "--max-error-rate", "1", env=env, timeout=240)
     assert tolerated.exit_code == 0, tolerated.stdout[-2000:] + tolerated.stderr[-2000:]
+
+
+def test_sigterm_stops_a_load_run_and_every_process_it_started(
+    seeded: Path, tmp_path: Path
+) -> None:
+    """A CI runner cancelling a job sends SIGTERM to ecomctl alone. The gateway and Locust
+    run in sessions of their own, so nothing else reaches them: ecomctl must stop them, and
+    say it was terminated (143), not interrupted (130) or done (0)."""
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    from tests.e2e.conftest import _ecomctl_command
+
+    log = tmp_path / "stderr.log"
+    with log.open("w") as stderr:
+        child = subprocess.Popen(
+            [*_ecomctl_command(), "load", "run", "--profile", "browse", "--users", "2",
+             "--duration", "60s", "--no-live", "--credentials", str(seeded)],
+            stdout=subprocess.DEVNULL, stderr=stderr,
+        )
+        started: list[psutil.Process] = []
+        try:
+            deadline = time.monotonic() + 120
+            while "running Locust" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(2)  # Locust is up and sending
+            started = psutil.Process(child.pid).children(recursive=True)
+            names = " ".join(" ".join(p.cmdline()) for p in started)
+            assert "serve" in names and "locust" in names, names
+            child.send_signal(signal.SIGTERM)
+            code = child.wait(timeout=90)
+        finally:
+            if child.poll() is None:
+                child.kill()
+    _, alive = psutil.wait_procs(started, timeout=30)
+    assert code == 143, log.read_text()[-2000:]
+    assert not alive, [" ".join(p.cmdline()) for p in alive]
