@@ -89,7 +89,7 @@ def list_dead_letters(
 @dlq_app.command("replay")
 def replay(
     topic: str = typer.Option(None, "--topic", "-t", help=TOPIC_HELP),
-    offset: list[int] = typer.Option(None, "--offset", "-o", min=0,
+    offset: list[int] = typer.Option(None, "--offset", min=0,
                                      help="The DLQ offset to replay (repeatable; see `list`)."),
     partition: int = typer.Option(None, "--partition", min=0,
                                   help="With --offset: the DLQ partition (a DLQ has one)."),
