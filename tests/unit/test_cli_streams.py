@@ -5,6 +5,7 @@ short, exit code 0: CI saw it)."""
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import time
@@ -34,3 +35,31 @@ def test_the_entry_point_writes_all_of_a_large_output_through_a_signal() -> None
     out, err = child.communicate(timeout=60)
     assert child.returncode == 0, err[-2000:]
     assert len(out) == 200_001
+
+
+_PARTIAL_LINE_CHILD = """
+import sys
+from ecomctl.cli import main
+
+def app():
+    sys.stdout.write("ready")  # no newline, no flush
+    sys.stdin.readline()
+
+main.app = app
+main.run()
+"""
+
+
+def test_output_still_goes_out_at_once() -> None:
+    """Unbuffered stays unbuffered: what is written is readable before any newline or flush."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _PARTIAL_LINE_CHILD], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert child.stdout is not None
+    try:
+        readable, _, _ = select.select([child.stdout], [], [], 30)
+        assert readable and os.read(child.stdout.fileno(), 5) == b"ready"
+    finally:
+        child.communicate(b"\n", timeout=30)
+    assert child.returncode == 0
