@@ -5,14 +5,19 @@ invariants are checked after the consumers have drained."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 from junitparser import JUnitXml
 
 from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.analysis.readers import read_file
 from ecomctl.resources import fixtures_dir
+from tests.e2e.conftest import _ecomctl_command
 
 SMOKE_GATES = fixtures_dir() / "gates" / "smoke.yaml"
 
@@ -203,14 +208,6 @@ def test_sigterm_stops_a_load_run_and_every_process_it_started(
     """A CI runner cancelling a job sends SIGTERM to ecomctl alone. The gateway and Locust
     run in sessions of their own, so nothing else reaches them: ecomctl must stop them, and
     say it was terminated (143), not interrupted (130) or done (0)."""
-    import signal
-    import subprocess
-    import time
-
-    import psutil
-
-    from tests.e2e.conftest import _ecomctl_command
-
     log = tmp_path / "stderr.log"
     with log.open("w") as stderr:
         child = subprocess.Popen(
