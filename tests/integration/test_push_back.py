@@ -32,7 +32,7 @@ from ecomctl.bootstrap import ShopStack, StackOptions, running_stack
 from ecomctl.config import PushBack, Settings
 from ecomctl.errors import Overloaded
 from ecomctl.gateway.server import running_gateway
-from ecomctl.services.user import seeding_hasher
+from ecomctl.services.user import default_hasher, seeding_hasher
 from ecomctl.simulators.payment_gateway import SimulatorConfig
 
 PASSWORD = "push-back-123"
@@ -111,9 +111,13 @@ async def timed_login(client: httpx.AsyncClient, email: str) -> float:
     return elapsed
 
 
-def p99(values: list[float]) -> float:
+def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else 0.0
+
+
+def p99(values: list[float]) -> float:
+    return percentile(values, 0.99)
 
 
 # -- a gateway with tight per-address limits (what a deployment sets in its environment) ----
@@ -295,7 +299,8 @@ async def test_overload_is_answered_503_at_once_admitted_work_is_served_and_it_r
     print(f"\noverload: calm login {calm * 1000:.0f} ms, sustainable {sustainable:.1f}/s; "  # noqa: T201
           f"offered {len(results)} at {offered_rate:.1f}/s over {load_s:.1f} s: "
           f"admitted {len(admitted)} ({len(admitted) / load_s:.1f}/s, p99 "
-          f"{p99(admitted) * 1000:.0f} ms), 503 {len(refused)} (p99 {p99(refused) * 1000:.0f} "
+          f"{p99(admitted) * 1000:.0f} ms), 503 {len(refused)} (p90 "
+          f"{percentile(refused, 0.9) * 1000:.0f} ms, p99 {p99(refused) * 1000:.0f} "
           f"ms), other {Counter(st for st, _ in results if st not in (200, 503))}; after: "
           f"{statistics.median(after) * 1000:.0f} ms")
     for name, value in {"overload_offered": len(results), "overload_admitted": len(admitted),
@@ -306,10 +311,15 @@ async def test_overload_is_answered_503_at_once_admitted_work_is_served_and_it_r
 
     assert len(admitted) + len(refused) == len(results)  # nothing failed otherwise
     assert len(refused) >= 0.5 * len(results)  # the excess was refused...
-    assert p99(refused) <= 0.5  # ...at once, not after a wait in a queue
+    # ...at once, not after a wait in a queue. A queue would delay most refusals; a stall of
+    # the shared host (CI once paused ~1.4 s, 2 of 91 refusals) delays a few, hence p90.
+    assert percentile(refused, 0.9) <= max(0.5, 2 * calm)
     assert len(admitted) / load_s >= 0.5 * sustainable  # what was admitted kept being served
-    cores = os.cpu_count() or 1
-    assert p99(admitted) <= (CONCURRENCY_LIMIT / cores + 1) * calm * 2.5
+    # At most CONCURRENCY_LIMIT logins are in the server, taking turns at the hash slots the
+    # service makes (one per `parallelism` cores), so an admitted login waits for at most
+    # CONCURRENCY_LIMIT / slots hashes: with twice that as slack for a busy host.
+    slots = max(1, (os.cpu_count() or 1) // default_hasher().parallelism)
+    assert p99(admitted) <= CONCURRENCY_LIMIT / slots * calm * 2
     assert statistics.median(after) <= 3 * calm  # and it recovered when the load stopped
 
 
