@@ -7,8 +7,10 @@ is (consumer, event)), so the check looks at an effect instead: the analytics co
 one to ``events.<type>`` per event it handles, so across the run each counter must have grown
 by exactly the number of events of that type it recorded as processed. Duplicates that
 reached a consumer and were absorbed by its idempotency are counted by the consumers
-themselves. Take the baseline with the consumers idle (after a drain), so no transaction
-straddles it.
+themselves. Both counts are read in one snapshot before the run and in one after it: the
+consumer writes them in one transaction, so they grow together whenever it commits, however
+busy it is while the baseline is taken. (A record's ``processed_at`` is when its transaction
+began, not when it became visible, so a time cut would split a straddling transaction.)
 
 The shop keeps writing events after the run (the carrier moves shipments on, the sweepers
 expire orders), so the check covers the events written before the last drain began, which
@@ -30,12 +32,20 @@ DELIVERY_INVARIANT = "every event consumed exactly once"
 ANALYTICS = "analytics"
 
 
+# Longer than any consumer transaction: one that began before (baseline - this) and was
+# still open at the baseline would have its record counted on one side only.
+_LONGEST_CONSUMER_TX = dt.timedelta(minutes=5)
+
+
 @dataclass(frozen=True)
 class DeliveryBaseline:
-    """Taken before the run: when it started and the analytics counters then."""
+    """Taken before the run, in one snapshot: when it started, the analytics counters then,
+    and the analytics consumer's processed records per event type then (those since
+    ``since - _LONGEST_CONSUMER_TX``: a bounded scan)."""
 
     since: dt.datetime
     counters: Mapping[str, int]
+    handled: Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -46,10 +56,10 @@ class ConsumerGroup:
 
 
 async def baseline(db: Database) -> DeliveryBaseline:
-    async with db.connection() as conn:
-        now = await conn.fetchval("SELECT now()")
-        counters = await _counters(conn)
-    return DeliveryBaseline(now, counters)
+    async with db.connection() as conn, conn.transaction(isolation="repeatable_read",
+                                                         readonly=True):
+        now: dt.datetime = await conn.fetchval("SELECT now()")
+        return DeliveryBaseline(now, await _counters(conn), await _handled(conn, now))
 
 
 async def database_now(db: Database) -> dt.datetime:
@@ -84,21 +94,18 @@ async def check_delivery(
                 start.since, group.name, list(group.topics), until)
             consumed[group.name], lost[group.name] = int(row["consumed"]), int(row["lost"])
         counters = await _counters(conn)
-        handled = {r["event_type"]: int(r["n"]) for r in await conn.fetch(
-            "SELECT o.event_type, count(*) AS n FROM processed_events p "
-            "JOIN outbox o ON o.event_id = p.event_id "
-            "WHERE p.consumer = $1 AND p.processed_at >= $2 GROUP BY o.event_type",
-            ANALYTICS, start.since)}
+        handled = await _handled(conn, start.since)
     produced = sum(int(r["n"]) for r in produced_rows)
     unpublished = produced - sum(int(r["published"]) for r in produced_rows)
     miscounted: dict[str, int] = {}
     if any(g.name == ANALYTICS for g in groups):
-        names = {n.removeprefix("events.") for n in (*counters, *start.counters)} | set(handled)
-        for event_type in sorted(names):
+        names = {n.removeprefix("events.") for n in (*counters, *start.counters)}
+        for event_type in sorted(names | set(handled) | set(start.handled)):
             name = f"events.{event_type}"
             grown = counters.get(name, 0) - start.counters.get(name, 0)
-            if grown != handled.get(event_type, 0):
-                miscounted[event_type] = grown - handled.get(event_type, 0)
+            recorded = handled.get(event_type, 0) - start.handled.get(event_type, 0)
+            if grown != recorded:
+                miscounted[event_type] = grown - recorded
     figures = {
         "produced": produced, "unpublished": unpublished, "consumed": consumed,
         "lost": lost, "analytics_miscounted": miscounted,
@@ -116,6 +123,18 @@ async def check_delivery(
         f"ok: {produced} events, each consumed once by every group that reads it "
         f"({sum(g.duplicates for g in groups)} redeliveries absorbed)")
     return InvariantResult(DELIVERY_INVARIANT, not problems, detail), figures
+
+
+async def _handled(conn: Any, since: dt.datetime) -> dict[str, int]:
+    """The analytics consumer's processed records per event type, from a little before
+    ``since`` (same cut-off before and after the run, so only the records in between
+    differ)."""
+    rows = await conn.fetch(
+        "SELECT o.event_type, count(*) AS n FROM processed_events p "
+        "JOIN outbox o ON o.event_id = p.event_id "
+        "WHERE p.consumer = $1 AND p.processed_at >= $2 GROUP BY o.event_type",
+        ANALYTICS, since - _LONGEST_CONSUMER_TX)
+    return {r["event_type"]: int(r["n"]) for r in rows}
 
 
 async def _counters(conn: Any) -> dict[str, int]:
