@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -63,6 +63,11 @@ class Page(Generic[T]):
     total: int
 
 
+def quantities(lines: Iterable[CartLine | OrderLine]) -> dict[int, int]:
+    """Product id -> quantity of cart or order lines: how a cart and an order are compared."""
+    return {line.product_id: line.quantity for line in lines}
+
+
 @dataclass(frozen=True)
 class CartLine:
     product_id: int
@@ -81,7 +86,7 @@ class Cart:
     @property
     def items(self) -> dict[int, int]:
         """Product id -> quantity."""
-        return {line.product_id: line.quantity for line in self.lines}
+        return quantities(self.lines)
 
 
 class OrderStatus(StrEnum):
@@ -153,7 +158,7 @@ class Order:
     @property
     def items(self) -> dict[int, int]:
         """Product id -> quantity: what a cart holding exactly this order looks like."""
-        return {line.product_id: line.quantity for line in self.lines}
+        return quantities(self.lines)
 
 
 class PaymentStatus(StrEnum):

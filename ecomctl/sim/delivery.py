@@ -14,8 +14,7 @@ began, not when it became visible, so a time cut would split a straddling transa
 
 The shop keeps writing events after the run (the carrier moves shipments on, the sweepers
 expire orders), so the check covers the events written before the last drain began, which
-that drain published and the consumers took; and it reads everything in one snapshot, since
-the analytics consumer moves its counters and its processed records while it is read.
+that drain published and the consumers took.
 """
 
 from __future__ import annotations
