@@ -73,7 +73,7 @@ from ecomctl.analysis.detectors import (
 from ecomctl.analysis.model import Trace
 from ecomctl.analysis.report import TraceAnalysis, analyze
 from ecomctl.analysis.stats import OperationStats
-from ecomctl.durations import parse_duration
+from ecomctl.durations import parse_duration_ms
 
 SCHEMA = "ecomctl.trace-diff/1"
 
@@ -367,7 +367,7 @@ def parse_condition(text: str) -> Condition:
         value = _number(magnitude, text.strip())
     else:
         try:
-            value = parse_duration(magnitude) * 1000.0
+            value = parse_duration_ms(magnitude)
         except ValueError as exc:
             raise ValueError(f"{text.strip()!r}: a {metric} change is a percentage (+20%) or a "
                              f"duration with a unit (+5ms): {exc}") from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -210,7 +211,9 @@ def _recovery_ms(result: Mapping[str, Any]) -> tuple[float | None, str]:
                 if isinstance(w, Mapping) and w.get("recovery_s") is None]
         return None, (f"p95 did not come back within 20% of before the fault after "
                       f"{', '.join(slow) or 'a window'}")
-    return value * 1000, ""
+    # Decimal, as the threshold is: 1.001 s * 1000 is 1000.9999999999999 in binary, and
+    # would pass "recovery < 1001ms".
+    return float(Decimal(repr(value)) * 1000), ""
 
 
 def _cache_metric(stats: Mapping[str, Any], metric: str) -> tuple[float | None, str]:

@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ecomctl.durations import parse_duration
+from ecomctl.durations import parse_duration_ms
 from ecomctl.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def parse_quantity(text: str, kind: Kind) -> float:
         if number < 0:
             raise ValueError(f"{text.strip()!r}: a duration cannot be negative")
         try:
-            return parse_duration(text, bare_unit=None) * 1000.0  # milliseconds
+            return parse_duration_ms(text)
         except ValueError:
             hint = "a unit is required" if not unit else f"unknown unit {unit!r}"
             raise ValueError(f"{text.strip()!r}: a duration needs a unit: us, ms, s, m, h "

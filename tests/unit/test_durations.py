@@ -7,7 +7,7 @@ import typer
 
 from ecomctl.analysis.readers import parse_lookback
 from ecomctl.cli.units import parse_duration as cli_duration
-from ecomctl.durations import parse_duration
+from ecomctl.durations import parse_duration, parse_duration_ms
 from ecomctl.errors import ConfigError
 from ecomctl.gates.spec import Kind, parse_quantity
 
@@ -29,6 +29,15 @@ def test_simple_and_compound_durations(text: str, seconds: float) -> None:
 def test_what_is_not_a_duration_says_why(text: str, complaint: str) -> None:
     with pytest.raises(ValueError, match=complaint):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(("text", "ms"), [
+    ("1652ms", 1652.0), ("1.001s", 1001.0), ("1m30s250ms", 90_250.0), ("290ms", 290.0),
+    ("0.1s", 100.0), ("1500us", 1.5),
+])
+def test_a_threshold_in_ms_is_exactly_what_was_written(text: str, ms: float) -> None:
+    assert parse_duration_ms(text) == ms  # exact: a gate compares against it
+    assert parse_quantity(text, Kind.DURATION) == ms
 
 
 def test_each_caller_reads_the_same_syntax_in_its_unit() -> None:

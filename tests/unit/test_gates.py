@@ -861,6 +861,18 @@ def test_phase_and_recovery_gates() -> None:
     assert "no fault windows" in no_windows.failures[0].message
 
 
+@pytest.mark.parametrize("recovery_s", [1.652, 1.001, 1.005, 0.29])
+def test_a_recovery_gate_at_exactly_the_observed_time_compares_exactly(
+    recovery_s: float,
+) -> None:
+    """CI: ``recovery < 1652ms`` passed a measured 1.652 s, as 1652ms parsed to
+    1652.0000000000002 ms in binary floating point (and 1.001 s * 1000 is 1000.999...)."""
+    ms = f"{recovery_s * 1000:.0f}ms"
+    strict = evaluate(gates(f'recovery: "< {ms}"\n'), _fault_result(recovery_s))
+    assert not strict.passed, [o.observed for o in strict.outcomes]
+    assert evaluate(gates(f'recovery: "<= {ms}"\n'), _fault_result(recovery_s)).passed
+
+
 @pytest.mark.parametrize(("text", "complaint"), [
     ('phases:\n  meanwhile: {p95: "< 1s"}\n', "unknown phase 'meanwhile'"),
     ('phases:\n  during: {p90: "< 1s"}\n', "unknown metric 'p90' for phases"),
