@@ -128,7 +128,8 @@ class ShopStack:
 
         if self.payment_gateway is not None:
             simulator = self.payment_gateway.simulator
-            return GatewayLedger(simulator.started_at, simulator.ledger())
+            return GatewayLedger(simulator.started_at, simulator.ledger(),
+                                 simulator.refunds())
         return await fetch_ledger(self.payment_gateway_url) if self.payment_gateway_url else None
 
     async def drain(self, timeout_s: float = 30.0) -> list[str]:
@@ -194,7 +195,7 @@ async def _build(
     from ecomctl.services.checkout import CheckoutService
     from ecomctl.services.idempotency import IdempotencyService
     from ecomctl.services.inventory import InventoryService
-    from ecomctl.services.order import OrderPolicy, OrderService
+    from ecomctl.services.order import OrderPolicy, OrderService, PaymentLease
     from ecomctl.services.payment import PaymentService
     from ecomctl.services.product import ProductService
     from ecomctl.services.recommendation import RecommendationService
@@ -245,11 +246,13 @@ async def _build(
         products = ProductService(products_repo, cache, tracer("product"), flags)
         inventory = InventoryService(tracer("inventory"), flags)
         units = postgres_units(db)
+        payments = PaymentService(payment_client, tracer("payment"), metrics)
         orders = OrderService(units, inventory, tracer("order"), metrics, policy=OrderPolicy(
             timedelta(seconds=settings.pending_order_ttl_s), settings.max_pending_orders,
+            PaymentLease.covering(options.payment_timeout_s, payments.max_attempts,
+                                  payments.retry_delay_s),
         ))
         carts = CartService(CartStore(redis), products.get, tracer("cart"))
-        payments = PaymentService(payment_client, tracer("payment"), metrics)
         shipments = ShipmentService(units, orders, tracer("shipment"), flags)
         search = SearchService(search_index, tracer("search"))
         services = ShopServices(

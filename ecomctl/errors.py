@@ -16,6 +16,8 @@
     │   ├── OrderExpired         the Pending order's hold ran out     -> 409
     │   ├── TooManyPendingOrders the user's cap of open orders        -> 409
     │   ├── IdempotencyConflict  the same key is still being handled  -> 409
+    │   ├── CheckoutInProgress   another checkout holds the payment   -> 409 + Retry-After
+    │   ├── PaymentReversed      cancelled while its charge was in flight: refunded -> 409
     │   ├── IdempotencyMismatch  the same key with another request    -> 422
     │   ├── EmailTaken           the email has an account already   -> 409
     │   ├── EmptyCart            checkout with nothing in the cart  -> 409
@@ -37,6 +39,7 @@ Kafka consumers retry what is retryable and dead-letter the rest at once.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 
@@ -136,6 +139,29 @@ class IdempotencyConflict(DomainError):
     def __init__(self) -> None:
         super().__init__("a request with this Idempotency-Key is still being processed; "
                          "retry after it finished")
+
+
+class CheckoutInProgress(DomainError):
+    """Another checkout (or the reconciler) holds this payment's lease; ``retry_after_s``
+    (>= 1) is when it lapses at the latest. Not an error of the client's: it may retry."""
+
+    retryable = True
+
+    def __init__(self, order_id: object, retry_after_s: float) -> None:
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
+        super().__init__(f"order {order_id} is being paid by another request; retry in "
+                         f"{self.retry_after_s}s for its outcome")
+        self.order_id = order_id
+
+
+class PaymentReversed(DomainError):
+    """The gateway captured after the order had been cancelled (the charge was in flight
+    while the reconciler found none): the capture is refunded, the order stays cancelled."""
+
+    def __init__(self, order_id: object) -> None:
+        super().__init__(f"order {order_id} was cancelled while its payment was in flight; "
+                         "the charge is refunded: order again")
+        self.order_id = order_id
 
 
 class IdempotencyMismatch(DomainError):

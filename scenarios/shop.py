@@ -66,6 +66,8 @@ LOGIN_PATH = "/api/users/login"
 # it, this many times; a long one (an account locked for minutes) is not waited for.
 LOGIN_PUSH_BACK_RETRIES = 10
 MAX_RETRY_AFTER_S = 10
+# A checkout refused while another session of the account pays the same cart is asked again.
+CHECKOUT_IN_PROGRESS_RETRIES = 3
 # Workers take accounts from disjoint ranges (one sixteenth of the file each), so two users
 # of one run never share a cart.
 ACCOUNT_RANGES = 16
@@ -178,6 +180,8 @@ class ShopUser(FastHttpUser):
         self.journey_name: str | None = None
         self.journey_failed = False
         self.lateness_ms = 0.0
+        self.retry_after_s: int | None = None
+        """The last response's Retry-After, if short enough to wait for."""
         pacing = shapes.pacing_of(environment)
         self.schedule = shapes.ArrivalSchedule(pacing) if pacing else None
         if self.schedule is not None:
@@ -262,11 +266,13 @@ class ShopUser(FastHttpUser):
                                      context=context, catch_response=True) as response:
                 status = response.status_code or 0
                 payload = _json(response)
+                retry_after = str(response.headers.get("retry-after") or "")
+                self.retry_after_s = (int(retry_after) if retry_after.isdigit()
+                                      and int(retry_after) <= MAX_RETRY_AFTER_S else None)
                 if 200 <= status < 300 or status in outcomes:
                     response.success()
                     return status, payload
                 response.failure(_cause(status, payload, response))
-                retry_after = str(response.headers.get("retry-after") or "")
         finally:
             if span is not None:
                 span.cancel()  # a no-op unless the user was stopped mid-request
@@ -275,9 +281,7 @@ class ShopUser(FastHttpUser):
             return self.call(method, path, name, body=body, outcomes=outcomes, relogin=False,
                              extra_headers=extra_headers)
         self.journey_failed = True
-        short_wait = (status in (429, 503) and retry_after.isdigit()
-                      and int(retry_after) <= MAX_RETRY_AFTER_S)
-        raise _Abort(int(retry_after) if short_wait else None)
+        raise _Abort(self.retry_after_s if status in (429, 503) else None)
 
     def run_journey(self, name: str, steps: Callable[[ShopUser], None]) -> None:
         started = time.perf_counter()
@@ -383,8 +387,16 @@ def checkout(user: ShopUser) -> None:
         user.add_to_cart(product_id, user.rng.randint(1, 2))
     # One Idempotency-Key per checkout intent (kept by the retry after a re-login): a
     # repeated request cannot order or charge twice. 202: the gateway's answer was lost.
-    status, result = user.call("POST", "/api/checkout", "/api/checkout", outcomes=(402, 409),
-                               extra_headers={"Idempotency-Key": str(uuid.uuid4())})
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    for _ in range(CHECKOUT_IN_PROGRESS_RETRIES):
+        status, result = user.call("POST", "/api/checkout", "/api/checkout",
+                                   outcomes=(402, 409), extra_headers=key)
+        code = result.get("error") if isinstance(result, dict) else None
+        if code != "checkout_in_progress" or user.retry_after_s is None:
+            break
+        # Another shopper session of this account is paying the cart: wait as asked, then
+        # ask again (its answer, or the empty cart once it is paid).
+        time.sleep(user.retry_after_s + user.rng.random())  # gevent-patched
     if status == 409:
         # Sold out meanwhile (409 out_of_stock): the shop answered correctly, so it is a
         # business outcome like a declined card, not a failed request; the shopper gives up

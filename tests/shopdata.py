@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import httpx
+
 from ecomctl.adapters.postgres.users import UserRepository
 from ecomctl.bootstrap import ShopStack
 from ecomctl.domain.models import Product, User
@@ -88,3 +90,16 @@ async def gateway_faults(shop: ShopStack, **changes: Any) -> AsyncIterator[None]
         yield
     finally:
         simulator.update_config(**before.to_dict())
+
+
+async def http_shopper(client: httpx.AsyncClient) -> tuple[dict[str, str], int]:
+    """A new shopper registered and logged in over HTTP, as a browser would: the
+    Authorization header to send, and the user's id."""
+    email = f"shopper-{uuid.uuid4().hex[:12]}@example.test"
+    created = await client.post("/api/users/register", json={
+        "email": email, "password": "s3cret-pass", "full_name": "Careful Shopper"})
+    assert created.status_code == 201, created.text
+    login = await client.post("/api/users/login",
+                              json={"email": email, "password": "s3cret-pass"})
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['token']}"}, int(created.json()["id"])

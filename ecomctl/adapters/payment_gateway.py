@@ -24,11 +24,12 @@ import httpx
 
 from ecomctl.domain.models import PaymentStatus
 from ecomctl.domain.money import money
-from ecomctl.errors import BackendUnavailable, ConfigError
+from ecomctl.errors import BackendUnavailable, ConfigError, RequestRejected
 
 DEFAULT_TIMEOUT_S = 2.0
 CHARGES_PATH = "/v1/charges"
 PAYMENTS_PATH = "/v1/payments"  # a charge looked up by its idempotency key
+REFUNDS_PATH = "/v1/refunds"
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,34 @@ class PaymentGatewayClient:
                                      f"malformed lookup answer: {_snippet(response)}")
         return GatewayCharge(PaymentStatus(status), gateway_ref=charge_id,
                              amount=Decimal(str(body.get("amount"))))
+
+    async def refund(
+        self, *, charge_ref: str, amount: Decimal, idempotency_key: str
+    ) -> GatewayCharge:
+        """Give ``amount`` of a captured charge back (REFUNDED, the refund's id and amount).
+        Raises BackendUnavailable when the gateway cannot be asked or fails (the caller
+        retries with the same key, which replays a refund already made) and RequestRejected
+        when it refuses the refund itself."""
+        body = {"charge": charge_ref, "amount": str(money(amount))}
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                response = await self._http.post(REFUNDS_PATH, json=body,
+                                                 headers={"Idempotency-Key": idempotency_key})
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise BackendUnavailable("payment-gateway", _describe(exc)) from exc
+        if 400 <= response.status_code < 500:
+            raise RequestRejected(f"payment-gateway refused the refund (HTTP "
+                                  f"{response.status_code}): {_snippet(response)}")
+        if not response.is_success:
+            raise BackendUnavailable("payment-gateway", f"refund answered HTTP "
+                                     f"{response.status_code}: {_snippet(response)}")
+        answer = _json_object(response) or {}
+        refund_id = answer.get("id")
+        if not isinstance(refund_id, str) or answer.get("status") != "succeeded":
+            raise BackendUnavailable("payment-gateway",
+                                     f"malformed refund answer: {_snippet(response)}")
+        return GatewayCharge(PaymentStatus.REFUNDED, gateway_ref=refund_id,
+                             amount=Decimal(str(answer.get("amount", amount))))
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -176,41 +176,57 @@ class LoginThrottle:
 # push a line past MAX_LINE_QUANTITY or a cart past MAX_CART_LINES. They return
 # {status, current quantity of the line, HGETALL of the cart}; status 0 = written,
 # 1 = line quantity limit, 2 = line count limit, 3 = no such line (ARGV[6] = '1': change an
-# existing line only).
-_ADD_SCRIPT = """
+# existing line only). A write stores ARGV[7] as the cart's new revision (field REVISION);
+# a cart left without lines is deleted, revision and all.
+_LINES = """
+local function lines(key)
+  return redis.call('HLEN', key) - redis.call('HEXISTS', key, '{rev}')
+end
+"""
+
+_ADD_SCRIPT = _LINES + """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local qty = tonumber(ARGV[2])
 if current + qty > tonumber(ARGV[3]) then
   return {1, current, {}}
 end
-if current == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
+if current == 0 and lines(KEYS[1]) >= tonumber(ARGV[4]) then
   return {2, current, {}}
 end
 redis.call('HINCRBY', KEYS[1], ARGV[1], qty)
+redis.call('HSET', KEYS[1], '{rev}', ARGV[7])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
 return {0, current + qty, redis.call('HGETALL', KEYS[1])}
 """
 
-_SET_SCRIPT = """
+_SET_SCRIPT = _LINES + """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local qty = tonumber(ARGV[2])
 if current == 0 and ARGV[6] == '1' then
   return {3, current, {}}
 end
 if qty == 0 then
+  if current == 0 then
+    return {0, 0, redis.call('HGETALL', KEYS[1])}
+  end
   redis.call('HDEL', KEYS[1], ARGV[1])
-elseif current == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
+  if lines(KEYS[1]) == 0 then
+    redis.call('DEL', KEYS[1])
+    return {0, 0, {}}
+  end
+elseif current == 0 and lines(KEYS[1]) >= tonumber(ARGV[4]) then
   return {2, current, {}}
 else
   redis.call('HSET', KEYS[1], ARGV[1], qty)
 end
+redis.call('HSET', KEYS[1], '{rev}', ARGV[7])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
 return {0, qty, redis.call('HGETALL', KEYS[1])}
 """
 
 # Empties the cart only while it holds exactly ARGV's product/quantity pairs.
-_CLEAR_IF_HOLDS_SCRIPT = """
-if redis.call('HLEN', KEYS[1]) * 2 ~= #ARGV then
+_CLEAR_IF_HOLDS_SCRIPT = _LINES + """
+if lines(KEYS[1]) * 2 ~= #ARGV then
   return 0
 end
 for i = 1, #ARGV, 2 do
@@ -222,13 +238,29 @@ redis.call('DEL', KEYS[1])
 return 1
 """
 
+REVISION = "rev"
+"""The cart hash's field holding its revision (the others are product ids)."""
+
+_ADD_SCRIPT, _SET_SCRIPT, _CLEAR_IF_HOLDS_SCRIPT = (
+    script.replace("{rev}", REVISION)
+    for script in (_ADD_SCRIPT, _SET_SCRIPT, _CLEAR_IF_HOLDS_SCRIPT)
+)
+
 
 def _cart(user_id: int, reply: dict[Any, Any] | list[Any]) -> Cart:
     """A cart from an HGETALL reply (a dict from the client, a flat list from Lua), its lines
     ordered by product id. ``int()`` accepts both bytes and str replies."""
     pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
-    lines = sorted((int(field), int(qty)) for field, qty in pairs)
-    return Cart(user_id=user_id, lines=tuple(CartLine(pid, qty) for pid, qty in lines))
+    revision: str | None = None
+    lines = []
+    for field, value in pairs:
+        name = field.decode() if isinstance(field, bytes) else str(field)
+        if name == REVISION:
+            revision = value.decode() if isinstance(value, bytes) else str(value)
+        else:
+            lines.append((int(name), int(value)))
+    return Cart(user_id=user_id, lines=tuple(CartLine(pid, qty) for pid, qty in sorted(lines)),
+                revision=revision)
 
 
 def _check_id(kind: str, value: int) -> None:
@@ -246,7 +278,9 @@ def _check_line_quantity(quantity: int, *, allow_zero: bool) -> None:
 
 class CartStore:
     """Per-user carts as Redis hashes ``product_id -> quantity`` (never prices: those are
-    re-read at checkout). Every write renews the cart's expiry."""
+    re-read at checkout) plus the cart's revision (``REVISION``), a random token replaced by
+    every change: random rather than counted, so a Redis that lost recent writes can never
+    hand out a revision again. Every write renews the cart's expiry."""
 
     def __init__(self, client: redis.Redis, ttl_s: int = DAY_S) -> None:
         self._redis = client
@@ -302,7 +336,7 @@ class CartStore:
             status, current, fields = await script(
                 keys=[cart_key(user_id)],
                 args=[product_id, qty, MAX_LINE_QUANTITY, MAX_CART_LINES, self._ttl_s,
-                      "1" if existing_only else "0"],
+                      "1" if existing_only else "0", secrets.token_hex(8)],
             )
         if status == 1:
             raise CartFull(

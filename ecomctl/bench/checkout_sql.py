@@ -11,9 +11,10 @@ changes the floor with it.
 Which parameters change per checkout is learnt, not guessed: two checkouts with different
 users and products are captured and compared parameter by parameter. A parameter equal in
 both is a constant (quantities, currency, status...); one that differs is the order id, the
-user id, the product ids, a fresh event id, a text holding the order id (idempotency key,
-aggregate id, event payloads), or else a value kept as captured (prices, totals, the
-gateway's charge id).
+user id, the product ids, a text holding the order id (idempotency key, aggregate id, event
+payloads), a fresh id or token (event ids, the payment claim's holder, the cart revision,
+the gateway's charge id: one per checkout, the same wherever the checkout sent the same
+value), or else a value kept as captured (prices, totals).
 
 Not SQL, so not in the script: the cart read from Redis, the payment gateway's HTTP call, and
 the product prices (read from the product cache, which is warm in steady state; here they are
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -218,7 +220,7 @@ async def _one_checkout(
 ) -> UUID:
     lines = tuple(CartLine(pid, qty) for pid, qty in zip(product_ids, CART_QUANTITIES,
                                                           strict=True))
-    carts.carts[user_id] = Cart(user_id, lines)
+    carts.carts[user_id] = Cart(user_id, lines, revision=secrets.token_hex(8))  # as Redis's
     result = await checkout.checkout(user_id)
     if result.outcome is not CheckoutOutcome.PAID:
         raise CheckoutSqlFailed(f"the captured checkout was not paid: {result.message}")
@@ -308,10 +310,11 @@ def checkout_script(
         raise CheckoutSqlFailed(f"need at least {lines} listed products, the shop has "
                                 f"{ids.listed}")
     columns: dict[str, str] = {"order_id": "fresh.order_id"}
+    fresh: dict[Any, str] = {}  # a value fresh per checkout -> its variable
     body: list[str] = []
     for number, (one, other) in enumerate(zip(first.statements, second.statements,
                                               strict=True), start=1):
-        values = [_value(f"s{number}_p{position}", a, b, first, second)
+        values = [_value(f"s{number}_p{position}", a, b, first, second, fresh)
                   for position, (a, b) in enumerate(zip(one.args, other.args, strict=True),
                                                     start=1)]
         columns.update({v.name: v.column for v in values
@@ -344,7 +347,8 @@ def _first_select(columns: Mapping[str, str], lines: int) -> list[str]:
 
 
 def _value(
-    name: str, a: Any, b: Any, first: CapturedCheckout, second: CapturedCheckout
+    name: str, a: Any, b: Any, first: CapturedCheckout, second: CapturedCheckout,
+    fresh: dict[Any, str],
 ) -> _Value:
     """How one parameter gets its value per checkout (see the module docstring)."""
     if b is None and a is None:
@@ -362,11 +366,15 @@ def _value(
     if str(second.order_id) in text:
         return _Value(name, f"replace({_literal(text)}, '{second.order_id}', "
                             "fresh.order_id::text)")
-    if isinstance(b, UUID):
-        return _Value(name, "gen_random_uuid()")
+    if isinstance(b, UUID | str):  # one per checkout, the same variable wherever it recurs
+        if b in fresh:
+            return _Value(fresh[b])
+        fresh[b] = name
+        return _Value(name, "gen_random_uuid()" if isinstance(b, UUID)
+                      else "substr(md5(random()::text), 1, 16)")
     if isinstance(b, list | tuple) and b and all(isinstance(x, UUID) for x in b):
         return _Value(name, f"ARRAY[{', '.join(['gen_random_uuid()'] * len(b))}]::text")
-    return _Value(name, _literal(text))  # prices, totals, charge ids: as captured
+    return _Value(name, _literal(text))  # prices, totals: as captured
 
 
 def _statement(statement: CapturedStatement, values: Sequence[_Value]) -> str:
@@ -388,6 +396,8 @@ def _pg_text(value: Any) -> str:
         return "t" if value else "f"
     if isinstance(value, int | Decimal | UUID):
         return str(value)
+    if isinstance(value, float):  # seconds (a payment's lease)
+        return repr(value)
     if isinstance(value, str):
         return value
     if isinstance(value, timedelta):  # an interval (a Pending order's hold)

@@ -78,6 +78,9 @@ class CartLine:
 class Cart:
     user_id: int
     lines: tuple[CartLine, ...] = ()
+    revision: str | None = None
+    """Changes with every change of the cart's content (random, never reused): an order
+    records the revision it was bought from, so one revision of a cart is paid once."""
 
     @property
     def is_empty(self) -> bool:
@@ -151,6 +154,7 @@ class Order:
     currency: str
     created_at: datetime
     expires_at: datetime | None = None  # a Pending order's stock is held until then
+    cart_revision: str | None = None  # the cart revision it was bought from (Cart.revision)
 
     def with_status(self, status: OrderStatus) -> Order:
         return replace(self, status=status)
@@ -166,6 +170,7 @@ class PaymentStatus(StrEnum):
     DECLINED = "declined"
     TIMEOUT = "timeout"
     GATEWAY_ERROR = "gateway_error"
+    REFUNDED = "refunded"  # a capture given back (an order cancelled while it was in flight)
 
     @property
     def is_final(self) -> bool:

@@ -63,7 +63,9 @@ _PUSH_BACK = _error(429, "too many requests from this address (Retry-After says 
 
 _CART_FULL = _error(409, "the line or the cart is at its limit")
 _ORDER_CONFLICT = _error(409, "empty cart, not enough stock, too many Pending orders, an order "
-                              "not Pending (or expired), or this Idempotency-Key still running")
+                              "not Pending (or expired), this Idempotency-Key still running, "
+                              "or another request paying this cart or order "
+                              "(checkout_in_progress, Retry-After)")
 
 _SESSION = HTTPBearer(
     scheme_name="session", auto_error=False,

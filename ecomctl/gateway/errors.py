@@ -15,6 +15,7 @@ from ecomctl.errors import (
     AuthenticationFailed,
     BackendUnavailable,
     CartFull,
+    CheckoutInProgress,
     DomainError,
     EmailTaken,
     EmptyCart,
@@ -28,6 +29,7 @@ from ecomctl.errors import (
     OrderExpired,
     OutOfStock,
     Overloaded,
+    PaymentReversed,
     RateLimited,
     TooManyPendingOrders,
     ValidationFailed,
@@ -51,6 +53,8 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (OrderExpired, 409),
     (TooManyPendingOrders, 409),
     (IdempotencyConflict, 409),
+    (CheckoutInProgress, 409),
+    (PaymentReversed, 409),
     (IdempotencyMismatch, 422),
 ]
 
@@ -89,6 +93,8 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after_s)
         if isinstance(exc, IdempotencyConflict):
             headers["Retry-After"] = "1"
+        if isinstance(exc, CheckoutInProgress):
+            headers["Retry-After"] = str(exc.retry_after_s)
         if isinstance(exc, AuthenticationFailed):
             headers["WWW-Authenticate"] = "Bearer"
         return error_body(status, error_code(exc), str(exc), **headers)

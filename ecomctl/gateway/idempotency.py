@@ -17,8 +17,9 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 def _kept_refusal(exc: Exception) -> StoredResponse | None:
     """A business refusal is the request's answer and is replayed like a success (as the
-    error handler renders it); anything else leaves the key free for a retry."""
-    if isinstance(exc, DomainError):
+    error handler renders it); anything else, and a refusal for now only (another request
+    is paying the order: ``retryable``), leaves the key free for a retry."""
+    if isinstance(exc, DomainError) and not exc.retryable:
         return StoredResponse(domain_status(exc), {"error": error_code(exc), "message": str(exc)})
     return None
 

@@ -1,33 +1,42 @@
 """Checkout: cart -> prices re-read -> order claimed for payment -> charge -> settle.
 
-The order is claimed before the gateway is called (Pending -> PaymentPending in one guarded
-statement), so of two concurrent checkouts of one order exactly one charges it. Settling is
-one unit of work:
+The order is claimed before the gateway is called (PaymentPending with a lease held by this
+checkout, ``services.order``): of concurrent checkouts of one order exactly one charges it,
+the others get 409 ``checkout_in_progress`` with Retry-After, and only the holder may settle
+it. Settling is one unit of work:
 
 - captured: Paid, reserved stock committed as sold, attempts recorded, ``order.paid`` and
   ``payment.captured`` to the outbox (the shipment service reacts through Kafka);
 - declined: Cancelled, stock released (compensation), ``payment.failed``;
 - no answer (timeout, transport or gateway error): PaymentUnknown, stock still held. The
   gateway may have captured before the answer was lost, so nothing is undone until the
-  reconciler (``services.reconciliation``) has asked the gateway.
+  reconciler (``services.reconciliation``) has asked the gateway, after a quiet period in
+  which a charge still on its way may land.
 
-The cart is cleared only when the order is paid, so a declined shopper can try again. A cart
-checkout pays the shopper's open Pending order for the same items instead of reserving again.
-Paying a Pending order by its id (or the reconciler settling one as paid) empties the cart only
-if it still holds exactly that order's items: otherwise a later cart checkout would buy them
-twice, while a cart the shopper has changed since is theirs.
+A cart is paid once, whoever asks and however often: the cart's revision goes with its
+order, and under a per-shopper lock a checkout of a revision that has an unsettled order
+claims that order (or is refused while another request holds it), and one of a revision
+already paid answers with that paid order. Browsers and plain forms send no
+Idempotency-Key; a double-click races two requests for one cart, through any number of
+processes, and buys it once.
 
-A cart checkout can fail transiently after its order committed (no pool connection free to
-settle it: ``Overloaded``, a 503 the client retries). That order keeps its stock, and the
-gateway may have captured it. The retry of the same cart therefore resumes it
-(``OrderService.open_for``) instead of reserving and charging again: it takes what the
-gateway decided under the order's key, or charges under that same key
-(``PaymentService.resume``). Once an order is paid, a cart that cannot be cleared does not
-fail the checkout, since a 503 would make the client pay the cart again.
+The cart is cleared only when the order is paid, so a declined shopper can try again.
+Paying a Pending order by its id (or the reconciler settling one as paid) empties the cart
+only if it still holds exactly that order's items: otherwise a later cart checkout would buy
+them twice, while a cart the shopper has changed since is theirs.
+
+A checkout can fail transiently after its order committed (no pool connection free to settle
+it: ``Overloaded``, a 503 the client retries). It gives its claim back, and the retry of the
+same cart resumes the order (``OrderService.open_for``) instead of reserving and charging
+again: it takes what the gateway decided under the order's key, or charges under that same
+key (``PaymentService.resume``). A checkout that died keeps its claim until the lease lapses;
+the next attempt resumes it then. Once an order is paid, a cart that cannot be cleared does
+not fail the checkout, since a 503 would make the client pay the cart again.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 from uuid import UUID
@@ -45,9 +54,9 @@ from ecomctl.domain.models import (
     PaymentStatus,
     Product,
 )
-from ecomctl.errors import EmptyCart, InfraError, NotFound
+from ecomctl.errors import CheckoutInProgress, EmptyCart, InfraError, NotFound, PaymentReversed
 from ecomctl.services.inventory import InventoryService
-from ecomctl.services.order import OrderService
+from ecomctl.services.order import PAID_STATES, UNSETTLED, ClaimLost, OpenedOrder, OrderService
 from ecomctl.services.payment import PaymentService
 from ecomctl.services.ports.orders import UnitOfWorkFactory
 from ecomctl.telemetry.spans import ServiceTracer
@@ -85,55 +94,100 @@ class CheckoutService:
     async def place_order(self, user_id: int) -> Order:
         """The user's cart as a Pending order with its stock reserved (priced now), or the
         open Pending order that already holds these items."""
-        return await self._orders.place(user_id, await self._priced_cart(user_id))
+        lines, revision = await self._priced_cart(user_id)
+        return await self._orders.place(user_id, lines, revision)
 
     async def checkout(self, user_id: int, order_id: UUID | None = None) -> CheckoutResult:
         """Pay the user's cart (or one of their Pending orders) end to end."""
         with self._tracer.span("checkout.complete", {"ecom.user.id": user_id}) as span:
-            resumed = False
-            if order_id is None:
-                lines = await self._priced_cart(user_id)
-                async with self._units() as uow:
-                    opened = await self._orders.open_for(
-                        uow, user_id, lines, OrderStatus.PAYMENT_PENDING
-                    )
-                order, resumed = opened.order, opened.resumed
-            else:
-                order = await self._orders.claim(user_id, order_id)
+            holder = uuid.uuid4()  # this checkout, as the holder of the payment's claim
+            opened = await self._claim(user_id, order_id, holder)
+            order = opened.order
             span.set_attribute("ecom.order.id", str(order.id))
             span.set_attribute("ecom.order.total", str(order.total))
-            span.set_attribute("ecom.order.resumed", resumed)
-            if resumed:
-                attempts = await self._payments.resume(order)
+            span.set_attribute("ecom.order.resumed", opened.resumed)
+            if opened.paid_before:
+                # A request that lost the race for this cart: the winner's order, as paid.
+                result = paid_before(order)
+                await empty_paid_cart(self._carts, order, span, whole_cart=False)
             else:
-                attempts = await self._payments.charge(order)
-            result = await self.settle(order, attempts)
-            if result.succeeded:
-                await empty_paid_cart(self._carts, order, span, whole_cart=order_id is None)
+                try:
+                    attempts = await (self._payments.resume(order) if opened.resumed
+                                      else self._payments.charge(order))
+                    result = await self.settle(order, attempts, holder)
+                except Exception:
+                    # Its gateway calls are over: the client's retry may resume at once (a
+                    # claim someone else holds by now is theirs: the release is fenced).
+                    # Not on cancellation: a call cut short may still be on its way.
+                    await self._orders.release(order.id, holder)
+                    raise
+                if result.succeeded:
+                    await empty_paid_cart(self._carts, order, span,
+                                          whole_cart=order_id is None)
             span.set_attribute("ecom.checkout.outcome", result.outcome.value)
             return result
 
-    async def settle(self, order: Order, attempts: Sequence[PaymentAttempt]) -> CheckoutResult:
-        """Record what the gateway answered and move the order on (see the module doc)."""
+    async def _claim(self, user_id: int, order_id: UUID | None, holder: UUID) -> OpenedOrder:
+        if order_id is not None:
+            return await self._orders.claim(user_id, order_id, holder)
+        lines, revision = await self._priced_cart(user_id)
+        async with self._units() as uow:
+            return await self._orders.open_for(uow, user_id, lines,
+                                               OrderStatus.PAYMENT_PENDING,
+                                               cart_revision=revision, holder=holder)
+
+    async def settle(
+        self, order: Order, attempts: Sequence[PaymentAttempt], holder: UUID
+    ) -> CheckoutResult:
+        """Record what the gateway answered and move the order on (see the module doc), as
+        the holder of its payment's claim."""
         final = attempts[-1]
         target = {
             PaymentStatus.CAPTURED: OrderStatus.PAID,
             PaymentStatus.DECLINED: OrderStatus.CANCELLED,
         }.get(final.status, OrderStatus.PAYMENT_UNKNOWN)
-        async with self._units() as uow:
-            if target is OrderStatus.PAID:
-                await self._orders.settle(uow, order, target, gateway_ref=final.gateway_ref)
-                await self._inventory.commit(uow, order.id)
-            elif target is OrderStatus.CANCELLED:
-                await self._orders.settle(uow, order, target, reason=final.status.value)
-                await self._inventory.release(uow, order.id)
-            else:
-                await self._orders.settle(uow, order, target, reason=final.status.value)
-            await self._payments.record(uow, order, attempts,
-                                        settled=target is not OrderStatus.PAYMENT_UNKNOWN)
+        try:
+            async with self._units() as uow:
+                if target is OrderStatus.PAID:
+                    await self._orders.settle(uow, order, target, holder,
+                                              gateway_ref=final.gateway_ref)
+                    await self._inventory.commit(uow, order.id)
+                elif target is OrderStatus.CANCELLED:
+                    await self._orders.settle(uow, order, target, holder,
+                                              reason=final.status.value)
+                    await self._inventory.release(uow, order.id)
+                else:
+                    await self._orders.settle(uow, order, target, holder,
+                                              reason=final.status.value)
+                await self._payments.record(uow, order, attempts,
+                                            settled=target is not OrderStatus.PAYMENT_UNKNOWN)
+        except ClaimLost as lost:
+            return await self._claim_lost(order, attempts, lost)
         return checkout_result(order, final)
 
-    async def _priced_cart(self, user_id: int) -> list[OrderLine]:
+    async def _claim_lost(
+        self, order: Order, attempts: Sequence[PaymentAttempt], lost: ClaimLost
+    ) -> CheckoutResult:
+        """This checkout's lease lapsed while its gateway calls ran (a stalled process), and
+        someone else settled the order or holds it now: tell the shopper how it stands."""
+        current = lost.order_now
+        if current is None:
+            raise NotFound("order", order.id)
+        if current.status in PAID_STATES:
+            return paid_before(current)
+        if current.status in UNSETTLED:
+            raise CheckoutInProgress(order.id, self._orders.policy.payment_lease.hold_s)
+        if current.status is OrderStatus.CANCELLED and attempts[-1].status is (
+                PaymentStatus.CAPTURED):
+            # Given up as never charged, and captured after all: the money goes back.
+            async with self._units() as uow:
+                await self._orders.follow_up(uow, order.id, after_s=0.0)  # locks the row
+                if await uow.payments.captured_amount(order.id) is None:
+                    await self._payments.record(uow, order, attempts)
+            raise PaymentReversed(order.id)
+        raise lost
+
+    async def _priced_cart(self, user_id: int) -> tuple[list[OrderLine], str | None]:
         cart = await self._carts.get(user_id)
         if cart.is_empty:
             raise EmptyCart("the cart is empty")
@@ -145,7 +199,7 @@ class CheckoutService:
         return [
             OrderLine(line.product_id, line.quantity, products[line.product_id].price)
             for line in cart.lines
-        ]
+        ], cart.revision
 
 
 async def empty_paid_cart(
@@ -163,6 +217,13 @@ async def empty_paid_cart(
     except InfraError as exc:
         span.set_attribute("ecom.cart.cleared", False)
         span.add_event("cart not cleared", {"exception.message": str(exc)})
+
+
+def paid_before(order: Order) -> CheckoutResult:
+    """The answer to a request for an order some other request paid."""
+    return CheckoutResult(order.id, CheckoutOutcome.PAID, order.total, PaymentStatus.CAPTURED,
+                          "order paid (by an earlier request for this cart or order)",
+                          order.lines)
 
 
 def checkout_result(order: Order, final: PaymentAttempt) -> CheckoutResult:

@@ -63,7 +63,8 @@ class SearchIndexer:
 
 
 class AnalyticsCounter:
-    """order/payment/shipment events: counts per event type, captured revenue in cents."""
+    """order/payment/shipment events: counts per event type, revenue in cents (captures
+    less refunds)."""
 
     def __init__(self, store: AnalyticsStore) -> None:
         self._store = store
@@ -83,9 +84,14 @@ class AnalyticsCounter:
             await self._store.add(tx, totals)
 
 
+# Revenue moves with captures, and back with the refund of a capture on a cancelled order.
+_REVENUE_SIGN = {"payment.captured": 1, "payment.refunded": -1}
+
+
 def _counts(event: ConsumedEvent) -> list[tuple[str, int]]:
     counts = [(f"events.{event.event_type}", 1)]
-    if event.event_type == "payment.captured":
+    sign = _REVENUE_SIGN.get(event.event_type)
+    if sign is not None:
         cents = int(Decimal(str(event.payload["amount"])) * 100)
-        counts.append((f"revenue_cents.{event.payload['currency']}", cents))
+        counts.append((f"revenue_cents.{event.payload['currency']}", sign * cents))
     return counts

@@ -6,13 +6,20 @@ A Pending order holds its stock for ``OrderPolicy.hold_for``; the sweeper (``exp
 cancels it after that with ``order.expired``. A customer has at most ``max_pending`` of them;
 placing the same lines again returns the open order instead of reserving twice, and paying
 them again resumes an order whose payment an earlier checkout left unsettled.
+
+Paying is claimed (``PaymentLease``): the claimant (a checkout or the reconciler) holds the
+order's payment for ``hold_s``, nobody else may claim it meanwhile (409
+``checkout_in_progress`` with Retry-After), and only the holder may settle it (the UPDATE is
+fenced by the holder's id). A claimant that died loses it when the lease lapses, and the next
+attempt resumes the payment at once. After charges went unanswered the order is quiet for
+``quiet_s``: a charge may still be in flight, so nobody calls or asks the gateway about it.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -26,6 +33,9 @@ from ecomctl.domain.models import (
     order_total,
 )
 from ecomctl.errors import (
+    CheckoutInProgress,
+    EmptyCart,
+    InfraError,
     InvalidTransition,
     NotFound,
     OrderExpired,
@@ -33,11 +43,45 @@ from ecomctl.errors import (
     ValidationFailed,
 )
 from ecomctl.services.inventory import InventoryService
-from ecomctl.services.ports.orders import NewOrder, UnitOfWork, UnitOfWorkFactory
+from ecomctl.services.ports.orders import (
+    NewOrder,
+    PaymentClaim,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.spans import ServiceTracer
 
 UNSETTLED = frozenset({OrderStatus.PAYMENT_PENDING, OrderStatus.PAYMENT_UNKNOWN})
+PAID_STATES = frozenset({OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.DELIVERED})
+
+SETTLE_MARGIN_S = 3.0
+"""What a lease allows beyond the gateway calls: a pool connection to settle (its acquire
+timeout is 2 s) and the settling transaction itself."""
+
+
+@dataclass(frozen=True)
+class PaymentLease:
+    """How long a claim on an order's payment lasts (see the module doc)."""
+
+    hold_s: float = 10.0
+    """A claim's life: longer than its holder's gateway calls and settling take, so a live
+    holder keeps it and a dead one's lapses soon after."""
+    quiet_s: float = 2.0
+    """After unanswered charges: how long nobody may call or ask the gateway about the order
+    (a charge may still be on its way). The gateway call's own timeout."""
+
+    def __post_init__(self) -> None:
+        if not self.hold_s > 0 or self.quiet_s < 0:
+            raise ValidationFailed("a payment lease must be positive, its quiet period >= 0")
+
+    @classmethod
+    def covering(cls, call_timeout_s: float, attempts: int, retry_delay_s: float
+                 ) -> PaymentLease:
+        """A lease covering ``attempts`` gateway calls of ``call_timeout_s`` each, with the
+        payment service's growing retry delays between them, and settling after them."""
+        calls_s = attempts * call_timeout_s + retry_delay_s * attempts * (attempts - 1) / 2
+        return cls(hold_s=calls_s + SETTLE_MARGIN_S, quiet_s=call_timeout_s)
 
 
 @dataclass(frozen=True)
@@ -46,6 +90,7 @@ class OrderPolicy:
     """How long a Pending order keeps its stock reserved."""
     max_pending: int = 3
     """Open Pending orders per customer; one more is refused (409)."""
+    payment_lease: PaymentLease = field(default_factory=PaymentLease)
 
     def __post_init__(self) -> None:
         if self.hold_for <= timedelta(0):
@@ -60,6 +105,18 @@ class OpenedOrder:
     resumed: bool = False
     """An earlier checkout started its payment and never settled it: finish that payment
     (``PaymentService.resume``), never charge it as a new one."""
+    paid_before: bool = False
+    """This revision of the cart was paid already (``order``): a request that read the cart
+    before the winner of a race emptied it gets the winner's order, not a second one."""
+
+
+class ClaimLost(InvalidTransition):
+    """The order's payment is not this holder's to settle any more: someone settled it, or
+    took it over after the lease lapsed. ``order_now`` is the order as it is now."""
+
+    def __init__(self, order: Order, target: OrderStatus, order_now: Order | None) -> None:
+        super().__init__((order_now or order).status.value, target.value)
+        self.order_now = order_now
 
 
 def order_event(event_type: str, order: Order, **extra: object) -> DomainEvent:
@@ -96,89 +153,151 @@ class OrderService:
         self._currency = currency
         self.policy = policy or OrderPolicy()
 
-    async def place(self, user_id: int, lines: Sequence[OrderLine]) -> Order:
+    async def place(self, user_id: int, lines: Sequence[OrderLine],
+                    cart_revision: str | None = None) -> Order:
         """A Pending order with its stock reserved; the open one if these lines have one."""
         async with self._units() as uow:
-            return (await self.open_for(uow, user_id, lines, OrderStatus.PENDING)).order
+            return (await self.open_for(uow, user_id, lines, OrderStatus.PENDING,
+                                        cart_revision=cart_revision)).order
 
     async def open_for(
-        self, uow: UnitOfWork, user_id: int, lines: Sequence[OrderLine], status: OrderStatus
+        self, uow: UnitOfWork, user_id: int, lines: Sequence[OrderLine], status: OrderStatus,
+        *, cart_revision: str | None = None, holder: UUID | None = None,
     ) -> OpenedOrder:
         """In ``uow``: the user's open order for exactly these lines, or a new order in
         ``status`` with its stock reserved and ``order.placed`` in the outbox. Only new
-        Pending orders count against the cap.
+        Pending orders count against the cap. ``cart_revision``: the cart they come from.
 
-        Open means Pending (moved to ``status``) or, when the order is to be paid now
-        (``status`` PaymentPending), unsettled: a checkout of these lines failed after its
-        order committed (no pool connection to settle it, the answer lost, the process gone).
-        That order still holds its stock and the gateway may hold its money, so it is claimed
-        again (``resumed``) rather than the cart reserved and charged twice; the claim also
-        restarts the reconciler's wait, so the reconciler stays off the resumed payment."""
+        To be paid now (``status`` PaymentPending), the order is claimed for ``holder``.
+        Open means Pending or, when the order is to be paid now, unsettled: a checkout of
+        these lines failed after its order committed (no pool connection to settle it, the
+        answer lost, the process gone). That order still holds its stock and the gateway may
+        hold its money, so it is claimed again (``resumed``) once its lease has lapsed, and
+        until then the request is refused with CheckoutInProgress. A cart revision that was
+        paid already is answered with its order (``paid_before``), never bought again."""
         if not lines:
             raise ValidationFailed("an order needs at least one line")
         if len({line.product_id for line in lines}) != len(lines):
             raise ValidationFailed("each product may appear once per order")
+        paying = status is OrderStatus.PAYMENT_PENDING
+        if paying and holder is None:
+            raise ValueError("an order paid now needs the holder of its payment's claim")
         ordered = tuple(sorted(lines, key=lambda line: line.product_id))
         with self._tracer.span(
             "order.create", {"ecom.user.id": user_id, "ecom.order.lines": len(ordered)}
         ) as span:
             await uow.orders.lock_user_orders(user_id)
-            open_orders = await uow.orders.open_orders(user_id)
+            open_orders = await uow.orders.open_orders(user_id, cart_revision)
+            bought = next((o for o in open_orders if cart_revision is not None
+                           and o.cart_revision == cart_revision and o.status in PAID_STATES),
+                          None)
+            if bought is not None:
+                span.set_attribute("ecom.order.id", str(bought.id))
+                span.set_attribute("ecom.order.paid_before", True)
+                if not paying:
+                    raise EmptyCart(f"this cart was just paid as order {bought.id}")
+                return OpenedOrder(bought, paid_before=True)
             pending = [o for o in open_orders if o.status is OrderStatus.PENDING]
-            same = [o for o in open_orders if _same_items(o.lines, ordered)]
+            same = [o for o in open_orders if o.status not in PAID_STATES
+                    and _same_items(o.lines, ordered)]
             # Unsettled first: they may hold money. Placing (Pending) never takes one over.
             reusable = next((o for o in same if o.status in UNSETTLED), None)
-            if reusable is None or status is OrderStatus.PENDING:
+            if reusable is None or not paying:
                 reusable = next((o for o in same if o.status is OrderStatus.PENDING), None)
             if reusable is not None:
-                resumed = reusable.status in UNSETTLED
                 span.set_attribute("ecom.order.id", str(reusable.id))
                 span.set_attribute("ecom.order.reused", True)
-                span.set_attribute("ecom.order.resumed", resumed)
-                if status is OrderStatus.PENDING:  # placing again: the same Pending order
+                if not paying:  # placing again: the same Pending order
                     return OpenedOrder(reusable)
-                if not await uow.orders.move(reusable.id, frozenset({reusable.status}), status,
-                                             unexpired=not resumed):
-                    current = await uow.orders.get(reusable.id)  # expired or just settled
-                    raise InvalidTransition((current or reusable).status.value, status.value)
-                return OpenedOrder(reusable.with_status(status), resumed=resumed)
-            if status is OrderStatus.PENDING and len(pending) >= self.policy.max_pending:
+                assert holder is not None
+                claim = await uow.orders.claim_payment(
+                    reusable.id, frozenset({reusable.status}), holder,
+                    self.policy.payment_lease.hold_s,
+                )
+                if not claim.claimed:
+                    if claim.status in PAID_STATES and cart_revision is not None and (
+                            reusable.cart_revision == cart_revision):
+                        # Its holder settled it since we read it: this cart was just paid.
+                        span.set_attribute("ecom.order.paid_before", True)
+                        return OpenedOrder(reusable.with_status(claim.status),
+                                           paid_before=True)
+                    raise _refused(reusable.id, claim)
+                span.set_attribute("ecom.order.resumed", claim.resumed)
+                return OpenedOrder(reusable.with_status(status), resumed=claim.resumed)
+            if not paying and len(pending) >= self.policy.max_pending:
                 raise TooManyPendingOrders(self.policy.max_pending)
             order = Order(uuid.uuid4(), user_id, status, ordered, order_total(ordered),
-                          self._currency, created_at=_now())
+                          self._currency, created_at=_now(), cart_revision=cart_revision)
             span.set_attribute("ecom.order.id", str(order.id))
             span.set_attribute("ecom.order.total", str(order.total))
-            order = await uow.orders.add(NewOrder(order, self.policy.hold_for))
+            order = await uow.orders.add(NewOrder(
+                order, self.policy.hold_for, holder,
+                self.policy.payment_lease.hold_s if paying else 0.0,
+            ))
             await self._inventory.reserve(uow, order.id, ordered)
             uow.add_event(order_event("order.placed", order))
         self._count("placed")
         return OpenedOrder(order)
 
-    async def claim(self, user_id: int, order_id: UUID) -> Order:
-        """Pending -> PaymentPending for the owner's unexpired order: of concurrent claims
-        exactly one wins, the others get a 409 (InvalidTransition or OrderExpired)."""
+    async def claim(self, user_id: int, order_id: UUID, holder: UUID) -> OpenedOrder:
+        """The owner's order claimed for payment by ``holder``: a Pending one while its hold
+        lasts, an unsettled one (its checkout failed or died) once its lease has lapsed
+        (``resumed``). Of concurrent claims exactly one wins; the others get a 409
+        (CheckoutInProgress while the winner pays, InvalidTransition or OrderExpired)."""
         with self._tracer.span("order.claim", {"ecom.order.id": str(order_id),
-                                               "ecom.user.id": user_id}):
+                                               "ecom.user.id": user_id}) as span:
             async with self._units() as uow:
-                claimed = await uow.orders.move(
-                    order_id, frozenset({OrderStatus.PENDING}), OrderStatus.PAYMENT_PENDING,
-                    user_id=user_id, unexpired=True,
+                claim = await uow.orders.claim_payment(
+                    order_id, UNSETTLED | {OrderStatus.PENDING}, holder,
+                    self.policy.payment_lease.hold_s, user_id=user_id,
                 )
-                order = await uow.orders.get(order_id)
-            if order is None or order.user_id != user_id:
-                raise NotFound("order", order_id)
-            if not claimed:
-                if order.status is OrderStatus.PENDING:
-                    raise OrderExpired(order_id)
-                raise InvalidTransition(order.status.value, OrderStatus.PAYMENT_PENDING.value)
-            return order
+                order = await uow.orders.get(order_id) if claim.claimed else None
+            if order is None:
+                if claim.status is None or claim.user_id != user_id:
+                    raise NotFound("order", order_id)
+                raise _refused(order_id, claim)
+            span.set_attribute("ecom.order.resumed", claim.resumed)
+            return OpenedOrder(order, resumed=claim.resumed)
+
+    async def claim_for_reconciliation(self, order: Order, holder: UUID, *, force: bool
+                                       ) -> bool:
+        """The reconciler's claim on an unsettled order whose lease has lapsed (``force``:
+        whatever its lease, when no checkout can be running); False if someone has it."""
+        async with self._units() as uow:
+            claim = await uow.orders.claim_payment(
+                order.id, UNSETTLED, holder, self.policy.payment_lease.hold_s, force=force,
+                keep_status=True,  # it asks the gateway, it does not charge
+            )
+        return claim.claimed
+
+    async def release(self, order_id: UUID, holder: UUID) -> None:
+        """``holder`` stopped paying without settling (it failed): the next attempt may
+        resume at once instead of waiting for the lease. Best effort: if the database
+        cannot be reached either, the lease simply lapses."""
+        try:
+            async with self._units() as uow:
+                await uow.orders.release_payment(order_id, holder)
+        except InfraError:
+            pass
+
+    async def follow_up(self, uow: UnitOfWork, order_id: UUID, *, after_s: float | None
+                        ) -> None:
+        """In ``uow``: have the reconciler ask the gateway about this settled order's payment
+        in ``after_s`` (None: nothing left to ask). Locks the order's row until ``uow``
+        ends, so the reconciler's own follow-up waits for it."""
+        await uow.orders.follow_up(order_id, after_s)
 
     async def settle(
-        self, uow: UnitOfWork, order: Order, target: OrderStatus, **event: object
+        self, uow: UnitOfWork, order: Order, target: OrderStatus, holder: UUID,
+        **event: object,
     ) -> Order:
-        """An unsettled order (PaymentPending/PaymentUnknown) to ``target``, in ``uow``;
-        InvalidTransition if someone settled it first."""
-        return await self._move(uow, order, UNSETTLED & _sources(target), target, event=event)
+        """An unsettled order (PaymentPending/PaymentUnknown) whose payment ``holder`` holds
+        to ``target``, in ``uow``; ClaimLost if it is not ``holder``'s any more. Unknown
+        (charges unanswered) starts the quiet period."""
+        quiet_s = self.policy.payment_lease.quiet_s if (
+            target is OrderStatus.PAYMENT_UNKNOWN) else 0.0
+        return await self._move(uow, order, UNSETTLED & _sources(target), target, event=event,
+                                holder=holder, quiet_s=quiet_s)
 
     async def transition(
         self, uow: UnitOfWork, order_id: UUID, target: OrderStatus, **event: object
@@ -245,11 +364,15 @@ class OrderService:
     async def _move(
         self, uow: UnitOfWork, order: Order, sources: frozenset[OrderStatus],
         target: OrderStatus, *, event_type: str | None = None,
-        event: Mapping[str, object] | None = None,
+        event: Mapping[str, object] | None = None, holder: UUID | None = None,
+        quiet_s: float = 0.0,
     ) -> Order:
         with self._tracer.span(f"order.{target.value}", {"ecom.order.id": str(order.id)}):
-            if not await uow.orders.move(order.id, sources, target):
+            if not await uow.orders.move(order.id, sources, target, holder=holder,
+                                         quiet_s=quiet_s):
                 current = await uow.orders.get(order.id)
+                if holder is not None:
+                    raise ClaimLost(order, target, current)
                 raise InvalidTransition(
                     current.status.value if current else order.status.value, target.value
                 )
@@ -263,6 +386,17 @@ class OrderService:
     def _count(self, outcome: str) -> None:
         if self._metrics:
             self._metrics.orders.add(1, {"ecom.outcome": outcome})
+
+
+def _refused(order_id: UUID, claim: PaymentClaim) -> Exception:
+    """Why a claim on an existing order's payment failed, as the client should hear it."""
+    if claim.status in UNSETTLED:
+        return CheckoutInProgress(order_id, claim.lease_left_s)
+    if claim.status is OrderStatus.PENDING:
+        return OrderExpired(order_id)
+    if claim.status is None:
+        return NotFound("order", order_id)
+    return InvalidTransition(claim.status.value, OrderStatus.PAYMENT_PENDING.value)
 
 
 def _same_items(a: Sequence[OrderLine], b: Sequence[OrderLine]) -> bool:

@@ -1,6 +1,7 @@
 """Payments: charge an order through the payment gateway (simulator) with one idempotency key
-per order, retrying only outcomes that may be transient, record every attempt, and look a
-charge up when its answer was lost (the reconciler)."""
+per order, retrying only outcomes that may be transient, record every attempt, look a charge
+up when its answer was lost (the reconciler), and refund a capture that landed on an order
+cancelled meanwhile."""
 
 from __future__ import annotations
 
@@ -45,10 +46,22 @@ class PaymentGateway(Protocol):
         InfraError when it cannot tell."""
         ...
 
+    async def refund(
+        self, *, charge_ref: str, amount: Decimal, idempotency_key: str
+    ) -> GatewayRecord:
+        """Give ``amount`` of a captured charge back (status REFUNDED, the refund's id and
+        amount); raises an InfraError when that cannot be done now (tried again later)."""
+        ...
+
 
 def idempotency_key(order_id: UUID) -> str:
     """One key per order: every attempt for the order is the same charge to the gateway."""
     return f"order-{order_id}"
+
+
+def refund_key(order_id: UUID) -> str:
+    """One refund per order (its one capture, given back whole)."""
+    return f"refund-{order_id}"
 
 
 class PaymentService:
@@ -66,6 +79,15 @@ class PaymentService:
         self._metrics = metrics
         self._max_attempts = max_attempts
         self._retry_delay_s = retry_delay_s
+
+    @property
+    def max_attempts(self) -> int:
+        return self._max_attempts
+
+    @property
+    def retry_delay_s(self) -> float:
+        """The delay before the second attempt; the n-th waits n times as long."""
+        return self._retry_delay_s
 
     def use_gateway(self, gateway: PaymentGateway) -> PaymentGateway:
         """Switch to another gateway (fault injection); returns the previous one."""
@@ -117,6 +139,32 @@ class PaymentService:
             found = await self._gateway.lookup(idempotency_key(order.id))
             span.set_attribute("ecom.payment.status", found.status.value if found else "none")
             return found
+
+    async def refund(self, order: Order, capture: GatewayRecord) -> PaymentAttempt:
+        """Give the order's capture back at the gateway, once whatever the retries (one
+        refund key per order); raises an InfraError when the gateway cannot do it now."""
+        amount = capture.amount or order.total
+        with self._tracer.span("payment.refund", {"ecom.order.id": str(order.id),
+                                                  "ecom.payment.amount": str(amount)}):
+            if capture.gateway_ref is None:
+                raise ValueError("a capture to refund needs its charge id")
+            refunded = await self._gateway.refund(charge_ref=capture.gateway_ref,
+                                                  amount=amount,
+                                                  idempotency_key=refund_key(order.id))
+        if self._metrics:
+            self._metrics.payments.add(1, {"ecom.payment.status": PaymentStatus.REFUNDED.value})
+        return PaymentAttempt(order.id, 1, PaymentStatus.REFUNDED, refunded.amount or amount,
+                              refunded.gateway_ref, "refund of a capture on a cancelled order")
+
+    async def record_refund(self, uow: UnitOfWork, order: Order, refund: PaymentAttempt
+                            ) -> None:
+        """Store the refund in ``uow`` with its ``payment.refunded`` event."""
+        with self._tracer.span("payment.record", {"ecom.order.id": str(order.id)}):
+            await uow.payments.add_attempts([refund], refund_key(order.id), order.currency)
+            uow.add_event(new_event(
+                "payment.refunded", PAYMENT_EVENTS, "payment", order.id, order_id=order.id,
+                amount=refund.amount, currency=order.currency, gateway_ref=refund.gateway_ref,
+            ))
 
     async def record(
         self, uow: UnitOfWork, order: Order, attempts: Sequence[PaymentAttempt],

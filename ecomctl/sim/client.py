@@ -26,25 +26,29 @@ _LOGIN = "/api/users/login"
 _LOGIN_RETRIES = 10
 _MAX_RETRY_AFTER_S = 10
 # A checkout is retried (same Idempotency-Key) when its answer was lost or refused for now,
-# for about five seconds in all (a first attempt may still be waiting on the gateway).
+# after the Retry-After the server asked for (else half a second more each time): a first
+# attempt may still be waiting on the gateway, or hold the payment's claim.
 _CHECKOUT_TRIES = 5
 _RETRYABLE_CHECKOUT = frozenset({"http_unreachable", "idempotency_conflict",
-                                 "backend_unavailable", "overloaded", "http_503"})
+                                 "checkout_in_progress", "backend_unavailable", "overloaded",
+                                 "http_503"})
 
 
 def _retry_after(response: Any) -> int | None:
-    """The seconds a 429/503 asks to wait, if short enough to wait for (a lock-out of
+    """The seconds a response asks to wait, if short enough to wait for (a lock-out of
     minutes is not); None otherwise."""
     value = response.headers.get("retry-after", "")
-    if response.status_code not in (429, 503) or not value.isdigit():
+    if not value.isdigit():
         return None
     return int(value) if int(value) <= _MAX_RETRY_AFTER_S else None
 
 
 class StepFailed(Exception):
-    def __init__(self, cause: str, detail: str = "") -> None:
+    def __init__(self, cause: str, detail: str = "", retry_after_s: int | None = None
+                 ) -> None:
         super().__init__(f"{cause}: {detail}" if detail else cause)
         self.cause = cause
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,7 @@ class HttpClient:
                 relogged = True
                 await self.login(*self._credentials)
                 continue
-            wait_s = _retry_after(response)
+            wait_s = _retry_after(response) if response.status_code in (429, 503) else None
             if path == _LOGIN and wait_s is not None and pushed_back < _LOGIN_RETRIES:
                 # Rate-limited or overloaded for a moment: a login is safe to repeat.
                 pushed_back += 1
@@ -191,7 +195,8 @@ class HttpClient:
                 code = response.json().get("error", "")
             except ValueError:
                 code = ""
-            raise StepFailed(code or f"http_{response.status_code}", path)
+            raise StepFailed(code or f"http_{response.status_code}", path,
+                             _retry_after(response))
         return response.json() if response.content else None
 
     async def login(self, email: str, password: str) -> None:
@@ -236,7 +241,8 @@ class HttpClient:
             except StepFailed as exc:
                 if exc.cause not in _RETRYABLE_CHECKOUT or attempt == _CHECKOUT_TRIES:
                     raise
-                await asyncio.sleep(0.5 * attempt)
+                await asyncio.sleep(exc.retry_after_s if exc.retry_after_s is not None
+                                    else 0.5 * attempt)
                 continue
             break
         return CheckoutOutcome(UUID(body["order_id"]), body["outcome"], Decimal(body["total"]))

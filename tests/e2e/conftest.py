@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.e2e.served import Served
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -62,3 +65,15 @@ def seeded(ecomctl: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = ecomctl(*SEED_ARGS, "--credentials", str(credentials))
     assert result.exit_code == 0, result.stdout + result.stderr
     return credentials
+
+
+@pytest.fixture
+def serving() -> Iterator[list[Served]]:
+    """Every ``ecomctl serve`` process a test starts; whatever still runs at the end is
+    killed."""
+    started: list[Served] = []
+    yield started
+    for served in started:
+        if served.process.poll() is None:
+            served.process.kill()
+            served.process.wait(10)

@@ -56,11 +56,11 @@ async def test_db_migrate_applies_once_then_is_a_no_op(ecomctl: Any, settings: S
         assert first.json()["applied"] == [
             "0001_catalogue_and_users", "0002_orders_payments_shipments",
             "0003_outbox_and_consumers", "0004_analytics_counters",
-            "0005_payment_states_reservations_idempotency",
+            "0005_payment_states_reservations_idempotency", "0006_payment_leases_refunds",
         ]
         second = ecomctl("db", "migrate", "--json", env={"DATABASE_URL": url})
         assert second.exit_code == 0, second.stderr
-        assert second.json() == {"applied": [], "already_applied": 5, "latest_version": 5}
+        assert second.json() == {"applied": [], "already_applied": 6, "latest_version": 6}
         conn = await asyncpg.connect(url)
         try:
             recorded = await conn.fetchval("SELECT count(*) FROM schema_migrations")
@@ -69,7 +69,7 @@ async def test_db_migrate_applies_once_then_is_a_no_op(ecomctl: Any, settings: S
             )
         finally:
             await conn.close()
-        assert recorded == 5
+        assert recorded == 6
         assert tables >= 14
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ecomctl.load.runner import free_port
-from tests.e2e.test_serve_roles import Served, serving  # noqa: F401 - the fixture
+from tests.e2e.served import Served
 
 APPLY_BOUND_S = 2.0
 
@@ -58,7 +58,7 @@ def _change_everywhere(ecomctl: Any, env: dict[str, str], shops: list[tuple[Serv
 
 
 def test_faults_set_reaches_two_serve_processes_within_two_seconds(
-    ecomctl: Any, seeded: Path, tmp_path: Path, serving: list[Served],  # noqa: F811
+    ecomctl: Any, seeded: Path, tmp_path: Path, serving: list[Served],
 ) -> None:
     flags = tmp_path / "flags.json"
     env = {"ECOMCTL_FLAGS_FILE": str(flags)}

@@ -114,7 +114,7 @@ def test_mixed_profile_on_two_workers(ecomctl: Any, seeded: Path, tmp_path: Path
     failing = ecomctl("gate", "check", str(out), "--gates", str(strict), "--junit", str(junit))
     assert failing.exit_code == 3, failing.stdout + failing.stderr
     suite = next(iter(JUnitXml.fromfile(str(junit))))
-    assert (suite.tests, suite.failures) == (7, 1)  # 1 endpoint + 6 invariants
+    assert (suite.tests, suite.failures) == (8, 1)  # 1 endpoint + 7 invariants
 
 
 def test_constant_rate_profile_measures_from_the_intended_start(

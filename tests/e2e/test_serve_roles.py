@@ -5,14 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
-import subprocess
-import sys
-import threading
-import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,57 +15,7 @@ from ecomctl.adapters.postgres.database import Database
 from ecomctl.config import Settings
 from ecomctl.load.runner import free_port
 from ecomctl.sim.invariants import check_invariants
-
-
-class Served:
-    """One ``ecomctl serve ...`` process, its output collected line by line."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ecomctl.cli.main", "serve", *args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, env={**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip())
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for(self, marker: str, timeout_s: float = 120.0) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for line in self.lines:
-                if marker in line:
-                    return line
-            assert self.process.poll() is None, f"exited early:\n{self.output[-3000:]}"
-            time.sleep(0.1)
-        raise AssertionError(f"no {marker!r} after {timeout_s:.0f}s:\n{self.output[-3000:]}")
-
-    def stop(self, timeout_s: float = 120.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout_s)
-        self._reader.join(5)
-        return code
-
-
-@pytest.fixture
-def serving() -> Iterator[list[Served]]:
-    """Every process a test starts; whatever is still running at the end is killed."""
-    started: list[Served] = []
-    yield started
-    for served in started:
-        if served.process.poll() is None:
-            served.process.kill()
-            served.process.wait(10)
+from tests.e2e.served import Served, payment_gateway
 
 
 def _pids_answering(url: str, requests: int = 60) -> set[int]:
@@ -95,11 +38,8 @@ async def _paid_orders(db: Database) -> int:
 async def test_two_api_processes_and_an_events_process_keep_every_invariant(
     ecomctl: Any, seeded: Path, tmp_path: Path, serving: list[Served], settings: Settings
 ) -> None:
-    simulator = Served("payment-gateway", "--port", "0", "--latency-ms", "5")
-    serving.append(simulator)
-    match = re.search(r"listening on (http://\S+)", simulator.wait_for("listening on"))
-    assert match
-    common = ("--workers", "1", "--payment-gateway-url", match.group(1))
+    common = ("--workers", "1", "--payment-gateway-url",
+              payment_gateway(serving, "--latency-ms", "5"))
     events = Served("--role", "events", "--drain-on-exit", *common)
     port = free_port()
     api = [Served("--role", "api", "--port", str(port), *common) for _ in range(2)]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.sim.invariants import REFUND_INVARIANT
 
 
 def simulate(
@@ -183,7 +184,8 @@ def test_lost_payment_answers_and_double_clicks_keep_the_gateway_ledger_equal_to
     assert doc["errors"].get("paid_twice", 0) == 0
     ledger = next(i for i in doc["invariants"] if i["name"] == "gateway ledger equals database")
     settled = next(i for i in doc["invariants"] if i["name"] == "every payment settled")
-    assert ledger["ok"] and settled["ok"], doc["invariants"]
+    refunded = next(i for i in doc["invariants"] if i["name"] == REFUND_INVARIANT)
+    assert ledger["ok"] and settled["ok"] and refunded["ok"], doc["invariants"]
     assert "captures" in ledger["detail"]
 
 

@@ -20,9 +20,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ecomctl.adapters.redis_store import CartStore, cart_key
+from ecomctl.adapters.redis_store import REVISION, CartStore, cart_key
 from ecomctl.domain.models import MAX_CART_LINES, MAX_LINE_QUANTITY, Cart, CartLine, Product
-from ecomctl.errors import BackendUnavailable, NotFound, ValidationFailed
+from ecomctl.errors import BackendUnavailable, CartFull, NotFound, ValidationFailed
 from ecomctl.services.cart import CartService
 from ecomctl.telemetry.spans import ServiceTracer
 
@@ -88,15 +88,41 @@ async def test_add_merge_set_remove_clear(
     assert (await carts.set_quantity(user, 9, 4)).lines == lines((3, 10), (7, 5), (9, 4))
     assert (await carts.set_quantity(user, 9, 0)).lines == lines((3, 10), (7, 5))
     assert (await carts.remove_item(user, 3)).lines == lines((7, 5))
-    assert (await carts.remove_item(user, 3)).lines == lines((7, 5))  # idempotent
-    assert await carts.get(user) == Cart(user_id=user, lines=lines((7, 5)))
+    last = await carts.remove_item(user, 3)
+    assert last.lines == lines((7, 5))  # idempotent
+    assert await carts.get(user) == Cart(user_id=user, lines=lines((7, 5)),
+                                         revision=last.revision)
 
-    # The hash holds product id -> quantity and nothing else (no prices).
-    assert await redis_client.hgetall(cart_key(user)) == {b"7": b"5"}
+    # The hash holds product id -> quantity and the cart's revision, nothing else (no prices).
+    assert await redis_client.hgetall(cart_key(user)) == {
+        b"7": b"5", REVISION.encode(): str(last.revision).encode()}
 
     await carts.clear(user)
     assert await redis_client.exists(cart_key(user)) == 0
     assert (await carts.get(user)).is_empty
+
+
+async def test_every_change_makes_a_new_revision_and_nothing_else_does(
+    carts: CartService, new_user: Callable[[], int], redis_client: redis.Redis
+) -> None:
+    """An order records the cart revision it was bought from, so one revision is paid once:
+    a revision must never come back, not even after the cart was emptied."""
+    user = new_user()
+    seen: list[str | None] = [(await carts.add_item(user, 7, 2)).revision]
+    for change in (lambda: carts.add_item(user, 7, 1), lambda: carts.set_quantity(user, 3, 2),
+                   lambda: carts.remove_item(user, 3)):
+        seen.append((await change()).revision)
+        assert (await carts.get(user)).revision == seen[-1]
+    assert None not in seen and len(set(seen)) == len(seen)
+    # Refused or empty-handed writes change nothing.
+    assert (await carts.remove_item(user, 3)).revision == seen[-1]
+    with pytest.raises(CartFull):
+        await carts.add_item(user, 7, MAX_LINE_QUANTITY)
+    assert (await carts.get(user)).revision == seen[-1]
+    # The last line removed: the cart and its revision are gone, the next one is new.
+    assert (await carts.remove_item(user, 7)).revision is None
+    assert await redis_client.exists(cart_key(user)) == 0
+    assert (await carts.add_item(user, 7, 2)).revision not in seen
 
 
 async def test_clear_if_holds_empties_only_a_cart_holding_exactly_those_items(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from ecomctl.bootstrap import ShopStack
-from tests.shopdata import gateway_faults, make_catalogue
+from tests.shopdata import gateway_faults, http_shopper, make_catalogue
 
 
 @pytest.fixture
@@ -22,14 +22,7 @@ async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _shopper(client: httpx.AsyncClient) -> dict[str, str]:
-    email = f"safe-{uuid.uuid4().hex[:12]}@example.test"
-    created = await client.post("/api/users/register", json={
-        "email": email, "password": "s3cret-pass", "full_name": "Careful Shopper"})
-    assert created.status_code == 201, created.text
-    login = await client.post("/api/users/login",
-                              json={"email": email, "password": "s3cret-pass"})
-    assert login.status_code == 200, login.text
-    return {"Authorization": f"Bearer {login.json()['token']}"}
+    return (await http_shopper(client))[0]
 
 
 async def _add(client: httpx.AsyncClient, auth: dict[str, str], product_id: int,

@@ -15,7 +15,7 @@ import pytest
 
 from ecomctl.adapters.payment_gateway import GatewayCharge, PaymentGatewayClient
 from ecomctl.domain.models import PaymentStatus
-from ecomctl.errors import ConfigError
+from ecomctl.errors import BackendUnavailable, ConfigError, RequestRejected
 from ecomctl.simulators.payment_gateway import (
     PaymentGatewaySimulator,
     RunningGateway,
@@ -127,6 +127,59 @@ async def test_concurrent_requests_with_one_key_capture_once(
     stats = await _stats(gateway)
     assert stats["captures"] == 1
     assert stats["orders_captured_more_than_once"] == []
+    # The gateway noticed the caller sent one key while it was still answering it.
+    assert stats["concurrent_charges"] >= 1 and stats["keys_charged_concurrently"] == [key]
+
+
+async def test_a_refund_gives_a_capture_back_once_and_never_more_than_it_captured(
+    gateway: RunningGateway, client: PaymentGatewayClient
+) -> None:
+    order_id, key = uuid4(), str(uuid4())
+    charge = await _charge(client, order_id=order_id, amount="19.99", key=key)
+    assert charge.gateway_ref is not None
+    refund_key = f"refund-{order_id}"
+
+    first = await client.refund(charge_ref=charge.gateway_ref, amount=Decimal("19.99"),
+                                idempotency_key=refund_key)
+    again = await client.refund(charge_ref=charge.gateway_ref, amount=Decimal("19.99"),
+                                idempotency_key=refund_key)  # a retry: replayed
+
+    assert first.status is PaymentStatus.REFUNDED and first.amount == Decimal("19.99")
+    assert again.gateway_ref == first.gateway_ref
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        looked_up = (await http.get(f"/v1/payments/{key}")).json()
+        ledger = (await http.get("/v1/ledger")).json()
+        more = await http.post("/v1/refunds", headers={"Idempotency-Key": "another"},
+                               json={"charge": charge.gateway_ref, "amount": "0.01"})
+        unknown = await http.post("/v1/refunds", headers={"Idempotency-Key": "unknown"},
+                                  json={"charge": "ch_nope"})
+        reused = await http.post("/v1/refunds", headers={"Idempotency-Key": refund_key},
+                                 json={"charge": charge.gateway_ref, "amount": "1.00"})
+        keyless = await http.post("/v1/refunds", json={"charge": charge.gateway_ref})
+        float_amount = await http.post("/v1/refunds", headers={"Idempotency-Key": "f"},
+                                       json={"charge": charge.gateway_ref, "amount": 1.5})
+    assert looked_up["status"] == "captured" and looked_up["amount_refunded"] == "19.99"
+    assert [(r["id"], r["order_id"], r["amount"]) for r in ledger["refunds"]] == [
+        (first.gateway_ref, str(order_id), "19.99")]
+    assert len(ledger["captures"]) == 1  # the books keep the capture and its refund
+    assert (more.status_code, more.json()["error"]) == (422, "amount_too_large")
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
+    assert (reused.status_code, reused.json()["error"]) == (409, "idempotency_key_reused")
+    assert keyless.status_code == 400 and float_amount.status_code == 422
+    stats = await _stats(gateway)
+    assert (stats["refunds"], stats["refunded_amount"]) == (1, "19.99")
+
+
+async def test_a_refund_the_gateway_refuses_is_final_and_one_it_cannot_make_is_not(
+    gateway: RunningGateway, client: PaymentGatewayClient
+) -> None:
+    with pytest.raises(RequestRejected, match="404"):
+        await client.refund(charge_ref="ch_unknown", amount=Decimal("1.00"),
+                            idempotency_key=str(uuid4()))
+    async with PaymentGatewayClient("http://127.0.0.1:1", timeout_s=1.0) as dead:
+        with pytest.raises(BackendUnavailable):
+            await dead.refund(charge_ref="ch_x", amount=Decimal("1.00"),
+                              idempotency_key=str(uuid4()))
 
 
 async def test_decline_rate_one_declines(

@@ -9,8 +9,10 @@ asyncio lock), like serialisable transactions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -32,7 +34,18 @@ from ecomctl.domain.models import (
     ShipmentStatus,
 )
 from ecomctl.errors import BackendUnavailable, Overloaded
-from ecomctl.services.ports.orders import NewOrder
+from ecomctl.services.ports.orders import NewOrder, PaymentClaim
+
+UNSETTLED = (OrderStatus.PAYMENT_PENDING, OrderStatus.PAYMENT_UNKNOWN)
+
+
+@dataclass
+class Lease:
+    """An order's payment claim: its holder, until when, how many claims it had."""
+
+    holder: UUID | None = None
+    until: datetime | None = None
+    claims: int = 0
 
 
 @dataclass
@@ -48,6 +61,8 @@ class Store:
         default_factory=list)
     shipments: dict[UUID, Shipment] = field(default_factory=dict)
     outbox: list[DomainEvent] = field(default_factory=list)
+    leases: dict[UUID, Lease] = field(default_factory=dict)
+    follow_ups: dict[UUID, datetime] = field(default_factory=dict)
 
     def event_types(self) -> list[str]:
         return [e.event_type for e in self.outbox]
@@ -62,13 +77,16 @@ class FakeOrders:
         assert order.id not in self.s.orders
         self.s.orders[order.id] = order
         self.s.touched[order.id] = self.s.now
+        if new.holder is not None:
+            self.s.leases[order.id] = Lease(new.holder, self._in(new.lease_s), 1)
         return order
 
     async def get(self, order_id: UUID) -> Order | None:
         return self.s.orders.get(order_id)
 
     async def move(self, order_id: UUID, sources: frozenset[OrderStatus], target: OrderStatus,
-                   *, user_id: int | None = None, unexpired: bool = False) -> bool:
+                   *, user_id: int | None = None, unexpired: bool = False,
+                   holder: UUID | None = None, quiet_s: float = 0.0) -> bool:
         order = self.s.orders.get(order_id)
         if order is None or order.status not in sources:
             return False
@@ -76,20 +94,54 @@ class FakeOrders:
             return False
         if unexpired and order.expires_at is not None and order.expires_at <= self.s.now:
             return False
+        lease = self.s.leases.setdefault(order_id, Lease())
+        if holder is not None and lease.holder != holder:
+            return False
         self.s.orders[order_id] = replace(order, status=target)
         self.s.touched[order_id] = self.s.now
+        lease.holder, lease.until = None, self._in(quiet_s) if quiet_s else None
         return True
+
+    async def claim_payment(self, order_id: UUID, sources: frozenset[OrderStatus],
+                            holder: UUID, lease_s: float, *, user_id: int | None = None,
+                            force: bool = False, keep_status: bool = False
+                            ) -> PaymentClaim:
+        order = self.s.orders.get(order_id)
+        if order is None:
+            return PaymentClaim(False)
+        lease = self.s.leases.setdefault(order_id, Lease())
+        if order.status is OrderStatus.PENDING:
+            free = order.expires_at is None or order.expires_at > self.s.now
+        else:
+            free = force or lease.until is None or lease.until <= self.s.now
+        if order.status not in sources or not free or (
+                user_id is not None and order.user_id != user_id):
+            left = (lease.until - self.s.now).total_seconds() if lease.until else 0.0
+            return PaymentClaim(False, order.status, lease_left_s=max(0.0, left),
+                                user_id=order.user_id)
+        status = order.status if keep_status else OrderStatus.PAYMENT_PENDING
+        self.s.orders[order_id] = replace(order, status=status, expires_at=None)
+        self.s.touched[order_id] = self.s.now
+        lease.holder, lease.until, lease.claims = holder, self._in(lease_s), lease.claims + 1
+        return PaymentClaim(True, status, resumed=lease.claims > 1)
+
+    async def release_payment(self, order_id: UUID, holder: UUID) -> None:
+        lease = self.s.leases.get(order_id)
+        if lease and lease.holder == holder and self.s.orders[order_id].status in UNSETTLED:
+            lease.holder, lease.until = None, self.s.now
 
     async def lock_user_orders(self, user_id: int) -> None:
         pass  # units are serialised already
 
-    async def open_orders(self, user_id: int) -> list[Order]:
-        unsettled = (OrderStatus.PAYMENT_PENDING, OrderStatus.PAYMENT_UNKNOWN)
+    async def open_orders(self, user_id: int, cart_revision: str | None = None
+                          ) -> list[Order]:
         return sorted((o for o in self.s.orders.values()
                        if o.user_id == user_id and (
-                           o.status in unsettled
+                           o.status in UNSETTLED
                            or (o.status is OrderStatus.PENDING
-                               and o.expires_at is not None and o.expires_at > self.s.now))),
+                               and o.expires_at is not None and o.expires_at > self.s.now)
+                           or (cart_revision is not None and o.cart_revision == cart_revision
+                               and o.status is not OrderStatus.CANCELLED))),
                       key=lambda o: o.created_at)
 
     async def list_for_user(self, user_id: int, limit: int, offset: int
@@ -101,11 +153,31 @@ class FakeOrders:
         return [o for o in self.s.orders.values() if o.status is OrderStatus.PENDING
                 and o.expires_at is not None and o.expires_at <= self.s.now][:limit]
 
-    async def unsettled(self, status: OrderStatus, older_than_s: float, limit: int
-                        ) -> list[Order]:
-        cutoff = self.s.now - timedelta(seconds=older_than_s)
-        return [o for o in self.s.orders.values()
-                if o.status is status and self.s.touched[o.id] <= cutoff][:limit]
+    async def unsettled(self, limit: int, *, force: bool = False) -> list[Order]:
+        def lapsed(order: Order) -> bool:
+            until = self.s.leases.get(order.id, Lease()).until
+            return force or until is None or until <= self.s.now
+
+        return [o for o in self.s.orders.values() if o.status in UNSETTLED and lapsed(o)][:limit]
+
+    async def follow_up_due(self, limit: int, retry_in_s: float, *, force: bool = False
+                            ) -> list[Order]:
+        due = [oid for oid, at in self.s.follow_ups.items() if force or at <= self.s.now]
+        for oid in due[:limit]:
+            self.s.follow_ups[oid] = self._in(retry_in_s)
+        return [self.s.orders[oid] for oid in due[:limit]]
+
+    async def any_follow_up_due(self) -> bool:
+        return any(at <= self.s.now for at in self.s.follow_ups.values())
+
+    async def follow_up(self, order_id: UUID, after_s: float | None) -> None:
+        if after_s is None:
+            self.s.follow_ups.pop(order_id, None)
+        else:
+            self.s.follow_ups[order_id] = self._in(after_s)
+
+    def _in(self, seconds: float) -> datetime:
+        return self.s.now + timedelta(seconds=seconds)
 
 
 class FakeInventory:
@@ -157,12 +229,21 @@ class FakePayments:
             captured = [p for p in self.s.payments
                         if p[0] == attempt.order_id and p[2] is PaymentStatus.CAPTURED]
             assert not (captured and attempt.status is PaymentStatus.CAPTURED), "2 captures"
+            refunded = [p for p in self.s.payments
+                        if p[0] == attempt.order_id and p[2] is PaymentStatus.REFUNDED]
+            assert not (refunded and attempt.status is PaymentStatus.REFUNDED), "2 refunds"
             self.s.payments.append((attempt.order_id, base + 1, attempt.status,
                                     attempt.amount, attempt.gateway_ref))
 
     async def captured_amount(self, order_id: UUID) -> Decimal | None:
-        return next((p[3] for p in self.s.payments
-                     if p[0] == order_id and p[2] is PaymentStatus.CAPTURED), None)
+        return self._amount(order_id, PaymentStatus.CAPTURED)
+
+    async def refunded_amount(self, order_id: UUID) -> Decimal | None:
+        return self._amount(order_id, PaymentStatus.REFUNDED)
+
+    def _amount(self, order_id: UUID, status: PaymentStatus) -> Decimal | None:
+        return next((p[3] for p in self.s.payments if p[0] == order_id and p[2] is status),
+                    None)
 
 
 class FakeShipments:
@@ -259,20 +340,28 @@ class FakeGateway:
     def __init__(self) -> None:
         self.captures: dict[str, Decimal] = {}  # idempotency key -> amount
         self.declines: set[str] = set()  # idempotency keys of charges declined
+        self.refunds: dict[str, tuple[str, Decimal]] = {}  # refund key -> (charge, amount)
         self.script: list[tuple[PaymentStatus, bool]] = []  # (what the caller hears, captured)
         self.calls = 0
         self.lookups = 0
         self.reachable = True
+        # Set to hold charges or lookups until the test lets them go (``release``).
+        self.charge_gate: asyncio.Event | None = None
+        self.lookup_gate: asyncio.Event | None = None
+        self.waiting = asyncio.Event()  # a call is held at a gate
+        self.in_flight = 0
+        self.most_in_flight = 0  # calls (charges and lookups) at once, at most
 
     async def charge(self, *, order_id: UUID, amount: Decimal, currency: str,
                      idempotency_key: str) -> Answer:
         self.calls += 1
         heard, captured = (self.script.pop(0) if self.script
                            else (PaymentStatus.CAPTURED, True))
-        if captured or idempotency_key in self.captures:
-            self.captures[idempotency_key] = amount
-        elif heard is PaymentStatus.DECLINED:
-            self.declines.add(idempotency_key)
+        async with self._call(self.charge_gate):
+            if captured or idempotency_key in self.captures:
+                self.captures[idempotency_key] = amount
+            elif heard is PaymentStatus.DECLINED:
+                self.declines.add(idempotency_key)
         ref = f"ch_{self.calls}" if heard in (PaymentStatus.CAPTURED,
                                               PaymentStatus.DECLINED) else None
         return Answer(heard, ref)
@@ -281,12 +370,33 @@ class FakeGateway:
         if not self.reachable:
             raise BackendUnavailable("payment-gateway", "unreachable")
         self.lookups += 1
-        amount = self.captures.get(idempotency_key)
+        async with self._call(self.lookup_gate):
+            amount = self.captures.get(idempotency_key)
         if amount is not None:
             return Answer(PaymentStatus.CAPTURED, "ch_lookup", amount=amount)
         if idempotency_key in self.declines:
             return Answer(PaymentStatus.DECLINED, "ch_lookup")
         return None
+
+    async def refund(self, *, charge_ref: str, amount: Decimal, idempotency_key: str
+                     ) -> Answer:
+        if not self.reachable:
+            raise BackendUnavailable("payment-gateway", "unreachable")
+        self.refunds.setdefault(idempotency_key, (charge_ref, amount))
+        return Answer(PaymentStatus.REFUNDED, f"re_{idempotency_key}", amount=amount)
+
+    @contextlib.asynccontextmanager
+    async def _call(self, gate: asyncio.Event | None) -> AsyncIterator[None]:
+        """One call at the gateway: held at ``gate`` (if set) before it is decided."""
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if gate is not None:
+                self.waiting.set()
+                await gate.wait()
+            yield
+        finally:
+            self.in_flight -= 1
 
 
 class FakeCarts:
@@ -295,7 +405,9 @@ class FakeCarts:
         self.unreachable = False  # clearing fails, as with Redis down
 
     def put(self, user_id: int, *lines: tuple[int, int]) -> None:
-        self.carts[user_id] = Cart(user_id, tuple(CartLine(p, q) for p, q in lines))
+        """The cart as the shopper leaves it: a new revision, as every change makes."""
+        self.carts[user_id] = Cart(user_id, tuple(CartLine(p, q) for p, q in lines),
+                                   revision=uuid.uuid4().hex)
 
     async def get(self, user_id: int) -> Cart:
         return self.carts.get(user_id, Cart(user_id))

@@ -121,3 +121,6 @@ async def test_analytics_counts_events_and_revenue_in_the_consumers_transaction(
     assert store.counters["revenue_cents.EUR"] == 2109
     await counter.handle_batch([], tx)
     assert len(store.writes) == 2  # nothing to write, no write
+    # A capture refunded (it landed on a cancelled order) is revenue no more.
+    await counter(_event("payment.refunded", amount="10.05", currency="EUR"), tx)
+    assert store.counters["revenue_cents.EUR"] == 1104

@@ -5,15 +5,16 @@ The same behaviour on the real backends is in tests/integration/test_checkout_*.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import math
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
-from opentelemetry import trace
 
 from ecomctl.domain.models import CheckoutOutcome, OrderStatus, PaymentStatus
 from ecomctl.errors import (
     BackendUnavailable,
+    CheckoutInProgress,
     InvalidTransition,
     NotFound,
     OrderExpired,
@@ -21,50 +22,8 @@ from ecomctl.errors import (
     Overloaded,
     TooManyPendingOrders,
 )
-from ecomctl.services.checkout import CheckoutService
-from ecomctl.services.inventory import InventoryService
-from ecomctl.services.order import OrderPolicy, OrderService
-from ecomctl.services.payment import PaymentService
-from ecomctl.services.reconciliation import PaymentReconciler
-from ecomctl.telemetry.spans import ServiceTracer
-from tests.unit.order_fakes import (
-    FakeCarts,
-    FakeDatabase,
-    FakeGateway,
-    FakePrices,
-    Store,
-    stock_of,
-)
-
-USER, OTHER = 7, 8
-PRICES = {1: Decimal("10.00"), 2: Decimal("2.50")}
-
-
-class Shop:
-    def __init__(self, stock: int = 5, max_pending: int = 3) -> None:
-        self.store = Store(stock={pid: [stock, 0] for pid in PRICES})
-        self.db = FakeDatabase(self.store)
-        self.gateway = FakeGateway()
-        self.carts = FakeCarts()
-        tracer = ServiceTracer("unit", trace.NoOpTracer())
-        inventory = InventoryService(tracer)
-        self.orders = OrderService(self.db, inventory, tracer,
-                                   policy=OrderPolicy(timedelta(minutes=15), max_pending))
-        payments = PaymentService(self.gateway, tracer, retry_delay_s=0)
-        self.checkout = CheckoutService(self.db, self.carts, FakePrices(PRICES), self.orders,
-                                        inventory, payments, tracer)
-        self.reconciler = PaymentReconciler(self.db, self.orders, inventory, payments,
-                                            self.carts, tracer)
-
-    @property
-    def state(self) -> Store:
-        return self.db.store  # the committed state
-
-    def status(self, order_id: object) -> OrderStatus:
-        return self.state.orders[order_id].status  # type: ignore[index]
-
-    def later(self, **delta: float) -> None:
-        self.db.store.now += timedelta(**delta)
+from tests.unit.order_fakes import stock_of
+from tests.unit.order_shop import LEASE, OTHER, USER, Shop
 
 
 async def test_a_paid_checkout_commits_stock_records_and_publishes() -> None:
@@ -176,13 +135,17 @@ async def test_an_unreachable_gateway_leaves_the_order_for_the_next_round() -> N
     assert (await shop.reconciler.reconcile(now=True)).cancelled == 1
 
 
-async def test_a_checkout_that_died_after_claiming_is_reconciled_once_stuck() -> None:
+async def test_a_checkout_that_died_after_claiming_is_reconciled_once_its_lease_lapsed(
+) -> None:
     shop = Shop()
     shop.carts.put(USER, (1, 1))
     order = await shop.checkout.place_order(USER)
-    await shop.orders.claim(USER, order.id)  # ...and the process dies before charging
+    await shop.orders.claim(USER, order.id, uuid4())  # ...and the process dies
+    with pytest.raises(CheckoutInProgress) as refused:
+        await shop.checkout.checkout(USER, order.id)  # the shopper's retry, too early
+    assert refused.value.retry_after_s == math.ceil(LEASE.hold_s)
     assert (await shop.reconciler.reconcile()).settled == 0
-    shop.later(seconds=61)
+    shop.later(seconds=LEASE.hold_s)  # not the reconciler's minute of old: the lease
     assert (await shop.reconciler.reconcile()).cancelled == 1
     assert stock_of(shop.state)[1] == (5, 0)
 
@@ -196,7 +159,8 @@ async def test_concurrent_checkouts_of_one_order_charge_once() -> None:
     )
     paid = [r for r in results if not isinstance(r, BaseException)]
     assert len(paid) == 1 and paid[0].outcome is CheckoutOutcome.PAID
-    assert all(isinstance(r, InvalidTransition) for r in results if r not in paid)
+    assert all(isinstance(r, InvalidTransition | CheckoutInProgress)
+               for r in results if r not in paid)
     assert shop.gateway.calls == 1
 
 
@@ -315,6 +279,10 @@ async def test_retrying_the_cart_of_an_unknown_payment_finishes_that_order(
     shop.gateway.script = [(PaymentStatus.TIMEOUT, captured), (PaymentStatus.TIMEOUT, False)]
     first = await shop.checkout.checkout(USER)
     assert first.outcome is CheckoutOutcome.PAYMENT_UNKNOWN
+    # Quiet for one gateway timeout: a charge may still be on its way.
+    with pytest.raises(CheckoutInProgress):
+        await shop.checkout.checkout(USER)
+    shop.later(seconds=LEASE.quiet_s)
 
     retry = await shop.checkout.checkout(USER)
 
@@ -340,12 +308,9 @@ async def test_a_retry_waits_for_the_gateway_rather_than_guess() -> None:
     (order,) = shop.state.orders.values()
     assert order.status is OrderStatus.PAYMENT_PENDING and stock_of(shop.state)[1] == (5, 1)
     assert shop.gateway.calls == 1
-    # The retry claimed the order again: the reconciler leaves it to a checkout for another
-    # minute (80 s after the first claim, 30 s after the retry's), then settles it.
-    shop.later(seconds=30)
+    # Both failed checkouts gave their claim back: the next attempt (here the reconciler's)
+    # need not wait for the lease.
     shop.gateway.reachable = True
-    assert (await shop.reconciler.reconcile()).settled == 0
-    shop.later(seconds=31)
     assert (await shop.reconciler.reconcile()).paid == 1
     assert stock_of(shop.state)[1] == (4, 0)
 

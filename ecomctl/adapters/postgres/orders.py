@@ -11,15 +11,19 @@ from uuid import UUID
 import asyncpg
 
 from ecomctl.domain.models import Order, OrderLine, OrderStatus, PaymentAttempt
-from ecomctl.services.ports.orders import NewOrder
+from ecomctl.services.ports.orders import NewOrder, PaymentClaim
 
-_ORDER_COLUMNS = "id, user_id, status, total, currency, created_at, expires_at"
+_ORDER_COLUMNS = "id, user_id, status, total, currency, created_at, expires_at, cart_revision"
+_UNSETTLED = "('payment_pending', 'payment_unknown')"
 
-# The order and its lines in one round trip; the hold is timed by the database's clock.
+# The order and its lines in one round trip; the hold and the payment's lease are timed by
+# the database's clock.
 _INSERT = """
 WITH o AS (
-    INSERT INTO orders (id, user_id, status, total, currency, expires_at)
-    VALUES ($1, $2, $3, $4, $5, now() + $6::interval)
+    INSERT INTO orders (id, user_id, status, total, currency, expires_at, cart_revision,
+                        payment_holder, payment_lease_until, payment_claims)
+    VALUES ($1, $2, $3, $4, $5, now() + $6::interval, $10, $11,
+            clock_timestamp() + make_interval(secs => $12), ($11::uuid IS NOT NULL)::int)
     RETURNING created_at, expires_at
 ), items AS (
     INSERT INTO order_items (order_id, product_id, quantity, unit_price)
@@ -38,13 +42,57 @@ SELECT {', '.join('o.' + c for c in _ORDER_COLUMNS.split(', '))},
 FROM orders o JOIN order_items i ON i.order_id = o.id
 """
 
+# A move ends the payment's claim; a quiet period (after unanswered charges) is a lease
+# with no holder: nobody may claim the payment until it lapses.
 _MOVE = """
 UPDATE orders SET status = $3, updated_at = now(),
-                  expires_at = CASE WHEN $3 = 'pending' THEN expires_at END
+                  expires_at = CASE WHEN $3 = 'pending' THEN expires_at END,
+                  payment_holder = NULL,
+                  payment_lease_until = CASE WHEN $7::float8 > 0
+                      THEN clock_timestamp() + make_interval(secs => $7) END
 WHERE id = $1 AND status = ANY($2::text[])
   AND ($4::bigint IS NULL OR user_id = $4)
   AND (NOT $5 OR expires_at IS NULL OR expires_at > now())
+  AND ($6::uuid IS NULL OR payment_holder = $6)
 RETURNING id
+"""
+
+# Pending: only while its hold lasts; unsettled: only once its lease has lapsed ($6: force).
+_CLAIM = """
+UPDATE orders SET status = CASE WHEN $7 THEN status ELSE 'payment_pending' END,
+                  updated_at = now(), expires_at = NULL,
+                  payment_holder = $3,
+                  payment_lease_until = clock_timestamp() + make_interval(secs => $4),
+                  payment_claims = payment_claims + 1
+WHERE id = $1 AND status = ANY($2::text[]) AND ($5::bigint IS NULL OR user_id = $5)
+  AND CASE WHEN status = 'pending' THEN expires_at IS NULL OR expires_at > now()
+           ELSE $6 OR payment_lease_until IS NULL OR payment_lease_until <= clock_timestamp()
+      END
+RETURNING status, payment_claims
+"""
+
+_CLAIM_REFUSED = """
+SELECT status, user_id,
+       greatest(extract(epoch FROM payment_lease_until - clock_timestamp()), 0)::float8
+           AS lease_left_s
+FROM orders WHERE id = $1
+"""
+
+_RELEASE = f"""
+UPDATE orders SET payment_holder = NULL, payment_lease_until = clock_timestamp()
+WHERE id = $1 AND payment_holder = $2 AND status IN {_UNSETTLED}
+"""
+
+# Claimed for retry_in_s ($2) in the same statement, so two reconcilers never share one.
+_FOLLOW_UP_DUE = """
+WITH due AS (
+    SELECT id FROM orders
+    WHERE payment_followup_at IS NOT NULL AND ($3 OR payment_followup_at <= clock_timestamp())
+    ORDER BY payment_followup_at LIMIT $1 FOR UPDATE SKIP LOCKED
+)
+UPDATE orders o SET payment_followup_at = clock_timestamp() + make_interval(secs => $2)
+FROM due WHERE o.id = due.id
+RETURNING o.id
 """
 
 
@@ -60,6 +108,7 @@ class PostgresOrders:
             [line.product_id for line in order.lines],
             [line.quantity for line in order.lines],
             [line.unit_price for line in order.lines],
+            order.cart_revision, new.holder, new.lease_s,
         )
         return replace(order, created_at=row["created_at"], expires_at=row["expires_at"])
 
@@ -69,24 +118,48 @@ class PostgresOrders:
 
     async def move(
         self, order_id: UUID, sources: frozenset[OrderStatus], target: OrderStatus,
-        *, user_id: int | None = None, unexpired: bool = False,
+        *, user_id: int | None = None, unexpired: bool = False, holder: UUID | None = None,
+        quiet_s: float = 0.0,
     ) -> bool:
         moved = await self._conn.fetchval(
-            _MOVE, order_id, sorted(s.value for s in sources), target.value, user_id, unexpired
+            _MOVE, order_id, sorted(s.value for s in sources), target.value, user_id, unexpired,
+            holder, quiet_s,
         )
         return moved is not None
+
+    async def claim_payment(
+        self, order_id: UUID, sources: frozenset[OrderStatus], holder: UUID, lease_s: float,
+        *, user_id: int | None = None, force: bool = False, keep_status: bool = False,
+    ) -> PaymentClaim:
+        row = await self._conn.fetchrow(
+            _CLAIM, order_id, sorted(s.value for s in sources), holder, lease_s, user_id, force,
+            keep_status,
+        )
+        if row is not None:
+            return PaymentClaim(True, OrderStatus(row["status"]),
+                                resumed=row["payment_claims"] > 1)
+        # A fresh snapshot: the claim's own may predate a rival's commit that stopped it.
+        row = await self._conn.fetchrow(_CLAIM_REFUSED, order_id)
+        if row is None:
+            return PaymentClaim(False)
+        return PaymentClaim(False, OrderStatus(row["status"]), lease_left_s=row["lease_left_s"]
+                            or 0.0, user_id=row["user_id"])
+
+    async def release_payment(self, order_id: UUID, holder: UUID) -> None:
+        await self._conn.execute(_RELEASE, order_id, holder)
 
     async def lock_user_orders(self, user_id: int) -> None:
         # Two-key form: (class, user) keeps clear of the single-key locks of seed/migrations.
         await self._conn.execute("SELECT pg_advisory_xact_lock(1, $1::int)", user_id)
 
-    async def open_orders(self, user_id: int) -> list[Order]:
+    async def open_orders(self, user_id: int, cart_revision: str | None = None) -> list[Order]:
         rows = await self._conn.fetch(
             _WITH_LINES + " WHERE o.user_id = $1 "
-            "AND (o.status IN ('payment_pending', 'payment_unknown') "
-            "OR (o.status = 'pending' AND o.expires_at > now())) "
+            f"AND (o.status IN {_UNSETTLED} "
+            "OR (o.status = 'pending' AND o.expires_at > now()) "
+            "OR (o.cart_revision = $2 AND o.status <> 'cancelled')) "
             "GROUP BY o.id ORDER BY o.created_at, o.id",
-            user_id,
+            user_id, cart_revision,
         )
         return [_order(r) for r in rows]
 
@@ -110,16 +183,30 @@ class PostgresOrders:
             "status = 'pending' AND expires_at <= now() ORDER BY expires_at", limit
         )
 
-    async def unsettled(
-        self, status: OrderStatus, older_than_s: float, limit: int
-    ) -> list[Order]:
+    async def unsettled(self, limit: int, *, force: bool = False) -> list[Order]:
         rows = await self._conn.fetch(
-            _WITH_LINES + " WHERE o.status = $1 "
-            "AND o.updated_at < now() - make_interval(secs => $2::float8) "
-            "GROUP BY o.id ORDER BY o.updated_at LIMIT $3",
-            status.value, older_than_s, limit,
+            _WITH_LINES + f" WHERE o.status IN {_UNSETTLED} AND ($2 OR o.payment_lease_until "
+            "IS NULL OR o.payment_lease_until <= clock_timestamp()) "
+            "GROUP BY o.id ORDER BY o.payment_lease_until NULLS FIRST LIMIT $1",
+            limit, force,
         )
         return [_order(r) for r in rows]
+
+    async def follow_up_due(self, limit: int, retry_in_s: float, *, force: bool = False
+                            ) -> list[Order]:
+        ids = await self._conn.fetch(_FOLLOW_UP_DUE, limit, retry_in_s, force)
+        return await self._with_lines([r["id"] for r in ids])
+
+    async def any_follow_up_due(self) -> bool:
+        return bool(await self._conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM orders WHERE payment_followup_at <= clock_timestamp())"
+        ))
+
+    async def follow_up(self, order_id: UUID, after_s: float | None) -> None:
+        await self._conn.execute(
+            "UPDATE orders SET payment_followup_at = clock_timestamp() "
+            "+ make_interval(secs => $2::float8) WHERE id = $1", order_id, after_s,
+        )
 
     async def _locked(self, where: str, limit: int, *params: object) -> list[Order]:
         """Orders matching ``where`` (its parameters from $2 on), locked, skipping rows that
@@ -127,11 +214,13 @@ class PostgresOrders:
         ids = await self._conn.fetch(
             f"SELECT id FROM orders WHERE {where} LIMIT $1 FOR UPDATE SKIP LOCKED", limit, *params
         )
+        return await self._with_lines([r["id"] for r in ids])
+
+    async def _with_lines(self, ids: list[UUID]) -> list[Order]:
         if not ids:
             return []
-        rows = await self._conn.fetch(
-            _WITH_LINES + " WHERE o.id = ANY($1::uuid[]) GROUP BY o.id", [r["id"] for r in ids]
-        )
+        rows = await self._conn.fetch(_WITH_LINES + " WHERE o.id = ANY($1::uuid[]) GROUP BY o.id",
+                                      ids)
         return [_order(r) for r in rows]
 
 
@@ -161,8 +250,14 @@ class PostgresPayments:
         )
 
     async def captured_amount(self, order_id: UUID) -> Decimal | None:
+        return await self._amount(order_id, "captured")
+
+    async def refunded_amount(self, order_id: UUID) -> Decimal | None:
+        return await self._amount(order_id, "refunded")
+
+    async def _amount(self, order_id: UUID, status: str) -> Decimal | None:
         value = await self._conn.fetchval(
-            "SELECT amount FROM payments WHERE order_id = $1 AND status = 'captured'", order_id
+            "SELECT amount FROM payments WHERE order_id = $1 AND status = $2", order_id, status
         )
         return Decimal(value) if value is not None else None
 
@@ -176,5 +271,5 @@ def _order(row: asyncpg.Record) -> Order:
     return Order(
         id=row["id"], user_id=row["user_id"], status=OrderStatus(row["status"]), lines=lines,
         total=row["total"], currency=row["currency"].strip(), created_at=row["created_at"],
-        expires_at=row["expires_at"],
+        expires_at=row["expires_at"], cart_revision=row["cart_revision"],
     )

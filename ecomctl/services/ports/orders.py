@@ -32,10 +32,27 @@ from ecomctl.domain.models import (
 @dataclass(frozen=True)
 class NewOrder:
     """An order to insert, with the status it starts in (``pending``, or ``payment_pending``
-    when the checkout pays it at once) and how long a Pending order holds its stock."""
+    when the checkout pays it at once) and how long a Pending order holds its stock. A
+    ``payment_pending`` one is claimed at once by ``holder`` for ``lease_s``."""
 
     order: Order
     hold_for: timedelta
+    holder: UUID | None = None
+    lease_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class PaymentClaim:
+    """What a claim on an order's payment found (``OrderRepository.claim_payment``)."""
+
+    claimed: bool
+    status: OrderStatus | None = None
+    """The order's status before (claimed) or now (not claimed); None: no such order."""
+    resumed: bool = False
+    """Claimed, and claimed before: someone may have charged it already."""
+    lease_left_s: float = 0.0
+    """Not claimed: how long the live lease that stopped it has to run."""
+    user_id: int | None = None
 
 
 class OrderRepository(Protocol):
@@ -47,11 +64,27 @@ class OrderRepository(Protocol):
 
     async def move(
         self, order_id: UUID, sources: frozenset[OrderStatus], target: OrderStatus,
-        *, user_id: int | None = None, unexpired: bool = False,
+        *, user_id: int | None = None, unexpired: bool = False, holder: UUID | None = None,
+        quiet_s: float = 0.0,
     ) -> bool:
         """Guarded transition: True if the order was in one of ``sources`` (and is the
-        user's, and unexpired, when asked) and is now in ``target``. Of concurrent callers
-        exactly one wins."""
+        user's, and unexpired, and its payment held by ``holder``, when asked) and is now in
+        ``target``. Of concurrent callers exactly one wins. The payment's claim ends; with
+        ``quiet_s`` nobody may claim it again for that long."""
+        ...
+
+    async def claim_payment(
+        self, order_id: UUID, sources: frozenset[OrderStatus], holder: UUID, lease_s: float,
+        *, user_id: int | None = None, force: bool = False, keep_status: bool = False,
+    ) -> PaymentClaim:
+        """The order (the user's, when given) from one of ``sources`` to PaymentPending (or
+        left in its status: ``keep_status``), its payment held by ``holder`` for ``lease_s``:
+        a Pending order only while unexpired, an unsettled one only once its lease has lapsed
+        (``force``: whatever its lease). Of concurrent claimants exactly one wins."""
+        ...
+
+    async def release_payment(self, order_id: UUID, holder: UUID) -> None:
+        """End ``holder``'s claim now (it stopped calling the gateway), if it still holds it."""
         ...
 
     async def lock_user_orders(self, user_id: int) -> None:
@@ -59,9 +92,10 @@ class OrderRepository(Protocol):
         cap and cart reuse read, then write)."""
         ...
 
-    async def open_orders(self, user_id: int) -> list[Order]:
-        """The user's unexpired Pending orders and those whose payment was started and never
-        settled (payment_pending, payment_unknown), oldest first."""
+    async def open_orders(self, user_id: int, cart_revision: str | None = None) -> list[Order]:
+        """The user's unexpired Pending orders, those whose payment was started and never
+        settled (payment_pending, payment_unknown), and any not cancelled that was bought
+        from ``cart_revision``; oldest first."""
         ...
 
     async def list_for_user(
@@ -72,11 +106,21 @@ class OrderRepository(Protocol):
         """Pending orders past their hold, locked (skipping rows another sweeper holds)."""
         ...
 
-    async def unsettled(
-        self, status: OrderStatus, older_than_s: float, limit: int
-    ) -> list[Order]:
-        """Orders in ``status`` (payment_pending or payment_unknown) untouched for
-        ``older_than_s``, oldest first; not locked (settling them is a guarded move)."""
+    async def unsettled(self, limit: int, *, force: bool = False) -> list[Order]:
+        """Unsettled orders (payment_pending, payment_unknown) whose lease has lapsed (all of
+        them with ``force``), longest lapsed first; not claimed (``claim_payment`` does)."""
+        ...
+
+    async def follow_up_due(self, limit: int, retry_in_s: float, *, force: bool = False
+                            ) -> list[Order]:
+        """Orders whose payment is due to be followed up (``follow_up``), all of them with
+        ``force``; each is put off by ``retry_in_s`` so that one process at a time has it."""
+        ...
+
+    async def any_follow_up_due(self) -> bool: ...
+
+    async def follow_up(self, order_id: UUID, after_s: float | None) -> None:
+        """Ask the gateway about this order's payment again in ``after_s`` (None: never)."""
         ...
 
 
@@ -106,6 +150,8 @@ class PaymentRepository(Protocol):
         ...
 
     async def captured_amount(self, order_id: UUID) -> Decimal | None: ...
+
+    async def refunded_amount(self, order_id: UUID) -> Decimal | None: ...
 
 
 class ShipmentRepository(Protocol):

@@ -9,8 +9,16 @@ HTTP API (JSON in and out; every error body is ``{"error": code, "message": text
                               | a hang of timeout_delay_s, then 504 (or the late 201)
                               | 409 key reused with another body | 400/413/422 bad request
     GET   /v1/charges/{id}    the charge (captured or declined)
+    GET   /v1/payments/{key}  the charge decided under an Idempotency-Key (404: none), with
+                              its amount_refunded
+    POST  /v1/refunds         {"charge": "ch_...", "amount": "12.34" (default: what is left)}
+                              + header Idempotency-Key (required): 201 the refund (replayed
+                              for the same key) | 404 no such capture | 422 more than is left
+                              | 409 key reused with another body
+    GET   /v1/ledger          every capture and every refund since the simulator started
     GET   /healthz            {"status": "ok"}
-    GET   /v1/stats           counts by outcome, captures by order, captured amounts
+    GET   /v1/stats           counts by outcome, captures by order, captured and refunded
+                              amounts, charges that arrived while their key was in flight
     GET   /v1/config          the current SimulatorConfig
     PATCH /v1/config          partial update, validated (fault injection while it runs)
 

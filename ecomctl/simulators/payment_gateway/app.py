@@ -6,11 +6,12 @@ import asyncio
 import json
 import random
 import secrets
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,12 +22,14 @@ from starlette.types import Receive, Scope, Send
 
 from ecomctl.errors import ConfigError, ValidationFailed
 from ecomctl.simulators.payment_gateway.config import Outcome, SimulatorConfig
+from ecomctl.simulators.payment_gateway.refunds import RefundBook, parse_refund_request
 from ecomctl.simulators.payment_gateway.requests import ChargeRequest, parse_charge_request
 from ecomctl.simulators.payment_gateway.sampling import LatencySampler, OutcomeSampler
 
 DEFAULT_IDEMPOTENCY_CAPACITY = 100_000
 DEFAULT_MAX_BODY_BYTES = 16 * 1024
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+_T = TypeVar("_T")
 
 
 # --------------------------------------------------------------------------- charges
@@ -81,6 +84,10 @@ class _Stats:
     captures: int = 0
     captured_by_currency: dict[str, Decimal] = field(default_factory=dict)
     captures_by_order: dict[str, int] = field(default_factory=dict)
+    # Charge requests that arrived while another with the same key was still being answered:
+    # a client that holds one payment at a time (ecomctl's lease) never makes any.
+    concurrent_charges: int = 0
+    keys_charged_concurrently: set[str] = field(default_factory=set)
 
     def record_capture(self, request: ChargeRequest) -> None:
         self.captures += 1
@@ -105,6 +112,8 @@ class _Stats:
             "orders_captured_more_than_once": sorted(
                 order for order, count in self.captures_by_order.items() if count > 1
             ),
+            "concurrent_charges": self.concurrent_charges,
+            "keys_charged_concurrently": sorted(self.keys_charged_concurrently),
         }
 
 
@@ -158,6 +167,9 @@ class PaymentGatewaySimulator:
         self._by_id: OrderedDict[str, Charge] = OrderedDict()
         self._stats = _Stats()
         self._ledger: dict[str, dict[str, str]] = {}  # idempotency key -> capture
+        self._captures_by_charge: dict[str, dict[str, str]] = {}  # charge id -> capture
+        self._refunds = RefundBook(self._captures_by_charge.get)
+        self._in_flight: Counter[str] = Counter()  # charge requests being answered, by key
         self._timed_out: set[str] = set()  # keys whose first answer was lost
         self.started_at = datetime.now(UTC)  # the books cover charges from here on
         self._replay_rng = random.Random(self._config.seed)
@@ -168,6 +180,7 @@ class PaymentGatewaySimulator:
             routes=[
                 Route("/v1/charges", self._post_charge, methods=["POST"]),
                 Route("/v1/charges/{charge_id}", self._get_charge, methods=["GET"]),
+                Route("/v1/refunds", self._post_refund, methods=["POST"]),
                 Route("/v1/payments/{idempotency_key}", self._get_payment, methods=["GET"]),
                 Route("/v1/ledger", self._get_ledger, methods=["GET"]),
                 Route("/v1/stats", self._get_stats, methods=["GET"]),
@@ -203,8 +216,9 @@ class PaymentGatewaySimulator:
         return new
 
     def stats(self) -> dict[str, Any]:
-        """Counts by outcome, captures by order and captured totals (amounts as strings)."""
-        return self._stats.to_dict()
+        """Counts by outcome, captures by order and captured totals (amounts as strings),
+        refunds, and charges made while another with their key was in flight."""
+        return {**self._stats.to_dict(), **self._refunds.stats()}
 
     def get_charge(self, charge_id: str) -> Charge | None:
         return self._by_id.get(charge_id)
@@ -213,6 +227,10 @@ class PaymentGatewaySimulator:
         """Every capture, in order: what a merchant reconciles its books against. Kept
         whole (unlike the idempotency store, which forgets the oldest keys)."""
         return list(self._ledger.values())
+
+    def refunds(self) -> list[dict[str, str]]:
+        """Every refund, in order (``charge`` is the refunded capture's id)."""
+        return self._refunds.ledger()
 
     def decide(self, idempotency_key: str, request: ChargeRequest) -> ChargeReply:
         """The whole decision for one valid charge request: replay, conflict or a fresh draw,
@@ -264,6 +282,7 @@ class PaymentGatewaySimulator:
         if charge.status is Outcome.CAPTURED:
             self._stats.record_capture(charge.request)
             self._ledger[key] = {**charge.to_dict(), "idempotency_key": key}
+            self._captures_by_charge[charge.id] = self._ledger[key]
 
     # -- server lifecycle hooks (used by run_payment_gateway) --------------------------------
 
@@ -281,37 +300,36 @@ class PaymentGatewaySimulator:
 
     async def _post_charge(self, request: Request) -> Response:
         try:
-            key, charge_request = await self._parse_charge(request)
+            key = _idempotency_key(request)
+            charge_request = _parsed(parse_charge_request, await self._read_json(request))
         except _ApiError:
             self._stats.invalid_requests += 1
             raise
-        reply = self.decide(key, charge_request)
-        config = self._config
-        latency_s = self._latency.draw_s(config)
-        if latency_s > 0:
-            await asyncio.sleep(latency_s)
-        if reply.hang:
-            await self._hang(config.timeout_delay_s, request.receive)
+        if self._in_flight[key]:
+            self._stats.concurrent_charges += 1
+            self._stats.keys_charged_concurrently.add(key)
+        self._in_flight[key] += 1
+        try:
+            reply = self.decide(key, charge_request)
+            config = self._config
+            latency_s = self._latency.draw_s(config)
+            if latency_s > 0:
+                await asyncio.sleep(latency_s)
+            if reply.hang:
+                await self._hang(config.timeout_delay_s, request.receive)
+        finally:
+            self._in_flight[key] -= 1
+            if not self._in_flight[key]:
+                del self._in_flight[key]
         headers = {"Idempotent-Replayed": "true"} if reply.replayed else None
         return JSONResponse(reply.body, status_code=reply.status_code, headers=headers)
 
-    async def _parse_charge(self, request: Request) -> tuple[str, ChargeRequest]:
-        key = request.headers.get("idempotency-key")
-        if key is None:
-            raise _ApiError(
-                400, "idempotency_key_required", "the Idempotency-Key header is required"
-            )
-        if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-            raise _ApiError(
-                400,
-                "invalid_idempotency_key",
-                f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
-            )
-        payload = await self._read_json(request)
-        try:
-            return key, parse_charge_request(payload)
-        except ValidationFailed as exc:
-            raise _ApiError(422, "invalid_request", str(exc)) from exc
+    async def _post_refund(self, request: Request) -> Response:
+        key = _idempotency_key(request)
+        reply = self._refunds.decide(key, _parsed(parse_refund_request,
+                                                  await self._read_json(request)))
+        headers = {"Idempotent-Replayed": "true"} if reply.replayed else None
+        return JSONResponse(reply.body, status_code=reply.status_code, headers=headers)
 
     async def _hang(self, delay_s: float, receive: Receive) -> None:
         """Wait like a stuck gateway: until the delay passes, the caller hangs up (nobody is
@@ -340,13 +358,16 @@ class PaymentGatewaySimulator:
         key = request.path_params["idempotency_key"]
         charge = self._by_key.get(key)
         if charge is not None:
-            return JSONResponse(charge.to_dict())
-        if key in self._ledger:  # evicted from the replay store, never from the books
-            return JSONResponse(self._ledger[key])
-        raise _ApiError(404, "not_found", "no charge for this idempotency key")
+            body = charge.to_dict()
+        elif key in self._ledger:  # evicted from the replay store, never from the books
+            body = dict(self._ledger[key])
+        else:
+            raise _ApiError(404, "not_found", "no charge for this idempotency key")
+        return JSONResponse({**body, "amount_refunded": str(self._refunds.refunded(body["id"]))})
 
     async def _get_ledger(self, request: Request) -> Response:
-        return JSONResponse({"since": self.started_at.isoformat(), "captures": self.ledger()})
+        return JSONResponse({"since": self.started_at.isoformat(), "captures": self.ledger(),
+                             "refunds": self.refunds()})
 
     async def _get_stats(self, request: Request) -> Response:
         return JSONResponse(self.stats())
@@ -397,6 +418,23 @@ class PaymentGatewaySimulator:
 
     async def _on_unexpected_error(self, request: Request, exc: Exception) -> Response:
         return JSONResponse(_error_body("internal_error", type(exc).__name__), status_code=500)
+
+
+def _idempotency_key(request: Request) -> str:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        raise _ApiError(400, "idempotency_key_required", "the Idempotency-Key header is required")
+    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise _ApiError(400, "invalid_idempotency_key",
+                        f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+    return key
+
+
+def _parsed(parse: Callable[[object], _T], payload: object) -> _T:
+    try:
+        return parse(payload)
+    except ValidationFailed as exc:
+        raise _ApiError(422, "invalid_request", str(exc)) from exc
 
 
 def _too_large(limit: int) -> _ApiError:

@@ -1,4 +1,5 @@
-"""Charge requests: the validated body of ``POST /v1/charges`` and its parser."""
+"""Charge requests: the validated body of ``POST /v1/charges``, its parser and the amount
+parser refunds share."""
 
 from __future__ import annotations
 
@@ -39,6 +40,14 @@ def parse_charge_request(payload: object) -> ChargeRequest:
     order_id, amount, currency = payload["order_id"], payload["amount"], payload["currency"]
     if not isinstance(order_id, str) or not 0 < len(order_id) <= MAX_ORDER_ID_LENGTH:
         raise ValidationFailed(f"order_id must be a string of 1 to {MAX_ORDER_ID_LENGTH} chars")
+    value = parse_amount(amount)
+    if not isinstance(currency, str) or not _CURRENCY_RE.fullmatch(currency):
+        raise ValidationFailed("currency must be a 3-letter ISO 4217 code")
+    return ChargeRequest(order_id=order_id, amount=value, currency=currency.upper())
+
+
+def parse_amount(amount: object) -> Decimal:
+    """A positive amount of money from its JSON form, a decimal string."""
     if not isinstance(amount, str):
         # A JSON number would be read as a float: money travels as a decimal string.
         raise ValidationFailed('amount must be a decimal string such as "12.34"')
@@ -47,6 +56,4 @@ def parse_charge_request(payload: object) -> ChargeRequest:
     value = Decimal(amount)
     if value <= 0 or value > MAX_AMOUNT:
         raise ValidationFailed(f"amount must be greater than 0 and at most {MAX_AMOUNT}")
-    if not isinstance(currency, str) or not _CURRENCY_RE.fullmatch(currency):
-        raise ValidationFailed("currency must be a 3-letter ISO 4217 code")
-    return ChargeRequest(order_id=order_id, amount=money(value), currency=currency.upper())
+    return money(value)
