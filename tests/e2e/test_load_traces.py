@@ -18,6 +18,7 @@ from ecomctl.telemetry.loadgen import CANCELLED
 CHECKOUT = "POST /api/checkout"
 JAEGER_WAIT_S = 30.0
 TRACES_READ_BACK = 20
+HEADERS_TO_BODY_MS = 0.25  # the server's time after the client has its headers, at most
 
 
 def _jaeger_trace(url: str, trace_id: str, deadline: float) -> list[SpanRecord]:
@@ -66,12 +67,16 @@ def test_load_traces_start_at_the_load_generator(
     counts = analyzed.json()["counts"]
     assert counts["orphans"] == 0 and counts["traces"] >= requests
 
-    # Client against server, per endpoint: network + queueing = client - server, >= 0.
+    # Client against server, per endpoint: network + queueing = client - server, >= 0. Locust
+    # stops its clock when the response's headers are read, the server span ends once the
+    # body is sent: for a request of a few ms, a few µs of the server's may come after the
+    # client's (seen: 3.505 against 3.513 ms over 5 requests).
     figures = doc["network_queueing"]
     assert {CHECKOUT, "POST /api/cart/items", "POST /api/users/login"} <= set(figures)
     for endpoint, row in figures.items():
         assert row["count"] > 0 and row["count"] + row["unmatched"] <= len(clients), endpoint
-        assert row["client_p50_ms"] >= row["server_p50_ms"] > 0, (endpoint, row)
+        assert row["server_p50_ms"] > 0, (endpoint, row)
+        assert row["client_p50_ms"] >= row["server_p50_ms"] - HEADERS_TO_BODY_MS, (endpoint, row)
         assert 0 < row["network_queueing_p50_ms"] <= row["network_queueing_p95_ms"], row
         assert row["network_queueing_p50_ms"] <= row["client_p50_ms"], row
     assert figures[CHECKOUT]["count"] == sum(
