@@ -59,6 +59,12 @@ def run(
     out: Path = out_option(),
     json_output: bool = json_option(),
     live: bool = typer.Option(True, help="Show live progress while running."),
+    web: bool = typer.Option(False, "--web", help="Serve Locust's own web UI during the run "
+                             "(charts, failures, per-endpoint table); the run still starts "
+                             "and ends by itself and writes ecomctl's result."),
+    web_host: str = typer.Option("127.0.0.1", help="--web: the address Locust's UI listens "
+                                 "on ('*': all)."),
+    web_port: int = typer.Option(8089, min=1, max=65535, help="--web: its port."),
     max_error_rate: float = typer.Option(
         0.0, min=0.0, max=1.0, help="Exit 1 when more than this share of requests failed "
         "(0: any failed request fails the run, as Locust's own exit code does; 1: never)."),
@@ -79,6 +85,7 @@ def run(
     from ecomctl.load.runner import (
         LoadRequest,
         RemoteWorkers,
+        WebUI,
         owned_locust_options,
         run_load,
     )
@@ -89,6 +96,8 @@ def run(
         raise typer.BadParameter("--master needs --expect-workers N", param_hint="--master")
     if expect_workers and not master:
         raise typer.BadParameter("only with --master", param_hint="--expect-workers")
+    if not web and (web_host != "127.0.0.1" or web_port != 8089):
+        raise typer.BadParameter("only with --web", param_hint="--web-host/--web-port")
     if master and workers:
         raise typer.BadParameter("--workers starts local workers; with --master, workers join "
                                  "from `ecomctl load worker`", param_hint="--workers")
@@ -121,6 +130,7 @@ def run(
         locust_args=tuple(ctx.args),
         faults=faults,
         fault_schedule=windows,
+        web=WebUI(web_host, web_port) if web else None,
     )
     progress = _LiveLine(err_console.status("starting")) if live else None
     with progress.status if progress else contextlib.nullcontext():

@@ -102,6 +102,24 @@ class RemoteWorkers:
 
 
 @dataclass(frozen=True)
+class WebUI:
+    """Locust's own web UI during the run (``load run --web``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8089
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("*", "0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+# Locust quits this long after the run ends with --web: long enough to see the final figures
+# in the UI, short enough not to hold up the result.
+WEB_UI_LINGER_S = 5
+
+
+@dataclass(frozen=True)
 class LoadRequest:
     """What ``ecomctl load run`` was asked to do."""
 
@@ -127,6 +145,8 @@ class LoadRequest:
     """Faults for the whole run (``--fault``)."""
     fault_schedule: tuple[FaultWindow, ...] = ()
     """Faults in windows from the start of the load (``--fault-schedule``)."""
+    web: WebUI | None = None
+    """Serve Locust's web UI during the run (it starts and quits by itself all the same)."""
 
 
 # Options ecomctl sets on Locust's command line itself: passing them after `--` is refused.
@@ -264,7 +284,11 @@ def locust_commands(request: LoadRequest, host: str, work_dir: Path) -> list[lis
     """The command lines: one local process, or a master followed by its workers (none when
     they are remote)."""
     base = [sys.executable, "-m", "locust", "-f", str(request.locustfile), "--host", host]
-    run = ["--headless", "-u", str(request.users), "-r", f"{request.spawn_rate:g}",
+    # Headless, or the web UI on a run that starts and ends by itself (the master's UI, in
+    # distributed mode: workers have none).
+    ui = (["--autostart", "--autoquit", str(WEB_UI_LINGER_S), "--web-host", request.web.host,
+           "--web-port", str(request.web.port)] if request.web else ["--headless"])
+    run = [*ui, "-u", str(request.users), "-r", f"{request.spawn_rate:g}",
            "-t", f"{math.ceil(request.duration_s)}s", "--only-summary",
            "--exit-code-on-error", "0", "--json-file", str(work_dir / "locust"),
            *request.locust_args]
@@ -345,7 +369,8 @@ def run_locust(
             children.append(_Child(name, args, work_dir / f"{name}.log", env))
         main, workers = children[0], children[1:]
         deadline = started + request.duration_s + LOCUST_GRACE_S + (
-            request.remote.wait_s if request.remote else 0.0)
+            request.remote.wait_s if request.remote else 0.0) + (
+            WEB_UI_LINGER_S if request.web else 0.0)
         while main.returncode is None:
             for worker in workers:
                 if worker.returncode not in (None, 0):
@@ -558,6 +583,9 @@ def run_load(
             else:
                 on_phase(f"running Locust against {host}"
                          + (f" ({request.workers} workers)" if request.workers else ""))
+            if request.web is not None:
+                on_phase(f"Locust's web UI: {request.web.url} (until "
+                         f"{WEB_UI_LINGER_S}s after the run)")
             if flags is not None and (request.faults or schedule):
                 on_phase(f"faults through {flags.path}: "
                          + ", ".join([*map(str, request.faults),

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from junitparser import JUnitXml
 
 from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.analysis.readers import read_file
+from ecomctl.load.runner import free_port
 from ecomctl.resources import fixtures_dir
 from tests.e2e.conftest import _ecomctl_command
 
@@ -232,3 +235,42 @@ def test_sigterm_stops_a_load_run_and_every_process_it_started(
     _, alive = psutil.wait_procs(started, timeout=30)
     assert code == 143, log.read_text()[-2000:]
     assert not alive, [" ".join(p.cmdline()) for p in alive]
+
+
+def test_web_serves_locusts_own_ui_during_the_run_and_the_result_is_still_written(
+    seeded: Path, tmp_path: Path
+) -> None:
+    out, log, port = tmp_path / "web.json", tmp_path / "stderr.log", free_port()
+    with log.open("w") as stderr:
+        child = subprocess.Popen(
+            [*_ecomctl_command(), "load", "run", "--profile", "browse", "--users", "3",
+             "--spawn-rate", "3", "--duration", "12s", "--no-live", "--credentials",
+             str(seeded), "--web", "--web-port", str(port), "--out", str(out)],
+            stdout=subprocess.DEVNULL, stderr=stderr,
+        )
+        try:
+            page, requests_seen = "", 0
+            deadline = time.monotonic() + 120
+            while child.poll() is None and time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as ui:
+                        page = ui.read().decode()
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/requests",
+                                                timeout=5) as stats:
+                        requests_seen = max(requests_seen, sum(
+                            row["num_requests"] for row in json.loads(stats.read())["stats"]
+                            if row["name"] != "Aggregated"))
+                except OSError:
+                    pass  # not listening yet, or gone
+                time.sleep(0.5)
+            code = child.wait(timeout=120)
+        finally:
+            if child.poll() is None:
+                child.kill()
+    assert code == 0, log.read_text()[-3000:]
+    assert "locust" in page.lower() and requests_seen > 0, (page[:500], requests_seen)
+    assert f"Locust's web UI: http://127.0.0.1:{port}" in log.read_text()
+    document = json.loads(out.read_text())
+    assert document["totals"]["requests"] >= requests_seen and document["ok"] is True
+    with socket.socket() as probe:  # it quit with the run: the port is free again
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
