@@ -210,7 +210,8 @@ async def _build(
     bootstrap = ",".join(settings.kafka_bootstrap_servers)
     async with AsyncExitStack() as stack:
         db = await Database.connect(settings.database_url, max_size=options.db_pool_size,
-                                    acquire_timeout_s=settings.push_back.db_acquire_timeout_s)
+                                    acquire_timeout_s=settings.push_back.db_acquire_timeout_s,
+                                    on_wait=metrics.waited("postgres_pool"))
         stack.push_async_callback(db.close)
         # Sessions and carts are the source of truth: fail fast, no silent retry storms.
         # A blocking pool: a burst of requests waits for a connection instead of failing.
@@ -259,6 +260,7 @@ async def _build(
             users=UserService(
                 UserRepository(db), SessionStore(redis), LoginThrottle(redis), tracer("user"),
                 options.password_hasher, max_waiting_hashes=settings.push_back.hash_queue,
+                on_hash_wait=metrics.waited("password_hash"),
             ),
             products=products,
             carts=carts,
@@ -266,7 +268,8 @@ async def _build(
             orders=orders,
             payments=payments,
             checkout=CheckoutService(
-                units, carts, products, orders, inventory, payments, tracer("checkout")
+                units, carts, products, orders, inventory, payments, tracer("checkout"),
+                metrics,
             ),
             shipments=shipments,
             recommendations=RecommendationService(

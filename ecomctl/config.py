@@ -34,6 +34,9 @@ class LocalPorts:
     otlp_http: int = 14318
     trace_query: int = 17686
     trace_health: int = 13133
+    span_metrics: int = 18889  # the collector's /metrics (RED from spans, the apps' metrics)
+    trace_ui: int = 19411  # Zipkin (its Lens UI)
+    prometheus: int = 19090
 
 
 LOCAL_PORTS = LocalPorts()
@@ -56,6 +59,8 @@ def local_stack_env() -> dict[str, str]:
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{h}:{p.otlp_grpc}",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
         "ECOMCTL_TRACE_QUERY_URL": f"http://{h}:{p.trace_query}",
+        "ECOMCTL_TRACE_UI_URL": f"http://{h}:{p.trace_ui}/zipkin",
+        "ECOMCTL_METRICS_URL": f"http://{h}:{p.prometheus}",
     }
 
 
@@ -243,6 +248,11 @@ class Settings:
     otlp_protocol: str
     """``OTEL_EXPORTER_OTLP_PROTOCOL`` (default ``grpc``)."""
     trace_query_url: str
+    trace_ui_url: str = ""
+    """Where a person looks at a trace (``ECOMCTL_TRACE_UI_URL``, default the local stack's
+    Zipkin): ``<url>/traces/<trace id>``."""
+    metrics_url: str = ""
+    """The metrics backend (``ECOMCTL_METRICS_URL``, default the local stack's Prometheus)."""
     search_alias: str = "ecomctl-products"
     """The Elasticsearch alias of the product index (``ECOMCTL_SEARCH_ALIAS``)."""
     kafka_topic_prefix: str = ""
@@ -270,8 +280,12 @@ class Settings:
     traces_sampler_arg: str | None = None
     resource_attributes: Mapping[str, str] = field(default_factory=dict)
     """``OTEL_RESOURCE_ATTRIBUTES``, values percent-decoded."""
-    metrics_exporter: str = "none"
-    """``OTEL_METRICS_EXPORTER``: ``none`` (metrics stay in-process for reports) or ``otlp``."""
+    metrics_exporter: str = "otlp"
+    """``OTEL_METRICS_EXPORTER``: ``otlp`` (to the collector, and on to the metrics backend;
+    the default) or ``none`` (metrics stay in-process, for the run's own report)."""
+    metric_export_interval_ms: int = 5_000
+    """``OTEL_METRIC_EXPORT_INTERVAL``: how often metrics are exported (the specification's
+    default is 60 s; a local dashboard wants 5)."""
     traces_exporters: tuple[str, ...] = ("otlp",)
     """``OTEL_TRACES_EXPORTER``: ``otlp``, ``console`` (standard output), both
     (``otlp,console``), or none (``none``). The in-process capture runs either way."""
@@ -328,6 +342,12 @@ class Settings:
             trace_query_url=_url(
                 "ECOMCTL_TRACE_QUERY_URL", get("ECOMCTL_TRACE_QUERY_URL"), ("http", "https")
             ),
+            trace_ui_url=_url(
+                "ECOMCTL_TRACE_UI_URL", get("ECOMCTL_TRACE_UI_URL"), ("http", "https")
+            ).rstrip("/"),
+            metrics_url=_url(
+                "ECOMCTL_METRICS_URL", get("ECOMCTL_METRICS_URL"), ("http", "https")
+            ).rstrip("/"),
             search_alias=_index_name(
                 "ECOMCTL_SEARCH_ALIAS",
                 source.get("ECOMCTL_SEARCH_ALIAS", "").strip() or "ecomctl-products",
@@ -349,9 +369,11 @@ class Settings:
             or "parentbased_always_on",
             traces_sampler_arg=source.get("OTEL_TRACES_SAMPLER_ARG", "").strip() or None,
             metrics_exporter=_choice(
-                "OTEL_METRICS_EXPORTER", source.get("OTEL_METRICS_EXPORTER", "").strip() or "none",
+                "OTEL_METRICS_EXPORTER", source.get("OTEL_METRICS_EXPORTER", "").strip() or "otlp",
                 ("none", "otlp"),
             ),
+            metric_export_interval_ms=number("OTEL_METRIC_EXPORT_INTERVAL", int,
+                                             cls.metric_export_interval_ms, low=1),
             resource_attributes=resource_attributes,
             traces_exporters=_traces_exporters(source.get("OTEL_TRACES_EXPORTER", "").strip()),
             traces_otlp=OtlpExporterSettings.from_env(source, "traces"),

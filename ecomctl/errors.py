@@ -142,15 +142,17 @@ class IdempotencyConflict(DomainError):
 
 
 class CheckoutInProgress(DomainError):
-    """Another checkout (or the reconciler) holds this payment's lease; ``retry_after_s``
-    (>= 1) is when it lapses at the latest. Not an error of the client's: it may retry."""
+    """Another checkout (or the reconciler) holds this payment's lease, for ``lease_left_s``
+    at most. Not an error of the client's: it may retry, after ``retry_after_s``: a second
+    (a live holder is usually done by then; a dead one's lease lapses in a few)."""
 
     retryable = True
+    retry_after_s = 1
 
-    def __init__(self, order_id: object, retry_after_s: float) -> None:
-        self.retry_after_s = max(1, math.ceil(retry_after_s))
-        super().__init__(f"order {order_id} is being paid by another request; retry in "
-                         f"{self.retry_after_s}s for its outcome")
+    def __init__(self, order_id: object, lease_left_s: float) -> None:
+        self.lease_left_s = max(0, math.ceil(lease_left_s))
+        super().__init__(f"order {order_id} is being paid by another request (held for "
+                         f"{self.lease_left_s}s at most); retry in a second for its outcome")
         self.order_id = order_id
 
 

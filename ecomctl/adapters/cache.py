@@ -288,7 +288,7 @@ class TieredCache(Generic[T]):
                 if count:
                     # Same attributes as ShopMetrics.cache_lookup, added once per batch.
                     counter.add(
-                        count,
+                        int(count),  # a bool from a single lookup would export as bool
                         {"ecom.service": self._service, "ecom.cache.level": level.value,
                          "ecom.cache.hit": hit},
                     )

@@ -150,8 +150,9 @@ async def probe_elasticsearch(url: str, timeout: float = PROBE_TIMEOUT_S) -> Pro
 
 
 async def probe_http_health(
-    backend: str, url: str, timeout: float = PROBE_TIMEOUT_S
+    backend: str, url: str, timeout: float = PROBE_TIMEOUT_S, *, version: str | None = None
 ) -> ProbeResult:
+    """Healthy when ``url`` answers 200; ``version``: what the result reports as running."""
     import httpx
 
     async def check() -> tuple[str, str | None]:
@@ -159,7 +160,7 @@ async def probe_http_health(
             response = await client.get(url)
         if response.status_code != 200:
             raise RuntimeError(f"GET {url} answered {response.status_code}")
-        return f"health endpoint {response.status_code}", None
+        return f"health endpoint {response.status_code}", version
 
     return await _run(backend, check, timeout)
 

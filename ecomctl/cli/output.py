@@ -136,3 +136,12 @@ def human_bytes(count: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"
+
+
+def trace_link(trace_id: str) -> str:
+    """Rich markup for a trace id that opens the trace in the trace UI (a terminal
+    hyperlink where the terminal has them; the id alone elsewhere)."""
+    from ecomctl.config import Settings
+    from ecomctl.telemetry.links import trace_url
+
+    return f"[link={trace_url(Settings.from_env(), trace_id)}]{trace_id}[/link]"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import asdict
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import typer
@@ -17,14 +18,17 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help=(
-        "The local backend stack: PostgreSQL, Redis, Kafka (KRaft), Elasticsearch and Jaeger "
-        "as processes on 127.0.0.1.\n\nState lives in $ECOMCTL_HOME, downloads in "
+        "The local backend stack: PostgreSQL, Redis, Kafka (KRaft), Elasticsearch, Jaeger (the "
+        "collector and trace store), Zipkin (the trace UI) and Prometheus (metrics and the "
+        "live dashboard) as processes on 127.0.0.1.\n\nState lives in $ECOMCTL_HOME, "
+        "downloads in "
         "$ECOMCTL_CACHE_DIR (root: /var/lib/ecomctl and /var/cache/ecomctl)."
     ),
     no_args_is_help=True,
 )
 
-NAMES_HELP = "Backends to act on (postgres, redis, kafka, elasticsearch, jaeger); default: all."
+BACKENDS = "postgres, redis, kafka, elasticsearch, jaeger, zipkin, prometheus"
+NAMES_HELP = f"Backends to act on ({BACKENDS}); default: all."
 
 
 def _stack() -> LocalStack:
@@ -94,7 +98,8 @@ def up(
 
     Installs what is missing first. Idempotent: backends already up are left alone. Health
     means: PostgreSQL answers a query, Redis PING and SET/GET, Kafka creates a topic and
-    answers metadata, Elasticsearch cluster health yellow/green, Jaeger's health endpoint.
+    answers metadata, Elasticsearch cluster health yellow/green, the health endpoints of
+    Jaeger, Zipkin and Prometheus. Prints where the trace UI and the dashboard are.
     """
     started = time.monotonic()
     statuses = asyncio.run(_stack().up(names, timeout=timeout, progress=_progress))
@@ -103,6 +108,7 @@ def up(
         return
     _status_table(statuses)
     console.print(f"stack ready in {time.monotonic() - started:.1f}s")
+    _print_pages({s.name for s in statuses if s.healthy})
 
 
 @app.command()
@@ -146,6 +152,45 @@ def _status_table(statuses: list[BackendStatus]) -> None:
         console.print(f"total RSS {human_bytes(total)}")
 
 
+class Page(StrEnum):
+    traces = "traces"
+    metrics = "metrics"
+
+
+def _page_url(page: Page) -> str:
+    from ecomctl.config import Settings
+    from ecomctl.telemetry.links import dashboard_url, trace_ui_url
+
+    settings = Settings.from_env()
+    return trace_ui_url(settings) if page is Page.traces else dashboard_url(settings)
+
+
+def _print_pages(healthy: set[str]) -> None:
+    if "zipkin" in healthy:
+        console.print(f"traces:  {_page_url(Page.traces)}")
+    if "prometheus" in healthy:
+        console.print(f"metrics: {_page_url(Page.metrics)}")
+
+
+@app.command("open")
+def open_page(
+    page: Page = typer.Argument(..., help="traces: the trace UI (Zipkin: search, waterfalls, "
+                                "dependencies); metrics: the shop's live dashboard "
+                                "(Prometheus)."),
+    browser: bool = typer.Option(False, "--browser", help="Also open it in your browser."),
+) -> None:
+    """Print the address of a page to watch the shop with (and open it with --browser).
+
+    A trace by its id: [bold]ecomctl traces open TRACE_ID[/bold].
+    """
+    url = _page_url(page)
+    typer.echo(url)
+    if browser:
+        import webbrowser
+
+        webbrowser.open(url)
+
+
 @app.command()
 def env() -> None:
     """Print export lines for the local stack's URLs.
@@ -162,7 +207,7 @@ def env() -> None:
 
 @app.command()
 def logs(
-    name: str = typer.Argument(..., help="postgres, redis, kafka, elasticsearch or jaeger."),
+    name: str = typer.Argument(..., help=f"One of {BACKENDS}."),
     lines: int = typer.Option(100, "--lines", "-n", min=1, help="How many lines to show."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
 ) -> None:

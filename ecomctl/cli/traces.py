@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from ecomctl.cli.output import console, err_console, fit_table, fits, print_json
+from ecomctl.cli.output import console, err_console, fit_table, fits, print_json, trace_link
 
 if TYPE_CHECKING:
     from ecomctl.analysis.diff import Status, TraceDiff
@@ -282,6 +282,31 @@ def show(
     console.print("[dim][bold yellow]*[/bold yellow] on the critical path[/dim]")
 
 
+@app.command("open")
+def open_trace(
+    trace_id: str = typer.Argument(..., help="The trace id (32 hex digits)."),
+    browser: bool = typer.Option(False, "--browser", help="Also open it in your browser."),
+) -> None:
+    """Print the address of a trace in the trace UI (Zipkin: its waterfall, every span's
+    attributes); with --browser, open it too.
+
+    The trace UI keeps the newest spans; an older trace is still in the collector's store
+    (24 h): [bold]ecomctl traces show TRACE_ID --from jaeger://127.0.0.1:17686[/bold].
+    """
+    from ecomctl.config import Settings
+    from ecomctl.telemetry.links import trace_url
+
+    wanted = trace_id.lower().removeprefix("0x")
+    if len(wanted) != 32 or any(c not in "0123456789abcdef" for c in wanted):
+        raise typer.BadParameter(f"{trace_id!r} is not a trace id (32 hex digits)")
+    url = trace_url(Settings.from_env(), wanted)
+    typer.echo(url)
+    if browser:
+        import webbrowser
+
+        webbrowser.open(url)
+
+
 # -- analyze ----------------------------------------------------------------------------------
 
 
@@ -379,7 +404,7 @@ def _print_analysis(result: TraceAnalysis, top: int, sort: str = "self") -> None
             for i in slow["by_operation"][:6]
         )
         console.print(
-            f"slowest trace [bold]{slow['trace_id']}[/bold] "
+            f"slowest trace [bold]{trace_link(slow['trace_id'])}[/bold] "
             f"({escape(str(root.get('service')))} {escape(str(root.get('name')))}, "
             f"{slow['duration_ms']:.1f} ms): {steps}"
         )
@@ -390,7 +415,7 @@ def _print_analysis(result: TraceAnalysis, top: int, sort: str = "self") -> None
     colours = {"error": "red", "warning": "yellow", "info": "cyan"}
     for finding in findings:
         colour = colours.get(finding["severity"], "white")
-        where = f" trace {finding['trace_id']}" if finding["trace_id"] else ""
+        where = f" trace {trace_link(finding['trace_id'])}" if finding["trace_id"] else ""
         console.print(
             f"  [{colour}]{finding['severity']:>7}[/{colour}] {finding['detector']}{where}: "
             f"{escape(finding['message'])}"

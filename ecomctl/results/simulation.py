@@ -93,7 +93,8 @@ class SimulationResult(Envelope):
     fault_events: list[dict[str, Any]] | None = None  # what --fault chaos did
     db: dict[str, Any] | None = None  # queries_per_checkout
     timeline: list[TimelinePoint] | None = None  # one point per second
-    tracing: dict[str, Any] | None = None  # sampler, traces, spans, journeys_sampled
+    tracing: dict[str, Any] | None = None  # sampler, traces, spans, journeys_sampled,
+    # service_instance_ids (the processes' series in the metrics backend)
     trace_analysis: dict[str, Any] | None = None  # TraceAnalysis.to_dict()
     slowest_trace: dict[str, Any] | None = None  # journey, trace_id, duration_ms, spans
     trace_file: str | None = None

@@ -12,8 +12,9 @@ which sheds the flood and not the one request from someone else.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from ecomctl.errors import Overloaded
@@ -22,9 +23,12 @@ _REMEMBERED_KEYS = 4096
 
 
 class FairSlots:
-    def __init__(self, slots: int, max_waiting: int, *, name: str = "work queue") -> None:
+    def __init__(self, slots: int, max_waiting: int, *, name: str = "work queue",
+                 on_wait: Callable[[float], None] | None = None) -> None:
+        """``on_wait``: told how long each granted slot was waited for (seconds)."""
         if slots < 1 or max_waiting < 0:
             raise ValueError("slots must be >= 1 and max_waiting >= 0")
+        self._on_wait = on_wait
         self._slots = slots
         self._max_waiting = max_waiting
         self._name = name
@@ -55,7 +59,10 @@ class FairSlots:
         if self._busy < self._slots and not self._waiting:
             self._busy += 1
             self._mark_served(key)
+            if self._on_wait is not None:
+                self._on_wait(0.0)
             return
+        asked = time.perf_counter()
         if self._waiting >= self._max_waiting:
             self._shed_for(key)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -63,6 +70,8 @@ class FairSlots:
         self._waiting += 1
         try:
             await waiter
+            if self._on_wait is not None:
+                self._on_wait(time.perf_counter() - asked)
         except BaseException:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self._release()  # granted a slot as we were cancelled: pass it on

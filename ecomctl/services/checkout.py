@@ -59,6 +59,7 @@ from ecomctl.services.inventory import InventoryService
 from ecomctl.services.order import PAID_STATES, UNSETTLED, ClaimLost, OpenedOrder, OrderService
 from ecomctl.services.payment import PaymentService
 from ecomctl.services.ports.orders import UnitOfWorkFactory
+from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.spans import ServiceTracer
 
 
@@ -82,7 +83,9 @@ class CheckoutService:
         inventory: InventoryService,
         payments: PaymentService,
         tracer: ServiceTracer,
+        metrics: ShopMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._units = units
         self._carts = carts
         self._products = products
@@ -125,6 +128,8 @@ class CheckoutService:
                     await empty_paid_cart(self._carts, order, span,
                                           whole_cart=order_id is None)
             span.set_attribute("ecom.checkout.outcome", result.outcome.value)
+            if self._metrics is not None:
+                self._metrics.checkouts.add(1, {"ecom.outcome": result.outcome.value})
             return result
 
     async def _claim(self, user_id: int, order_id: UUID | None, holder: UUID) -> OpenedOrder:

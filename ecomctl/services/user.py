@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from typing import Protocol
 
 from argon2 import PasswordHasher, Type
@@ -136,7 +137,9 @@ class UserService:
         *,
         max_concurrent_hashes: int | None = None,
         max_waiting_hashes: int = DEFAULT_HASH_QUEUE,
+        on_hash_wait: Callable[[float], None] | None = None,
     ) -> None:
+        """``on_hash_wait``: told how long each hash waited for its slot (seconds)."""
         self._repo = repo
         self._sessions = sessions
         self._throttle = throttle
@@ -147,7 +150,8 @@ class UserService:
         slots = max_concurrent_hashes or max(
             1, (os.cpu_count() or 1) // max(1, self._hasher.parallelism)
         )
-        self._hash_slots = FairSlots(slots, max_waiting_hashes, name="password hashing")
+        self._hash_slots = FairSlots(slots, max_waiting_hashes, name="password hashing",
+                                     on_wait=on_hash_wait)
         self._dummy_hash: str | None = None
         self._dummy_made = asyncio.Lock()  # a flood's first wave must not make it N times
 

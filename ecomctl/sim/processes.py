@@ -40,6 +40,7 @@ from ecomctl.sim.simulate import (
     assemble,
     capture_telemetry,
     delivery_baseline,
+    instance_id,
     require_shoppers,
     sampler_description,
     settle,
@@ -131,7 +132,8 @@ async def simulate_processes(
                                records_to_json(parent_windows),
                                *(o.get("fault_windows", []) for o in outputs))
     result = assemble(plan, recorder, started_at, run_s, trace_file, invariants, cache, kafka,
-                      sampler_description(settings), fault_events, windows)
+                      sampler_description(settings), fault_events, windows,
+                      instances=[instance_id(telemetry), *(o["instance"] for o in outputs)])
     result["config"]["processes"] = processes
     result["processes"] = [_shard_summary(o) for o in outputs]
     return result

@@ -97,7 +97,8 @@ async def simulate(
     return assemble(plan, recorder, started_at, run_s, trace_file, invariants, cache,
                     kafka, sampler_description(settings), fault_events,
                     combined_windows(plan.fault_schedule, recorder.started_ns / 1e9,
-                                     records_to_json(windows)))
+                                     records_to_json(windows)),
+                    instances=[instance_id(telemetry)])
 
 
 async def simulate_shard(
@@ -128,7 +129,12 @@ async def simulate_shard(
     finally:
         telemetry.shutdown()
     return {"recorder": recorder.state(), "run_s": run_s, "cache_lookups": lookups,
-            "fault_windows": records_to_json(windows)}
+            "fault_windows": records_to_json(windows), "instance": instance_id(telemetry)}
+
+
+def instance_id(telemetry: Telemetry) -> str:
+    """The process's ``service.instance.id``: how its metrics are told apart."""
+    return str(telemetry.resource.attributes.get("service.instance.id", ""))
 
 
 def capture_telemetry(settings: Settings, trace_file: Path) -> Telemetry:
@@ -262,6 +268,8 @@ def assemble(
     sampler: str,
     fault_events: list[dict[str, Any]] | None = None,
     fault_windows: list[dict[str, Any]] | None = None,
+    *,
+    instances: Sequence[str] = (),
 ) -> dict[str, Any]:
     from ecomctl.analysis.readers import group_traces, load_spans
     from ecomctl.analysis.report import analyze
@@ -323,6 +331,8 @@ def assemble(
         ],
         "tracing": {
             "sampler": sampler,
+            # The processes' service.instance.id: their series in the metrics backend.
+            "service_instance_ids": list(instances),
             "traces": len(traces),
             "spans": sum(len(t.spans) for t in traces),
             "journeys_sampled": sum(1 for t in traces if _journey_root(t)),

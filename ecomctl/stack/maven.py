@@ -73,7 +73,8 @@ def copy_dependencies(
 def copy_artifact(
     coordinate: str, *, target: Path, cache: Path, log_file: Path, sha256: str | None = None
 ) -> Path:
-    """Copy one artifact (``group:artifact:version:type``, no dependencies) into ``target``.
+    """Copy one artifact (``group:artifact:version:type[:classifier]``, no dependencies) into
+    ``target``; its path there.
 
     ``sha256`` is for an artifact Maven Central publishes without checksum files (strict
     checksums would refuse it): the download is then checked against this pinned digest.
@@ -87,8 +88,8 @@ def copy_artifact(
         ],
         log_file=log_file, what=f"Maven download {coordinate}", cwd=target,
     )
-    _, artifact, version, kind = coordinate.split(":")
-    path = target / f"{artifact}-{version}.{kind}"
+    _, artifact, version, kind, *classifier = coordinate.split(":")
+    path = target / f"{'-'.join([artifact, version, *classifier])}.{kind}"
     if sha256 is not None:
         actual = _sha256(path)
         if actual != sha256:

@@ -11,6 +11,8 @@ nothing here reads ``os.environ`` again, so a ``Settings`` means what it says.
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -19,7 +21,7 @@ from typing import Any
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -33,6 +35,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.sdk.version import __version__ as sdk_version
 from opentelemetry.semconv.attributes.service_attributes import (
+    SERVICE_INSTANCE_ID,
     SERVICE_NAME,
     SERVICE_NAMESPACE,
     SERVICE_VERSION,
@@ -80,15 +83,18 @@ DEFAULT_NAMESPACE = "ecomctl"
 
 def base_resource(settings: Settings) -> Resource:
     """The process's resource: the SDK's ``telemetry.sdk.*``, ecomctl's defaults
-    (``service.namespace=ecomctl``, ``service.version``), then ``OTEL_RESOURCE_ATTRIBUTES``
-    (which may override both), and ``service.name`` from ``OTEL_SERVICE_NAME`` (the metrics';
-    each service's tracer provider puts its own name in its place)."""
+    (``service.namespace=ecomctl``, ``service.version``, and ``service.instance.id``
+    ``<host>-<pid>``, so the series of two processes never collide), then
+    ``OTEL_RESOURCE_ATTRIBUTES`` (which may override them), and ``service.name`` from
+    ``OTEL_SERVICE_NAME`` (the metrics'; each service's tracer provider puts its own name in
+    its place)."""
     return Resource({
         TELEMETRY_SDK_LANGUAGE: "python",
         TELEMETRY_SDK_NAME: "opentelemetry",
         TELEMETRY_SDK_VERSION: sdk_version,
         SERVICE_NAMESPACE: DEFAULT_NAMESPACE,
         SERVICE_VERSION: __version__,
+        SERVICE_INSTANCE_ID: f"{socket.gethostname()}-{os.getpid()}",
         **settings.resource_attributes,
         SERVICE_NAME: settings.service_name,
     })
@@ -214,10 +220,17 @@ class Telemetry:
         self._providers: dict[str, trace.TracerProvider] = {}
         self._lock = threading.Lock()
         self.metric_reader = InMemoryMetricReader()
+        """The run's own metrics, read for its report."""
+        self.export_reader: MetricReader | None = None
+        """The periodic OTLP export (``OTEL_METRICS_EXPORTER=otlp``), if any."""
         readers: list[MetricReader] = [self.metric_reader]
         if settings.metrics_exporter == "otlp" and not self._disabled:
-            readers.append(_otlp_metric_reader(settings))
-        self.meter_provider = MeterProvider(resource=self._resource, metric_readers=readers)
+            self.export_reader = _otlp_metric_reader(settings)
+            readers.append(self.export_reader)
+        # No exemplars: the collector's RED metrics carry trace ids already, and sampling
+        # them here costs every measurement.
+        self.meter_provider = MeterProvider(resource=self._resource, metric_readers=readers,
+                                            exemplar_filter=AlwaysOffExemplarFilter())
         self._meters: metrics.MeterProvider = (
             metrics.NoOpMeterProvider() if self._disabled else self.meter_provider
         )
@@ -258,15 +271,15 @@ class Telemetry:
         ROUTER.attach(self.provider)
 
     def instrument_app(self, app: Any) -> None:
-        """Server spans (W3C context in, ``service.name=gateway``) and request metrics for a
-        FastAPI app; ASGI send/receive sub-spans are left out (two spans per request for no
-        insight), health probes too."""
+        """Server spans (W3C context in, ``service.name=gateway``) for a FastAPI app; ASGI
+        send/receive sub-spans are left out (two spans per request for no insight), health
+        probes too. No request metrics: the collector derives them from these spans."""
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         FastAPIInstrumentor.instrument_app(
             app,
             tracer_provider=self.provider("gateway"),
-            meter_provider=self._meters,
+            meter_provider=metrics.NoOpMeterProvider(),
             excluded_urls="healthz,readyz",
             exclude_spans=["receive", "send"],
         )
@@ -285,7 +298,10 @@ class Telemetry:
 def _otlp_metric_reader(settings: Settings) -> MetricReader:
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-    return PeriodicExportingMetricReader(otlp_metric_exporter(settings.metrics_otlp))
+    return PeriodicExportingMetricReader(
+        otlp_metric_exporter(settings.metrics_otlp),
+        export_interval_millis=settings.metric_export_interval_ms,
+    )
 
 
 def install_instrumentations() -> None:

@@ -49,7 +49,7 @@ class PageReport:
     """What the browser saw of one page."""
 
     console_errors: list[str]
-    charts: list[dict[str, Any]]  # label, box {x, y, width, height}, marks, text
+    charts: Any  # what the page's probe found: by default, the report's charts
     height: int
     screenshot: bytes  # PNG of the whole page
 
@@ -144,9 +144,27 @@ class Browser:
                       for e in self._events):
             self._events.append(self._receive(deadline))
 
+    def _wait_until(self, session: str, expression: str) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            result = self.call("Runtime.evaluate", session, expression=expression,
+                               returnByValue=True)["result"]
+            if result.get("value"):
+                return
+            time.sleep(0.25)
+        text = self.call("Runtime.evaluate", session, returnByValue=True,
+                         expression="document.body ? document.body.innerText : ''")
+        raise BrowserError(f"the page never got ready ({expression}) within "
+                           f"{self.timeout_s:.0f}s; it shows:\n"
+                           f"{str(text['result'].get('value'))[:2000]}")
+
     # -- a page ---------------------------------------------------------------------------
 
-    def open(self, page: Path) -> PageReport:
+    def open(self, page: Path | str, *, ready: str | None = None,
+             probe: str | None = None) -> PageReport:
+        """Load a file or a URL; with ``ready``, wait until that expression is true (a page
+        that draws after its own requests); ``probe`` is evaluated to describe the page
+        (default: the HTML report's charts)."""
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         self._events.clear()
@@ -154,10 +172,13 @@ class Browser:
             self.call(f"{domain}.enable", session)
         self.call("Emulation.setDeviceMetricsOverride", session, width=WIDTH, height=2000,
                   deviceScaleFactor=1, mobile=False)
-        self.call("Page.navigate", session, url=page.resolve().as_uri())
+        url = page if isinstance(page, str) else page.resolve().as_uri()
+        self.call("Page.navigate", session, url=url)
         self._wait_for("Page.loadEventFired", session)
-        charts = self.call("Runtime.evaluate", session, expression=_CHARTS_JS,
-                           returnByValue=True)["result"]["value"]
+        if ready is not None:
+            self._wait_until(session, ready)
+        charts = self.call("Runtime.evaluate", session, expression=probe or _CHARTS_JS,
+                           returnByValue=True)["result"].get("value")
         height = int(self.call("Runtime.evaluate", session, returnByValue=True,
                                expression="document.documentElement.scrollHeight")
                      ["result"]["value"])

@@ -10,7 +10,7 @@ import asyncpg
 
 from ecomctl.config import LOCAL_PORTS, Settings
 
-BACKENDS = {"postgres", "redis", "kafka", "elasticsearch", "jaeger"}
+BACKENDS = {"postgres", "redis", "kafka", "elasticsearch", "jaeger", "zipkin", "prometheus"}
 
 
 def test_stack_status_json_reports_every_backend_healthy(ecomctl: Any) -> None:
@@ -25,6 +25,8 @@ def test_stack_status_json_reports_every_backend_healthy(ecomctl: Any) -> None:
     assert statuses["postgres"]["port"] == LOCAL_PORTS.postgres
     assert statuses["kafka"]["version"].startswith("4.")
     assert statuses["elasticsearch"]["version"].startswith("9.")
+    assert statuses["zipkin"]["port"] == LOCAL_PORTS.trace_ui
+    assert statuses["prometheus"]["version"].startswith("2.")
 
 
 def test_doctor_is_green_through_the_product_clients(ecomctl: Any) -> None:

@@ -88,7 +88,9 @@ def test_sampling_changes_only_what_spans_report(
     journeys = doc["totals"]["journeys"]
     if sampler == "always_off":
         assert tracing == {"sampler": "always_off", "traces": 0, "spans": 0,
-                           "journeys_sampled": 0}
+                           "journeys_sampled": 0,
+                           "service_instance_ids": tracing["service_instance_ids"]}
+        assert len(tracing["service_instance_ids"]) == 1
         assert doc["spans"] == [] and doc["slowest_trace"]["spans"] == []
     else:  # about one journey in ten sampled (binomial: these bounds are > 5 sigma wide)
         assert journeys > 100, journeys

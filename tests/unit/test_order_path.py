@@ -143,7 +143,7 @@ async def test_a_checkout_that_died_after_claiming_is_reconciled_once_its_lease_
     await shop.orders.claim(USER, order.id, uuid4())  # ...and the process dies
     with pytest.raises(CheckoutInProgress) as refused:
         await shop.checkout.checkout(USER, order.id)  # the shopper's retry, too early
-    assert refused.value.retry_after_s == math.ceil(LEASE.hold_s)
+    assert refused.value.lease_left_s == math.ceil(LEASE.hold_s)
     assert (await shop.reconciler.reconcile()).settled == 0
     shop.later(seconds=LEASE.hold_s)  # not the reconciler's minute of old: the lease
     assert (await shop.reconciler.reconcile()).cancelled == 1

@@ -8,6 +8,8 @@ is sent anywhere (the export itself is tested in tests/integration/test_trace_so
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,26 +194,50 @@ def test_otel_traces_exporter(
     telemetry_of: Any, built: list[Built], capsys: pytest.CaptureFixture[str]
 ) -> None:
     telemetry_of({})
-    assert [b.signal for b in built] == ["traces"]  # otlp by default
+    assert [b.signal for b in built] == ["traces", "metrics"]  # otlp by default, both
 
     built.clear()
     capture = InMemorySpanExporter()
     telemetry = telemetry_of({"OTEL_TRACES_EXPORTER": "none"}, capture=capture)
     with telemetry.tracer("cart").span("cart.add"):
         pass
-    assert built == []
+    assert [b.signal for b in built] == ["metrics"]
     assert [s.name for s in capture.get_finished_spans()] == ["cart.add"]  # capture still runs
 
+    built.clear()
     telemetry = telemetry_of({"OTEL_TRACES_EXPORTER": "console,otlp"})
     with telemetry.tracer("cart").span("cart.console"):
         pass
     assert telemetry.force_flush()
     printed = capsys.readouterr().out
     assert '"name": "cart.console"' in printed and '"service.name": "cart"' in printed
-    assert [b.signal for b in built] == ["traces"]
+    assert [b.signal for b in built] == ["traces", "metrics"]
 
     with pytest.raises(ConfigError, match="OTEL_TRACES_EXPORTER"):
         Settings.from_env({"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+def test_metrics_go_to_the_collector_every_5s_unless_told_otherwise(
+    telemetry_of: Any, built: list[Built]
+) -> None:
+    telemetry = telemetry_of({})
+    assert [b.signal for b in built] == ["traces", "metrics"]
+    assert telemetry.export_reader._export_interval_millis == 5_000
+    built.clear()
+    telemetry = telemetry_of({"OTEL_METRIC_EXPORT_INTERVAL": "60000"})
+    assert telemetry.export_reader._export_interval_millis == 60_000
+    built.clear()
+    telemetry_of({"OTEL_METRICS_EXPORTER": "none"})  # the one switch: in-process only
+    assert [b.signal for b in built] == ["traces"]
+    with pytest.raises(ConfigError, match="OTEL_METRIC_EXPORT_INTERVAL"):
+        Settings.from_env({"OTEL_METRIC_EXPORT_INTERVAL": "soon"})
+
+
+def test_every_process_has_its_own_service_instance_id(telemetry_of: Any) -> None:
+    mine = telemetry_of({}).resource.attributes["service.instance.id"]
+    assert mine == f"{socket.gethostname()}-{os.getpid()}"
+    chosen = telemetry_of({"OTEL_RESOURCE_ATTRIBUTES": "service.instance.id=api-1"})
+    assert chosen.resource.attributes["service.instance.id"] == "api-1"
 
 
 def test_otel_sdk_disabled(telemetry_of: Any, built: list[Built]) -> None:

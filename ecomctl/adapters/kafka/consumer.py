@@ -228,6 +228,9 @@ class EventConsumer:
         self._stop: asyncio.Event | None = None
         self.stats = ConsumerStats()
         self.event_lag = ConsumerLag()
+        self._positions: dict[TopicPartition, int] = {}  # next offset to process
+        if metrics is not None:
+            metrics.watch_consumer_lag(self.group_id, self.known_lag)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -412,7 +415,28 @@ class EventConsumer:
             MESSAGING_CONSUMER_GROUP_NAME: self.group_id,
         }
 
+    def known_lag(self) -> int | None:
+        """Messages not processed yet, from what the client already knows (no request): each
+        partition's high-water mark as of its last fetch less the next offset to process;
+        None until it knows both for some partition. Cheap, and safe from the metrics
+        thread; ``lag`` asks the broker."""
+        consumer = self._consumer
+        if consumer is None:
+            return None
+        total, known = 0, False
+        try:
+            assigned = consumer.assignment()
+            for tp, position in list(self._positions.items()):
+                highwater = consumer.highwater(tp) if tp in assigned else None
+                if highwater is not None:
+                    total += max(0, highwater - position)
+                    known = True
+        except (AssertionError, RuntimeError):  # reassigned under our feet: next time
+            return None
+        return total if known else None
+
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        self._positions.update(offsets)
         if not offsets:
             return
         try:

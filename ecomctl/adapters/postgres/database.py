@@ -8,7 +8,8 @@ only grows. Batch tools (seeding, benches) leave it unbounded.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -36,9 +37,12 @@ class Database:
     """A connection pool. Use ``transaction()`` for one business operation (commit on
     success, roll back on any exception) and ``connection()`` for reads."""
 
-    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float | None = None,
+                 on_wait: Callable[[float], None] | None = None) -> None:
+        """``on_wait``: told how long each connection was waited for (seconds)."""
         self.pool = pool
         self.acquire_timeout_s = acquire_timeout_s
+        self.on_wait = on_wait
 
     @classmethod
     async def connect(
@@ -49,6 +53,7 @@ class Database:
         max_size: int = 20,
         timeout: float = 10.0,
         acquire_timeout_s: float | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> Database:
         try:
             pool = await asyncpg.create_pool(
@@ -57,13 +62,16 @@ class Database:
             )
         except _UNAVAILABLE as exc:
             raise BackendUnavailable("postgres", f"cannot connect: {exc}") from exc
-        return cls(pool, acquire_timeout_s=acquire_timeout_s)
+        return cls(pool, acquire_timeout_s=acquire_timeout_s, on_wait=on_wait)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         try:
+            asked = time.perf_counter()
             try:
                 conn = await self.pool.acquire(timeout=self.acquire_timeout_s)
+                if self.on_wait is not None:
+                    self.on_wait(time.perf_counter() - asked)
             except TimeoutError as exc:
                 if self.acquire_timeout_s is None:
                     raise  # opening a connection timed out: an outage, handled below
