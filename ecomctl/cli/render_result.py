@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.tree import Tree
 
-from ecomctl.cli.output import ok_mark
+from ecomctl.cli.output import ok_mark, trace_link
 from ecomctl.cli.render_phases import render_fault_windows
 from ecomctl.results import (
     BenchResult,
@@ -80,7 +80,8 @@ def render_simulation(result: SimulationResult, console: Console, *, top: int = 
     if slowest.get("spans"):
         console.print(Panel(span_tree(slowest["spans"]),
                             title=f"slowest trace: journey {slowest['journey']} "
-                                  f"{slowest['trace_id']} ({_ms(slowest['duration_ms'])} ms)"))
+                                  f"{trace_link(slowest['trace_id'])} "
+                                  f"({_ms(slowest['duration_ms'])} ms)"))
     console.print(_invariants(result))
 
 

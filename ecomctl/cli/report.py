@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ecomctl.cli.output import console, err_console
+
+if TYPE_CHECKING:
+    from ecomctl.reports.trace_links import TraceLinks
+    from ecomctl.results import Result
 
 
 def report(
@@ -30,7 +35,24 @@ def report(
     if html is not None:
         from ecomctl.reports.html import write_html_report
 
-        write_html_report(result, html)
+        write_html_report(result, html, _trace_links(result))
         err_console.print(f"HTML report written to {html}")
     if not result.ok and not isinstance(result, BenchResult):
         raise typer.Exit(1)
+
+
+def _trace_links(result: Result) -> TraceLinks | None:
+    """Where the page's percentiles link to: the trace UI, and, drawn in the page for when
+    it is not running, the traces behind the journeys' or endpoints' percentiles."""
+    from ecomctl.config import Settings
+    from ecomctl.reports.trace_links import TraceLinks, drawn_trace_ids, load_traces
+    from ecomctl.results import LoadRunResult, SimulationResult
+
+    if isinstance(result, SimulationResult):
+        rows = list(result.journeys.values())
+    elif isinstance(result, LoadRunResult):
+        rows = list((result.endpoints or {}).values())
+    else:
+        return None
+    drawn = load_traces(result.trace_file, drawn_trace_ids(rows))
+    return TraceLinks(Settings.from_env().trace_ui_url, drawn)

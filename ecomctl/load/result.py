@@ -74,7 +74,7 @@ from typing import TYPE_CHECKING, Any
 from ecomctl.analysis.histogram import LatencyHistogram
 
 if TYPE_CHECKING:
-    from ecomctl.analysis.model import SpanRecord
+    from ecomctl.analysis.model import SpanRecord, Trace
 
 HDR_FORMAT = "ecomctl.load-hdr/1"
 RESULT_SCHEMA = "ecomctl.result/v1"  # ecomctl.sim.result's, without importing the simulator
@@ -246,6 +246,8 @@ class ServerSide:
     trace_context: dict[str, int]
     cache: dict[str, Any]
     network_queueing: dict[str, Any] = field(default_factory=dict)
+    traces: list[Trace] = field(default_factory=list)
+    """The capture's traces (the load generator's request spans are their roots)."""
 
 
 def analyze_server_spans(trace_file: Path) -> ServerSide:
@@ -253,6 +255,7 @@ def analyze_server_spans(trace_file: Path) -> ServerSide:
     continued a caller's trace (``traceparent``), cache hit ratios from the ``ecom.cache.*``
     span attributes, and, when the capture holds the load generator's client spans, the
     network and queueing time of each endpoint."""
+    from ecomctl.analysis.exemplars import operation_of, span_exemplars
     from ecomctl.analysis.readers import group_traces, read_file
     from ecomctl.analysis.report import analyze
     from ecomctl.telemetry.loadgen import CANCELLED, LOADGEN_SERVICE
@@ -285,12 +288,30 @@ def analyze_server_spans(trace_file: Path) -> ServerSide:
         entry["hit_ratio"] = round(entry["hits"] / entry["requests"], 4)
         entry["served_by"] = dict(sorted(entry["served_by"].items()))
     operations: list[dict[str, Any]] = []
-    if spans:
-        analysis = analyze(group_traces(spans)).to_dict()
+    traces = group_traces(spans) if spans else []
+    if traces:
+        analysis = analyze(traces).to_dict()
         context["orphans"] = int(analysis["counts"]["orphans"])
         operations = [op for op in analysis["operations"] if op["service"] != LOADGEN_SERVICE]
+        by_operation = {(o["service"], o["name"]): o for o in operations}
+        for key, found in span_exemplars(traces, operation_of, by_operation).items():
+            by_operation[key]["exemplars"] = found
     return ServerSide(trace_file, operations, context, dict(sorted(cache.items())),
-                      network_queueing(spans, server, LOADGEN_SERVICE, CANCELLED))
+                      network_queueing(spans, server, LOADGEN_SERVICE, CANCELLED), traces)
+
+
+def _endpoint_exemplars(endpoints: dict[str, dict[str, Any]], traces: list[Trace]) -> None:
+    """The traces behind each endpoint's percentiles: the load generator's request spans
+    (their roots), by the name Locust gives the endpoint."""
+    from ecomctl.analysis.exemplars import span_exemplars
+    from ecomctl.telemetry.loadgen import CANCELLED, LOADGEN_SERVICE
+
+    def endpoint_of(span: SpanRecord) -> str | None:
+        finished = span.service == LOADGEN_SERVICE and not span.attributes.get(CANCELLED)
+        return span.name if finished and span.kind == "CLIENT" else None
+
+    for name, found in span_exemplars(traces, endpoint_of, endpoints).items():
+        endpoints[name]["exemplars"] = found
 
 
 @dataclass
@@ -414,6 +435,7 @@ def build_result(
         "locust_stats": locust_stats,
     }
     if server is not None:
+        _endpoint_exemplars(result["endpoints"], server.traces)
         result.update({
             "spans": server.spans,
             "trace_context": server.trace_context,

@@ -1,5 +1,7 @@
-"""A result as one self-contained HTML page: inline CSS, inline SVG charts, no scripts,
-nothing fetched, so it can be attached to a CI run and opened anywhere.
+"""A result as one self-contained HTML page: inline CSS, inline SVG charts, nothing fetched
+but the one question whether the trace UI answers (``reports.trace_links``: percentiles link
+to their traces there, else to the page's own waterfalls), so it can be attached to a CI run
+and opened anywhere.
 
 One page skeleton (header, nav, sections, footer) for every kind of result, and sections per
 kind: a simulation, a load run (endpoints, server side), a bench (ratios against floors).
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.reports import trace_links
 from ecomctl.reports.svg import (
     ERROR_COLOR,
     PALETTE,
@@ -38,11 +41,13 @@ from ecomctl.reports.svg import (
     ratio_bars,
     waterfall,
 )
+from ecomctl.reports.trace_links import TraceLinks
 from ecomctl.results import (
     BenchResult,
     Envelope,
     Invariant,
     LatencyStats,
+    LatencySummary,
     LoadRunResult,
     Operation,
     Result,
@@ -50,6 +55,7 @@ from ecomctl.results import (
     TimelinePoint,
     parse_result,
 )
+from ecomctl.results.common import Exemplars
 
 MAX_NINES = 4.0  # the percentile axis ends at 99.99%
 TOP_OPERATIONS = 25
@@ -58,10 +64,12 @@ MAX_COLUMNS = 300  # longer timelines are binned, so columns stay visible
 _ATTRIBUTES_IN_TOOLTIP = 12
 
 
-def write_html_report(result: Result | Mapping[str, Any], path: Path) -> None:
+def write_html_report(result: Result | Mapping[str, Any], path: Path,
+                      links: TraceLinks | None = None) -> None:
     """Write the page for ``result`` to ``path`` atomically (a temporary file in the same
-    directory, then a rename), so a reader never sees half a page."""
-    page = render_html_report(result)
+    directory, then a rename), so a reader never sees half a page. ``links``: where its
+    percentiles link to (see ``render_html_report``)."""
+    page = render_html_report(result, links)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A unique name beside the target (same filesystem, so the rename is atomic); opened
     # normally rather than with mkstemp, so the page gets the umask's mode, not 0600.
@@ -75,13 +83,17 @@ def write_html_report(result: Result | Mapping[str, Any], path: Path) -> None:
         raise
 
 
-def render_html_report(result: Result | Mapping[str, Any]) -> str:
-    """The whole page as a string (a plain document is read, and validated, first)."""
+def render_html_report(result: Result | Mapping[str, Any],
+                       links: TraceLinks | None = None) -> str:
+    """The whole page as a string (a plain document is read, and validated, first). With
+    ``links``, percentiles link to the traces behind them (exemplars), and the traces in
+    ``links.traces`` are drawn in the page."""
     typed = result if isinstance(result, Envelope) else parse_result(result)
     if isinstance(typed, SimulationResult):
-        return _page(typed, _simulation_facts(typed), _simulation_sections(typed))
+        return _page(typed, _simulation_facts(typed), _simulation_sections(typed, links),
+                     links)
     if isinstance(typed, LoadRunResult):
-        return _page(typed, _load_run_facts(typed), _load_run_sections(typed))
+        return _page(typed, _load_run_facts(typed), _load_run_sections(typed, links), links)
     return _page(typed, _bench_facts(typed), _bench_sections(typed))
 
 
@@ -89,8 +101,11 @@ Section = tuple[str, str, str]
 """(anchor, nav label, the section's HTML)."""
 
 
-def _page(result: Result, facts: Sequence[tuple[str, str]], sections: list[Section]) -> str:
+def _page(result: Result, facts: Sequence[tuple[str, str]], sections: list[Section],
+          links: TraceLinks | None = None) -> str:
     """The skeleton every kind shares: header with the verdict and facts, nav, sections."""
+    if links is not None and links.traces:
+        sections = [*sections, ("traces", "traces", _exemplar_traces(links))]
     title = f"ecomctl {result.kind} {result.started_at}"
     return "".join([
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
@@ -102,6 +117,7 @@ def _page(result: Result, facts: Sequence[tuple[str, str]], sections: list[Secti
         *(html for _, _, html in sections),
         "</main>",
         _footer(result),
+        trace_links.script(links) if links is not None else "",
         "</body></html>\n",
     ])
 
@@ -295,16 +311,17 @@ def _simulation_facts(result: SimulationResult) -> list[tuple[str, str]]:
     ]
 
 
-def _simulation_sections(result: SimulationResult) -> list[Section]:
+def _simulation_sections(result: SimulationResult, links: TraceLinks | None = None
+                         ) -> list[Section]:
     return [
         ("", "", _banner(result.invariants, result.ok)),
         ("totals", "totals", _simulation_totals(result)),
         ("invariants", "invariants", _invariants(result.invariants)),
-        ("latency", "latency", _latency(result.journeys)),
+        ("latency", "latency", _latency(result.journeys, links=links)),
         ("timeline", "over time", _timeline(result.timeline, _fault_bands(result))),
         *_fault_windows(result),
         ("trace", "slowest trace", _slowest_trace(result.slowest_trace)),
-        ("operations", "operations", _operations(result.spans)),
+        ("operations", "operations", _operations(result.spans, links=links)),
         ("errors", "errors", _errors(result.errors)),
         ("cache", "cache", _cache(result.cache)),
         ("kafka", "Kafka", _kafka(result.kafka)),
@@ -354,14 +371,15 @@ def _load_run_facts(result: LoadRunResult) -> list[tuple[str, str]]:
     ]
 
 
-def _load_run_sections(result: LoadRunResult) -> list[Section]:
+def _load_run_sections(result: LoadRunResult, links: TraceLinks | None = None
+                       ) -> list[Section]:
     sections: list[Section] = [
         ("", "", _banner(result.invariants, result.ok)),
         ("totals", "totals", _load_run_totals(result)),
         ("invariants", "invariants", _invariants(
             result.invariants, "not checked: ecomctl did not start the gateway (--host)")),
         ("endpoints", "endpoints", _latency(result.endpoints, what="endpoint",
-                                            anchor="endpoints", rps=True)),
+                                            anchor="endpoints", rps=True, links=links)),
     ]
     if result.journeys:
         sections.append(("latency", "journeys", _latency(result.journeys)))
@@ -377,7 +395,7 @@ def _load_run_sections(result: LoadRunResult) -> list[Section]:
     if result.server_side:
         sections += [
             ("operations", "server side", _operations(
-                result.spans, title="Server side: top operations")),
+                result.spans, title="Server side: top operations", links=links)),
             ("cache", "cache", _load_cache(result.cache)),
         ]
         if result.network_queueing is not None:  # older results have no client spans
@@ -544,7 +562,8 @@ def _percentile_curve(hist: LatencyHistogram) -> list[tuple[float, float | None]
 
 
 def _latency(stats: Mapping[str, LatencyStats] | None, *, what: str = "journey",
-             anchor: str = "latency", rps: bool = False) -> str:
+             anchor: str = "latency", rps: bool = False,
+             links: TraceLinks | None = None) -> str:
     """The percentile distribution of each journey (or endpoint) from its HdrHistogram,
     and the summary table."""
     title = f"Latency per {what}"
@@ -587,9 +606,9 @@ def _latency(stats: Mapping[str, LatencyStats] | None, *, what: str = "journey",
         rate = [_plain(entry.rps)] if rps else []
         rows.append((
             _e(name), _count(entry.count), _count(entry.errors), _pct(entry.error_rate),
-            *rate, *(_ms(entry.latency.get(k)) for k in ("min_ms", "mean_ms", "p50_ms",
-                                                         "p90_ms", "p95_ms", "p99_ms",
-                                                         "p999_ms", "max_ms")),
+            *rate, *(_percentile(entry.latency, entry.exemplars, k, links)
+                     for k in ("min_ms", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms",
+                               "p999_ms", "max_ms")),
         ))
     if rows:
         parts.append(_table(
@@ -774,13 +793,15 @@ def _tooltip(span: dict[str, Any], duration_ms: float, offset_ms: float) -> str:
     return "\n".join(lines)
 
 
-def _slowest_trace(slowest_trace: Mapping[str, Any] | None) -> str:
-    slowest = _dict(slowest_trace)
-    spans = [s for s in _list(slowest.get("spans"))
+def _waterfall_of(raw_spans: Iterable[Any], label: str
+                  ) -> tuple[str, float, int, int] | None:
+    """A trace's spans (dicts with start_ns/end_ns...) as a waterfall chart, with its length
+    in ms, its number of services and of error spans; None when no span has its times."""
+    spans = [s for s in raw_spans
              if isinstance(s, dict) and _num(s.get("start_ns")) is not None
              and _num(s.get("end_ns")) is not None]
     if not spans:
-        return _section("trace", "Slowest trace", _empty("no slowest trace recorded"))
+        return None
     origin = min(_num(s["start_ns"]) or 0.0 for s in spans)
     total_ms = (max(_num(s["end_ns"]) or 0.0 for s in spans) - origin) / 1e6
     ordered = _tree_order(spans)
@@ -799,27 +820,60 @@ def _slowest_trace(slowest_trace: Mapping[str, Any] | None) -> str:
         ))
     errors = sum(1 for r in rows if r.error)
     legend = [*colors.items(), *([("error", ERROR_COLOR)] if errors else [])]
-    chart = waterfall(rows, total_ms=total_ms, label="slowest trace waterfall",
-                      services=legend)
+    chart = waterfall(rows, total_ms=total_ms, label=label, services=legend)
+    if len(ordered) > MAX_WATERFALL_SPANS:
+        chart += _empty(f"showing the first {MAX_WATERFALL_SPANS:,} of {len(ordered):,} spans")
+    return chart, total_ms, len(colors), errors
+
+
+def _slowest_trace(slowest_trace: Mapping[str, Any] | None) -> str:
+    slowest = _dict(slowest_trace)
+    spans = _list(slowest.get("spans"))
+    drawn = _waterfall_of(spans, "slowest trace waterfall")
+    if drawn is None:
+        return _section("trace", "Slowest trace", _empty("no slowest trace recorded"))
+    chart, total_ms, services, errors = drawn
     duration = _num(slowest.get("duration_ms"))
     summary = (
         f"journey <b>{_e(_text(slowest.get('journey'), '?'))}</b>, trace "
         f"<code>{_e(_text(slowest.get('trace_id'), '?'))}</code>, "
         f"{_e(format_ms(duration if duration is not None else total_ms))} journey, "
         f"{_e(format_ms(total_ms))} from first span start to last span end, "
-        f"{len(spans):,} spans in {len(colors)} services, {errors} with errors"
+        f"{len(spans):,} spans in {services} services, {errors} with errors"
     )
-    note = ("hover a row for its attributes" if len(ordered) <= MAX_WATERFALL_SPANS else
-            f"showing the first {MAX_WATERFALL_SPANS:,} of {len(ordered):,} spans")
     return _section("trace", "Slowest trace", f'<p class="summary">{summary}</p>',
-                    _figure("Slowest trace waterfall", chart, note))
+                    _figure("Slowest trace waterfall", chart, "hover a row for its attributes"))
+
+
+def _percentile(latency: LatencySummary, exemplars: Exemplars | None, key: str,
+                links: TraceLinks | None) -> str:
+    """A latency cell; a percentile's links to the traces of its bucket (exemplars)."""
+    rung = key.removesuffix("_ms")
+    return trace_links.exemplar_cell(_ms(latency.get(key)), latency, exemplars, rung, links)
+
+
+def _exemplar_traces(links: TraceLinks) -> str:
+    """The traces behind the percentiles, drawn: what an exemplar link opens when the trace
+    UI does not answer."""
+    parts = []
+    for trace_id, spans in links.traces.items():
+        drawn = _waterfall_of(spans, f"trace {trace_id} waterfall")
+        if drawn is None:
+            continue
+        chart, total_ms, services, errors = drawn
+        summary = (f"trace <code>{_e(trace_id)}</code>: {_e(format_ms(total_ms))}, "
+                   f"{len(spans):,} spans in {services} services, {errors} with errors")
+        parts.append(f'<details class="exemplar-trace" id="trace-{_e(trace_id)}">'
+                     f"<summary>{summary}</summary>{chart}</details>")
+    note = _empty("the percentile links open these when the trace UI is not running")
+    return _section("traces", "Traces behind the percentiles", note, *parts)
 
 
 # -- tables ---------------------------------------------------------------------------------
 
 
 def _operations(operations: Sequence[Operation] | None, *, anchor: str = "operations",
-                title: str = "Top operations") -> str:
+                title: str = "Top operations", links: TraceLinks | None = None) -> str:
     ops = list(operations or [])
     if not ops:
         return _section(anchor, title, _empty("no span statistics"))
@@ -831,7 +885,8 @@ def _operations(operations: Sequence[Operation] | None, *, anchor: str = "operat
         total = o.total_ms or 0.0
         bar = f'<span class="bar" style="width:{100 * total / widest:.0f}%"></span>'
         rows.append((_e(o.service), _e(o.name), _count(o.count), _count(o.errors),
-                     *(_ms(o.latency.get(k)) for k in ("p50_ms", "p95_ms", "p99_ms")),
+                     *(_percentile(o.latency, o.exemplars, k, links)
+                       for k in ("p50_ms", "p95_ms", "p99_ms")),
                      f"{bar}{_ms(o.total_ms)}", _ms(o.self_ms)))
     return _section(anchor, title, _table(
         ("service", "operation", "count", "errors", "p50", "p95", "p99", "total", "self"),
@@ -1012,4 +1067,8 @@ svg .duration{fill:var(--fg);font-size:11px}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 footer{color:var(--muted);font-size:12px;margin:32px auto 24px;padding-top:8px;
 border-top:1px solid var(--line)}
+.exemplars{margin-left:3px;white-space:nowrap}
+.exemplars a{color:#0969da;text-decoration:none;font-size:9px;margin-left:1px}
+.exemplars a.unavailable{color:var(--muted)}
+details.exemplar-trace{margin:6px 0}details.exemplar-trace summary{cursor:pointer}
 """

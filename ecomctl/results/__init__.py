@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ecomctl.results.bench import BenchFigure, BenchMachine, BenchResult, BenchRowResult
 from ecomctl.results.common import (
+    Exemplar,
     Invariant,
     LatencyStats,
     LatencySummary,
@@ -53,6 +54,7 @@ __all__ = [
     "BenchResult",
     "BenchRowResult",
     "Envelope",
+    "Exemplar",
     "Invariant",
     "LatencyStats",
     "LatencySummary",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ecomctl.results.fields import Fields, Record
+from ecomctl.results.fields import Fields, Record, ResultFormatError
 
 if TYPE_CHECKING:
     from ecomctl.analysis.histogram import LatencyHistogram
@@ -46,6 +46,43 @@ class LatencySummary:
         return {key: getattr(self, key) for key in SUMMARY_KEYS}
 
 
+@dataclass(frozen=True)
+class Exemplar:
+    """A trace behind a percentile: its id and the duration measured in it."""
+
+    trace_id: str
+    duration_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trace_id": self.trace_id, "duration_ms": self.duration_ms}
+
+
+Exemplars = dict[str, list[Exemplar]]
+"""Rung (``p50``, ``p90``, ``p95``, ``p99``, ``max``) -> the traces closest to it from its
+bucket (``ecomctl.analysis.exemplars``)."""
+
+
+def read_exemplars(f: Fields) -> Exemplars | None:
+    raw = f.raw_object("exemplars")
+    if raw is None:
+        return None
+    out: Exemplars = {}
+    for rung, items in raw.items():
+        if not isinstance(items, list):
+            raise ResultFormatError(f"{f.path('exemplars')}.{rung}: expected a list")
+        out[rung] = []
+        for i, item in enumerate(items):
+            e = Fields(item, f"{f.path('exemplars')}.{rung}[{i}]")
+            out[rung].append(Exemplar(e.text("trace_id"), e.number("duration_ms")))
+    return out
+
+
+def dump_exemplars(exemplars: Exemplars | None) -> dict[str, Any] | None:
+    if exemplars is None:
+        return None
+    return {rung: [e.to_dict() for e in items] for rung, items in exemplars.items()}
+
+
 @dataclass(kw_only=True)
 class LatencyStats(Record):
     """A journey's or an endpoint's count, errors and latency, with its HdrHistogram."""
@@ -55,13 +92,14 @@ class LatencyStats(Record):
     latency: LatencySummary
     rps: float | None = None  # load-run endpoints: requests per second over the window
     hdr: str | None = None  # base64 HdrHistogram (LatencyHistogram.encode)
+    exemplars: Exemplars | None = None  # traces behind the percentiles
 
     @classmethod
     def parse(cls, data: object, where: str) -> LatencyStats:
         f = Fields(data, where)
         return cls(count=f.integer("count"), errors=f.integer("errors"),
                    rps=f.opt_number("rps"), latency=LatencySummary.read(f),
-                   hdr=f.opt_text("hdr"), **f.rest())
+                   hdr=f.opt_text("hdr"), exemplars=read_exemplars(f), **f.rest())
 
     @property
     def error_rate(self) -> float | None:
@@ -80,8 +118,9 @@ class LatencyStats(Record):
 
     def to_dict(self) -> dict[str, Any]:
         return self._emit({"count": self.count, "errors": self.errors, "rps": self.rps,
-                           **self.latency.to_dict(), "hdr": self.hdr},
-                          optional=("rps", "hdr", *SUMMARY_KEYS))
+                           **self.latency.to_dict(), "hdr": self.hdr,
+                           "exemplars": dump_exemplars(self.exemplars)},
+                          optional=("rps", "hdr", "exemplars", *SUMMARY_KEYS))
 
 
 @dataclass(kw_only=True)
@@ -96,6 +135,7 @@ class Operation(Record):
     error_rate: float | None = None
     total_ms: float | None = None
     self_ms: float | None = None  # total minus the time in child spans
+    exemplars: Exemplars | None = None  # traces behind the percentiles
 
     @classmethod
     def parse(cls, data: object, where: str) -> Operation:
@@ -107,14 +147,16 @@ class Operation(Record):
         return cls(service=f.text("service"), name=f.text("name"), count=f.integer("count"),
                    errors=f.integer("errors"), error_rate=f.opt_number("error_rate"),
                    latency=latency, total_ms=f.opt_number("total_ms"),
-                   self_ms=f.opt_number("self_ms"), **f.rest())
+                   self_ms=f.opt_number("self_ms"), exemplars=read_exemplars(f), **f.rest())
 
     def to_dict(self) -> dict[str, Any]:
         flat = self.latency.to_dict() if "latency" not in self.extra else {}
         return self._emit({"service": self.service, "name": self.name, "count": self.count,
                            "errors": self.errors, "error_rate": self.error_rate, **flat,
-                           "total_ms": self.total_ms, "self_ms": self.self_ms},
-                          optional=("error_rate", "total_ms", "self_ms", *SUMMARY_KEYS))
+                           "total_ms": self.total_ms, "self_ms": self.self_ms,
+                           "exemplars": dump_exemplars(self.exemplars)},
+                          optional=("error_rate", "total_ms", "self_ms", "exemplars",
+                                    *SUMMARY_KEYS))
 
 
 @dataclass(kw_only=True)

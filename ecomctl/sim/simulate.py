@@ -271,6 +271,7 @@ def assemble(
     *,
     instances: Sequence[str] = (),
 ) -> dict[str, Any]:
+    from ecomctl.analysis.exemplars import journey_of, operation_of, span_exemplars
     from ecomctl.analysis.readers import group_traces, load_spans
     from ecomctl.analysis.report import analyze
 
@@ -285,6 +286,18 @@ def assemble(
     slowest_journey, slowest = max(recorder.slowest.items(), key=lambda kv: kv[1].duration_s,
                                    default=(None, None))
     slowest_trace = by_id.get(slowest.trace_id) if slowest else None
+    journeys = {
+        name: {"count": hist.count, "errors": recorder.journey_errors[name],
+               **hist.summary(), "hdr": hist.encode()}
+        for name, hist in sorted(recorder.journeys.items())
+    }
+    operations = analysis.to_dict().get("operations", [])
+    # The traces behind each percentile of the journeys and the span operations.
+    for name, found in span_exemplars(traces, journey_of, journeys).items():
+        journeys[name]["exemplars"] = found
+    by_operation = {(o["service"], o["name"]): o for o in operations}
+    for key, found in span_exemplars(traces, operation_of, by_operation).items():
+        by_operation[key]["exemplars"] = found
     return {
         "schema": RESULT_SCHEMA,
         "kind": "checkout-simulate",
@@ -310,13 +323,9 @@ def assemble(
             "checkouts_per_s": round(recorder.checkouts.get("paid", 0) / run_s, 2)
             if run_s else 0.0,
         },
-        "journeys": {
-            name: {"count": hist.count, "errors": recorder.journey_errors[name],
-                   **hist.summary(), "hdr": hist.encode()}
-            for name, hist in sorted(recorder.journeys.items())
-        },
+        "journeys": journeys,
         "errors": dict(recorder.errors.most_common()),
-        "spans": analysis.to_dict().get("operations", []),
+        "spans": operations,
         "cache": cache,
         "kafka": kafka,
         "fault_events": fault_events or [],

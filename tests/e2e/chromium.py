@@ -190,10 +190,11 @@ class Browser:
                           base64.b64decode(shot["data"]))
 
 
-# Every chart: where it is on the page and how many data marks (lines with points, dots,
-# bars) it draws with a visible size.
+# Every chart shown (not folded away in a closed <details>): where it is on the page and
+# how many data marks (lines with points, dots, bars) it draws with a visible size.
 _CHARTS_JS = """
-JSON.parse(JSON.stringify(Array.from(document.querySelectorAll('svg.chart')).map(svg => {
+JSON.parse(JSON.stringify(Array.from(document.querySelectorAll('svg.chart')).filter(
+    svg => !svg.closest('details:not([open])')).map(svg => {
   const box = svg.getBoundingClientRect();
   const marks = Array.from(svg.querySelectorAll('.line, .mark')).filter(el => {
     const b = el.getBBox();  // a line may be flat; a bar or a dot needs an area

@@ -3,6 +3,7 @@ output collected (the ``serving`` fixture in conftest.py stops them at the end o
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 
 class Served:
@@ -59,3 +61,13 @@ def payment_gateway(serving: list[Served], *args: str) -> str:
     match = re.search(r"listening on (http://\S+)", simulator.wait_for("listening on"))
     assert match, simulator.output
     return match.group(1)
+
+
+def pids_answering(url: str, requests: int = 60) -> set[int]:
+    """The processes that answer ``url``'s /healthz; a fresh connection per request, so
+    SO_REUSEPORT gets a chance to spread them."""
+    pids = set()
+    for _ in range(requests):
+        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
+            pids.add(int(json.loads(response.read())["pid"]))
+    return pids

@@ -119,6 +119,10 @@ def test_html_report_renders_in_chromium(
     assert expected <= set(charts), sorted(charts)
     if kind == "bench":
         assert charts["bench ratios against their targets"]["marks"] == len(document["rows"])
+    if kind != "bench":  # percentiles link to their traces, which are drawn in the page too
+        page_html = html.read_text()
+        assert page_html.count('class="exemplar"') > 10
+        assert '<details class="exemplar-trace"' in page_html
     if kind == "load":  # the fault window: shaded behind the timeline, and its phases
         page_html = html.read_text()
         assert 'class="band-x"' in page_html and "payment-slow=600" in page_html

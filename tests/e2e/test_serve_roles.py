@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,7 @@ from ecomctl.adapters.postgres.database import Database
 from ecomctl.config import Settings
 from ecomctl.load.runner import free_port
 from ecomctl.sim.invariants import check_invariants
-from tests.e2e.served import Served, payment_gateway
-
-
-def _pids_answering(url: str, requests: int = 60) -> set[int]:
-    """A fresh connection per request, so SO_REUSEPORT gets a chance to spread them."""
-    pids = set()
-    for _ in range(requests):
-        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
-            pids.add(int(json.loads(response.read())["pid"]))
-    return pids
+from tests.e2e.served import Served, payment_gateway, pids_answering
 
 
 async def _paid_orders(db: Database) -> int:
@@ -48,7 +38,7 @@ async def test_two_api_processes_and_an_events_process_keep_every_invariant(
     for process in api:
         process.wait_for("listening on")
     url = f"http://127.0.0.1:{port}"
-    assert _pids_answering(url) == {p.process.pid for p in api}
+    assert pids_answering(url) == {p.process.pid for p in api}
 
     db = await Database.connect(settings.database_url, max_size=2)
     try:
@@ -78,7 +68,7 @@ def test_serve_workers_runs_api_processes_and_the_events_role(serving: list[Serv
     parent.wait_for("(2 api processes, events, payment gateway")
     assert "[events] ecomctl events role running" in parent.output
     assert "[payment-gateway]" in parent.output
-    pids = _pids_answering(f"http://127.0.0.1:{port}")
+    pids = pids_answering(f"http://127.0.0.1:{port}")
     assert len(pids) == 2 and parent.process.pid not in pids
     for pid in pids:  # two API processes share 120 PostgreSQL connections
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")

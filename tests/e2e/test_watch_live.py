@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,12 @@ import pytest
 
 from ecomctl.analysis.readers import group_traces, load_spans
 from ecomctl.config import Settings
+from ecomctl.load.runner import free_port
+from ecomctl.seed.vocabulary import DEPARTMENTS
 from ecomctl.telemetry.dashboard import PANELS, WINDOW
 from ecomctl.telemetry.links import dashboard_url, trace_url
 from tests.e2e.chromium import Browser, blank, colored_pixels, decode_png
+from tests.e2e.served import Served, pids_answering
 
 WAIT_S = 60.0  # for the collector's export, Prometheus' scrape and Zipkin's Kafka consumer
 SERVICES = ("shopper", "gateway", "cart", "product", "checkout", "order", "inventory",
@@ -167,3 +171,87 @@ def test_the_trace_ui_and_the_dashboard_in_chromium(
         else:
             assert panel["lines"] >= 1, panel
             assert colored_pixels(image, panel["box"]) > 0, panel
+
+
+_EXEMPLAR_LINKS = """
+JSON.parse(JSON.stringify(Array.from(document.querySelectorAll('#latency a.exemplar')).map(
+  a => ({href: a.href, trace: a.dataset.trace, ms: parseFloat(a.dataset.ms),
+         lo: parseFloat(a.dataset.lo), hi: parseFloat(a.dataset.hi),
+         row: a.closest('tr').cells[0].innerText,
+         column: a.closest('table').tHead.rows[0].cells[a.closest('td').cellIndex].innerText})
+)))
+"""
+
+
+def test_the_html_report_links_its_percentiles_to_traces_in_their_bucket(
+    ecomctl: Any, simulated: dict[str, Any], settings_: Settings, tmp_path: Path
+) -> None:
+    result, page = tmp_path / "simulation.json", tmp_path / "report.html"
+    result.write_text(json.dumps(simulated))
+    written = ecomctl("report", str(result), "--html", str(page))
+    assert written.exit_code == 0, written.stderr[-2000:]
+    with Browser(tmp_path / "chromium") as browser:
+        report = browser.open(page, probe=_EXEMPLAR_LINKS)
+        links = report.charts
+        assert report.console_errors == [], report.console_errors
+        columns = {link["column"] for link in links}
+        assert {"p50", "p99", "max"} <= columns, columns
+        assert all(link["href"].startswith(settings_.trace_ui_url) for link in links)
+        # The slowest journey's p99: the link to follow.
+        slow = max((link for link in links if link["column"] == "p99"),
+                   key=lambda link: link["ms"])
+        shown = browser.open(slow["href"],
+                             ready="document.body.innerText.includes('Total Spans')",
+                             probe="document.body.innerText")
+    assert slow["trace"] in shown.charts.replace("-", "")
+    spans = httpx.get(f"{settings_.trace_ui_url}/api/v2/trace/{slow['trace']}",
+                      timeout=10).json()
+    (root,) = [s for s in spans if "parentId" not in s]
+    root_ms = root["duration"] / 1000  # Zipkin keeps microseconds
+    assert slow["lo"] - 0.001 < root_ms <= slow["hi"] + 0.001, (root_ms, slow)
+    assert root["name"] == f"journey.{slow['row']}"
+
+
+def _gateway_requests(settings: Settings) -> float:
+    """Requests the gateway served, all processes together, as Prometheus has them now (the
+    RED metrics the collector derives from the gateway's server spans)."""
+    series = _query(settings, 'sum(traces_span_metrics_calls_total{service_name="gateway",'
+                              'span_kind="SPAN_KIND_SERVER"})')
+    return float(series[0]["value"][1]) if series else 0.0
+
+
+def test_two_api_processes_have_their_own_series_and_the_dashboard_adds_them_up(
+    ecomctl: Any, seeded: Path, serving: list[Served], settings_: Settings, tmp_path: Path,
+    record_property: Any,
+) -> None:
+    port = free_port()
+    parent = Served("--workers", "2", "--port", str(port))
+    serving.append(parent)
+    parent.wait_for("(2 api processes, events, payment gateway")
+    url = f"http://127.0.0.1:{port}"
+    api = pids_answering(url)
+    assert len(api) == 2
+    before = _gateway_requests(settings_)
+
+    out = tmp_path / "load.json"
+    load = ecomctl("load", "run", "--host", url, "--profile", "mixed", "--users", "8",
+                   "--spawn-rate", "8", "--duration", "20s", "--credentials", str(seeded),
+                   "--no-live", "--out", str(out))
+    assert load.exit_code == 0, load.stdout[-3000:] + load.stderr[-3000:]
+    # What Locust measured, and the catalogue discovery each Locust process makes before
+    # the load (one search per department, not part of Locust's figures).
+    requests = json.loads(out.read_text())["totals"]["requests"] + len(DEPARTMENTS)
+
+    # Until the last spans are flushed, turned into metrics and scraped: the count stops.
+    deadline, served, previous = time.monotonic() + WAIT_S, 0.0, -1.0
+    while time.monotonic() < deadline and served != previous:
+        previous, served = served, _gateway_requests(settings_) - before
+        time.sleep(8)
+    record_property("locust_requests", requests)
+    record_property("dashboard_requests", served)
+    assert abs(served - requests) <= 0.05 * requests, (served, requests)
+
+    host = socket.gethostname()
+    instances = {s["metric"]["service_instance_id"] for s in _query(
+        settings_, 'ecom_wait_seconds_count{ecom_resource="postgres_pool"}')}
+    assert {f"{host}-{pid}" for pid in api} <= instances, (api, instances)

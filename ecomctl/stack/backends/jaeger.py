@@ -136,12 +136,14 @@ what keeps the collector's memory small (measured: 257 MB RSS after 100,000 trac
 without it), at the cost of more garbage collection in bursts."""
 
 
-def jaeger_config(*, host: str, data: str, kafka: str, ports: dict[str, int]) -> str:
+def jaeger_config(*, host: str, data: str, kafka: str, ports: dict[str, int],
+                  zipkin_topic: str = ZIPKIN_TOPIC) -> str:
     """The collector's configuration: listening on ``host`` at ``ports`` (health, query,
-    query_grpc, otlp_grpc, otlp_http, span_metrics), Badger under ``data``, Kafka at
-    ``kafka``. The local stack's, and compose.yaml's (fixtures/compose/jaeger.yaml)."""
+    query_grpc, otlp_grpc, otlp_http, span_metrics), Badger under ``data``, spans for the
+    trace UI to ``zipkin_topic`` on Kafka at ``kafka``. The local stack's, and compose.yaml's
+    (fixtures/compose/jaeger.yaml)."""
     return _CONFIG.format(host=host, data=data, kafka=kafka, retention=TRACE_RETENTION,
-                          zipkin_topic=ZIPKIN_TOPIC, **ports)
+                          zipkin_topic=zipkin_topic, **ports)
 
 
 # The container's standard ports, for compose.yaml.
@@ -160,11 +162,11 @@ class JaegerBackend(Backend):
                 p.span_metrics)
 
     @property
-    def _binary(self) -> Path:
+    def binary(self) -> Path:
         return self.paths.cache / "bin" / f"jaeger-{JAEGER_RELEASE}"
 
     def installed_version(self) -> str | None:
-        return JAEGER_RELEASE if self._binary.exists() else None
+        return JAEGER_RELEASE if self.binary.exists() else None
 
     def tool_needs(self) -> tuple[ToolNeed, ...]:
         return (ToolNeed("go", JAEGER_MIN_GO, "Jaeger's build (go get -tool)"),)
@@ -195,7 +197,7 @@ class JaegerBackend(Backend):
                    log_file=log, what="go get jaeger", env=env, cwd=module)
         progress("go build (a few minutes on 2 cores, once)")
         version_pkg = "github.com/jaegertracing/jaeger/internal/version"
-        partial = self._binary.with_suffix(".partial")
+        partial = self.binary.with_suffix(".partial")
         run_logged(
             [
                 go, "build", "-trimpath", "-o", str(partial),
@@ -205,7 +207,7 @@ class JaegerBackend(Backend):
             log_file=log, what="go build jaeger", env=env, cwd=module, timeout=3600,
         )
         partial.chmod(0o755)
-        partial.rename(self._binary)
+        partial.rename(self.binary)
 
     def prepare(self) -> None:
         super().prepare()
@@ -223,7 +225,7 @@ class JaegerBackend(Backend):
 
     def launch_spec(self) -> LaunchSpec:
         return LaunchSpec(
-            argv=[str(self._binary), f"--config={self.data_dir / 'config.yaml'}"],
+            argv=[str(self.binary), f"--config={self.data_dir / 'config.yaml'}"],
             cwd=self.data_dir,
             env={**self.base_env(), "GOMEMLIMIT": MEMORY_LIMIT},
         )
