@@ -11,7 +11,8 @@ percentile's latency.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -93,3 +94,42 @@ def journey_of(span: SpanRecord) -> str | None:
 
 def operation_of(span: SpanRecord) -> tuple[str, str]:
     return span.service, span.name
+
+
+def timed_samples(traces: Iterable[Trace], key_of: Callable[[SpanRecord], str | None],
+                  origin_ns: int) -> dict[str, list[tuple[float, Sample]]]:
+    """Per key, each of its spans as a sample with the seconds after ``origin_ns`` at
+    which it ended (the input of :func:`phase_exemplars`)."""
+    timed: dict[str, list[tuple[float, Sample]]] = {}
+    for trace in traces:
+        for span in trace.spans:
+            key = key_of(span)
+            if key is not None:
+                timed.setdefault(key, []).append((
+                    (span.end_ns - origin_ns) / 1e9,
+                    Sample((span.end_ns - span.start_ns) / 1e6, span.trace_id)))
+    return timed
+
+
+def phase_exemplars(report: Mapping[str, Any],
+                    timed: Mapping[str, Sequence[tuple[float, Sample]]]) -> None:
+    """Adds ``exemplars`` to the phases of a fault report (``fault_windows[*]`` before,
+    during and after: overall and per target), in place. ``timed``: per target, each sample
+    with the seconds from the run's start at which it completed; a sample belongs to the
+    phase that holds the middle of its second, as the phases' figures count it."""
+    everything = [item for items in timed.values() for item in items]
+
+    def inside(items: Sequence[tuple[float, Sample]], lo: float, hi: float) -> list[Sample]:
+        return [sample for t, sample in items if lo <= math.floor(t) + 0.5 < hi]
+
+    for window in report.get("fault_windows") or ():
+        for phase in ("before", "during", "after"):
+            figures = window.get(phase)
+            if not isinstance(figures, dict) or figures.get("from_s") is None:
+                continue
+            lo, hi = float(figures["from_s"]), float(figures["to_s"])
+            figures["exemplars"] = pick_exemplars(inside(everything, lo, hi), figures)
+            for name, target in (figures.get("targets") or {}).items():
+                if isinstance(target, dict):
+                    target["exemplars"] = pick_exemplars(inside(timed.get(name, ()), lo, hi),
+                                                         target)

@@ -300,18 +300,30 @@ def analyze_server_spans(trace_file: Path) -> ServerSide:
                       network_queueing(spans, server, LOADGEN_SERVICE, CANCELLED), traces)
 
 
-def _endpoint_exemplars(endpoints: dict[str, dict[str, Any]], traces: list[Trace]) -> None:
-    """The traces behind each endpoint's percentiles: the load generator's request spans
-    (their roots), by the name Locust gives the endpoint."""
-    from ecomctl.analysis.exemplars import span_exemplars
+def _endpoint_of(span: SpanRecord) -> str | None:
+    """A request of the load generator (the root of its trace): its endpoint, by the name
+    Locust gives it; None for any other span, or a request cut short by the end."""
     from ecomctl.telemetry.loadgen import CANCELLED, LOADGEN_SERVICE
 
-    def endpoint_of(span: SpanRecord) -> str | None:
-        finished = span.service == LOADGEN_SERVICE and not span.attributes.get(CANCELLED)
-        return span.name if finished and span.kind == "CLIENT" else None
+    finished = span.service == LOADGEN_SERVICE and not span.attributes.get(CANCELLED)
+    return span.name if finished and span.kind == "CLIENT" else None
 
-    for name, found in span_exemplars(traces, endpoint_of, endpoints).items():
+
+def _endpoint_exemplars(endpoints: dict[str, dict[str, Any]], traces: list[Trace]) -> None:
+    """The traces behind each endpoint's percentiles: the load generator's requests."""
+    from ecomctl.analysis.exemplars import span_exemplars
+
+    for name, found in span_exemplars(traces, _endpoint_of, endpoints).items():
         endpoints[name]["exemplars"] = found
+
+
+def add_phase_exemplars(result: dict[str, Any], traces: list[Trace], origin_s: float) -> None:
+    """The fault windows' phases, each percentile with the requests' traces behind it
+    (``origin_s``: the unix time the run's timeline counts from)."""
+    from ecomctl.analysis.exemplars import phase_exemplars, timed_samples
+
+    if result.get("fault_windows"):
+        phase_exemplars(result, timed_samples(traces, _endpoint_of, int(origin_s * 1e9)))
 
 
 @dataclass

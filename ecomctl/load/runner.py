@@ -44,6 +44,7 @@ from ecomctl.load.profiles import (
 )
 from ecomctl.load.result import (
     LoadConfig,
+    add_phase_exemplars,
     analyze_server_spans,
     build_result,
     load_started_at,
@@ -51,7 +52,7 @@ from ecomctl.load.result import (
     progress_counts,
     read_hdr_documents,
 )
-from ecomctl.load.timeline import add_timeline
+from ecomctl.load.timeline import add_timeline, origin
 
 GATEWAY_READY_TIMEOUT_S = 90.0
 GATEWAY_STOP_TIMEOUT_S = 90.0  # `serve --drain-on-exit` drains for 60 s at most
@@ -630,4 +631,7 @@ def run_load(
             server=server, invariants=invariants,
             drained=gateway.drained if gateway else None, locust_stats=run.locust_stats,
         )
-        return add_timeline(result, merged, records)
+        result = add_timeline(result, merged, records)
+        if server is not None:
+            add_phase_exemplars(result, server.traces, origin(merged))
+        return result

@@ -55,7 +55,8 @@ from ecomctl.results import (
     TimelinePoint,
     parse_result,
 )
-from ecomctl.results.common import Exemplars
+from ecomctl.results.common import Exemplars, read_exemplars
+from ecomctl.results.fields import Fields, ResultFormatError
 
 MAX_NINES = 4.0  # the percentile axis ends at 99.99%
 TOP_OPERATIONS = 25
@@ -319,7 +320,7 @@ def _simulation_sections(result: SimulationResult, links: TraceLinks | None = No
         ("invariants", "invariants", _invariants(result.invariants)),
         ("latency", "latency", _latency(result.journeys, links=links)),
         ("timeline", "over time", _timeline(result.timeline, _fault_bands(result))),
-        *_fault_windows(result),
+        *_fault_windows(result, links),
         ("trace", "slowest trace", _slowest_trace(result.slowest_trace)),
         ("operations", "operations", _operations(result.spans, links=links)),
         ("errors", "errors", _errors(result.errors)),
@@ -387,7 +388,7 @@ def _load_run_sections(result: LoadRunResult, links: TraceLinks | None = None
     if result.timeline is not None:
         sections.append(("timeline", "over time", _timeline(
             result.timeline, _fault_bands(result), unit="requests")))
-    sections += _fault_windows(result)
+    sections += _fault_windows(result, links)
     sections += [
         ("errors", "errors", _errors(result.errors, "Failed requests by cause")),
         ("outcomes", "outcomes", _outcomes(result.outcomes)),
@@ -633,17 +634,17 @@ def _fault_bands(result: SimulationResult | LoadRunResult) -> list[Band]:
     return bands
 
 
-def _fault_windows(result: SimulationResult | LoadRunResult) -> list[Section]:
+def _fault_windows(result: SimulationResult | LoadRunResult,
+                   links: TraceLinks | None = None) -> list[Section]:
     """Before / during / after each fault window (overall, then each endpoint or journey
-    the window slowed), and its recovery time."""
+    the window slowed), and its recovery time; each p95 links to the traces behind it."""
     windows = [_dict(w) for w in result.fault_windows or []]
     if not windows:
         return []
     phases = ("before", "during", "after")
 
     def cells(figures: Mapping[str, Any]) -> list[str]:
-        return [_ms(figures.get("p95_ms")) for figures in
-                (_dict(figures.get(p)) for p in phases)]
+        return [_phase_p95(_dict(figures.get(p)), links) for p in phases]
 
     rows = []
     for window in windows:
@@ -843,6 +844,17 @@ def _slowest_trace(slowest_trace: Mapping[str, Any] | None) -> str:
     )
     return _section("trace", "Slowest trace", f'<p class="summary">{summary}</p>',
                     _figure("Slowest trace waterfall", chart, "hover a row for its attributes"))
+
+
+def _phase_p95(figures: Mapping[str, Any], links: TraceLinks | None) -> str:
+    """A fault phase's p95, with links to its exemplars when they read as such (the
+    phases are raw dicts in a result; older results carry none)."""
+    try:
+        fields = Fields(figures, "phase")
+        latency, exemplars = LatencySummary.read(fields), read_exemplars(fields)
+    except ResultFormatError:
+        return _ms(figures.get("p95_ms"))
+    return _percentile(latency, exemplars, "p95_ms", links)
 
 
 def _percentile(latency: LatencySummary, exemplars: Exemplars | None, key: str,

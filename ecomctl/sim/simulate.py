@@ -358,8 +358,19 @@ def assemble(
         "trace_file": str(trace_file),
         "invariants": [asdict(r) for r in invariants],
         "ok": all(r.ok for r in invariants),
-        **fault_report(_time_buckets(recorder), fault_windows or [], run_s),
+        **_with_exemplars(fault_report(_time_buckets(recorder), fault_windows or [], run_s),
+                          traces, recorder.started_ns),
     }
+
+
+def _with_exemplars(report: dict[str, Any], traces: list[Trace], started_ns: int
+                    ) -> dict[str, Any]:
+    """The fault windows' phases, each percentile with the journeys' traces behind it."""
+    from ecomctl.analysis.exemplars import journey_of, phase_exemplars, timed_samples
+
+    if report.get("fault_windows"):
+        phase_exemplars(report, timed_samples(traces, journey_of, started_ns))
+    return report
 
 
 def sampler_description(settings: Settings) -> str:

@@ -17,6 +17,18 @@ def _p95(window: dict[str, Any], phase: str, target: str) -> float:
     return float(window[phase]["targets"][target]["p95_ms"])
 
 
+def _phase_exemplars_hold(window: dict[str, Any], target: str) -> None:
+    """The traces behind the "during" p95 of ``target`` come from that phase: slower than
+    anything near the p95 before it (the fault slows every one)."""
+    figures = window["during"]["targets"][target]
+    found = figures["exemplars"]["p95"]
+    assert 1 <= len(found) <= 3, figures
+    for exemplar in found:
+        assert len(exemplar["trace_id"]) == 32
+        assert exemplar["duration_ms"] > _p95(window, "before", target), (exemplar, window)
+    assert window["during"]["exemplars"]  # the phase overall has its own
+
+
 def test_load_run_with_a_payment_slow_window_shows_it_and_recovers(
     ecomctl: Any, seeded: Path, tmp_path: Path,
 ) -> None:
@@ -39,6 +51,7 @@ def test_load_run_with_a_payment_slow_window_shows_it_and_recovers(
     assert window["recovery_s"] is not None and window["recovery_s"] < 10, window
     assert result["recovery_s"] == window["recovery_s"]
     assert _p95(window, "after", checkout) < during
+    _phase_exemplars_hold(window, checkout)
     assert "fault windows" in run.stdout
 
     passing = tmp_path / "gates.yaml"
@@ -66,3 +79,4 @@ def test_simulation_with_a_db_slow_window_slows_checkout_only_meanwhile(
     before, during = _p95(window, "before", "checkout"), _p95(window, "during", "checkout")
     assert during > before + 300, (before, during)
     assert window["after"]["targets"]["checkout"]["count"] > 0
+    _phase_exemplars_hold(window, "checkout")

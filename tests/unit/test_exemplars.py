@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from ecomctl.analysis.exemplars import Sample, bucket_of, pick_exemplars
+from ecomctl.analysis.exemplars import Sample, bucket_of, phase_exemplars, pick_exemplars
 from ecomctl.reports.trace_links import TraceLinks, exemplar_cell
 from ecomctl.results import Exemplar, LatencySummary
 
@@ -53,3 +54,32 @@ def test_a_percentile_cell_links_to_its_traces_with_its_bucket() -> None:
     # Without a trace UI, links go to the page's own waterfall.
     assert f'href="#trace-{"a" * 32}"' in exemplar_cell("30.0", latency, exemplars, "p95",
                                                         TraceLinks(None))
+
+
+def test_fault_phases_get_the_traces_that_ended_inside_them() -> None:
+    """A sample belongs to the phase that holds the middle of the second it ended in, as
+    the phases' own figures count it; targets get theirs, the phase all of them."""
+    phase = {"p50_ms": 10.0, "p95_ms": 100.0, "p99_ms": 200.0}
+    report: dict[str, Any] = {"fault_windows": [{
+        "before": {"from_s": 0.0, "to_s": 5.0, **phase,
+                   "targets": {"checkout": dict(phase), "browse": dict(phase)}},
+        "during": {"from_s": 5.0, "to_s": 10.0, **phase, "targets": {"checkout": dict(phase)}},
+        "after": {"from_s": None, "to_s": None},
+    }]}
+    timed = {"checkout": [(4.9, Sample(90.0, "c-before")), (5.0, Sample(95.0, "c-during")),
+                          (9.99, Sample(8.0, "c-late"))],
+             "browse": [(0.2, Sample(150.0, "b-before")), (10.0, Sample(9.0, "b-after"))]}
+
+    phase_exemplars(report, timed)
+
+    window = report["fault_windows"][0]
+
+    def ids(figures: dict[str, Any]) -> dict[str, list[str]]:
+        found = figures["exemplars"]
+        return {rung: [e["trace_id"] for e in items] for rung, items in found.items()}
+
+    assert ids(window["before"]) == {"p95": ["c-before"], "p99": ["b-before"]}
+    assert ids(window["before"]["targets"]["checkout"]) == {"p95": ["c-before"]}
+    assert ids(window["before"]["targets"]["browse"]) == {"p99": ["b-before"]}
+    assert ids(window["during"]) == {"p50": ["c-late"], "p95": ["c-during"]}
+    assert "exemplars" not in window["after"]  # the run ended before it

@@ -22,6 +22,7 @@ from ecomctl.errors import ConfigError
 from ecomctl.load.result import HDR_FORMAT, LoadConfig, build_result, merge_hdr_documents
 from ecomctl.load.result import RESULT_SCHEMA as LOAD_PRODUCER_SCHEMA
 from ecomctl.reports.html import render_html_report
+from ecomctl.reports.trace_links import TraceLinks
 from ecomctl.results import (
     BENCH_SCHEMA,
     RESULT_SCHEMA,
@@ -226,6 +227,29 @@ def test_the_load_run_page_plots_endpoints_and_the_timeline_with_fault_windows()
                  "503 backend_unavailable", "payment_declined", "ok requests",
                  "Client against server latency", "invariants hold", "l1 60, l3 20"):
         assert text in page
+
+
+def test_a_fault_phase_p95_links_to_its_exemplars() -> None:
+    phase = {"from_s": 0.0, "to_s": 2.0, "p50_ms": 5.0, "p95_ms": 9.0, "p99_ms": 20.0}
+    during = {**phase, "from_s": 2.0, "to_s": 4.0,
+              "exemplars": {"p95": [{"trace_id": "d" * 32, "duration_ms": 8.5}]},
+              "targets": {"POST /api/checkout": {
+                  **phase, "exemplars": {"p95": [{"trace_id": "e" * 32, "duration_ms": 9.0}]}}}}
+    page = render_html_report(_load_document(fault_windows=[{
+        "fault": "redis-down", "start_s": 2.0, "end_s": 4.0, "before": phase,
+        "during": during, "after": {**phase, "exemplars": {"p95": "not a list"}},
+        "slowed": ["POST /api/checkout"], "recovery_s": 1.0}]),
+        TraceLinks("http://127.0.0.1:19411/zipkin"))
+    faults = page[page.index('id="faults"'):]
+    faults = faults[:faults.index("</section>")]
+    hrefs = re.findall(r'class="exemplar" href="([^"]+)"', faults)
+    assert hrefs == [f"http://127.0.0.1:19411/zipkin/traces/{c * 32}" for c in "de"]
+    assert 'data-lo="5.0" data-hi="9.0"' in faults  # the p95's bucket: (p50, p95]
+    # A phase whose exemplars do not read as such still shows its p95 (the last column
+    # before recovery), without links.
+    overall = faults[faults.index("overall p95"):]
+    overall = overall[:overall.index("</tr>")]
+    assert overall.endswith('<td class="num">9.00</td><td class="num">1 s</td>')
 
 
 def test_the_bench_page_draws_one_bar_per_row_against_its_target() -> None:
