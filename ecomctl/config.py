@@ -8,6 +8,7 @@ works without any configuration and a Docker Compose user only has to export the
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -197,10 +198,10 @@ class PushBack:
     """``ECOMCTL_LOGIN_LIMIT``: per client address, ``RATE/s,BURST`` or ``off``."""
     register: RateLimit | None = RateLimit(per_s=2.0, burst=100)
     """``ECOMCTL_REGISTER_LIMIT``: per client address, ``RATE/s,BURST`` or ``off``."""
-    trust_forwarded_for: bool = False
-    """``ECOMCTL_TRUST_FORWARDED_FOR=1``: the client address is the last ``X-Forwarded-For``
-    entry (what the one proxy in front of us saw). Off, the header is ignored: anyone can
-    send it."""
+    forwarded_allow_ips: tuple[str, ...] = ()
+    """``ECOMCTL_FORWARDED_ALLOW_IPS`` (``serve --forwarded-allow-ips``): the proxies, comma
+    separated addresses or networks (``*``: any), whose ``X-Forwarded-For`` names the client.
+    Empty (the default), the header is ignored: anyone can send it."""
     db_acquire_timeout_s: float = 2.0
     """``ECOMCTL_DB_ACQUIRE_TIMEOUT``: longest wait for a pooled PostgreSQL connection (503)."""
     hash_queue: int = 16
@@ -216,14 +217,16 @@ class PushBack:
             return source.get(name, "").strip()
 
         default = cls()
+        if get("ECOMCTL_TRUST_FORWARDED_FOR"):
+            raise ConfigError("ECOMCTL_TRUST_FORWARDED_FOR is replaced by "
+                              "ECOMCTL_FORWARDED_ALLOW_IPS: name the proxies you trust")
         concurrency = _number("ECOMCTL_LIMIT_CONCURRENCY", get("ECOMCTL_LIMIT_CONCURRENCY"),
                               int, default.limit_concurrency or 0, low=0)
         return cls(
             login=_rate_limit("ECOMCTL_LOGIN_LIMIT", get("ECOMCTL_LOGIN_LIMIT"), default.login),
             register=_rate_limit("ECOMCTL_REGISTER_LIMIT", get("ECOMCTL_REGISTER_LIMIT"),
                                  default.register),
-            trust_forwarded_for=_flag("ECOMCTL_TRUST_FORWARDED_FOR",
-                                      get("ECOMCTL_TRUST_FORWARDED_FOR")),
+            forwarded_allow_ips=forwarded_allow_ips(get("ECOMCTL_FORWARDED_ALLOW_IPS")),
             db_acquire_timeout_s=_number("ECOMCTL_DB_ACQUIRE_TIMEOUT",
                                          get("ECOMCTL_DB_ACQUIRE_TIMEOUT"), float,
                                          default.db_acquire_timeout_s, low=0.001),
@@ -428,12 +431,18 @@ def _rate_limit(name: str, value: str, default: RateLimit | None) -> RateLimit |
                           "(e.g. 5/s,100) or off") from exc
 
 
-def _flag(name: str, value: str) -> bool:
-    if value.lower() in ("", "0", "false", "no", "off"):
-        return False
-    if value.lower() in ("1", "true", "yes", "on"):
-        return True
-    raise ConfigError(f"{name}={value!r}: expected 1/0, true/false, yes/no or on/off")
+def forwarded_allow_ips(value: str) -> tuple[str, ...]:
+    """``ECOMCTL_FORWARDED_ALLOW_IPS``: ``*``, or addresses and networks, comma separated."""
+    items = tuple(item.strip() for item in value.split(",") if item.strip())
+    for item in items:
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"ECOMCTL_FORWARDED_ALLOW_IPS: {item!r} is not an address or "
+                              "network (expected e.g. 10.0.0.5,192.168.0.0/16 or *)") from None
+    return items
 
 
 def _number(

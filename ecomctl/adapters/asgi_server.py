@@ -2,6 +2,8 @@
 
 The embedding program owns Ctrl-C, so uvicorn's signal handlers are switched off; the
 listening socket is bound before start-up, so ``port=0`` yields the port actually chosen.
+The client address is the socket's peer unless the caller names trusted proxies (uvicorn
+trusts ``X-Forwarded-For`` from 127.0.0.1 by default: on a loopback server, every client).
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ import asyncio
 import contextlib
 import math
 import socket
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from dataclasses import dataclass
 
 import uvicorn
 from starlette.types import ASGIApp
 
+from ecomctl.adapters.http_guards import InFlightLimit, idle_closing
 from ecomctl.errors import ServerStartError
+
+IDLE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -51,25 +56,34 @@ async def serving(
     shutdown_timeout_s: float = 5.0,
     reuse_port: bool = False,
     limit_concurrency: int | None = None,
+    forwarded_allow_ips: Sequence[str] = (),
+    idle_timeout_s: float = IDLE_TIMEOUT_S,
 ) -> AsyncIterator[ServedAddress]:
     """Serve ``app`` in a background task until the block exits.
 
     ``reuse_port`` (SO_REUSEPORT) lets several processes listen on the same port, the kernel
     spreading connections among them: how ``serve --role api`` processes share one port.
-    ``limit_concurrency``: past that many open connections or in-flight requests, uvicorn
-    answers 503 at once (and closes the connection) instead of queueing; None: no limit.
+    ``limit_concurrency``: past that many requests in flight, a 503 at once (and the
+    connection closed) instead of queueing; None: no limit. ``forwarded_allow_ips``: the
+    proxies (addresses, networks, ``*``) whose ``X-Forwarded-For`` names the client; none by
+    default. A connection that sends no request within ``idle_timeout_s`` is closed.
     """
     sock = _listen_socket(name, host, port, reuse_port=reuse_port)
+    if limit_concurrency is not None:
+        app = InFlightLimit(app, limit_concurrency)
     server = _EmbeddedServer(
         uvicorn.Config(
             app,
+            http=idle_closing(idle_timeout_s),
+            timeout_keep_alive=math.ceil(idle_timeout_s),
             interface="asgi3",
             lifespan="off",
             log_config=None,  # leave the host program's logging alone
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=math.ceil(shutdown_timeout_s),
-            limit_concurrency=limit_concurrency,
+            proxy_headers=bool(forwarded_allow_ips),
+            forwarded_allow_ips=list(forwarded_allow_ips) or None,
         )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]), name=name)

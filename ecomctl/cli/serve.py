@@ -94,9 +94,15 @@ def gateway(
     limit_concurrency: int = typer.Option(
         None, "--limit-concurrency", min=0, max=1_000_000,
         show_default="$ECOMCTL_LIMIT_CONCURRENCY or 1024",
-        help="Open connections plus in-flight requests per API process before the gateway "
-        "answers 503 at once instead of queueing (0: no limit). Idle keep-alive connections "
-        "count: keep it above the number of concurrent clients.",
+        help="Requests in flight per API process before the gateway answers 503 at once "
+        "instead of queueing (0: no limit). Open connections do not count: one that sends "
+        "no request is closed after 5 s.",
+    ),
+    forwarded_allow_ips: str = typer.Option(
+        None, "--forwarded-allow-ips", show_default="$ECOMCTL_FORWARDED_ALLOW_IPS or none",
+        help="Proxies in front of the gateway (comma separated addresses or networks, * for "
+        "any) whose X-Forwarded-For names the client: what the per-address limits count. "
+        "By default the header is ignored, since any client can send it.",
     ),
 ) -> None:
     """Serve the shop: the HTTP API (gateway plus all nine services) and its event workers.
@@ -115,6 +121,13 @@ def gateway(
     from ecomctl.faults.flag_file import default_flags_file
 
     flags = flags_file or default_flags_file()
+    _raise_open_files_limit()
+    if forwarded_allow_ips is not None:
+        from ecomctl.config import forwarded_allow_ips as parse_allow_ips
+
+        parse_allow_ips(forwarded_allow_ips)  # a bad value: exit 2 before anything starts
+        # Through the environment, so every process of the shop (workers too) reads it.
+        os.environ["ECOMCTL_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
     count = workers or os.cpu_count() or 1
     if role is Role.events or count == 1:
         event_loop.run(_serve(host, port, role, payment_gateway_url, trace_file,
@@ -134,6 +147,18 @@ def gateway(
 
 
 DRAIN_TIMEOUT_S = 60.0
+
+
+def _raise_open_files_limit() -> None:
+    """Every socket is a file: a soft limit of 1,024 (many distributions' default) would let
+    a thousand idle clients stop the gateway from accepting. Up to the hard limit, which
+    the children inherit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 async def _serve(

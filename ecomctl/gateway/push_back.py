@@ -1,8 +1,9 @@
 """Per-client-address limits on the routes that are expensive to abuse (login, register).
 
-The client address is the connection's peer (the ASGI ``client``). ``X-Forwarded-For`` is
-ignored unless the deployment says a proxy sets it (``ECOMCTL_TRUST_FORWARDED_FOR``): anyone
-can send the header, so trusting it by default would let every request pick its own bucket.
+The client address is the ASGI ``client``: the connection's peer, or, behind a proxy the
+operator names (``ECOMCTL_FORWARDED_ALLOW_IPS``), what that proxy says in ``X-Forwarded-For``
+(the server, ``adapters/asgi_server``, decides). Anyone can send the header, so trusting it by
+default would let every request pick its own bucket.
 """
 
 from __future__ import annotations
@@ -29,18 +30,12 @@ class RateLimiter(Protocol):
 
 
 class RequestLimits:
-    def __init__(self, limiter: RateLimiter | None, *, trust_forwarded_for: bool = False) -> None:
+    def __init__(self, limiter: RateLimiter | None) -> None:
         self._limiter = limiter
-        self._trust_forwarded_for = trust_forwarded_for
 
-    def client(self, request: HTTPConnection) -> str:
+    @staticmethod
+    def client(request: HTTPConnection) -> str:
         """The address the request comes from ("" when the server does not say)."""
-        if self._trust_forwarded_for:
-            forwarded = request.headers.get("x-forwarded-for", "")
-            # The last entry is the one our proxy appended: what it saw connecting.
-            last = forwarded.rpartition(",")[2].strip()
-            if last:
-                return last
         return request.client.host if request.client else ""
 
     async def admit(self, name: str, request: HTTPConnection) -> str:

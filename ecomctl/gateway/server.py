@@ -1,8 +1,10 @@
 """Running the gateway over HTTP on top of a running shop stack.
 
 The gateway refuses what it cannot serve well: per-address limits on login and register,
-and at most ``limit_concurrency`` connections plus in-flight requests (uvicorn answers 503 at
-once beyond that, instead of queueing). Both come from the settings (``PushBack``).
+at most ``limit_concurrency`` requests in flight (a 503 at once beyond that, instead of
+queueing), connections that send no request closed after a few seconds, and the client
+address from ``X-Forwarded-For`` only behind proxies the operator names. All come from the
+settings (``PushBack``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ from ecomctl.gateway.push_back import RequestLimits
 
 
 def gateway_app(shop: ShopStack) -> FastAPI:
-    limits = RequestLimits(shop.rate_limiter,
-                           trust_forwarded_for=shop.settings.push_back.trust_forwarded_for)
+    limits = RequestLimits(shop.rate_limiter)
     app = create_app(shop.services, shop.readiness, limits)
     shop.telemetry.instrument_app(app)
     return app
@@ -42,5 +43,6 @@ async def running_gateway(
     async with serving(
         gateway_app(shop), name="gateway", host=host, port=port, reuse_port=reuse_port,
         limit_concurrency=limit_concurrency or None,
+        forwarded_allow_ips=shop.settings.push_back.forwarded_allow_ips,
     ) as address:
         yield address

@@ -26,8 +26,10 @@ from dataclasses import replace
 
 import httpx
 import pytest
+import redis.asyncio as redis
 
 from ecomctl.adapters.postgres.database import Database
+from ecomctl.adapters.rate_limit import bucket_key
 from ecomctl.bootstrap import ShopStack, StackOptions, running_stack
 from ecomctl.config import PushBack, Settings
 from ecomctl.errors import Overloaded
@@ -232,6 +234,80 @@ async def test_an_attacker_cannot_lock_the_owner_out_from_another_address(
         # A slip of the owner's own is forgiven by the next success.
         assert (await login(owner, email, "typo-typo")).status_code == 401
         assert (await login(owner, email)).status_code == 200
+
+
+async def failed_logins_with_spoofed_addresses(url: str, count: int, address: str
+                                               ) -> list[int]:
+    """``count`` failed logins from ``address``, each claiming another in X-Forwarded-For."""
+    async with client_at(url, address) as client:
+        return [(await client.post(
+            "/api/users/login",
+            json={"email": f"nobody-{i}@example.test", "password": "guess-guess"},
+            headers={"X-Forwarded-For": f"198.51.{i // 250}.{i % 250 + 1}"},
+        )).status_code for i in range(count)]
+
+
+async def test_a_spoofed_x_forwarded_for_does_not_pick_another_bucket(
+    limited_url: str, redis_client: redis.Redis
+) -> None:
+    """Through uvicorn, as a client would, from 127.0.0.1: the address uvicorn trusts to
+    send the header unless told otherwise. The header changes nothing unless the operator
+    names the proxy (the burst is 4 failed logins per address)."""
+    key = bucket_key("login", "127.0.0.1")  # shared with other tests: start full, leave full
+    await redis_client.delete(key)
+    try:
+        statuses = await failed_logins_with_spoofed_addresses(limited_url, 150, "127.0.0.1")
+    finally:
+        await redis_client.delete(key)
+    assert statuses[:4] == [401] * 4 and Counter(statuses[4:]) == {429: 146}
+
+
+async def test_behind_a_named_proxy_x_forwarded_for_is_the_client(migrated: object) -> None:
+    env = {"ECOMCTL_LOGIN_LIMIT": LOGIN_LIMIT}
+    async with served(env, "--forwarded-allow-ips", "127.0.0.0/8") as url:
+        # Each request says another client; the proxy (any 127.x) is trusted to say so.
+        statuses = await failed_logins_with_spoofed_addresses(url, 20, loopback())
+        assert statuses == [401] * 20
+        async with client_at(url, loopback()) as client:
+            claimed = f"203.0.{random.randint(0, 255)}.{random.randint(1, 254)}"
+            same = [(await client.post(
+                "/api/users/login", json={"email": "nobody@example.test", "password": "guess"},
+                headers={"X-Forwarded-For": claimed})).status_code for _ in range(6)]
+        assert same == [401] * 4 + [429] * 2  # one named client: one bucket
+
+
+IDLE_SOCKETS = 1100
+
+
+async def test_idle_sockets_neither_take_the_concurrency_limit_nor_stay_open(
+    migrated: object,
+) -> None:
+    """More sockets than the concurrency limit (1,024 by default), none sending a byte:
+    requests on other connections are still served, and the server closes the idle ones
+    after a few seconds (5)."""
+    async with served({}) as url:
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        idle = [await asyncio.open_connection(host, int(port)) for _ in range(IDLE_SOCKETS)]
+        try:
+            await idle_sockets_cost_nothing(url, idle)
+        finally:
+            for _, writer in idle:
+                writer.close()
+
+
+async def idle_sockets_cost_nothing(
+    url: str, idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+) -> None:
+    async with client_at(url, loopback()) as client:
+        health = await client.get("/healthz")
+        assert health.status_code == 200, health.text
+
+    async def closed_by_server(reader: asyncio.StreamReader) -> bool:
+        return await asyncio.wait_for(reader.read(1), timeout=15) == b""
+
+    started = time.perf_counter()
+    closed = await asyncio.gather(*(closed_by_server(reader) for reader, _ in idle))
+    assert all(closed) and 3 <= time.perf_counter() - started <= 15
 
 
 # -- overload: far more requests than the gateway can serve ----------------------------------

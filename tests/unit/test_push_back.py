@@ -4,14 +4,15 @@ address, the Redis data-dir migration to the append-only file."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
-from starlette.requests import Request
+from starlette.types import Message, Receive, Scope, Send
 
+from ecomctl.adapters.http_guards import InFlightLimit
 from ecomctl.config import PushBack, RateLimit, Settings
 from ecomctl.errors import ConfigError, Overloaded
-from ecomctl.gateway.push_back import RequestLimits
 from ecomctl.services.admission import FairSlots
 from ecomctl.stack.backend import StackPaths
 from ecomctl.stack.backends.redis import AOF_DIR, RedisBackend
@@ -85,38 +86,24 @@ def test_push_back_settings_from_the_environment() -> None:
     assert defaults.login is not None and defaults.login.burst >= 50  # a simulator's start
     tuned = Settings.from_env({
         "ECOMCTL_LOGIN_LIMIT": "5/s,20", "ECOMCTL_REGISTER_LIMIT": "off",
-        "ECOMCTL_TRUST_FORWARDED_FOR": "yes", "ECOMCTL_DB_ACQUIRE_TIMEOUT": "0.5",
+        "ECOMCTL_FORWARDED_ALLOW_IPS": "10.0.0.1, 192.168.0.0/16",
+        "ECOMCTL_DB_ACQUIRE_TIMEOUT": "0.5",
         "ECOMCTL_HASH_QUEUE": "4", "ECOMCTL_LIMIT_CONCURRENCY": "0",
     }).push_back
-    assert tuned == PushBack(login=RateLimit(5.0, 20), register=None, trust_forwarded_for=True,
+    assert tuned == PushBack(login=RateLimit(5.0, 20), register=None,
+                             forwarded_allow_ips=("10.0.0.1", "192.168.0.0/16"),
                              db_acquire_timeout_s=0.5, hash_queue=4, limit_concurrency=None)
 
 
 @pytest.mark.parametrize("name,value", [
     ("ECOMCTL_LOGIN_LIMIT", "5"), ("ECOMCTL_LOGIN_LIMIT", "0/s,5"),
     ("ECOMCTL_REGISTER_LIMIT", "x,1"), ("ECOMCTL_DB_ACQUIRE_TIMEOUT", "nan"),
-    ("ECOMCTL_HASH_QUEUE", "-1"), ("ECOMCTL_TRUST_FORWARDED_FOR", "maybe"),
+    ("ECOMCTL_HASH_QUEUE", "-1"), ("ECOMCTL_FORWARDED_ALLOW_IPS", "10.0.0.1,proxy"),
+    ("ECOMCTL_TRUST_FORWARDED_FOR", "1"),  # replaced: saying so beats ignoring it
 ])
 def test_bad_push_back_settings_are_config_errors(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
-
-
-def _request(peer: str, forwarded: str | None = None) -> Request:
-    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
-    return Request({"type": "http", "method": "POST", "path": "/", "headers": headers,
-                    "client": (peer, 40000)})
-
-
-def test_the_client_address_ignores_x_forwarded_for_unless_trusted() -> None:
-    spoofed = _request("10.0.0.9", "1.2.3.4")
-    assert RequestLimits(None).client(spoofed) == "10.0.0.9"
-    behind_proxy = _request("10.0.0.1", "6.6.6.6, 203.0.113.7")
-    # The proxy appends what it saw; the first entry is whatever the client claimed.
-    assert RequestLimits(None, trust_forwarded_for=True).client(behind_proxy) == "203.0.113.7"
-    assert RequestLimits(None, trust_forwarded_for=True).client(_request("10.0.0.1")) == (
-        "10.0.0.1"
-    )
 
 
 def test_a_redis_snapshot_becomes_the_append_only_files_base(tmp_path: Path) -> None:
@@ -170,3 +157,35 @@ async def test_the_simulated_shopper_logs_in_again_on_a_401_and_retries_once() -
         ("GET", "/api/cart", "Bearer second"),
     ]
     await client.close()
+
+
+async def test_the_in_flight_limit_refuses_requests_beyond_it_and_only_those() -> None:
+    release = asyncio.Event()
+
+    async def slow_app(scope: Scope, receive: Receive, send: Send) -> None:
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    limited = InFlightLimit(slow_app, 2)
+    sent: list[list[Message]] = [[], [], [], []]
+
+    async def call(i: int, kind: str = "http") -> None:
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: Message) -> None:
+            sent[i].append(message)
+
+        await limited({"type": kind}, receive, send)
+
+    admitted = [asyncio.create_task(call(i)) for i in range(2)]
+    await asyncio.sleep(0)
+    await call(2)  # refused at once: the limit is taken
+    assert sent[2][0]["status"] == 503 and (b"retry-after", b"1") in sent[2][0]["headers"]
+    assert json.loads(sent[2][1]["body"])["error"] == "overloaded"
+    release.set()
+    await asyncio.gather(*admitted)
+    assert [m[0]["status"] for m in sent[:2]] == [200, 200] and limited.in_flight == 0
+    await call(3)  # and the next one is served
+    assert sent[3][0]["status"] == 200
