@@ -368,9 +368,9 @@ class Settings:
                                       cls.max_pending_orders, low=1),
             service_name=source.get("OTEL_SERVICE_NAME", "").strip()
             or resource_attributes.get("service.name") or "ecomctl",
-            traces_sampler=source.get("OTEL_TRACES_SAMPLER", "").strip()
-            or "parentbased_always_on",
-            traces_sampler_arg=source.get("OTEL_TRACES_SAMPLER_ARG", "").strip() or None,
+            traces_sampler=_sampler(source.get("OTEL_TRACES_SAMPLER", "")),
+            traces_sampler_arg=_sampler_arg(source.get("OTEL_TRACES_SAMPLER", ""),
+                                            source.get("OTEL_TRACES_SAMPLER_ARG", "")),
             metrics_exporter=_choice(
                 "OTEL_METRICS_EXPORTER", source.get("OTEL_METRICS_EXPORTER", "").strip() or "otlp",
                 ("none", "otlp"),
@@ -429,6 +429,35 @@ def _rate_limit(name: str, value: str, default: RateLimit | None) -> RateLimit |
     except (ValueError, ConfigError) as exc:
         raise ConfigError(f"{name}={value!r}: expected RATE/s,BURST with both > 0 "
                           "(e.g. 5/s,100) or off") from exc
+
+
+SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always_on",
+            "parentbased_always_off", "parentbased_traceidratio")
+
+
+def _sampler(value: str) -> str:
+    """``OTEL_TRACES_SAMPLER``: one of the spec's names, in any case."""
+    name = value.strip().lower() or "parentbased_always_on"
+    if name not in SAMPLERS:
+        raise ConfigError(f"OTEL_TRACES_SAMPLER={value.strip()!r}: expected one of "
+                          f"{', '.join(SAMPLERS)}")
+    return name
+
+
+def _sampler_arg(sampler: str, value: str) -> str | None:
+    """``OTEL_TRACES_SAMPLER_ARG``: a ratio in [0, 1], read only by the ratio samplers (the
+    others ignore it, as the spec says)."""
+    value = value.strip()
+    if not value or not _sampler(sampler).endswith("traceidratio"):
+        return None
+    try:
+        ratio = float(value)
+    except ValueError:
+        ratio = math.nan
+    if not 0.0 <= ratio <= 1.0:
+        raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG={value!r}: expected a sampling ratio "
+                          "from 0 to 1 (e.g. 0.1)")
+    return value
 
 
 def forwarded_allow_ips(value: str) -> tuple[str, ...]:

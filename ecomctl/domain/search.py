@@ -92,8 +92,12 @@ class SearchQuery:
             object.__setattr__(self, "min_price", money(self.min_price))
         if self.max_price is not None:
             object.__setattr__(self, "max_price", money(self.max_price))
-        # min_price > max_price is a range nothing falls in (no hits), not an error: the two
-        # bounds are independent inputs, and no schema of them could say otherwise.
+        # An empty range is a client's mistake (swapped bounds), said as such rather than
+        # answered with no hits; the document says it, since no schema of two parameters can.
+        if (self.min_price is not None and self.max_price is not None
+                and self.min_price > self.max_price):
+            raise ValidationFailed(f"min_price {self.min_price} is above max_price "
+                                   f"{self.max_price}")
         if not _is_int(self.page) or self.page < 1:
             raise ValidationFailed("page must be an integer >= 1")
         if not _is_int(self.page_size) or not 1 <= self.page_size <= MAX_PAGE_SIZE:

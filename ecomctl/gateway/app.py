@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ecomctl import __version__
 from ecomctl.domain.models import CheckoutOutcome, User
 from ecomctl.domain.search import SearchQuery
-from ecomctl.errors import AuthenticationFailed
+from ecomctl.errors import AuthenticationFailed, NotFound
 from ecomctl.gateway import schemas as s
 from ecomctl.gateway.errors import install_error_handlers
 from ecomctl.gateway.idempotency import HEADER, idempotent
@@ -203,7 +203,8 @@ def create_app(
             pattern=s.PRICE, description="Lowest price (a decimal string, e.g. 9.99)."
         )] = None,
         max_price: Annotated[str | None, Query(
-            pattern=s.PRICE, description="Highest price; below min_price nothing matches."
+            pattern=s.PRICE,
+            description="Highest price; below min_price the request is refused (422)."
         )] = None,
         # Elasticsearch serves the first 10,000 hits: 100 pages of at most 100.
         page: Annotated[int, Query(ge=1, le=100)] = 1,
@@ -242,8 +243,11 @@ def create_app(
         return s.CartOut.of(await shop.carts.set_quantity(user.id, product_id, body.quantity,
                                                           create=False))
 
-    @app.delete("/api/cart/items/{product_id}", tags=["cart"], responses=_AUTHENTICATED)
+    @app.delete("/api/cart/items/{product_id}", tags=["cart"], responses=_responses(
+        _AUTHENTICATED, _error(404, "an id past the largest there can be (2^63 - 1)")))
     async def remove_item(product_id: Annotated[int, s.PathId], user: CurrentUser) -> s.CartOut:
+        if product_id > s.MAX_ID:  # no such product; removing a line that is not there is 200
+            raise NotFound("product", product_id)
         return s.CartOut.of(await shop.carts.remove_item(user.id, product_id))
 
     IdempotencyKey = Annotated[str | None, Header(

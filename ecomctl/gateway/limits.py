@@ -23,31 +23,31 @@ class BodySizeLimit:
             await _too_large(send, self.max_bytes)
             return
         received = 0
-        response_started = False
+        response_started = refused = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    # A chunked body says its size only as it comes: answer 413 now, and tell
+                    # the app its client left, so it stops reading (whatever it then sends
+                    # is dropped: the 413 is the answer).
+                    if not response_started and not refused:
+                        refused = True
+                        await _too_large(send, self.max_bytes)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal response_started
+            if refused:
+                return
             response_started = response_started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
-            if not response_started:
-                await _too_large(send, self.max_bytes)
-
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, counting_receive, tracking_send)
 
 
 async def _too_large(send: Send, limit: int) -> None:

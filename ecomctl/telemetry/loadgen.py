@@ -43,6 +43,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from ecomctl import __version__
 from ecomctl.config import Settings
+from ecomctl.telemetry.sampling import sampler_from
 from ecomctl.telemetry.trace_store import capture_processor
 
 LOADGEN_SERVICE = "loadgen"
@@ -150,8 +151,10 @@ class LoadgenTracing:
         detected = Resource.create({"service.version": __version__})
         resource = Resource({"service.namespace": "ecomctl", **detected.attributes,
                              "service.name": LOADGEN_SERVICE})
-        # The sampler comes from OTEL_TRACES_SAMPLER, as the gateway's does.
-        self.provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+        # The sampler comes from OTEL_TRACES_SAMPLER, as the gateway's does, checked the same
+        # way (the SDK's own reading raises a traceback on a ratio above 1).
+        self.provider = TracerProvider(resource=resource, shutdown_on_exit=False,
+                                       sampler=sampler_from(Settings.from_env()))
         for processor in processors:
             self.provider.add_span_processor(processor)
         self.tracer = self.provider.get_tracer("ecomctl.loadgen", __version__)

@@ -26,13 +26,6 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExporte
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_OFF,
-    ALWAYS_ON,
-    ParentBased,
-    Sampler,
-    TraceIdRatioBased,
-)
 from opentelemetry.sdk.version import __version__ as sdk_version
 from opentelemetry.semconv.attributes.service_attributes import (
     SERVICE_INSTANCE_ID,
@@ -52,30 +45,11 @@ from ecomctl.config import OtlpExporterSettings, Settings
 from ecomctl.errors import ConfigError
 from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.routing import ROUTER
+from ecomctl.telemetry.sampling import sampler_from
 from ecomctl.telemetry.spans import ServiceTracer
 
 _install_lock = threading.Lock()
 _installed = False
-
-
-def sampler_from(settings: Settings) -> Sampler:
-    """The standard ``OTEL_TRACES_SAMPLER`` names."""
-    name, arg = settings.traces_sampler, settings.traces_sampler_arg
-    try:
-        ratio = float(arg) if arg is not None else 1.0
-    except ValueError as exc:
-        raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG={arg!r} is not a number") from exc
-    samplers: dict[str, Sampler] = {
-        "always_on": ALWAYS_ON,
-        "always_off": ALWAYS_OFF,
-        "traceidratio": TraceIdRatioBased(ratio),
-        "parentbased_always_on": ParentBased(ALWAYS_ON),
-        "parentbased_always_off": ParentBased(ALWAYS_OFF),
-        "parentbased_traceidratio": ParentBased(TraceIdRatioBased(ratio)),
-    }
-    if name not in samplers:
-        raise ConfigError(f"OTEL_TRACES_SAMPLER={name!r}: expected one of {sorted(samplers)}")
-    return samplers[name]
 
 
 DEFAULT_NAMESPACE = "ecomctl"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
 from ecomctl.config import LOCAL_PORTS, Settings
 
@@ -96,6 +97,16 @@ def test_bad_configuration_exits_2_with_the_variable_named(ecomctl: Any) -> None
     result = ecomctl("doctor", env={"DATABASE_URL": "mysql://shop"})
     assert result.exit_code == 2
     assert "DATABASE_URL" in result.stderr
+
+
+@pytest.mark.parametrize("sampler", ["traceidratio", "ParentBased_TraceIdRatio"])
+def test_a_sampling_ratio_out_of_range_exits_2_in_one_line(ecomctl: Any, sampler: str) -> None:
+    result = ecomctl("checkout", "simulate", "--shoppers", "1", "--duration", "1s",
+                     env={"OTEL_TRACES_SAMPLER": sampler, "OTEL_TRACES_SAMPLER_ARG": "2"})
+    assert result.exit_code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert "OTEL_TRACES_SAMPLER_ARG='2'" in " ".join(lines) and "Traceback" not in result.stderr
+    assert len(lines) <= 2  # one message (rich may wrap it at the terminal's width)
 
 
 def test_unknown_backend_name_is_a_usage_error(ecomctl: Any) -> None:

@@ -16,6 +16,9 @@ Pending orders of the fuzz shopper and where to write the status counts through
 - One Idempotency-Key per intent, as the document asks of clients: a valid generated key gets
   a unique suffix, or two cases drawing the same key would be told (rightly) 422, "the same
   key with another request".
+- Price ranges the right way round: a search whose min_price is above its max_price is refused
+  (422), a rule between two parameters that no schema of them can state (the document says
+  it in words), so valid bounds are put in order before the call.
 - Every answer's status is counted per operation into ``ECOMCTL_FUZZ_COUNTS`` (JSON).
 """
 
@@ -28,6 +31,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -118,6 +122,22 @@ def flatmap_body(ctx: Any, body: Any) -> Any:
 @schemathesis.hook
 def flatmap_path_parameters(ctx: Any, path_parameters: Any) -> Any:
     return _with_real_ids(path_parameters, PATH_ORDER_ID)
+
+
+def _price(value: object) -> Decimal | None:
+    try:
+        return Decimal(value) if isinstance(value, str) and value.isascii() else None
+    except ArithmeticError:
+        return None
+
+
+@schemathesis.hook
+def map_query(ctx: Any, query: Any) -> Any:
+    if isinstance(query, dict):
+        low, high = _price(query.get("min_price")), _price(query.get("max_price"))
+        if low is not None and high is not None and low > high:
+            query = {**query, "min_price": query["max_price"], "max_price": query["min_price"]}
+    return query
 
 
 @schemathesis.hook

@@ -113,6 +113,10 @@ async def test_users_never_see_each_others_cart_or_orders(
         (b'{"product_id": 1, "quantity": 1, "price": "0.01"}', 422),
         (b'[]', 422),
         (b'{"product_id": 999999999999, "quantity": 1}', 404),
+        # In the column's range (bigint) but no such product: 404, and past it (no row has it).
+        (b'{"product_id": 4611686018427387904, "quantity": 1}', 404),
+        (b'{"product_id": 9223372036854775807, "quantity": 1}', 404),
+        (b'{"product_id": 9223372036854775999, "quantity": 1}', 404),
     ],
 )
 async def test_bad_cart_input_gets_a_json_4xx(
@@ -133,6 +137,20 @@ async def test_oversized_bodies_missing_auth_and_bad_ids(client: httpx.AsyncClie
     too_big = await client.post("/api/users/register", content=huge,
                                 headers={"Content-Type": "application/json"})
     assert too_big.status_code == 413 and too_big.json()["error"] == "payload_too_large"
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the size shows as it comes
+        yield b'{"email": "'
+        for _ in range(20):
+            yield b"a" * 8192
+
+    chunked = await client.post("/api/users/register", content=chunks(),
+                                headers={"Content-Type": "application/json"})
+    assert "content-length" not in chunked.request.headers
+    assert chunked.status_code == 413 and chunked.json()["error"] == "payload_too_large"
+    assert (await client.get(f"/api/products/{2**62}")).status_code == 404
+    assert (await client.get(f"/api/products/{2**63}")).status_code == 404
+    assert (await client.patch(f"/api/cart/items/{2**64}", json={"quantity": 1},
+                               headers=await _login(client))).status_code == 404
     assert (await client.get("/api/cart")).status_code == 401
     bad = await client.get("/api/cart", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401 and bad.headers["www-authenticate"] == "Bearer"
@@ -205,10 +223,11 @@ async def test_answers_the_fuzzer_found_out_of_the_document(
     assert (await client.patch("/api/cart/items/999999999999", json={"quantity": 2},
                                headers=auth)).status_code == 404
     assert (await client.get("/api/cart", headers=auth)).json() == {"lines": []}
-    # An inverted price range is a search for nothing, not an error.
-    nothing = await client.get("/api/search", params={"q": word, "min_price": "50",
+    # An inverted price range is a client's mistake, said as such.
+    swapped = await client.get("/api/search", params={"q": word, "min_price": "50",
                                                       "max_price": "5.5"})
-    assert nothing.status_code == 200 and nothing.json()["total"] == 0, nothing.text
+    assert swapped.status_code == 422 and "min_price 50.00 is above max_price 5.50" in (
+        swapped.json()["message"]), swapped.text
     found = await client.get("/api/search", params={"q": word, "max_price": "1000"})
     assert found.json()["total"] == 2, found.text
     # Logout ends a valid session, and answers 401 to one that is not (any more).

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 from ecomctl.config import LOCAL_PORTS, Settings, cache_dir, local_stack_env, state_dir
 from ecomctl.errors import ConfigError
+from ecomctl.telemetry.sampling import sampler_from
 
 
 def test_defaults_point_at_the_local_stack() -> None:
@@ -92,3 +95,28 @@ def test_kafka_topic_prefix_is_read_and_validated() -> None:
     for bad in ("has space", "slash/", "x" * 201):
         with pytest.raises(ConfigError, match="ECOMCTL_KAFKA_TOPIC_PREFIX"):
             Settings.from_env({"ECOMCTL_KAFKA_TOPIC_PREFIX": bad})
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"},
+     "OTEL_TRACES_SAMPLER_ARG='2'"),
+    ({"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "half"},
+     "OTEL_TRACES_SAMPLER_ARG='half'"),
+    ({"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER='sometimes'"),
+])
+def test_bad_sampler_settings_are_config_errors(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_env(env)
+
+
+def test_sampler_names_ignore_case_and_only_ratio_samplers_read_the_argument() -> None:
+    settings = Settings.from_env({"OTEL_TRACES_SAMPLER": "ParentBased_TraceIdRatio",
+                                  "OTEL_TRACES_SAMPLER_ARG": " 0.5 "})
+    assert (settings.traces_sampler, settings.traces_sampler_arg) == (
+        "parentbased_traceidratio", "0.5")
+    sampler = sampler_from(settings)
+    assert isinstance(sampler, ParentBased) and "0.5" in sampler.get_description()
+    # The spec: a sampler that takes no argument ignores it (not an error).
+    ignored = Settings.from_env({"OTEL_TRACES_SAMPLER": "always_off",
+                                 "OTEL_TRACES_SAMPLER_ARG": "2"})
+    assert ignored.traces_sampler_arg is None and sampler_from(ignored) is ALWAYS_OFF
