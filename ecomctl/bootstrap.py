@@ -167,10 +167,7 @@ async def running_stack(
 async def _build(
     settings: Settings, options: StackOptions, telemetry: Telemetry
 ) -> AsyncIterator[ShopStack]:
-    import redis.asyncio as redis_lib
     from aiokafka import AIOKafkaProducer
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
     from ecomctl.adapters.cache import fast_fail_redis
     from ecomctl.adapters.kafka.consumer import EventConsumer
@@ -188,6 +185,7 @@ async def _build(
     from ecomctl.adapters.product_cache import product_cache
     from ecomctl.adapters.rate_limit import RedisRateLimiter
     from ecomctl.adapters.recommendation_cache import RedisRecommendationCache
+    from ecomctl.adapters.redis_pool import redis_client
     from ecomctl.adapters.redis_store import CartStore, LoginThrottle, SessionStore
     from ecomctl.adapters.search import ProductSearchIndex
     from ecomctl.services import consumers as handlers
@@ -213,12 +211,11 @@ async def _build(
                                     acquire_timeout_s=settings.push_back.db_acquire_timeout_s,
                                     on_wait=metrics.waited("postgres_pool"))
         stack.push_async_callback(db.close)
-        # Sessions and carts are the source of truth: fail fast, no silent retry storms.
-        # A blocking pool: a burst of requests waits for a connection instead of failing.
-        redis = redis_lib.Redis(connection_pool=redis_lib.BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=REDIS_POOL_SIZE, timeout=5,
-            socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1),
-        ))
+        # Sessions and carts are the source of truth: a few quick retries ride out a restart
+        # (the pool's connections all died), then 503. A blocking pool: a burst of requests
+        # waits for a connection instead of failing.
+        redis = redis_client(settings.redis_url, max_connections=REDIS_POOL_SIZE,
+                             timeout_s=2, retries=3)
         stack.push_async_callback(redis.aclose)
         cache_redis = fast_fail_redis(settings.redis_url)
         stack.push_async_callback(cache_redis.aclose)

@@ -26,12 +26,11 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from ecomctl.adapters.redis_pool import redis_client
 from ecomctl.services.ports.cache import CacheLevel
 from ecomctl.telemetry.metrics import ShopMetrics
 
@@ -47,18 +46,10 @@ _REDIS_ERRORS = (RedisError, OSError)
 
 
 def fast_fail_redis(url: str, *, timeout_s: float = 0.25, max_connections: int = 128) -> Redis:
-    """A Redis client suited to a cache: short socket timeouts and one immediate retry (for a
-    pooled connection that died), instead of redis-py's default of 10 retries with backoff,
+    """A Redis client suited to a cache: short timeouts and one retry (for a pooled
+    connection that died), instead of redis-py's default of several retries with backoff,
     which would turn a Redis outage into seconds of latency on every request."""
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=timeout_s,  # waiting for a free connection is bounded like the rest
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 1),
-    )
-    return Redis(connection_pool=pool)
+    return redis_client(url, max_connections=max_connections, timeout_s=timeout_s, retries=1)
 
 
 class L1Cache(Generic[T]):

@@ -2,9 +2,11 @@
 holds. The in-process client waits and retries as the HTTP one does on a 503, so a
 simulation with many shoppers starts instead of failing (the README's main job: 20).
 
-It runs before test_redis_durability on purpose: right after that test's Redis kill, CI saw
-this many new connections at once closed by the restarted server ("Connection closed by
-server", even for a fresh connection's PING), an open problem unrelated to the hash queue."""
+It runs after test_redis_durability (the file names sort so), in the same shop, on purpose:
+right after that test's Redis kill, CI once saw these logins fail with "Connection closed by
+server". The cause was the Redis client's retry, which never ran (a synchronous ``Retry``
+on an asyncio client; see adapters/redis_pool.py): every dead pooled connection failed one
+request."""
 
 from __future__ import annotations
 
