@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -28,6 +29,8 @@ from ecomctl.domain.flags import FaultFlags
 from ecomctl.domain.models import ShipmentStatus
 from ecomctl.services.shop import ShopServices
 from ecomctl.telemetry.setup import Telemetry
+
+_log = logging.getLogger("ecomctl.housekeeping")
 
 if TYPE_CHECKING:
     import redis.asyncio as redis
@@ -378,6 +381,10 @@ async def _run_housekeeping(
                 purged_at = time.monotonic()
         except InfraError:
             pass  # a backend outage: try again next round
+        except Exception:
+            # Anything else (a bug, a driver error nobody translated) must not stop expiry,
+            # reconciliation and the purge for good, silently: say it, try again next round.
+            _log.exception("housekeeping round failed; trying again in %gs", interval_s)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
 
@@ -404,5 +411,7 @@ async def _run_carrier(
                     due = moved >= CARRIER_BATCH
             except InfraError:
                 pass  # a backend outage: the carrier simply tries again next round
+            except Exception:
+                _log.exception("carrier round failed; trying again")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timing.poll_interval_s)

@@ -25,6 +25,7 @@
     └── InfraError               a backend or the host failed       -> CLI exit 1, HTTP 503
         ├── BackendUnavailable   a client could not reach a backend
         ├── Overloaded           work refused rather than queued    -> HTTP 503 + Retry-After
+        │   └── Contention       a deadlock or serialisation failure rolled it back: retry
         ├── RequestRejected      a backend refused the request itself (an HTTP 4xx): final
         ├── ServerStartError     an in-process HTTP server could not listen
         ├── MigrationError       the schema could not be brought up to date
@@ -224,6 +225,14 @@ class Overloaded(InfraError):
         super().__init__(f"{resource}: {detail}")
         self.resource = resource
         self.retry_after_s = max(1, int(retry_after_s))
+
+
+class Contention(Overloaded):
+    """PostgreSQL rolled the transaction back to break a deadlock (or a serialisation
+    conflict): nothing was done, and the same request again will most likely succeed."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("postgres", detail, retry_after_s=1)
 
 
 class ServerStartError(InfraError):

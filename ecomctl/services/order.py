@@ -324,17 +324,26 @@ class OrderService:
         return cancelled
 
     async def expire_due(self, limit: int = 100) -> int:
-        """The sweeper: cancel Pending orders past their hold, release their stock and emit
-        ``order.expired``. Safe to run in several processes at once (SKIP LOCKED)."""
-        async with self._units() as uow:
-            expired = await uow.orders.expired_pending(limit)
-            for order in expired:
+        """The sweeper: cancel up to ``limit`` Pending orders past their hold, release their
+        stock and emit ``order.expired``; how many it cancelled. Safe to run in several
+        processes at once (SKIP LOCKED). One order per transaction: each locks only its own
+        products, in product order as a reservation does. (Many orders in one transaction
+        locked product rows order by order, not in one global order, and could deadlock
+        with a checkout reserving the same products.)"""
+        done = 0
+        while done < limit:
+            async with self._units() as uow:
+                expired = await uow.orders.expired_pending(1)
+                if not expired:
+                    break
+                order = expired[0]
                 with self._tracer.span("order.expire", {"ecom.order.id": str(order.id)}):
                     await self._move(uow, order, frozenset({OrderStatus.PENDING}),
                                      OrderStatus.CANCELLED, event_type="order.expired",
                                      event={"reason": "expired"})
                     await self._inventory.release(uow, order.id)
-        return len(expired)
+            done += 1
+        return done
 
     async def any_expired(self) -> bool:
         """A cheap check, so the sweeper's idle polling writes nothing."""

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from ecomctl.errors import BackendUnavailable, Overloaded, ValidationFailed
+from ecomctl.errors import BackendUnavailable, Contention, Overloaded, ValidationFailed
 
 APPLICATION_NAME = "ecomctl"  # how the shop's connections show in pg_stat_activity
 
@@ -91,6 +91,10 @@ class Database:
                     await self.pool.release(conn)
         except _UNAVAILABLE as exc:
             raise BackendUnavailable("postgres", str(exc) or type(exc).__name__) from exc
+        except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
+            # Rolled back by the server, nothing done: the caller may simply try again
+            # (a 503 with Retry-After over HTTP, another attempt for a consumer).
+            raise Contention(f"rolled back by a conflict with another transaction: {exc}") from exc
         except asyncpg.CharacterNotInRepertoireError as exc:
             # PostgreSQL text cannot hold NUL (0x00): that is the input's fault, not a 500.
             raise ValidationFailed("text must not contain NUL (0x00) characters") from exc
