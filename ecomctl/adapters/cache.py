@@ -31,6 +31,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from ecomctl.adapters.redis_pool import redis_client
+from ecomctl.backoff import jittered
 from ecomctl.services.ports.cache import CacheLevel
 from ecomctl.telemetry.metrics import ShopMetrics
 
@@ -373,7 +374,7 @@ class TieredCache(Generic[T]):
                 if self._pubsub is not None:
                     self._counts["redis_errors"] += 1
                     await self._close_pubsub()
-                await asyncio.sleep(self._breaker_s)
+                await asyncio.sleep(jittered(self._breaker_s))
                 continue
             if message is not None and message.get("type") == "message":
                 data = message["data"]

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
+from ecomctl.backoff import jittered
 from ecomctl.domain.events import PAYMENT_EVENTS, new_event
 from ecomctl.domain.models import Order, PaymentAttempt, PaymentStatus
 from ecomctl.services.ports.orders import UnitOfWork
@@ -116,7 +117,7 @@ class PaymentService:
                     self._metrics.payments.add(1, {"ecom.payment.status": result.status.value})
                 if result.status not in _RETRYABLE:
                     break
-                await asyncio.sleep(self._retry_delay_s * number)
+                await asyncio.sleep(jittered(self._retry_delay_s * number))
             final = attempts[-1].status
             span.set_attribute("ecom.payment.status", final.value)
             span.set_attribute("ecom.payment.attempts", len(attempts))

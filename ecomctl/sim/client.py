@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
+from ecomctl.backoff import jittered
 from ecomctl.errors import (
     BackendUnavailable,
     DomainError,
@@ -242,7 +243,7 @@ class HttpClient:
                 if exc.cause not in _RETRYABLE_CHECKOUT or attempt == _CHECKOUT_TRIES:
                     raise
                 await asyncio.sleep(exc.retry_after_s if exc.retry_after_s is not None
-                                    else 0.5 * attempt)
+                                    else jittered(0.5 * attempt))
                 continue
             break
         return CheckoutOutcome(UUID(body["order_id"]), body["outcome"], Decimal(body["total"]))

@@ -72,6 +72,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from ecomctl.adapters.kafka.dlq import DeadLetterWriter, dead_letter_headers
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.backoff import jittered, next_backoff
 from ecomctl.domain.events import ConsumedEvent
 from ecomctl.errors import BackendUnavailable, InfraError, is_retryable
 from ecomctl.telemetry.context import current_service
@@ -291,9 +292,9 @@ class EventConsumer:
             try:
                 batches = await consumer.getmany(timeout_ms=self._poll_timeout_ms)
             except KafkaError as exc:
-                backoff = min(self._max_backoff_s, backoff * 2 or self._retry_backoff_s)
+                backoff = next_backoff(backoff, self._retry_backoff_s, self._max_backoff_s)
                 self._note_error("poll", exc)
-                await _sleep_unless(stop, backoff)
+                await _sleep_unless(stop, jittered(backoff))
                 continue
             backoff = 0.0
             if batches:
@@ -475,10 +476,10 @@ class EventConsumer:
                     # The backend, not the message: retry without spending the attempt budget.
                     attempt -= 1
                     self.stats.infra_retries += 1
-                    infra_backoff = min(self._max_backoff_s,
-                                        infra_backoff * 2 or self._retry_backoff_s)
+                    infra_backoff = next_backoff(infra_backoff, self._retry_backoff_s,
+                                                 self._max_backoff_s)
                     self._note_error(f"event {event.event_id}", exc)
-                    await _sleep_unless(stop, infra_backoff)
+                    await _sleep_unless(stop, jittered(infra_backoff))
                     if stop.is_set():
                         return False
                     continue
@@ -512,7 +513,7 @@ class EventConsumer:
             return await self._dead_letter(record, exc, attempt, first_failure, parent, stop)
         self.stats.retries += 1
         backoff = min(self._max_backoff_s, self._retry_backoff_s * 2 ** (attempt - 1))
-        await _sleep_unless(stop, backoff)
+        await _sleep_unless(stop, jittered(backoff))
         return False if stop.is_set() else None
 
     async def _dead_letter(
@@ -546,8 +547,9 @@ class EventConsumer:
                         self.stats.dlq_write_failures += 1
                         self._note_error(f"dead letter of {record.topic}[{record.partition}]"
                                          f"@{record.offset}", write_error)
-                        backoff = min(self._max_backoff_s, backoff * 2 or self._retry_backoff_s)
-                        await _sleep_unless(stop, backoff)
+                        backoff = next_backoff(backoff, self._retry_backoff_s,
+                                               self._max_backoff_s)
+                        await _sleep_unless(stop, jittered(backoff))
                         if stop.is_set():
                             return False
         finally:

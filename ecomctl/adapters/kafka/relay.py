@@ -37,6 +37,7 @@ from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
 )
 
 from ecomctl.adapters.postgres.database import Database
+from ecomctl.backoff import jittered, next_backoff
 from ecomctl.errors import BackendUnavailable, InfraError
 from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.spans import ServiceTracer
@@ -242,9 +243,10 @@ class OutboxRelay:
             try:
                 published = await self.run_once()
             except Exception as exc:  # any failure is transient for a relay: keep going
-                backoff = min(self._max_backoff_s, backoff * 2 or _FIRST_BACKOFF_S)
-                self._record_failure(exc, backoff)
-                await _sleep_unless(stop, backoff)
+                backoff = next_backoff(backoff, _FIRST_BACKOFF_S, self._max_backoff_s)
+                pause = jittered(backoff)
+                self._record_failure(exc, pause)
+                await _sleep_unless(stop, pause)
                 continue
             backoff = 0.0
             if published == 0:
@@ -265,9 +267,9 @@ class OutboxRelay:
                 if not await self._pending():
                     return
             except Exception as exc:
-                backoff = min(self._max_backoff_s, backoff * 2 or _FIRST_BACKOFF_S)
-                self._record_failure(exc, backoff)
-                pause = backoff
+                backoff = next_backoff(backoff, _FIRST_BACKOFF_S, self._max_backoff_s)
+                pause = jittered(backoff)
+                self._record_failure(exc, pause)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise OutboxDrainTimeout(
