@@ -136,6 +136,14 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = allowed_methods(request)
         return error_body(exc.status_code, "http_error", str(exc.detail), **headers)
 
+    @app.exception_handler(TimeoutError)
+    async def timed_out(_: Request, exc: TimeoutError) -> JSONResponse:
+        # A call of the request's own that gave up (the database's timeouts are already
+        # BackendUnavailable): the service could not answer in time, not a bug.
+        log.warning("request timed out: %r", exc)
+        return error_body(503, "timed_out", "the request timed out; try again",
+                          **{"Retry-After": "1"})
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")

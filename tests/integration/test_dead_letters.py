@@ -7,6 +7,7 @@ Every test has its own topics (uuid names), consumer names and index alias, and 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -258,6 +259,33 @@ async def test_a_failure_that_never_ends_is_dead_lettered_after_n_attempts_with_
     assert row["group"] == consumer.group_id and row["source_offset"] == 0
     first_failure = datetime.fromisoformat(row["first_failure"])
     assert started <= first_failure <= datetime.fromisoformat(row["dead_lettered_at"])
+
+
+async def test_a_handler_whose_own_call_times_out_spends_its_attempts_then_dead_letters(
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
+) -> None:
+    """A TimeoutError of the handler's own (its call to a third party), raised while its
+    PostgreSQL connection is fine, is the handler's failure: it spends attempts and reaches
+    the dead-letter topic. (It used to read as "PostgreSQL unavailable", retried for ever.)"""
+    topic = await scratch.topic()
+    slow = uuid.uuid4()
+    await producer.send_and_wait(topic, envelope(slow), key=b"o-9")
+    calls: Counter[uuid.UUID] = Counter()
+
+    async def handler(event: ConsumedEvent, conn: asyncpg.Connection) -> None:
+        calls[event.event_id] += 1
+        assert await conn.fetchval("SELECT 1") == 1  # the database answers
+        await asyncio.wait_for(asyncio.sleep(1), timeout=0.01)  # the third party does not
+
+    consumer = consumer_for(scratch, topic, handler, db, max_attempts=3)
+    async with consuming(consumer):
+        assert await consumer.wait_until_idle(IDLE_TIMEOUT_S)
+
+    assert calls[slow] == 3 and consumer.stats.infra_retries == 0
+    assert consumer.stats.dead_lettered == 1
+    [letter] = await read_dead_letters(scratch.bootstrap, [dlq_topic(topic)])
+    row = letter.to_dict()
+    assert row["error_type"] == "TimeoutError" and row["attempts"] == 3
 
 
 # -- replay ---------------------------------------------------------------------------------

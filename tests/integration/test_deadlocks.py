@@ -1,6 +1,7 @@
-"""Deadlocks on the real PostgreSQL: the one PostgreSQL rolls back is a retryable
-``Contention`` (503 with Retry-After over HTTP), never a 500; the expiry sweep forced into one
-recovers, and the housekeeping loop that runs it keeps running."""
+"""Deadlocks and timeouts on the real PostgreSQL. The transaction PostgreSQL rolls back to
+break a deadlock is a retryable ``Contention`` (503 with Retry-After over HTTP), never a 500;
+the expiry sweep forced into one recovers, and the housekeeping loop that runs it keeps
+running. A timeout is the database's only when the driver raised it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from ecomctl.bootstrap import ShopStack
-from ecomctl.errors import Contention
+from ecomctl.errors import BackendUnavailable, Contention
 from tests.shopdata import http_shopper, make_catalogue
 
 LOCK = "SELECT 1 FROM inventory WHERE product_id = $1 FOR UPDATE"
@@ -111,3 +112,18 @@ async def test_a_sweep_forced_into_a_deadlock_recovers_and_housekeeping_goes_on(
     # And the loop is still alive: another order expires on its own.
     assert await _cancelled_within(shop, await _expire(shop, await _pending_order(
         client, [low])), 15)
+
+
+async def test_a_timeout_is_the_databases_only_when_the_driver_raised_it(
+    shop: ShopStack,
+) -> None:
+    """A statement timeout (asyncpg raised it) means the database did not answer; the
+    caller's own timeout, on a live connection, stays the caller's."""
+    with pytest.raises(BackendUnavailable):
+        async with shop.db.connection() as conn:
+            await conn.fetchval("SELECT pg_sleep(1)", timeout=0.05)
+    with pytest.raises(TimeoutError) as raised:
+        async with shop.db.connection() as conn:
+            await conn.fetchval("SELECT 1")
+            await asyncio.wait_for(asyncio.sleep(1), timeout=0.01)
+    assert not isinstance(raised.value, BackendUnavailable)

@@ -168,3 +168,20 @@ async def test_register_refuses_what_the_document_refuses_before_any_service(
     ):
         response = await client.post("/api/users/register", json=body)
         assert response.status_code == 422, response.text
+
+
+async def test_a_timeout_of_the_requests_own_is_a_503_with_retry_after() -> None:
+    from ecomctl.gateway.errors import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/slow")
+    async def slow() -> None:
+        raise TimeoutError("the carrier did not answer")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answer = await client.get("/slow")
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    assert answer.json() == {"error": "timed_out", "message": "the request timed out; try again"}

@@ -9,6 +9,7 @@ only grows. Batch tools (seeding, benches) leave it unbounded.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -19,7 +20,9 @@ from ecomctl.errors import BackendUnavailable, Contention, Overloaded, Validatio
 
 APPLICATION_NAME = "ecomctl"  # how the shop's connections show in pg_stat_activity
 
-# Errors that mean "the database is not there", as opposed to a bug in our SQL.
+# Errors that mean "the database is not there", as opposed to a bug in our SQL. The first
+# two are everyone's: raised by the work done with a live connection (a handler's own call
+# that timed out), they are that work's, not the database's (see ``_driver_failed``).
 _UNAVAILABLE = (
     OSError,
     TimeoutError,
@@ -31,6 +34,25 @@ _UNAVAILABLE = (
     asyncpg.QueryCanceledError,
     asyncpg.InternalClientError,  # what a connection killed mid-query sometimes raises
 )
+
+
+class _NotTheDatabase(Exception):
+    """Carries an OSError or TimeoutError of the caller's own past the translation below."""
+
+    def __init__(self, error: OSError | TimeoutError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _driver_failed(conn: asyncpg.Connection, exc: BaseException) -> bool:
+    """Whether an OSError or TimeoutError raised inside a connection's block is the
+    database's: the connection died with it, or asyncpg raised it (a statement timeout).
+    Otherwise it is the caller's own (a consumer handler's call that timed out): it must
+    spend an attempt like any failure, not be retried for ever as an outage."""
+    if conn.is_closed():
+        return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any("/asyncpg/" in frame.filename for frame in frames)
 
 
 class Database:
@@ -84,11 +106,17 @@ class Database:
                 ) from exc
             try:
                 yield conn
+            except (OSError, TimeoutError) as exc:
+                if not _driver_failed(conn, exc):
+                    raise _NotTheDatabase(exc) from exc
+                raise
             finally:
                 # The pool's reset query on release is housekeeping, not part of the
                 # operation: untraced, so it does not add a span to every trace.
                 with suppress_instrumentation():
                     await self.pool.release(conn)
+        except _NotTheDatabase as wrapped:
+            raise wrapped.error from wrapped.error.__cause__
         except _UNAVAILABLE as exc:
             raise BackendUnavailable("postgres", str(exc) or type(exc).__name__) from exc
         except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
