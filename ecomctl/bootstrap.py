@@ -220,8 +220,11 @@ async def _build(
         redis = redis_client(settings.redis_url, max_connections=REDIS_POOL_SIZE,
                              timeout_s=2, retries=3)
         stack.push_async_callback(redis.aclose)
-        cache_redis = fast_fail_redis(settings.redis_url)
+        # The caches' own Redis (it evicts); the rate limits' fail fast on the main one.
+        cache_redis = fast_fail_redis(settings.redis_cache_url)
         stack.push_async_callback(cache_redis.aclose)
+        limits_redis = fast_fail_redis(settings.redis_url)
+        stack.push_async_callback(limits_redis.aclose)
 
         gateway_url = options.payment_gateway_url
         running_gateway = None
@@ -342,7 +345,7 @@ async def _build(
             stack.push_async_callback(_stop_tasks, stop, tasks)
 
         # On the fast-failing client: with Redis down the limiter lets requests through.
-        limiter = RedisRateLimiter(cache_redis, {"login": settings.push_back.login,
+        limiter = RedisRateLimiter(limits_redis, {"login": settings.push_back.login,
                                                  "register": settings.push_back.register})
         yield ShopStack(settings, telemetry, db, redis, services, relay, consumers,
                         running_gateway, flags, cache, search_index, limiter, gateway_url)
@@ -377,7 +380,7 @@ async def _run_housekeeping(
                 await services.reconciler.reconcile()
             if time.monotonic() - purged_at > IDEMPOTENCY_PURGE_INTERVAL_S:
                 with suppress_instrumentation():
-                    await services.idempotency.purge_expired()
+                    await services.idempotency.purge()
                 purged_at = time.monotonic()
         except InfraError:
             pass  # a backend outage: try again next round

@@ -27,6 +27,7 @@ class LocalPorts:
 
     postgres: int = 15432
     redis: int = 16379
+    redis_cache: int = 16380  # the cache's own Redis: evicts its keys, never a session
     kafka: int = 19092
     kafka_controller: int = 19093
     elasticsearch: int = 19200
@@ -55,6 +56,7 @@ def local_stack_env() -> dict[str, str]:
             f"postgresql://{LOCAL_DB_USER}:{LOCAL_DB_PASSWORD}@{h}:{p.postgres}/{LOCAL_DB_NAME}"
         ),
         "REDIS_URL": f"redis://{h}:{p.redis}/0",
+        "REDIS_CACHE_URL": f"redis://{h}:{p.redis_cache}/0",
         "KAFKA_BOOTSTRAP_SERVERS": f"{h}:{p.kafka}",
         "ELASTICSEARCH_URL": f"http://{h}:{p.elasticsearch}",
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{h}:{p.otlp_grpc}",
@@ -242,6 +244,11 @@ class Settings:
 
     database_url: str
     redis_url: str
+    """``REDIS_URL``: sessions, carts, login throttles and rate limits (never evicted)."""
+    redis_cache_url: str
+    """``REDIS_CACHE_URL``: the product and recommendation caches (L2) and their
+    invalidations, in a Redis of their own that evicts least-recently-used keys when full;
+    default: the local stack's, or ``REDIS_URL`` when only that is set."""
     kafka_bootstrap_servers: tuple[str, ...]
     elasticsearch_url: str
     otlp_endpoint: str
@@ -334,6 +341,8 @@ class Settings:
         return cls(
             database_url=_url("DATABASE_URL", get("DATABASE_URL"), ("postgresql", "postgres")),
             redis_url=_url("REDIS_URL", get("REDIS_URL"), ("redis", "rediss")),
+            redis_cache_url=_url("REDIS_CACHE_URL", _cache_url(source, defaults),
+                                 ("redis", "rediss")),
             kafka_bootstrap_servers=_host_ports(
                 "KAFKA_BOOTSTRAP_SERVERS", get("KAFKA_BOOTSTRAP_SERVERS")
             ),
@@ -458,6 +467,15 @@ def _sampler_arg(sampler: str, value: str) -> str | None:
         raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG={value!r}: expected a sampling ratio "
                           "from 0 to 1 (e.g. 0.1)")
     return value
+
+
+def _cache_url(source: Mapping[str, str], defaults: Mapping[str, str]) -> str:
+    """``REDIS_CACHE_URL``, else the local stack's cache when ``REDIS_URL`` is the local
+    stack's too, else ``REDIS_URL`` (a deployment with one Redis keeps working)."""
+    if cache := source.get("REDIS_CACHE_URL", "").strip():
+        return cache
+    redis = source.get("REDIS_URL", "").strip()
+    return redis if redis and redis != defaults["REDIS_URL"] else defaults["REDIS_CACHE_URL"]
 
 
 def forwarded_allow_ips(value: str) -> tuple[str, ...]:

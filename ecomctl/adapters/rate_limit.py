@@ -53,7 +53,8 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 return {allowed, wait}
 """
 
-_UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError, TimeoutError)
+_UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError,
+                redis_errors.OutOfMemoryError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True)

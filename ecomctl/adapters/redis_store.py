@@ -32,7 +32,9 @@ DAY_S = 86_400
 _MAX_TOKEN_CHARS = 256
 
 # "Redis is not there" (as opposed to a bug such as a wrong command or a Lua error).
-_UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError, TimeoutError)
+# A full Redis (it never evicts the source of truth) refuses writes: unavailable, not a 500.
+_UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError,
+                redis_errors.OutOfMemoryError, OSError, TimeoutError)
 
 
 @asynccontextmanager

@@ -26,10 +26,11 @@ def database_url(url: str, name: str) -> str:
 
 def scratch_env(settings: Settings) -> dict[str, str]:
     """The variables that point ecomctl at the scratch places."""
-    redis = urlsplit(settings.redis_url)
+    redis, cache = urlsplit(settings.redis_url), urlsplit(settings.redis_cache_url)
     return {
         "DATABASE_URL": database_url(settings.database_url, SCRATCH_DB),
         "REDIS_URL": urlunsplit(redis._replace(path=f"/{SCRATCH_REDIS_DB}")),
+        "REDIS_CACHE_URL": urlunsplit(cache._replace(path=f"/{SCRATCH_REDIS_DB}")),
         "ECOMCTL_SEARCH_ALIAS": SCRATCH_SEARCH_ALIAS,
         "ECOMCTL_KAFKA_TOPIC_PREFIX": SCRATCH_TOPIC_PREFIX,
     }

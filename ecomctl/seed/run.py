@@ -141,6 +141,8 @@ async def seed_shop(
         conn = await asyncpg.connect(settings.database_url, timeout=10)
     redis = redis_lib.Redis.from_url(settings.redis_url, socket_timeout=10,
                                      socket_connect_timeout=5)
+    cache_redis = redis_lib.Redis.from_url(settings.redis_cache_url, socket_timeout=10,
+                                           socket_connect_timeout=5)
     client = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=60)
     try:
         with _postgres_errors():
@@ -153,9 +155,12 @@ async def seed_shop(
         loads, load_seconds, shoppers = loaded
 
         removed = await seed_cache.clear_shop_keys(redis)
+        if settings.redis_cache_url != settings.redis_url:
+            removed += await seed_cache.clear_shop_keys(cache_redis)
         with _postgres_errors():
             search = await _index(conn, client, search_alias, report)
-            cache = await _warm(settings, redis, warm_cache, report) if warm_cache else None
+            cache = (await _warm(settings, cache_redis, warm_cache, report) if warm_cache
+                     else None)
         path = write_credentials(credentials_path, plan.seed, shoppers)
         return SeedReport(
             plan, seeded=True,
@@ -169,6 +174,7 @@ async def seed_shop(
     finally:
         await conn.close()
         await redis.aclose()
+        await cache_redis.aclose()
         await client.close()
 
 

@@ -36,6 +36,9 @@ class IdempotencyPolicy:
     keep_for: timedelta = timedelta(hours=24)
     lease: timedelta = timedelta(seconds=60)
     """A request running longer than this is presumed dead; its key may be taken over."""
+    keep_per_user: int = 1000
+    """Finished keys kept per user at most (the newest): a client minting a key per
+    request cannot grow the table without bound within the day keys are kept."""
 
 
 @dataclass(frozen=True)
@@ -101,5 +104,13 @@ class IdempotencyService:
         await self._store.finish(user_id, key, response)
         return Replayable(response, replayed=False)
 
-    async def purge_expired(self, limit: int = 1000) -> int:
-        return await self._store.purge_expired(limit)
+    async def purge(self, batch: int = 1000) -> int:
+        """Forget expired keys and each user's keys beyond the cap, in batches of ``batch``
+        rows until a batch finds nothing (so the purge keeps up with any write rate; a short
+        batch proves nothing when another process purges too); how many."""
+        purged = 0
+        while (done := await self._store.purge_expired(batch)) > 0:
+            purged += done
+        while (done := await self._store.purge_excess(self.policy.keep_per_user, batch)) > 0:
+            purged += done
+        return purged

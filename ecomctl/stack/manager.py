@@ -56,14 +56,14 @@ class LocalStack:
         from ecomctl.stack.backends.kafka import KafkaBackend
         from ecomctl.stack.backends.postgres import PostgresBackend
         from ecomctl.stack.backends.prometheus import PrometheusBackend
-        from ecomctl.stack.backends.redis import RedisBackend
+        from ecomctl.stack.backends.redis import RedisBackend, RedisCacheBackend
         from ecomctl.stack.backends.zipkin import ZipkinBackend
 
         self.paths = paths or StackPaths(state=state_dir(), cache=cache_dir())
         self.user = user if user is not None else service_user()
         kinds: Sequence[type[Backend]] = (
-            PostgresBackend, RedisBackend, KafkaBackend, ElasticsearchBackend, JaegerBackend,
-            ZipkinBackend, PrometheusBackend,
+            PostgresBackend, RedisBackend, RedisCacheBackend, KafkaBackend,
+            ElasticsearchBackend, JaegerBackend, ZipkinBackend, PrometheusBackend,
         )
         self.backends: dict[str, Backend] = {k.name: k(self.paths, self.user) for k in kinds}
 

@@ -11,7 +11,8 @@ import pytest
 
 from ecomctl.config import LOCAL_PORTS, Settings
 
-BACKENDS = {"postgres", "redis", "kafka", "elasticsearch", "jaeger", "zipkin", "prometheus"}
+BACKENDS = {"postgres", "redis", "redis-cache", "kafka", "elasticsearch", "jaeger", "zipkin",
+            "prometheus"}
 
 
 def test_stack_status_json_reports_every_backend_healthy(ecomctl: Any) -> None:
@@ -86,8 +87,8 @@ def test_stack_env_prints_evaluable_exports(ecomctl: Any) -> None:
         ["bash", "-c", result.stdout + "\nenv"], capture_output=True, text=True, check=True
     ).stdout
     for name in (
-        "DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "ELASTICSEARCH_URL",
-        "OTEL_EXPORTER_OTLP_ENDPOINT", "ECOMCTL_TRACE_QUERY_URL",
+        "DATABASE_URL", "REDIS_URL", "REDIS_CACHE_URL", "KAFKA_BOOTSTRAP_SERVERS",
+        "ELASTICSEARCH_URL", "OTEL_EXPORTER_OTLP_ENDPOINT", "ECOMCTL_TRACE_QUERY_URL",
     ):
         assert f"{name}=" in shown, name
     assert f"127.0.0.1:{LOCAL_PORTS.postgres}" in shown

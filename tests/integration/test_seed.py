@@ -53,6 +53,7 @@ class Scratch:
     credentials: Path
     db: Database
     redis: redis_lib.Redis
+    cache: redis_lib.Redis
 
 
 def _with_path(url: str, path: str) -> str:
@@ -69,17 +70,21 @@ async def scratch(
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = _with_path(settings.database_url, f"/{name}")
     redis_url = _with_path(settings.redis_url, f"/{REDIS_DB}")
+    cache_url = _with_path(settings.redis_cache_url, f"/{REDIS_DB}")
     client = redis_lib.Redis.from_url(redis_url)
+    cache = redis_lib.Redis.from_url(cache_url)
     db: Database | None = None
     try:
         await migrate(url, load_migrations(fixtures_dir() / "migrations"))
         db = await Database.connect(url, max_size=4)
         yield Scratch(
-            settings=dataclasses.replace(settings, database_url=url, redis_url=redis_url),
+            settings=dataclasses.replace(settings, database_url=url, redis_url=redis_url,
+                                         redis_cache_url=cache_url),
             alias=alias,
             credentials=tmp_path_factory.mktemp("seed") / "shoppers.json",
             db=db,
             redis=client,
+            cache=cache,
         )
     finally:
         if db is not None:
@@ -90,7 +95,9 @@ async def scratch(
             await es.indices.delete(index=",".join(found))
         await es.close()
         await clear_shop_keys(client)
+        await clear_shop_keys(cache)
         await client.aclose()
+        await cache.aclose()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
@@ -262,7 +269,7 @@ async def test_credentials_file_lets_shoppers_log_in(scratch: Scratch) -> None:
 
 async def test_reset_clears_shop_keys_and_can_warm_the_product_cache(scratch: Scratch) -> None:
     await scratch.redis.set("ecomctl:cart:1", "stale")
-    await scratch.redis.set(f"{PRODUCT_CACHE_NAMESPACE}:1", "stale")
+    await scratch.cache.set(f"{PRODUCT_CACHE_NAMESPACE}:1", "stale")
     report = await seed(scratch, 42, warm=25)
     assert await scratch.redis.get("ecomctl:cart:1") is None
     assert report.redis_keys_removed >= 2
@@ -273,7 +280,8 @@ async def test_reset_clears_shop_keys_and_can_warm_the_product_cache(scratch: Sc
             "WHERE p.active ORDER BY i.sold DESC, p.id LIMIT 25"
         )
     keys = [f"{PRODUCT_CACHE_NAMESPACE}:{row['id']}" for row in best]
-    cached = await scratch.redis.mget(keys)
+    assert await scratch.redis.mget(keys) == [None] * len(keys)  # the cache has its own Redis
+    cached = await scratch.cache.mget(keys)
     assert all(raw is not None and raw != b"stale" for raw in cached)
     assert json.loads(cached[0])["id"] == best[0]["id"]
 
@@ -288,6 +296,7 @@ def _run_cli(scratch: Scratch, *args: str) -> subprocess.CompletedProcess[str]:
         **os.environ, "COLUMNS": "200",
         "DATABASE_URL": scratch.settings.database_url,
         "REDIS_URL": scratch.settings.redis_url,
+        "REDIS_CACHE_URL": scratch.settings.redis_cache_url,
         "ECOMCTL_SEARCH_ALIAS": scratch.alias,
     }
     return subprocess.run(

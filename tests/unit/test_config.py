@@ -120,3 +120,13 @@ def test_sampler_names_ignore_case_and_only_ratio_samplers_read_the_argument() -
     ignored = Settings.from_env({"OTEL_TRACES_SAMPLER": "always_off",
                                  "OTEL_TRACES_SAMPLER_ARG": "2"})
     assert ignored.traces_sampler_arg is None and sampler_from(ignored) is ALWAYS_OFF
+
+
+def test_the_cache_redis_is_the_local_stacks_or_the_one_redis_a_deployment_names() -> None:
+    local = Settings.from_env({})
+    assert local.redis_cache_url == f"redis://127.0.0.1:{LOCAL_PORTS.redis_cache}/0"
+    assert local.redis_cache_url != local.redis_url
+    one = Settings.from_env({"REDIS_URL": "redis://cache.internal:6379/2"})
+    assert one.redis_cache_url == one.redis_url == "redis://cache.internal:6379/2"
+    two = Settings.from_env({"REDIS_URL": "redis://a:6379/0", "REDIS_CACHE_URL": "redis://b/0"})
+    assert (two.redis_url, two.redis_cache_url) == ("redis://a:6379/0", "redis://b/0")

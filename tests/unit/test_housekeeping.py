@@ -37,7 +37,7 @@ async def test_an_unexpected_error_is_logged_and_the_next_round_runs(
     orders = _Orders(stop)
     services: Any = SimpleNamespace(
         orders=orders, reconciler=SimpleNamespace(any_due=_nothing),
-        idempotency=SimpleNamespace(purge_expired=_nothing))
+        idempotency=SimpleNamespace(purge=_nothing))
     with caplog.at_level(logging.ERROR, logger="ecomctl.housekeeping"):
         await asyncio.wait_for(_run_housekeeping(services, 0.01, stop), 5)
     assert orders.rounds == 3  # it went on after the error

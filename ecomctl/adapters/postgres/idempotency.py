@@ -30,6 +30,18 @@ WHERE user_id = $1 AND key = $2
 """
 
 
+# Each user's finished keys past their newest ``$1`` (running claims are left alone).
+_PURGE_EXCESS = """
+DELETE FROM idempotency_keys WHERE ctid IN (
+    SELECT ctid FROM (
+        SELECT ctid, row_number() OVER (PARTITION BY user_id ORDER BY created_at DESC) AS newest
+        FROM idempotency_keys WHERE response_status IS NOT NULL
+    ) ranked
+    WHERE newest > $1 LIMIT $2
+) RETURNING 1
+"""
+
+
 class PostgresIdempotencyStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -66,10 +78,16 @@ class PostgresIdempotencyStore:
                 "AND response_status IS NULL", user_id, key,
             )
 
+    async def purge_excess(self, keep_per_user: int, limit: int) -> int:
+        async with self._db.connection() as conn:
+            rows = await conn.fetch(_PURGE_EXCESS, keep_per_user, limit)
+        return len(rows)
+
     async def purge_expired(self, limit: int) -> int:
         async with self._db.connection() as conn:
             rows = await conn.fetch(
+                # SKIP LOCKED: purgers in several processes take turns, never wait on each other.
                 "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys "
-                "WHERE expires_at <= now() LIMIT $1) RETURNING 1", limit,
+                "WHERE expires_at <= now() LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING 1", limit,
             )
         return len(rows)

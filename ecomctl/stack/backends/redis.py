@@ -1,8 +1,9 @@
-"""Redis from Debian's packages.
+"""Redis from Debian's packages, as two servers with two jobs.
 
-Sessions and carts live only in Redis, so it runs with the append-only file (every write
-logged, fsync'd once a second) beside the RDB snapshots: a crash or ``kill -9`` loses at most
-the last second instead of everything since the last snapshot (up to 5 minutes).
+``redis``: sessions, carts, login throttles and rate limits live only there, so it runs with
+the append-only file (every write logged, fsync'd once a second) beside the RDB snapshots (a
+crash or ``kill -9`` loses at most the last second instead of up to 5 minutes), and it never
+evicts. ``redis-cache``: the caches, in memory, evicting the least recently used when full.
 """
 
 from __future__ import annotations
@@ -67,20 +68,51 @@ class RedisBackend(Backend):
         argv = [
             binary,
             "--bind", "127.0.0.1",
-            "--port", str(LOCAL_PORTS.redis),
+            "--port", str(self.ports[0]),
             "--protected-mode", "yes",
             "--daemonize", "no",
             "--dir", str(self.data_dir),
             "--logfile", "",
+            *self.keeping(),
+        ]
+        return LaunchSpec(argv=argv, cwd=self.data_dir, env=self.base_env())
+
+    def keeping(self) -> list[str]:
+        """How the data is kept: sessions, carts and throttles are the source of truth, on
+        disk (append-only, fsync every second) and never evicted: a full Redis refuses
+        writes (503) rather than dropping someone's session."""
+        return [
             "--save", "300 10",
             "--appendonly", "yes",
             "--appendfsync", "everysec",
             "--appenddirname", AOF_DIR,
             "--appendfilename", AOF_NAME,
             "--maxmemory", "512mb",
-            "--maxmemory-policy", "volatile-lru",
+            "--maxmemory-policy", "noeviction",
         ]
-        return LaunchSpec(argv=argv, cwd=self.data_dir, env=self.base_env())
 
     async def probe(self, *, deep: bool) -> ProbeResult:
         return await probe_redis(local_stack_env()["REDIS_URL"], timeout=3)
+
+
+class RedisCacheBackend(RedisBackend):
+    """The caches' own Redis (products, recommendations, their invalidations): in memory
+    only, and when full it evicts the least recently used keys, which are all cache entries.
+    Sharing one Redis, a flood of cache entries under ``volatile-lru`` evicted sessions,
+    carts and throttle counters (they have TTLs too)."""
+
+    name = "redis-cache"
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (LOCAL_PORTS.redis_cache,)
+
+    def prepare(self) -> None:
+        Backend.prepare(self)  # nothing on disk to adopt
+
+    def keeping(self) -> list[str]:
+        return ["--save", "", "--appendonly", "no",
+                "--maxmemory", "128mb", "--maxmemory-policy", "allkeys-lru"]
+
+    async def probe(self, *, deep: bool) -> ProbeResult:
+        return await probe_redis(local_stack_env()["REDIS_CACHE_URL"], timeout=3)
