@@ -77,7 +77,8 @@ async def probe_postgres(url: str, timeout: float = PROBE_TIMEOUT_S) -> ProbeRes
     return await _run("postgres", check, timeout)
 
 
-async def probe_redis(url: str, timeout: float = PROBE_TIMEOUT_S) -> ProbeResult:
+async def probe_redis(url: str, timeout: float = PROBE_TIMEOUT_S, *,
+                      name: str = "redis") -> ProbeResult:
     import redis.asyncio as redis
 
     async def check() -> tuple[str, str | None]:
@@ -94,7 +95,7 @@ async def probe_redis(url: str, timeout: float = PROBE_TIMEOUT_S) -> ProbeResult
             await client.aclose()
         return "PING, SET/GET ok", str(info.get("redis_version"))
 
-    return await _run("redis", check, timeout)
+    return await _run(name, check, timeout)
 
 
 async def probe_kafka(

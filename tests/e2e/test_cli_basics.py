@@ -37,7 +37,7 @@ def test_doctor_is_green_through_the_product_clients(ecomctl: Any) -> None:
     report = result.json()
     assert report["ok"] is True
     assert {c["backend"] for c in report["checks"]} == {
-        "postgres", "redis", "kafka", "elasticsearch", "traces",
+        "postgres", "redis", "redis-cache", "kafka", "elasticsearch", "traces",
     }
     assert all(c["ok"] for c in report["checks"])
 

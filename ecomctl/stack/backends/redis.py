@@ -115,4 +115,5 @@ class RedisCacheBackend(RedisBackend):
                 "--maxmemory", "128mb", "--maxmemory-policy", "allkeys-lru"]
 
     async def probe(self, *, deep: bool) -> ProbeResult:
-        return await probe_redis(local_stack_env()["REDIS_CACHE_URL"], timeout=3)
+        return await probe_redis(local_stack_env()["REDIS_CACHE_URL"], timeout=3,
+                                 name=self.name)
