@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ecomctl import __version__
 from ecomctl.domain.models import CheckoutOutcome, User
 from ecomctl.domain.search import SearchQuery
-from ecomctl.errors import AuthenticationFailed, NotFound
+from ecomctl.errors import AuthenticationFailed
 from ecomctl.gateway import schemas as s
 from ecomctl.gateway.errors import install_error_handlers
 from ecomctl.gateway.idempotency import HEADER, idempotent
@@ -171,7 +171,7 @@ def create_app(
 
     @app.get("/api/products/{product_id}", tags=["catalogue"],
              responses=_responses(_NOT_FOUND, _INVALID))
-    async def product(product_id: Annotated[int, s.PathId]) -> s.ProductOut:
+    async def product(product_id: s.ProductPathId) -> s.ProductOut:
         return s.ProductOut.of(await shop.products.get(product_id))
 
     @app.get("/api/products", tags=["catalogue"], responses=_responses(_NOT_FOUND, _INVALID, {
@@ -237,7 +237,7 @@ def create_app(
         _TOO_LARGE,
     ))
     async def set_quantity(
-        product_id: Annotated[int, s.PathId], body: s.SetQuantityRequest, user: CurrentUser
+        product_id: s.ProductPathId, body: s.SetQuantityRequest, user: CurrentUser
     ) -> s.CartOut:
         """Change a line already in the cart (0 removes it); POST /api/cart/items adds one."""
         return s.CartOut.of(await shop.carts.set_quantity(user.id, product_id, body.quantity,
@@ -245,9 +245,7 @@ def create_app(
 
     @app.delete("/api/cart/items/{product_id}", tags=["cart"], responses=_responses(
         _AUTHENTICATED, _error(404, "an id past the largest there can be (2^63 - 1)")))
-    async def remove_item(product_id: Annotated[int, s.PathId], user: CurrentUser) -> s.CartOut:
-        if product_id > s.MAX_ID:  # no such product; removing a line that is not there is 200
-            raise NotFound("product", product_id)
+    async def remove_item(product_id: s.ProductPathId, user: CurrentUser) -> s.CartOut:
         return s.CartOut.of(await shop.carts.remove_item(user.id, product_id))
 
     IdempotencyKey = Annotated[str | None, Header(

@@ -7,7 +7,15 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Path
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+)
 
 from ecomctl.domain.models import (
     MAX_LINE_QUANTITY,
@@ -18,6 +26,7 @@ from ecomctl.domain.models import (
     Shipment,
     User,
 )
+from ecomctl.errors import NotFound
 
 MAX_ID = 2**63 - 1
 """The largest id there can be: the columns' (PostgreSQL ``bigint``). The document states it
@@ -35,9 +44,17 @@ def _whole_number(value: object) -> object:
     return value
 
 
+def _no_row_past_bigint(value: int) -> int:
+    # NotFound, not a ValueError: pydantic passes it on untouched, and the gateway answers
+    # 404 before the id reaches a service (or a span attribute, which is an int64 in OTLP).
+    if value > MAX_ID:
+        raise NotFound("product", value)
+    return value
+
+
 # The bounds go before the validator, or pydantic leaves them out of the JSON Schema.
 ProductId = Annotated[StrictInt, Field(ge=1, json_schema_extra=_DOCUMENTED_MAX),
-                      BeforeValidator(_whole_number)]
+                      BeforeValidator(_whole_number), AfterValidator(_no_row_past_bigint)]
 
 # The patterns below say in the document what the services check, and pydantic enforces them,
 # so a request the document allows is never refused and one it forbids never accepted. They
@@ -236,4 +253,5 @@ class ErrorOut(BaseModel):
 OrderOut.model_rebuild()
 
 
-PathId = Path(ge=1, json_schema_extra=_DOCUMENTED_MAX)
+ProductPathId = Annotated[int, Path(ge=1, json_schema_extra=_DOCUMENTED_MAX),
+                          AfterValidator(_no_row_past_bigint)]
