@@ -85,6 +85,19 @@ def span_exemplars(
             for key, found in samples.items()}
 
 
+def attach_exemplars(rows: Mapping[K, dict[str, Any]], traces: Iterable[Trace],
+                     key_of: Callable[[SpanRecord], K | None]) -> None:
+    """Adds ``exemplars`` to each row of ``rows`` (a key -> its percentiles), in place."""
+    for key, found in span_exemplars(traces, key_of, rows).items():
+        rows[key]["exemplars"] = found
+
+
+def attach_operation_exemplars(operations: Iterable[dict[str, Any]],
+                               traces: Iterable[Trace]) -> None:
+    """The same for a trace analysis's operation rows (each with its service and name)."""
+    attach_exemplars({(o["service"], o["name"]): o for o in operations}, traces, operation_of)
+
+
 def journey_of(span: SpanRecord) -> str | None:
     """A shopper journey's root span (``journey.checkout``) -> the journey (``checkout``)."""
     if span.parent_span_id is None and span.name.startswith("journey."):
@@ -109,6 +122,14 @@ def timed_samples(traces: Iterable[Trace], key_of: Callable[[SpanRecord], str | 
                     (span.end_ns - origin_ns) / 1e9,
                     Sample((span.end_ns - span.start_ns) / 1e6, span.trace_id)))
     return timed
+
+
+def attach_phase_exemplars(report: Mapping[str, Any], traces: Iterable[Trace],
+                           key_of: Callable[[SpanRecord], str | None], origin_ns: int) -> None:
+    """:func:`phase_exemplars` for a report's fault windows, from the spans ``key_of`` files
+    under each target; ``origin_ns``: when the run's timeline starts. No windows, no work."""
+    if report.get("fault_windows"):
+        phase_exemplars(report, timed_samples(traces, key_of, origin_ns))
 
 
 def phase_exemplars(report: Mapping[str, Any],

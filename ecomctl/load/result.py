@@ -255,7 +255,7 @@ def analyze_server_spans(trace_file: Path) -> ServerSide:
     continued a caller's trace (``traceparent``), cache hit ratios from the ``ecom.cache.*``
     span attributes, and, when the capture holds the load generator's client spans, the
     network and queueing time of each endpoint."""
-    from ecomctl.analysis.exemplars import operation_of, span_exemplars
+    from ecomctl.analysis.exemplars import attach_operation_exemplars
     from ecomctl.analysis.readers import group_traces, read_file
     from ecomctl.analysis.report import analyze
     from ecomctl.telemetry.loadgen import CANCELLED, LOADGEN_SERVICE
@@ -293,9 +293,7 @@ def analyze_server_spans(trace_file: Path) -> ServerSide:
         analysis = analyze(traces).to_dict()
         context["orphans"] = int(analysis["counts"]["orphans"])
         operations = [op for op in analysis["operations"] if op["service"] != LOADGEN_SERVICE]
-        by_operation = {(o["service"], o["name"]): o for o in operations}
-        for key, found in span_exemplars(traces, operation_of, by_operation).items():
-            by_operation[key]["exemplars"] = found
+        attach_operation_exemplars(operations, traces)
     return ServerSide(trace_file, operations, context, dict(sorted(cache.items())),
                       network_queueing(spans, server, LOADGEN_SERVICE, CANCELLED), traces)
 
@@ -309,21 +307,12 @@ def _endpoint_of(span: SpanRecord) -> str | None:
     return span.name if finished and span.kind == "CLIENT" else None
 
 
-def _endpoint_exemplars(endpoints: dict[str, dict[str, Any]], traces: list[Trace]) -> None:
-    """The traces behind each endpoint's percentiles: the load generator's requests."""
-    from ecomctl.analysis.exemplars import span_exemplars
-
-    for name, found in span_exemplars(traces, _endpoint_of, endpoints).items():
-        endpoints[name]["exemplars"] = found
-
-
 def add_phase_exemplars(result: dict[str, Any], traces: list[Trace], origin_s: float) -> None:
     """The fault windows' phases, each percentile with the requests' traces behind it
     (``origin_s``: the unix time the run's timeline counts from)."""
-    from ecomctl.analysis.exemplars import phase_exemplars, timed_samples
+    from ecomctl.analysis.exemplars import attach_phase_exemplars
 
-    if result.get("fault_windows"):
-        phase_exemplars(result, timed_samples(traces, _endpoint_of, int(origin_s * 1e9)))
+    attach_phase_exemplars(result, traces, _endpoint_of, int(origin_s * 1e9))
 
 
 @dataclass
@@ -447,7 +436,10 @@ def build_result(
         "locust_stats": locust_stats,
     }
     if server is not None:
-        _endpoint_exemplars(result["endpoints"], server.traces)
+        from ecomctl.analysis.exemplars import attach_exemplars
+
+        # The traces behind each endpoint's percentiles: the load generator's requests.
+        attach_exemplars(result["endpoints"], server.traces, _endpoint_of)
         result.update({
             "spans": server.spans,
             "trace_context": server.trace_context,

@@ -271,7 +271,12 @@ def assemble(
     *,
     instances: Sequence[str] = (),
 ) -> dict[str, Any]:
-    from ecomctl.analysis.exemplars import journey_of, operation_of, span_exemplars
+    from ecomctl.analysis.exemplars import (
+        attach_exemplars,
+        attach_operation_exemplars,
+        attach_phase_exemplars,
+        journey_of,
+    )
     from ecomctl.analysis.readers import group_traces, load_spans
     from ecomctl.analysis.report import analyze
 
@@ -292,12 +297,12 @@ def assemble(
         for name, hist in sorted(recorder.journeys.items())
     }
     operations = analysis.to_dict().get("operations", [])
-    # The traces behind each percentile of the journeys and the span operations.
-    for name, found in span_exemplars(traces, journey_of, journeys).items():
-        journeys[name]["exemplars"] = found
-    by_operation = {(o["service"], o["name"]): o for o in operations}
-    for key, found in span_exemplars(traces, operation_of, by_operation).items():
-        by_operation[key]["exemplars"] = found
+    # The traces behind each percentile of the journeys, the span operations and the
+    # fault windows' phases.
+    attach_exemplars(journeys, traces, journey_of)
+    attach_operation_exemplars(operations, traces)
+    faults = fault_report(_time_buckets(recorder), fault_windows or [], run_s)
+    attach_phase_exemplars(faults, traces, journey_of, recorder.started_ns)
     return {
         "schema": RESULT_SCHEMA,
         "kind": "checkout-simulate",
@@ -358,19 +363,8 @@ def assemble(
         "trace_file": str(trace_file),
         "invariants": [asdict(r) for r in invariants],
         "ok": all(r.ok for r in invariants),
-        **_with_exemplars(fault_report(_time_buckets(recorder), fault_windows or [], run_s),
-                          traces, recorder.started_ns),
+        **faults,
     }
-
-
-def _with_exemplars(report: dict[str, Any], traces: list[Trace], started_ns: int
-                    ) -> dict[str, Any]:
-    """The fault windows' phases, each percentile with the journeys' traces behind it."""
-    from ecomctl.analysis.exemplars import journey_of, phase_exemplars, timed_samples
-
-    if report.get("fault_windows"):
-        phase_exemplars(report, timed_samples(traces, journey_of, started_ns))
-    return report
 
 
 def sampler_description(settings: Settings) -> str:

@@ -104,6 +104,11 @@ def test_mixed_profile_on_two_workers(ecomctl: Any, seeded: Path, tmp_path: Path
     assert len(remote) >= 0.95 * totals["requests"]
     assert doc["trace_context"]["remote_parent"] == len(remote)
     assert doc["trace_context"]["orphans"] == 0
+    # Each endpoint's percentiles link to requests of that endpoint in this run's capture.
+    by_id = {s.trace_id: s for s in spans if s.service == "loadgen" and s.kind == "CLIENT"}
+    for name, endpoint in endpoints.items():
+        linked = [e for rung in endpoint["exemplars"].values() for e in rung]
+        assert linked and all(by_id[e["trace_id"]].name == name for e in linked), name
 
     # The CI gates on this very run: the shipped smoke gates pass, an impossible one breaks
     # the build (exit 3) and says so in a JUnit file that a JUnit parser reads.
