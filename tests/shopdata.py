@@ -92,14 +92,23 @@ async def gateway_faults(shop: ShopStack, **changes: Any) -> AsyncIterator[None]
         simulator.update_config(**before.to_dict())
 
 
-async def http_shopper(client: httpx.AsyncClient) -> tuple[dict[str, str], int]:
+SHOPPER_PASSWORD = "s3cret-pass"
+
+
+async def http_login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
+    """A shopper of http_shopper's logs in (again): the Authorization header to send."""
+    login = await client.post("/api/users/login",
+                              json={"email": email, "password": SHOPPER_PASSWORD})
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['token']}"}
+
+
+async def http_shopper(client: httpx.AsyncClient, email: str | None = None
+                       ) -> tuple[dict[str, str], int]:
     """A new shopper registered and logged in over HTTP, as a browser would: the
     Authorization header to send, and the user's id."""
-    email = f"shopper-{uuid.uuid4().hex[:12]}@example.test"
+    email = email or f"shopper-{uuid.uuid4().hex[:12]}@example.test"
     created = await client.post("/api/users/register", json={
-        "email": email, "password": "s3cret-pass", "full_name": "Careful Shopper"})
+        "email": email, "password": SHOPPER_PASSWORD, "full_name": "Careful Shopper"})
     assert created.status_code == 201, created.text
-    login = await client.post("/api/users/login",
-                              json={"email": email, "password": "s3cret-pass"})
-    assert login.status_code == 200, login.text
-    return {"Authorization": f"Bearer {login.json()['token']}"}, int(created.json()["id"])
+    return await http_login(client, email), int(created.json()["id"])

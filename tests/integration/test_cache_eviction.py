@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from ecomctl.config import Settings
+from tests.shopdata import http_shopper
 
 SHOPPERS = 20
 DISTINCT_SETS = 3000
@@ -35,15 +35,7 @@ async def test_a_flood_of_distinct_recommendation_sets_evicts_no_session(
     assert (await redis_client.config_get("maxmemory-policy"))["maxmemory-policy"] == (
         "noeviction")
     async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as client:
-        sessions = []
-        for _ in range(SHOPPERS):
-            email = f"evict-{uuid.uuid4().hex[:12]}@example.test"
-            registered = await client.post("/api/users/register", json={
-                "email": email, "password": "evict-me-not", "full_name": "E"})
-            assert registered.status_code == 201, registered.text
-            login = await client.post("/api/users/login", json={
-                "email": email, "password": "evict-me-not"})
-            sessions.append({"Authorization": f"Bearer {login.json()['token']}"})
+        sessions = [(await http_shopper(client))[0] for _ in range(SHOPPERS)]
 
         previous = (await cache_redis.config_get("maxmemory"))["maxmemory"]
         used = int((await cache_redis.info("memory"))["used_memory"])

@@ -23,7 +23,7 @@ import redis.asyncio as redis
 from ecomctl.bootstrap import ShopStack
 from ecomctl.config import LOCAL_PORTS
 from ecomctl.stack.process import listener_pid
-from tests.shopdata import make_catalogue
+from tests.shopdata import SHOPPER_PASSWORD, http_shopper, make_catalogue
 
 
 def stack_up(name: str) -> None:
@@ -55,12 +55,7 @@ async def test_a_session_and_a_cart_survive_a_redis_kill(
     product_id = catalogue.ids[0]
     email = f"aof-{uuid.uuid4().hex[:12]}@example.test"
     async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as client:
-        created = await client.post("/api/users/register", json={
-            "email": email, "password": "durable-123", "full_name": "Durable"})
-        assert created.status_code == 201, created.text
-        token = (await client.post("/api/users/login", json={
-            "email": email, "password": "durable-123"})).json()["token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth, _ = await http_shopper(client, email)
         added = await client.post("/api/cart/items", headers=auth,
                                   json={"product_id": product_id, "quantity": 2})
         assert added.status_code == 201, added.text
@@ -94,7 +89,7 @@ async def test_a_session_and_a_cart_survive_a_redis_kill(
         # Every pooled connection died with the server; none of them costs a request: the
         # client retries on a fresh connection (9 of 20 logins were 503 before).
         logins = [(await client.post("/api/users/login", json={
-            "email": email, "password": "durable-123"})).status_code for _ in range(20)]
+            "email": email, "password": SHOPPER_PASSWORD})).status_code for _ in range(20)]
         assert logins == [200] * 20
     print(f"\nredis kill -9 and `stack up redis`: {outage_s:.1f} s down; "  # noqa: T201
           "session and cart kept")

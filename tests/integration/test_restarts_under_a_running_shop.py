@@ -21,17 +21,13 @@ import psutil
 from ecomctl.config import LOCAL_PORTS
 from ecomctl.stack.process import listener_pid
 from tests.integration.test_redis_durability import stack_up
+from tests.shopdata import http_login, http_shopper
 
 
 async def test_a_postgres_restart_costs_no_request_after_it(gateway_url: str) -> None:
     email = f"pgr-{uuid.uuid4().hex[:12]}@example.test"
     async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as client:
-        created = await client.post("/api/users/register", json={
-            "email": email, "password": "restart-123", "full_name": "Restart"})
-        assert created.status_code == 201, created.text
-        token = (await client.post("/api/users/login", json={
-            "email": email, "password": "restart-123"})).json()["token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth, _ = await http_shopper(client, email)
 
         async def list_orders() -> int:  # read from PostgreSQL on every call
             return (await client.get("/api/orders", headers=auth)).status_code
@@ -53,5 +49,4 @@ async def test_a_postgres_restart_costs_no_request_after_it(gateway_url: str) ->
         after = [await list_orders() for _ in range(20)]
         after += await asyncio.gather(*(list_orders() for _ in range(20)))
         assert after == [200] * 40, Counter(after)
-        assert (await client.post("/api/users/login", json={
-            "email": email, "password": "restart-123"})).status_code == 200
+        await http_login(client, email)  # asserts 200
