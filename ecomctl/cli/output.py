@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import typer
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Column, Table
+
+if TYPE_CHECKING:
+    from ecomctl.config import Settings
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -138,10 +143,26 @@ def human_bytes(count: int) -> str:
     return f"{value:.1f} GiB"
 
 
+@functools.cache
+def _settings() -> Settings:
+    """The environment's settings, read once per process (a report links many traces)."""
+    from ecomctl.config import Settings
+
+    return Settings.from_env()
+
+
 def trace_link(trace_id: str) -> str:
     """Rich markup for a trace id that opens the trace in the trace UI (a terminal
     hyperlink where the terminal has them; the id alone elsewhere)."""
-    from ecomctl.config import Settings
     from ecomctl.telemetry.links import trace_url
 
-    return f"[link={trace_url(Settings.from_env(), trace_id)}]{trace_id}[/link]"
+    return f"[link={trace_url(_settings(), trace_id)}]{trace_id}[/link]"
+
+
+def show_address(url: str, browser: bool) -> None:
+    """Print a page's address (a script reads it from stdout), and open it if asked."""
+    typer.echo(url)
+    if browser:
+        import webbrowser
+
+        webbrowser.open(url)

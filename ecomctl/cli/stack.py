@@ -11,14 +11,22 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from ecomctl.cli.output import console, err_console, human_bytes, ok_mark, print_json
+from ecomctl.cli.output import (
+    console,
+    err_console,
+    human_bytes,
+    ok_mark,
+    print_json,
+    show_address,
+)
 
 if TYPE_CHECKING:
     from ecomctl.stack.manager import BackendStatus, InstallPlan, LocalStack
 
 app = typer.Typer(
     help=(
-        "The local backend stack: PostgreSQL, Redis, Kafka (KRaft), Elasticsearch, Jaeger (the "
+        "The local backend stack: PostgreSQL, Redis (and one for the caches), Kafka (KRaft), "
+        "Elasticsearch, Jaeger (the "
         "collector and trace store), Zipkin (the trace UI) and Prometheus (metrics and the "
         "live dashboard) as processes on 127.0.0.1.\n\nState lives in $ECOMCTL_HOME, "
         "downloads in "
@@ -27,7 +35,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-BACKENDS = "postgres, redis, kafka, elasticsearch, jaeger, zipkin, prometheus"
+BACKENDS = "postgres, redis, redis-cache, kafka, elasticsearch, jaeger, zipkin, prometheus"
+"""The local stack's backends in start order, for help texts (a unit test holds it to
+LocalStack's)."""
 NAMES_HELP = f"Backends to act on ({BACKENDS}); default: all."
 
 
@@ -183,12 +193,7 @@ def open_page(
 
     A trace by its id: [bold]ecomctl traces open TRACE_ID[/bold].
     """
-    url = _page_url(page)
-    typer.echo(url)
-    if browser:
-        import webbrowser
-
-        webbrowser.open(url)
+    show_address(_page_url(page), browser)
 
 
 @app.command()

@@ -14,7 +14,15 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from ecomctl.cli.output import console, err_console, fit_table, fits, print_json, trace_link
+from ecomctl.cli.output import (
+    console,
+    err_console,
+    fit_table,
+    fits,
+    print_json,
+    show_address,
+    trace_link,
+)
 
 if TYPE_CHECKING:
     from ecomctl.analysis.diff import Status, TraceDiff
@@ -299,12 +307,7 @@ def open_trace(
     wanted = trace_id.lower().removeprefix("0x")
     if len(wanted) != 32 or any(c not in "0123456789abcdef" for c in wanted):
         raise typer.BadParameter(f"{trace_id!r} is not a trace id (32 hex digits)")
-    url = trace_url(Settings.from_env(), wanted)
-    typer.echo(url)
-    if browser:
-        import webbrowser
-
-        webbrowser.open(url)
+    show_address(trace_url(Settings.from_env(), wanted), browser)
 
 
 # -- analyze ----------------------------------------------------------------------------------
