@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,18 +41,43 @@ def _ecomctl_command() -> list[str]:
 
 @pytest.fixture(scope="session")
 def ecomctl() -> Any:
-    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> CliResult:
-        completed = subprocess.run(
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> CliResult:
+        # Its own process group, so that a run which hangs is stopped with every process it
+        # started (a child left holding the pipes would hang the test instead), and a
+        # traceback of each thread first (faulthandler on SIGABRT) to say where it hung.
+        child = subprocess.Popen(
             [*_ecomctl_command(), *args],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "COLUMNS": "200", **(env or {})},
-            timeout=timeout,
-            check=False,
+            env={**os.environ, "COLUMNS": "200", "PYTHONFAULTHANDLER": "1", **(env or {})},
+            start_new_session=True,
         )
-        return CliResult(completed.returncode, completed.stdout, completed.stderr)
+        try:
+            stdout, stderr = child.communicate(timeout=min(timeout, HUNG_AFTER_S))
+        except subprocess.TimeoutExpired:
+            stdout, stderr = _stop_hung(child)
+            pytest.fail(f"ecomctl {' '.join(args)} still running after "
+                        f"{min(timeout, HUNG_AFTER_S):.0f} s\n--- stdout\n{stdout[-4000:]}"
+                        f"\n--- stderr\n{stderr[-12000:]}")
+        return CliResult(child.returncode, stdout, stderr)
 
     return run
+
+
+HUNG_AFTER_S = 280
+"""Below pytest's own timeout (300 s), so the output of a command that hangs is kept."""
+
+
+def _stop_hung(child: subprocess.Popen[str]) -> tuple[str, str]:
+    for signal_ in (signal.SIGABRT, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal_)
+        try:
+            return child.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            continue
+    return "", ""
 
 
 SEED_ARGS = ("seed", "--users", "60", "--categories", "6", "--products", "300", "--orders",
