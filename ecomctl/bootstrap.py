@@ -344,6 +344,7 @@ async def _build(
             ))
             stack.push_async_callback(_stop_tasks, stop, tasks)
 
+        await services.users.prepare()
         # On the fast-failing client: with Redis down the limiter lets requests through.
         limiter = RedisRateLimiter(limits_redis, {"login": settings.push_back.login,
                                                  "register": settings.push_back.register})

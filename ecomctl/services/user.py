@@ -1,12 +1,15 @@
 """The user service: registration, login with throttling, sessions.
 
 Passwords are hashed with argon2id (argon2-cffi). Hashing is deliberately CPU- and
-memory-heavy, so it runs in worker threads (argon2-cffi releases the GIL) and at most
+memory-heavy, so it runs in worker threads (argon2-cffi releases the GIL) at a lower CPU
+priority than the event loop (``NicedCall``), and at most
 ``max_concurrent_hashes`` at a time (default: as many as the cores hold, each hash using
-``parallelism`` of them): more would not finish sooner on a busy CPU, they would only
-multiply the 64 MiB each hash needs. Hashes wait for a slot in a bounded queue that is
+``parallelism`` of them, plus one): more would not finish sooner on a busy CPU, they would
+only multiply the 64 MiB each hash needs. Hashes wait for a slot in a bounded queue that is
 fair between client addresses (``FairSlots``): a flood from one address is refused
-(``Overloaded``, 503) instead of making everyone else's login wait behind it.
+(``Overloaded``, 503) instead of making everyone else's login wait behind it, never holds
+the last slot, and its backlog hashes at the lowest priority, so a login from elsewhere
+starts at once and takes most of the CPU.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,7 +29,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from ecomctl.domain.models import User
 from ecomctl.errors import AuthenticationFailed, NotFound, Overloaded, ValidationFailed
 from ecomctl.services.admission import FairSlots
+from ecomctl.services.low_priority import NicedCall
 from ecomctl.telemetry.spans import ServiceTracer
+
+T = TypeVar("T")
 
 MAX_EMAIL_CHARS = 254  # the longest address SMTP can carry (RFC 5321 path limit)
 MAX_LOCAL_PART_CHARS = 64
@@ -146,8 +152,10 @@ class UserService:
         self._tracer = tracer
         self._hasher = hasher or default_hasher()
         # Each hash runs ``parallelism`` lanes in threads of its own: running more hashes
-        # than the cores can hold at once only slows every one of them down.
-        slots = max_concurrent_hashes or max(
+        # than the cores can hold at once only slows every one of them down. One slot more,
+        # which one client never takes (FairSlots' per-key cap): a login from elsewhere
+        # starts at once during a flood, and the flood's backlog runs at a lower priority.
+        slots = max_concurrent_hashes or 1 + max(
             1, (os.cpu_count() or 1) // max(1, self._hasher.parallelism)
         )
         self._hash_slots = FairSlots(slots, max_waiting_hashes, name="password hashing",
@@ -227,15 +235,27 @@ class UserService:
             return user
 
     async def _hash(self, password: str, client: str = "") -> str:
-        async with self._hash_slots.slot(client):
-            return await asyncio.to_thread(self._hasher.hash, password)
+        return await self._in_slot(client, NicedCall(self._hasher.hash, password,
+                                                     name="password-hash"))
 
     async def _verify(self, password_hash: str, password: str, client: str) -> bool:
-        async with self._hash_slots.slot(client):
-            try:
-                return await asyncio.to_thread(self._hasher.verify, password_hash, password)
-            except (VerificationError, InvalidHashError):
-                return False
+        try:
+            return await self._in_slot(client, NicedCall(
+                self._hasher.verify, password_hash, password, name="password-hash"))
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def _in_slot(self, client: str, call: NicedCall[T]) -> T:
+        """In one of the hash slots; a client with more hashes waiting behind this one (now
+        or once it runs) yields the CPU to everyone else's."""
+        async with self._hash_slots.slot(client) as held:
+            held.on_backlog(call.demote)
+            return await call.run()
+
+    async def prepare(self) -> None:
+        """Make the dummy hash now (one hash at start-up), so that the first login for an
+        unknown email waits for one hash like every later one, not for two behind a lock."""
+        await self._dummy("")
 
     async def _dummy(self, client: str) -> str:
         """A hash of a random secret with this service's parameters, made once, so that

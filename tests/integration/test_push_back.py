@@ -195,10 +195,10 @@ async def test_a_burst_of_unknown_email_logins_leaves_a_login_elsewhere_within_2
     """The default limits (a real `serve`, the real argon2 parameters): 24 unknown-email
     logins at once from one address, and 50 ms later a correct login from another address.
     Each trial's burst comes from an address of its own, so every one of them is admitted
-    and hashed (the per-address bucket holds 100). The target is 2x the calm time (median of
-    10 trials): measured 1.9-2.1x with tracing on, 1.76x with the sampler off. The rest is
-    the span pipeline's cost on the event loop (issue 21), so this guards 2.5x meanwhile;
-    the fair hash queue itself puts the login next in line (1.5x after a burst of 1)."""
+    and hashed (the per-address bucket holds 100). At most 2x the calm time (median of 10
+    trials; measured 1.4-1.7x): the burst never holds the last hash slot, so the login
+    starts at once, and the burst's hashes yield the CPU to it (its backlog runs at the
+    lowest priority). Before: one slot, first come first served, 1.6-2.3x."""
     async with served({}) as url, client_at(url, loopback()) as shopper:
         email = await register(shopper)
         await timed_login(shopper, email)  # warm-up (connection, first hash)
@@ -218,7 +218,7 @@ async def test_a_burst_of_unknown_email_logins_leaves_a_login_elsewhere_within_2
           f"burst answers {dict(statuses)}")
     record_property("burst_login_ratio", round(ratio, 2))
     assert statuses[401] >= TRIALS  # the burst was served (and hashed), not merely refused
-    assert ratio <= 2.5
+    assert ratio <= 2
 
 
 async def test_429_carries_retry_after_and_the_bucket_refills(limited_url: str) -> None:

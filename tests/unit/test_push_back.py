@@ -80,6 +80,63 @@ async def test_a_cancelled_waiter_leaves_the_queue_and_no_slot_leaks() -> None:
         assert slots.busy == 1
 
 
+async def test_one_client_never_holds_the_last_slot_and_is_told_of_its_backlog() -> None:
+    slots = FairSlots(2, 10)
+    gate = asyncio.Event()
+    told: dict[str, list[bool]] = {"flood": [], "shopper": []}
+    demoted: list[str] = []
+
+    async def hold(key: str) -> None:
+        async with slots.slot(key) as held:
+            told[key].append(held.backlogged)
+            held.on_backlog(lambda: demoted.append(key))
+            await gate.wait()
+
+    first = asyncio.create_task(hold("flood"))
+    await asyncio.sleep(0)
+    assert told["flood"] == [False] and demoted == []  # alone: no backlog yet
+    flood = [asyncio.create_task(hold("flood")) for _ in range(3)]
+    await asyncio.sleep(0)
+    # Two slots, but the flood holds one; its backlog reached the holder while it ran, and
+    # the other slot stays free for anyone else...
+    assert slots.busy == 1 and slots.waiting == 3 and demoted == ["flood"]
+    shopper = asyncio.create_task(hold("shopper"))
+    await asyncio.sleep(0)
+    # ...who takes it at once, with no backlog behind them.
+    assert slots.busy == 2 and told["shopper"] == [False]
+    gate.set()
+    await asyncio.gather(first, *flood, shopper)
+    # The flood's next two had a backlog when granted (told at once), its last had none.
+    assert told["flood"] == [False, True, True, False]
+    assert demoted == ["flood"] * 3 and slots.busy == 0 and slots.waiting == 0
+
+
+async def test_a_client_at_its_cap_queues_while_another_client_is_served() -> None:
+    slots = FairSlots(3, 10, per_key=2)
+    gates = {key: asyncio.Event() for key in ("a", "b")}
+    order: list[str] = []
+    tasks = [asyncio.create_task(_hold(slots, "a", order, gates["a"])) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert order == ["a", "a"] and slots.waiting == 1
+    tasks.append(asyncio.create_task(_hold(slots, "b", order, gates["b"])))
+    await asyncio.sleep(0)
+    assert order == ["a", "a", "b"] and slots.busy == 3
+    gates["b"].set()  # b's slot frees: a is still at its cap, so the slot stays free
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert order == ["a", "a", "b"] and slots.busy == 2 and slots.waiting == 1
+    gates["a"].set()
+    await asyncio.gather(*tasks)
+    assert order == ["a", "a", "b", "a"] and slots.busy == 0
+
+
+def test_per_key_outside_one_to_slots_is_refused() -> None:
+    with pytest.raises(ValueError):
+        FairSlots(2, 10, per_key=3)
+    with pytest.raises(ValueError):
+        FairSlots(2, 10, per_key=0)
+
+
 def test_push_back_settings_from_the_environment() -> None:
     defaults = Settings.from_env({}).push_back
     assert defaults == PushBack()
