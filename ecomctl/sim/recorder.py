@@ -12,20 +12,78 @@ from typing import Any
 from ecomctl.analysis.histogram import LatencyHistogram
 
 
+class SecondLatency:
+    """The latencies of one second, overall or of one journey: a live histogram while the
+    second is recorded, then encoded (tens of bytes, against 185 KiB of HdrHistogram
+    counters: a 10-minute soak grew by that much a second). Once merged across processes
+    it holds one encoded histogram per process, added up when a report reads it."""
+
+    __slots__ = ("count", "hdrs", "recording")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.hdrs: list[str] = []
+        self.recording: LatencyHistogram | None = None
+
+    def record_s(self, duration: float, sealed: bool) -> None:
+        if self.recording is None:
+            self.recording = LatencyHistogram()
+        self.recording.record_s(duration)
+        self.count += 1
+        if sealed:  # a late record of a finished second (rare): encoded at once
+            self.seal()
+
+    def add_encoded(self, count: int, hdrs: Iterable[str]) -> None:
+        self.count += count
+        self.hdrs.extend(hdrs)
+
+    def seal(self) -> None:
+        if self.recording is not None:
+            self.hdrs.append(self.recording.encode())
+            self.recording = None
+
+    def encoded(self) -> list[str]:
+        live = [self.recording.encode()] if self.recording is not None else []
+        return [*self.hdrs, *live]
+
+    def histogram(self) -> LatencyHistogram:
+        merged = LatencyHistogram()
+        for text in self.hdrs:
+            merged.merge(LatencyHistogram.decode(text))
+        if self.recording is not None:
+            merged.merge(self.recording)
+        return merged
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "hdrs": self.encoded()}
+
+
 @dataclass
 class Second:
-    """One second of the run (for plots and the live view)."""
+    """One second of the run (for plots, fault phases and the live view)."""
 
     journeys: int = 0
     errors: int = 0
-    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    latency: SecondLatency = field(default_factory=SecondLatency)
+    sealed: bool = False
+    """Over: its latencies are encoded."""
     cache_hits: int = 0
     cache_requests: int = 0
     checkouts: int = 0
     """Paid checkouts."""
-    by_journey: dict[str, list[int]] = field(default_factory=dict)
-    """Latencies (µs) per journey, for the fault phases (a histogram each would be large)."""
+    by_journey: dict[str, SecondLatency] = field(default_factory=dict)
+    """Per journey, for the fault phases."""
     journey_errors: Counter[str] = field(default_factory=Counter)
+
+    def record_s(self, journey: str, duration: float) -> None:
+        self.latency.record_s(duration, self.sealed)
+        self.by_journey.setdefault(journey, SecondLatency()).record_s(duration, self.sealed)
+
+    def seal(self) -> None:
+        self.sealed = True
+        self.latency.seal()
+        for latency in self.by_journey.values():
+            latency.seal()
 
 
 @dataclass(frozen=True)
@@ -60,8 +118,11 @@ class Recorder:
 
     def _second(self, at: float) -> Second:
         index = max(0, int(at - self.started))
-        while len(self.timeline) <= index:
-            self.timeline.append(Second())
+        if len(self.timeline) <= index:
+            if self.timeline:
+                self.timeline[-1].seal()
+            while len(self.timeline) <= index:
+                self.timeline.append(Second(sealed=len(self.timeline) < index))
         return self.timeline[index]
 
     def record(
@@ -81,8 +142,7 @@ class Recorder:
         self.overall.record_s(duration)
         second = self._second(ended)
         second.journeys += 1
-        second.latency.record_s(duration)
-        second.by_journey.setdefault(journey, []).append(round(duration * 1_000_000))
+        second.record_s(journey, duration)
         if cause is not None:
             self.errors[cause] += 1
             self.journey_errors[journey] += 1
@@ -130,9 +190,12 @@ class Recorder:
             "journeys": {name: h.encode() for name, h in self.journeys.items()},
             "journey_errors": dict(self.journey_errors), "errors": dict(self.errors),
             "checkouts": dict(self.checkouts),
-            "timeline": [{"journeys": s.journeys, "errors": s.errors, "hdr": s.latency.encode(),
+            "timeline": [{"journeys": s.journeys, "errors": s.errors,
+                          "latency": s.latency.to_json(),
                           "cache_hits": s.cache_hits, "cache_requests": s.cache_requests,
-                          "checkouts": s.checkouts, "by_journey": s.by_journey,
+                          "checkouts": s.checkouts,
+                          "by_journey": {name: latency.to_json()
+                                         for name, latency in s.by_journey.items()},
                           "journey_errors": dict(s.journey_errors)}
                          for s in self.timeline],
             "slowest": {name: [s.duration_s, s.trace_id] for name, s in self.slowest.items()},
@@ -161,13 +224,14 @@ class Recorder:
                 into = merged._second(merged.started + shift + index)
                 into.journeys += second["journeys"]
                 into.errors += second["errors"]
-                into.latency.merge(LatencyHistogram.decode(second["hdr"]))
+                into.latency.add_encoded(second["latency"]["count"], second["latency"]["hdrs"])
                 into.cache_hits += second["cache_hits"]
                 into.cache_requests += second["cache_requests"]
-                into.checkouts += second.get("checkouts", 0)
-                for name, values in second.get("by_journey", {}).items():
-                    into.by_journey.setdefault(name, []).extend(values)
-                into.journey_errors.update(second.get("journey_errors", {}))
+                into.checkouts += second["checkouts"]
+                for name, latency in second["by_journey"].items():
+                    into.by_journey.setdefault(name, SecondLatency()).add_encoded(
+                        latency["count"], latency["hdrs"])
+                into.journey_errors.update(second["journey_errors"])
             for name, (duration_s, trace_id) in state["slowest"].items():
                 current = merged.slowest.get(name)
                 if current is None or duration_s > current.duration_s:

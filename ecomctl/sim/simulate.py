@@ -13,7 +13,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.analysis.model import SpanRecord, Trace
 from ecomctl.analysis.phases import Tally, TimeBucket, fault_report
 from ecomctl.bootstrap import ShopStack, StackOptions, running_stack
@@ -337,7 +336,7 @@ def assemble(
         "db": {"queries_per_checkout": _db_queries_per_checkout(traces)},
         "timeline": [
             {"t": i, "journeys": s.journeys, "errors": s.errors,
-             **{k: v for k, v in s.latency.summary().items()
+             **{k: v for k, v in s.latency.histogram().summary().items()
                 if k in ("p50_ms", "p95_ms", "p99_ms")},
              "cache_hit_ratio": round(s.cache_hits / s.cache_requests, 4)
              if s.cache_requests else None, "checkouts": s.checkouts}
@@ -421,12 +420,11 @@ def _time_buckets(recorder: Recorder) -> list[TimeBucket]:
     buckets = []
     for i, second in enumerate(recorder.timeline):
         targets = {}
-        for name, values in second.by_journey.items():
-            histogram = LatencyHistogram()
-            histogram.record_many_us(values)
-            targets[name] = Tally(len(values), second.journey_errors[name], histogram)
+        for name, latency in second.by_journey.items():
+            targets[name] = Tally(latency.count, second.journey_errors[name],
+                                  encoded=latency.encoded())
         buckets.append(TimeBucket(t=i, count=second.journeys, errors=second.errors,
-                                  checkouts=second.checkouts, histogram=second.latency,
+                                  checkouts=second.checkouts, encoded=second.latency.encoded(),
                                   targets=targets))
     return buckets
 
