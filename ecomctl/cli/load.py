@@ -53,6 +53,10 @@ def run(
     host: str = typer.Option(None, help="A running gateway, e.g. http://127.0.0.1:8000 "
                              "(default: start one on a free local port, capture its spans and "
                              "check the invariants after the run)."),
+    serve_workers: int = typer.Option(
+        1, min=1, max=64, help="API processes of the gateway ecomctl starts (`serve "
+        "--workers N`: N on one port, plus the events role and the payment simulator in "
+        "processes of their own); not with --host."),
     credentials: Path = typer.Option(None, help="Shoppers file written by `ecomctl seed`."),
     fault: list[str] = fault_option(),
     fault_schedule: str = fault_schedule_option(),
@@ -101,6 +105,9 @@ def run(
     if master and workers:
         raise typer.BadParameter("--workers starts local workers; with --master, workers join "
                                  "from `ecomctl load worker`", param_hint="--workers")
+    if host and serve_workers != 1:
+        raise typer.BadParameter("sizes the gateway ecomctl starts; --host names your own",
+                                 param_hint="--serve-workers")
     chosen = PROFILES[profile or "mixed"]
     if rate is not None and not chosen.constant_rate:
         raise typer.BadParameter("--rate needs --profile constant-rate")
@@ -131,6 +138,7 @@ def run(
         faults=faults,
         fault_schedule=windows,
         web=WebUI(web_host, web_port) if web else None,
+        serve_workers=serve_workers,
     )
     progress = _LiveLine(err_console.status("starting")) if live else None
     with progress.status if progress else contextlib.nullcontext():

@@ -83,7 +83,7 @@ def gateway(
     payment_ledger: Path = typer.Option(
         None, help="When the server stops (after the drain), write the payment gateway's "
         "ledger, every capture it made, to this JSON file: what `load run` checks the "
-        "database's paid orders against. Needs --workers 1 (or --role events)."
+        "database's paid orders against. Needs the events role (--role all or events)."
     ),
     flags_file: Path = typer.Option(
         None, "--flags-file", show_default="$ECOMCTL_FLAGS_FILE or flags.json in the state dir",
@@ -134,19 +134,23 @@ def gateway(
                               drain_on_exit, db_pool_size or DB_POOL_SIZE, limit_concurrency,
                               payment_ledger, flags))
         return
-    if payment_ledger is not None:
-        raise typer.BadParameter("--payment-ledger needs --workers 1 (or --role events)")
+    if payment_ledger is not None and role is not Role.all:
+        raise typer.BadParameter("--payment-ledger needs the events role (--role all or "
+                                 "events): it writes the ledger after the drain")
     from ecomctl.cli.serve_workers import WorkerPlan, supervise
 
     plan = WorkerPlan(host=host, port=port, api_workers=count, events=role is Role.all,
                       payment_gateway_url=payment_gateway_url, trace_file=trace_file,
                       drain_on_exit=drain_on_exit,
                       api_pool_size=db_pool_size or max(2, DB_CONNECTIONS_FOR_API // count),
-                      limit_concurrency=limit_concurrency, flags_file=flags)
+                      limit_concurrency=limit_concurrency, flags_file=flags,
+                      payment_ledger=payment_ledger)
     raise typer.Exit(asyncio.run(supervise(plan)))
 
 
 DRAIN_TIMEOUT_S = 60.0
+STOP_DEADLINE_S = DRAIN_TIMEOUT_S + 30.0
+"""From the stop signal to exit 1 with a report of what hung (a second signal: at once)."""
 
 
 def _raise_open_files_limit() -> None:
@@ -174,14 +178,16 @@ async def _serve(
     flags_file: Path | None = None,
 ) -> None:
     from ecomctl.bootstrap import StackOptions, running_stack
+    from ecomctl.cli.shutdown import StopDeadline
     from ecomctl.config import Settings
     from ecomctl.gateway.server import running_gateway
     from ecomctl.telemetry.setup import Telemetry
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    deadline = StopDeadline(loop, stop, STOP_DEADLINE_S, f"serve --role {role.value}")
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, deadline.request)
     telemetry = None
     if trace_file is not None:
         from ecomctl.telemetry.trace_store import capture_processor
@@ -218,6 +224,7 @@ async def _serve(
     finally:
         if telemetry is not None:  # running_stack leaves a telemetry it was given alone
             telemetry.shutdown()
+        deadline.cancel()
     err_console.print("events role stopped" if role is Role.events else "gateway stopped")
 
 

@@ -26,7 +26,9 @@ from rich.markup import escape
 from ecomctl.cli.output import err_console
 
 READY_TIMEOUT_S = 90.0
-STOP_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 100.0
+"""Past each child's own stop deadline (serve.STOP_DEADLINE_S, 90 s), which reports what
+hung before it exits: the kill here is for a child that cannot even do that."""
 _URL = re.compile(r"listening on (http://\S+)")
 
 
@@ -46,6 +48,8 @@ class WorkerPlan:
     """``--limit-concurrency`` of each API process; None: the settings' (environment)."""
     flags_file: Path | None = None
     """The fault flag file every child watches."""
+    payment_ledger: Path | None = None
+    """Where the events process writes the payment gateway's ledger after its drain."""
 
 
 @dataclass
@@ -192,9 +196,11 @@ async def supervise(plan: WorkerPlan) -> int:
         assert gateway_url is not None
         common = ["--payment-gateway-url", gateway_url, "--workers", "1", *_flags_args(plan)]
         if plan.events:
-            drain = ["--drain-on-exit"] if plan.drain_on_exit else []
+            on_exit = ["--drain-on-exit"] if plan.drain_on_exit else []
+            if plan.payment_ledger is not None:  # after the drain, the simulator still up
+                on_exit += ["--payment-ledger", str(plan.payment_ledger)]
             events = [await _start(
-                "events", _ecomctl("serve", "--role", "events", *common, *drain,
+                "events", _ecomctl("serve", "--role", "events", *common, *on_exit,
                                    *_trace_args(plan, "events")),
                 "events role running",
             )]

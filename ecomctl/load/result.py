@@ -383,6 +383,8 @@ class LoadConfig:
     """``host:port`` a master bound for workers started elsewhere (``load worker``)."""
     faults: tuple[str, ...] = ()
     fault_schedule: tuple[str, ...] = ()
+    serve_workers: int | None = None
+    """API processes of the gateway ecomctl started (None: an external gateway)."""
 
 
 def build_result(
@@ -412,6 +414,7 @@ def build_result(
             "users": config.users, "spawn_rate": config.spawn_rate,
             "duration_s": config.duration_s, "workers": config.workers, "host": config.host,
             "gateway": "started" if config.gateway_started else "external",
+            "serve_workers": config.serve_workers,
             "pacing_s": config.pacing_s, "master": config.master,
             "arrival_rate_per_s": round(config.users / config.pacing_s, 3)
             if config.pacing_s else None,

@@ -55,7 +55,9 @@ from ecomctl.load.result import (
 from ecomctl.load.timeline import add_timeline, origin
 
 GATEWAY_READY_TIMEOUT_S = 90.0
-GATEWAY_STOP_TIMEOUT_S = 90.0  # `serve --drain-on-exit` drains for 60 s at most
+# `serve --drain-on-exit` drains for 60 s at most and gives up at 90 s; with --workers N
+# its parent stops the API processes first, then the events process (100 s at most each).
+GATEWAY_STOP_TIMEOUT_S = 220.0
 LOCUST_GRACE_S = 60.0  # start-up (workers joining) and shut-down beyond --duration
 LOCUST_MASTER_PORT = 5557  # Locust's own default
 REMOTE_WORKERS_WAIT_S = 300.0
@@ -148,6 +150,8 @@ class LoadRequest:
     """Faults in windows from the start of the load (``--fault-schedule``)."""
     web: WebUI | None = None
     """Serve Locust's web UI during the run (it starts and quits by itself all the same)."""
+    serve_workers: int = 1
+    """API processes of the gateway ecomctl starts (``serve --workers``; not with ``host``)."""
 
 
 # Options ecomctl sets on Locust's command line itself: passing them after `--` is refused.
@@ -228,22 +232,26 @@ def _failure(child: _Child, what: str) -> LoadRunFailed:
 
 
 class GatewayProcess:
-    """``ecomctl serve`` on a free port, capturing spans to ``trace_file``; stopping it drains
-    the outbox and the Kafka consumers first (``--drain-on-exit``)."""
+    """``ecomctl serve`` on a free port, each of its processes capturing spans to a file of
+    its own in ``work_dir/server-spans``; stopping it drains the outbox and the Kafka
+    consumers first (``--drain-on-exit``) and gathers the captures into ``trace_file``."""
 
     def __init__(self, trace_file: Path, work_dir: Path, host: str = "127.0.0.1",
-                 flags_file: Path | None = None) -> None:
+                 flags_file: Path | None = None, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://{host}:{self.port}"
         self.trace_file = trace_file
-        # The payment simulator's books, written when it stops: the ledger invariant.
+        # One process writes this file; with --workers N each writes a sibling of its own.
+        self._captures = work_dir / "server-spans"
+        self._captures.mkdir()
+        # The payment simulator's books, written after the drain: the ledger invariant.
         self.ledger_file = work_dir / "payment-ledger.json"
         self.drained: bool | None = None
         self._child = _Child(
             "gateway",
-            # One process: its spans land in the one trace file the result analyses.
             [sys.executable, "-m", "ecomctl.cli.main", "serve", "--host", host,
-             "--port", str(self.port), "--workers", "1", "--trace-file", str(trace_file),
+             "--port", str(self.port), "--workers", str(workers),
+             "--trace-file", str(self._captures / "server.jsonl"),
              "--drain-on-exit", "--payment-ledger", str(self.ledger_file),
              *(["--flags-file", str(flags_file)] if flags_file else [])],
             work_dir / "gateway.log", {**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -265,9 +273,12 @@ class GatewayProcess:
         code = self._child.stop(timeout_s)
         log = self._child.tail(200)
         self.drained = code == 0 and "outbox and consumers drained" in log
+        from ecomctl.telemetry.loadgen import append_captures
 
-    def log_tail(self) -> str:
-        return self._child.tail()
+        append_captures(self._captures, self.trace_file, "*.jsonl")
+
+    def log_tail(self, lines: int = 25) -> str:
+        return self._child.tail(lines)
 
 
 # -- Locust ---------------------------------------------------------------------------------
@@ -572,7 +583,7 @@ def run_load(
                 gateway = GatewayProcess(
                     new_trace_file("load"), work_dir,
                     request.remote.reachable_host if request.remote else "127.0.0.1",
-                    flags.path if flags is not None else None)
+                    flags.path if flags is not None else None, request.serve_workers)
                 gateway.wait_ready()
             host = gateway.url if gateway else str(request.host)
             if request.remote is not None:
@@ -597,6 +608,9 @@ def run_load(
             if gateway is not None:
                 on_phase("stopping the gateway: draining the outbox and the consumers")
                 gateway.stop()
+                if not gateway.drained:
+                    on_phase("the gateway did not drain and stop cleanly; its log ends:\n"
+                             + gateway.log_tail(120))
         finally:
             if schedule is not None:
                 schedule.stop()  # idempotent: closes a window left open by a failure
@@ -616,6 +630,7 @@ def run_load(
             users=request.users, spawn_rate=request.spawn_rate, duration_s=request.duration_s,
             workers=request.remote.expected if request.remote else request.workers,
             host=host, gateway_started=started_gateway, pacing_s=request.pacing_s,
+            serve_workers=request.serve_workers if started_gateway else None,
             master=request.remote.address if request.remote else None,
             faults=tuple(str(f) for f in request.faults),
             fault_schedule=tuple(str(w) for w in request.fault_schedule),

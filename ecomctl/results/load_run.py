@@ -27,6 +27,7 @@ class LoadRunConfig(Record):
     duration_s: float | None = None
     workers: int | None = None
     gateway: str | None = None  # started | external
+    serve_workers: int | None = None  # API processes of a started gateway
     pacing_s: float | None = None
     master: str | None = None  # host:port when workers joined from `load worker`
     arrival_rate_per_s: float | None = None
@@ -39,7 +40,8 @@ class LoadRunConfig(Record):
                    host=f.text("host"), profile=f.opt_text("profile"),
                    shape=f.opt_text("shape"), spawn_rate=f.opt_number("spawn_rate"),
                    duration_s=f.opt_number("duration_s"), workers=f.opt_integer("workers"),
-                   gateway=f.opt_text("gateway"), pacing_s=f.opt_number("pacing_s"),
+                   gateway=f.opt_text("gateway"), serve_workers=f.opt_integer("serve_workers"),
+                   pacing_s=f.opt_number("pacing_s"),
                    master=f.opt_text("master"),
                    arrival_rate_per_s=f.opt_number("arrival_rate_per_s"),
                    latency_origin=f.opt_text("latency_origin"), **f.rest())
@@ -49,11 +51,11 @@ class LoadRunConfig(Record):
             "profile": self.profile, "locustfile": self.locustfile, "shape": self.shape,
             "users": self.users, "spawn_rate": self.spawn_rate, "duration_s": self.duration_s,
             "workers": self.workers, "host": self.host, "gateway": self.gateway,
-            "pacing_s": self.pacing_s, "master": self.master,
+            "serve_workers": self.serve_workers, "pacing_s": self.pacing_s, "master": self.master,
             "arrival_rate_per_s": self.arrival_rate_per_s,
             "latency_origin": self.latency_origin,
         }, optional=("profile", "shape", "spawn_rate", "duration_s", "workers", "gateway",
-                     "pacing_s", "master", "arrival_rate_per_s", "latency_origin"))
+                     "serve_workers", "pacing_s", "master", "arrival_rate_per_s", "latency_origin"))
 
 
 @dataclass(kw_only=True)

@@ -209,12 +209,12 @@ def tracing_from_env(
 # -- ecomctl load run's side --------------------------------------------------------------------
 
 
-def append_captures(span_dir: Path, trace_file: Path) -> int:
-    """Append the Locust processes' capture files to the gateway's (both OTLP JSON lines),
-    so one file holds every load request's trace from its client span down. Returns the
-    number of lines appended."""
+def append_captures(span_dir: Path, trace_file: Path, pattern: str = CAPTURE_GLOB) -> int:
+    """Append the capture files of ``span_dir`` (the Locust processes' by default) to
+    ``trace_file`` (both OTLP JSON lines), so one file holds every load request's trace
+    from its client span down. Returns the number of lines appended."""
     lines = 0
-    files = sorted(span_dir.glob(CAPTURE_GLOB)) if span_dir.is_dir() else []
+    files = sorted(span_dir.glob(pattern)) if span_dir.is_dir() else []
     if not files:
         return 0
     trace_file.parent.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,7 @@ def load_run(ecomctl: Any, seeded: Path, out: Path, *args: str,
     env = {"ECOMCTL_TRACE_DIR": str(out.parent / "traces"), **(env or {})}
     result = ecomctl("load", "run", "--out", str(out), "--no-live",
                      "--credentials", str(seeded), *args, env=env, timeout=240)
-    assert result.exit_code == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.exit_code == 0, _why_it_failed(out) + result.stderr[-3000:]
     document: dict[str, Any] = json.loads(out.read_text())
     assert document["schema"] == "ecomctl.result/v1" and document["kind"] == "load-run"
     assert document["config"]["gateway"] == "started"
@@ -63,6 +63,52 @@ def load_run(ecomctl: Any, seeded: Path, out: Path, *args: str,
                   if i["name"] == "gateway ledger equals database")
     assert ledger["ok"] and ledger["detail"].startswith("ok: "), ledger
     return document
+
+
+def _why_it_failed(out: Path) -> str:
+    """What a failed run's document says went wrong (its tables alone do not)."""
+    if not out.exists():
+        return "no result document; "
+    document = json.loads(out.read_text())
+    broken = [i for i in document.get("invariants") or [] if not i["ok"]]
+    return (f"drained: {document.get('drained')}, totals: {document.get('totals')}, errors: "
+            f"{document.get('errors')}, broken invariants: {broken}; ")
+
+
+def _serving_instances(trace_file: Path) -> set[str]:
+    """The ``service.instance.id`` of every process with gateway server spans (requests it
+    answered) in the capture."""
+    instances = set()
+    for line in trace_file.read_text().splitlines():
+        for resource_spans in json.loads(line).get("resourceSpans", []):
+            attributes = {a["key"]: a["value"].get("stringValue")
+                          for a in resource_spans["resource"].get("attributes", [])}
+            served = any(span.get("kind") in (2, "SPAN_KIND_SERVER")
+                         for scope in resource_spans.get("scopeSpans", [])
+                         for span in scope.get("spans", []))
+            if attributes.get("service.name") == "gateway" and served:
+                instances.add(str(attributes.get("service.instance.id")))
+    return instances
+
+
+def test_the_gateway_it_starts_can_run_two_api_processes(
+    ecomctl: Any, seeded: Path, tmp_path: Path
+) -> None:
+    """``--serve-workers 2``: two API processes on the port, the events role and the payment
+    simulator in processes of their own; the spans of each land in the one capture, and the
+    ledger the events process writes after its drain matches the database (load_run)."""
+    doc = load_run(ecomctl, seeded, tmp_path / "out.json", "--profile", "mixed", "--users", "8",
+                   "--spawn-rate", "8", "--duration", "15s", "--serve-workers", "2")
+    assert doc["config"]["serve_workers"] == 2
+    assert doc["totals"]["requests"] > 40 and doc["totals"]["failures"] == 0
+    assert len(_serving_instances(Path(doc["trace_file"]))) == 2
+    assert doc["trace_context"]["server_spans"] >= 0.95 * doc["totals"]["requests"]
+
+
+def test_serve_workers_with_an_external_gateway_is_refused(ecomctl: Any) -> None:
+    refused = ecomctl("load", "run", "--host", "http://127.0.0.1:9", "--serve-workers", "2",
+                      "--no-live")
+    assert refused.exit_code == 2 and "--serve-workers" in refused.stderr, refused.stderr
 
 
 def test_mixed_profile_on_two_workers(ecomctl: Any, seeded: Path, tmp_path: Path) -> None:

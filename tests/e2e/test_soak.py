@@ -1,6 +1,7 @@
 """A minute of the soak schedule (the 10-minute run is `ecomctl load run --duration 10m` with
 the same fault every two minutes; its figures are in the issue's closing note): Locust load
-through `serve --workers 2` while the chaos fault kills the Kafka broker, then Redis, then
+(two Locust workers) through two API processes (`--serve-workers 2`: `serve --workers 2`)
+while the chaos fault, in the events process, kills the Kafka broker, then Redis, then
 PostgreSQL's connections. Every invariant holds after the drain, no event is lost, and the
 shop serves again once the window is over."""
 
@@ -14,11 +15,12 @@ import pytest
 from tests.e2e.test_load_run import load_run
 
 
-def test_a_minute_of_load_through_two_workers_while_the_backends_die(
+def test_a_minute_of_load_through_two_api_processes_while_the_backends_die(
     ecomctl: Any, seeded: Path, tmp_path: Path, record_property: pytest.RecordProperty
 ) -> None:
     doc = load_run(ecomctl, seeded, tmp_path / "soak.json", "--profile", "mixed",
                    "--users", "8", "--spawn-rate", "8", "--duration", "60s", "--workers", "2",
+                   "--serve-workers", "2",
                    "--fault-schedule", "8s+40s:chaos=3", "--max-error-rate", "0.5")
     # load_run asserted: drained, every invariant holds (stock, money, the gateway's ledger
     # equal to the database, every event consumed once by each group that reads it).
