@@ -77,10 +77,6 @@ class FairSlots:
     def waiting(self) -> int:
         return self._waiting
 
-    @property
-    def slots(self) -> int:
-        return self._slots
-
     @asynccontextmanager
     async def slot(self, key: str = "") -> AsyncIterator[Held]:
         """Hold one slot for the block; Overloaded at once if ``key`` cannot even queue."""

@@ -63,11 +63,14 @@ class NicedCall(Generic[T]):
                 _set_niceness(self._thread_id,
                               BACKGROUND_NICENESS if self._demoted else niceness)
             try:
-                result = self._call(*self._args)
+                outcome: tuple[T | None, BaseException | None] = (self._call(*self._args), None)
             except BaseException as error:  # handed to the awaiting task
-                loop.call_soon_threadsafe(settle, None, error)
-            else:
-                loop.call_soon_threadsafe(settle, result, None)
+                outcome = (None, error)
+            finally:
+                with self._lock:  # its id may go to another thread once this one ends
+                    self._thread_id = None
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+                loop.call_soon_threadsafe(settle, *outcome)
 
         threading.Thread(target=work, name=self._name, daemon=True).start()
         return await done
