@@ -115,6 +115,14 @@ class LatencyHistogram:
         return bytes(self._h.encode()).decode("ascii")
 
     @classmethod
+    def decode_sum(cls, encoded: Iterable[str]) -> LatencyHistogram:
+        """One histogram holding every encoded one's counts (exact)."""
+        total = cls()
+        for text in encoded:
+            total.merge(cls.decode(text))
+        return total
+
+    @classmethod
     def decode(cls, encoded: str) -> LatencyHistogram:
         try:
             decoded = HdrHistogram.decode(encoded.encode("ascii"))

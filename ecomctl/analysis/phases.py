@@ -41,10 +41,7 @@ class Tally:
     def latency(self) -> LatencyHistogram:
         if self.histogram is not None:
             return self.histogram
-        merged = LatencyHistogram()
-        for text in self.encoded:
-            merged.merge(LatencyHistogram.decode(text))
-        return merged
+        return LatencyHistogram.decode_sum(self.encoded)
 
 
 @dataclass

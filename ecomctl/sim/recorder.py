@@ -47,9 +47,7 @@ class SecondLatency:
         return [*self.hdrs, *live]
 
     def histogram(self) -> LatencyHistogram:
-        merged = LatencyHistogram()
-        for text in self.hdrs:
-            merged.merge(LatencyHistogram.decode(text))
+        merged = LatencyHistogram.decode_sum(self.hdrs)
         if self.recording is not None:
             merged.merge(self.recording)
         return merged
