@@ -37,7 +37,7 @@ from locust.exception import CatchResponseError
 from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
-from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.histogram import LatencyHistogram
 from ecomctl.load.profiles import HDR_DIR_ENV
 from ecomctl.load.result import ACTUAL_START, HDR_FORMAT, INTENDED_START
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.histogram import LatencyHistogram
 
 RECOVERY_TOLERANCE = 0.2
 """Recovered: p95 within this share above its before-the-fault value."""

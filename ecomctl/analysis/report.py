@@ -58,9 +58,9 @@ from ecomctl.analysis.critical_path import (
     path_time_by_operation,
 )
 from ecomctl.analysis.detectors import DETECTORS, DetectorThresholds, Finding, run_detectors
-from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.analysis.model import Trace, paused_gc
 from ecomctl.analysis.stats import OperationStats, operation_stats
+from ecomctl.histogram import LatencyHistogram
 
 SCHEMA = "ecomctl.trace-analysis/1"
 

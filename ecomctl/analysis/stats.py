@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.analysis.model import SpanRecord, Trace
+from ecomctl.histogram import LatencyHistogram
 
 SortKey = Literal["p95", "total", "self", "count", "errors"]
 

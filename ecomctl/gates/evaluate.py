@@ -35,8 +35,8 @@ from ecomctl.gates.spec import (
 )
 
 if TYPE_CHECKING:
-    from ecomctl.analysis.histogram import LatencyHistogram
     from ecomctl.analysis.model import SpanRecord
+    from ecomctl.histogram import LatencyHistogram
 
 _SINGULAR = {"journeys": "journey", "endpoints": "endpoint", "spans": "span operation",
              "cache": "cache", "bench": "bench row", "phases": "phase"}
@@ -278,7 +278,7 @@ class _Totals:
         return self._merged
 
     def _merge(self) -> tuple[LatencyHistogram | None, str]:
-        from ecomctl.analysis.histogram import LatencyHistogram
+        from ecomctl.histogram import LatencyHistogram
 
         for section in ("journeys", "endpoints"):
             summaries = result_targets(self._result, section)

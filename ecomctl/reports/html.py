@@ -22,7 +22,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.histogram import LatencyHistogram
 from ecomctl.reports import trace_links
 from ecomctl.reports.svg import (
     ERROR_COLOR,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ecomctl.results.fields import Fields, Record, ResultFormatError
 
 if TYPE_CHECKING:
-    from ecomctl.analysis.histogram import LatencyHistogram
+    from ecomctl.histogram import LatencyHistogram
 
 SUMMARY_KEYS = ("min_ms", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms",
                 "max_ms")
@@ -107,7 +107,7 @@ class LatencyStats(Record):
 
     def histogram(self) -> LatencyHistogram | None:
         """The decoded histogram; None when there is none or it is unreadable."""
-        from ecomctl.analysis.histogram import LatencyHistogram
+        from ecomctl.histogram import LatencyHistogram
 
         if self.hdr is None:
             return None

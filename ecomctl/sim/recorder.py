@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.histogram import LatencyHistogram
 
 
 class SecondLatency:

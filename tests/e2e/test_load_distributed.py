@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.histogram import LatencyHistogram
 from ecomctl.load.runner import free_port
 
 MASTER_HOST = "127.0.0.2"

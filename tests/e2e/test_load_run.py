@@ -16,8 +16,8 @@ from typing import Any
 import psutil
 from junitparser import JUnitXml
 
-from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.analysis.readers import read_file
+from ecomctl.histogram import LatencyHistogram
 from ecomctl.load.runner import free_port
 from ecomctl.resources import fixtures_dir
 from tests.e2e.conftest import _ecomctl_command

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.histogram import LatencyHistogram
 from ecomctl.sim.invariants import REFUND_INVARIANT
 
 

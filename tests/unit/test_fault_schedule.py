@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.analysis.phases import (
     Tally,
     TimeBucket,
@@ -22,6 +21,7 @@ from ecomctl.faults.catalogue import FaultSpec, Undo, parse_fault
 from ecomctl.faults.flag_file import FlagFile
 from ecomctl.faults.schedule import check_fits, parse_schedule, run_schedule
 from ecomctl.faults.watcher import FaultWatcher
+from ecomctl.histogram import LatencyHistogram
 
 
 def test_schedule_parses_windows_with_compound_durations() -> None:

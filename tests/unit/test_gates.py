@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from junitparser import Failure, JUnitXml, Skipped, TestSuite
 
-from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.analysis.model import SpanRecord
 from ecomctl.errors import ConfigError
 from ecomctl.gates import (
@@ -33,6 +32,7 @@ from ecomctl.gates.compare import describe_delta, latency_verdict
 from ecomctl.gates.evaluate import evaluate_traces, format_value
 from ecomctl.gates.junit import JUnitCase, junit_xml
 from ecomctl.gates.spec import Kind, parse_quantity, parse_threshold
+from ecomctl.histogram import LatencyHistogram
 from ecomctl.resources import fixtures_dir
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gates"

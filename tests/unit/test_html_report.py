@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.histogram import LatencyHistogram
 from ecomctl.reports.html import render_html_report, write_html_report
 from ecomctl.reports.svg import ERROR_COLOR, LinearScale, LogScale, line_chart
 from ecomctl.reports.svg import Axis as ChartAxis

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ecomctl.analysis.histogram import LatencyHistogram
+from ecomctl.histogram import LatencyHistogram
 from ecomctl.load.result import (
     CORRECTED,
     HDR_FORMAT,

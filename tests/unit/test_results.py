@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.bench.result import BENCH_SCHEMA as BENCH_PRODUCER_SCHEMA
 from ecomctl.bench.result import BenchRow, Figure, bench_document
 from ecomctl.cli.render_result import render_result
 from ecomctl.errors import ConfigError
+from ecomctl.histogram import LatencyHistogram
 from ecomctl.load.result import HDR_FORMAT, LoadConfig, build_result, merge_hdr_documents
 from ecomctl.load.result import RESULT_SCHEMA as LOAD_PRODUCER_SCHEMA
 from ecomctl.reports.html import render_html_report

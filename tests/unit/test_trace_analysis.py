@@ -36,7 +36,6 @@ from ecomctl.analysis.detectors import (
     detect_sequential_calls,
     statement_shape,
 )
-from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.analysis.model import SpanRecord, Trace, group_traces
 from ecomctl.analysis.readers import (
     from_sdk_spans,
@@ -49,6 +48,7 @@ from ecomctl.analysis.readers import (
 from ecomctl.analysis.report import SCHEMA, analyze
 from ecomctl.analysis.stats import operation_stats, self_time_ns, sort_operations
 from ecomctl.errors import ConfigError
+from ecomctl.histogram import LatencyHistogram
 from ecomctl.telemetry.trace_store import (
     OtlpJsonLinesExporter,
     latest_trace_file,

@@ -71,10 +71,10 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from ecomctl.adapters.kafka.dlq import DeadLetterWriter, dead_letter_headers
 from ecomctl.adapters.postgres.database import Database
-from ecomctl.analysis.histogram import LatencyHistogram
 from ecomctl.backoff import jittered, next_backoff
 from ecomctl.domain.events import ConsumedEvent
 from ecomctl.errors import BackendUnavailable, InfraError, is_retryable
+from ecomctl.histogram import LatencyHistogram
 from ecomctl.telemetry.context import current_service
 from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.spans import ServiceTracer
