@@ -8,6 +8,7 @@ from dataclasses import asdict
 import typer
 from rich.table import Table
 
+from ecomctl.cli.exit_codes import CommandFailed
 from ecomctl.cli.output import console, err_console, ok_mark, print_json
 
 
@@ -44,7 +45,7 @@ def doctor(
             hint = f"log: {log}" if log else "not a local-stack backend, or never started"
             err_console.print(f"  {r.backend}: {r.detail}\n    {hint}", soft_wrap=True)
         err_console.print("`ecomctl stack status` shows the local stack; `stack up` restarts it.")
-        raise typer.Exit(1)
+        raise CommandFailed()
 
 
 def _local_log_file(check: str) -> str | None:

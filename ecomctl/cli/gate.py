@@ -15,13 +15,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ecomctl.cli.exit_codes import GateBroken
 from ecomctl.cli.output import console, err_console, fit_table, print_json
 
 if TYPE_CHECKING:
     from ecomctl.gates.compare import Comparison, MetricDelta, TargetComparison
     from ecomctl.gates.evaluate import GateReport
 
-GATE_BROKEN = 3
 
 app = typer.Typer(
     help=(
@@ -85,7 +85,7 @@ def check(
         if junit is not None:
             err_console.print(f"JUnit report written to {junit}")
     if not report.passed:
-        raise typer.Exit(GATE_BROKEN)
+        raise GateBroken()
 
 
 def _check_text(section: str, metric: str, threshold: str) -> str:
@@ -186,7 +186,7 @@ def compare(
         if junit is not None:
             err_console.print(f"JUnit report written to {junit}")
     if not comparison.passed:
-        raise typer.Exit(GATE_BROKEN)
+        raise GateBroken()
 
 
 _VERDICT_STYLE = {"regression": "bold red", "improvement": "green", "same": "dim"}

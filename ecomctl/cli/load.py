@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ecomctl.cli.exit_codes import CommandFailed
 from ecomctl.cli.fault_options import fault_option, fault_schedule_option, parse_fault_options
 from ecomctl.cli.output import err_console
 from ecomctl.cli.result_output import ResultCommand, emit_run_result, json_option, out_option
@@ -150,10 +151,8 @@ def run(
     emit_run_result(result, json_output=json_output, out=out)
     error_rate = result["totals"]["error_rate"]
     if error_rate > max_error_rate:
-        err_console.print(f"[bold red]{result['totals']['failures']:,} requests failed: error "
-                          f"rate {error_rate:.2%} > --max-error-rate {max_error_rate:.2%}"
-                          "[/bold red]")
-        raise typer.Exit(1)
+        raise CommandFailed(f"{result['totals']['failures']:,} requests failed: error rate "
+                            f"{error_rate:.2%} > --max-error-rate {max_error_rate:.2%}")
 
 
 @app.command()
@@ -185,8 +184,7 @@ def worker(
                       "...[/dim]")
     code = run_worker(chosen, master_host, master_port, credentials)
     if code != 0:
-        err_console.print(f"[red]the Locust worker exited with {code}[/red]")
-        raise typer.Exit(code)
+        raise CommandFailed(f"the Locust worker exited with {code}")
 
 
 def _print_phase(phase: str) -> None:

@@ -1,11 +1,12 @@
-"""``ecomctl``: the entry point. Errors are turned into exit codes here, and only here:
-0 ok, 1 runtime or backend failure, 2 usage or configuration error, 3 a gate was broken."""
+"""``ecomctl``: the entry point, and the CLI boundary: what a command raises is turned into
+an exit code here, and only here (the map is ``ecomctl.cli.exit_codes``)."""
 
 from __future__ import annotations
 
 import sys
 
 import typer
+from rich.markup import escape
 
 from ecomctl import __version__
 from ecomctl.cli import (
@@ -23,12 +24,13 @@ from ecomctl.cli import (
     stack,
     traces,
 )
+from ecomctl.cli.exit_codes import CommandFailed, exit_code_of
 from ecomctl.cli.logs import configure_logging
 from ecomctl.cli.output import err_console
 from ecomctl.cli.result_output import ResultCommand
 from ecomctl.cli.streams import complete_writes
 from ecomctl.cli.termination import INTERRUPTED, interrupted_exit_code, stop_on_sigterm
-from ecomctl.errors import ConfigError, EcomctlError
+from ecomctl.errors import EcomctlError
 
 app = typer.Typer(
     name="ecomctl",
@@ -80,6 +82,7 @@ def main(
 
 
 def run() -> None:
+    """The CLI boundary: what a command raises becomes its exit code (``exit_codes``)."""
     complete_writes()
     stop_on_sigterm()
     try:
@@ -88,15 +91,13 @@ def run() -> None:
         if exc.code == INTERRUPTED:  # typer's answer to a KeyboardInterrupt, SIGTERM's too
             sys.exit(interrupted_exit_code())
         raise
-    except ConfigError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        sys.exit(2)
-    except EcomctlError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        sys.exit(1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         err_console.print("[yellow]interrupted[/yellow]")
-        sys.exit(interrupted_exit_code())
+        sys.exit(exit_code_of(exc))
+    except (EcomctlError, CommandFailed) as exc:
+        if str(exc):
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(exit_code_of(exc))
 
 
 if __name__ == "__main__":

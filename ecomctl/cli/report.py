@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from ecomctl.cli.exit_codes import CommandFailed
 from ecomctl.cli.output import console, err_console
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def report(
         write_html_report(result, html, _trace_links(result))
         err_console.print(f"HTML report written to {html}")
     if not result.ok and not isinstance(result, BenchResult):
-        raise typer.Exit(1)
+        raise CommandFailed()
 
 
 def _trace_links(result: Result) -> TraceLinks | None:

@@ -58,6 +58,7 @@ def emit_run_result(result: dict[str, Any], *, json_output: bool, out: Path | No
                     extra: Callable[[], None] = lambda: None) -> None:
     """A run's result: JSON on stdout or the report, the ``--out`` file, ``extra`` lines
     (stderr), then exit 1 when a business invariant broke."""
+    from ecomctl.cli.exit_codes import CommandFailed
     from ecomctl.cli.output import console, err_console, print_json
     from ecomctl.cli.render_result import render_result
     from ecomctl.sim.result import write_result
@@ -71,5 +72,4 @@ def emit_run_result(result: dict[str, Any], *, json_output: bool, out: Path | No
         err_console.print(f"result written to {out}")
     extra()
     if not result["ok"]:
-        err_console.print("[bold red]a business invariant is broken[/bold red]")
-        raise typer.Exit(1)
+        raise CommandFailed("a business invariant is broken")

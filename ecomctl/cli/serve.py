@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from ecomctl import event_loop
+from ecomctl.cli.exit_codes import CommandFailed
 from ecomctl.cli.output import err_console
 from ecomctl.cli.serve_payment_gateway import payment_gateway
 from ecomctl.faults.catalogue import Role as FaultRole
@@ -145,7 +146,8 @@ def gateway(
                       api_pool_size=db_pool_size or max(2, DB_CONNECTIONS_FOR_API // count),
                       limit_concurrency=limit_concurrency, flags_file=flags,
                       payment_ledger=payment_ledger)
-    raise typer.Exit(asyncio.run(supervise(plan)))
+    if asyncio.run(supervise(plan)) != 0:
+        raise CommandFailed()
 
 
 DRAIN_TIMEOUT_S = 60.0

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
+from ecomctl.cli.exit_codes import CommandFailed
 from ecomctl.cli.output import (
     console,
     err_console,
@@ -143,7 +144,7 @@ def status(
     else:
         _status_table(statuses)
     if not all(s.healthy for s in statuses):
-        raise typer.Exit(1)
+        raise CommandFailed()
 
 
 def _status_table(statuses: list[BackendStatus]) -> None:

@@ -519,7 +519,7 @@ def diff(
     invalid rule.
     """
     from ecomctl.analysis.diff import SORT_KEYS, diff_traces, parse_fail_rule
-    from ecomctl.cli.gate import GATE_BROKEN
+    from ecomctl.cli.exit_codes import GateBroken
     from ecomctl.errors import ConfigError
 
     if sort not in SORT_KEYS:
@@ -543,7 +543,7 @@ def diff(
     else:
         _print_diff(result, top)
     if not result.passed:
-        raise typer.Exit(GATE_BROKEN)
+        raise GateBroken()
 
 
 _DIFF_SORT_TITLE = {"self": "self time added", "p50": "p50 change", "p95": "p95 change",

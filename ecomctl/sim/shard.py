@@ -39,12 +39,13 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> None:
+    """Exit 0 with the output file written; an exception exits 1 with its traceback on
+    stderr, which the parent shows (the parent decides what that means for the command)."""
     spec = json.loads(Path(argv[1]).read_text())
     output = event_loop.run(_run(spec))
     Path(spec["out"]).write_text(json.dumps(output))
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    main(sys.argv)
