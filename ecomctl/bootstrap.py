@@ -39,12 +39,12 @@ if TYPE_CHECKING:
     from ecomctl.adapters.cache import TieredCache
     from ecomctl.adapters.kafka.consumer import EventConsumer
     from ecomctl.adapters.kafka.relay import OutboxRelay
+    from ecomctl.adapters.payment_ledger import GatewayLedger
     from ecomctl.adapters.postgres.database import Database
     from ecomctl.adapters.rate_limit import RedisRateLimiter
     from ecomctl.adapters.search import ProductSearchIndex
     from ecomctl.domain.models import Product
     from ecomctl.services.shipment import ShipmentService
-    from ecomctl.sim.invariants import GatewayLedger
     from ecomctl.simulators.payment_gateway import RunningGateway, SimulatorConfig
 
 
@@ -127,7 +127,7 @@ class ShopStack:
     async def payment_ledger(self) -> GatewayLedger | None:
         """The payment gateway's books (the in-process simulator's, or the configured
         gateway's ``GET /v1/ledger``); None when the gateway keeps none."""
-        from ecomctl.sim.invariants import GatewayLedger, fetch_ledger
+        from ecomctl.adapters.payment_ledger import GatewayLedger, fetch_ledger
 
         if self.payment_gateway is not None:
             simulator = self.payment_gateway.simulator

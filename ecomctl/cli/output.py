@@ -15,6 +15,7 @@ from rich.table import Column, Table
 
 if TYPE_CHECKING:
     from ecomctl.config import Settings
+    from ecomctl.faults.watcher import FaultChange
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -166,3 +167,9 @@ def show_address(url: str, browser: bool) -> None:
         import webbrowser
 
         webbrowser.open(url)
+
+
+def print_fault_change(change: FaultChange) -> None:
+    """A fault applied or cleared by a serving process (``serve``, its payment gateway)."""
+    colour = {"applied": "yellow", "cleared": "green"}.get(change.action, "red")
+    err_console.print(f"[{colour}]fault {change.action}: {change.detail}[/{colour}]")

@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from ecomctl import event_loop
-from ecomctl.cli.exit_codes import CommandFailed
-from ecomctl.cli.output import err_console
+from ecomctl.cli.output import err_console, print_fault_change
 from ecomctl.cli.serve_payment_gateway import payment_gateway
 from ecomctl.faults.catalogue import Role as FaultRole
 
 if TYPE_CHECKING:
     from ecomctl.bootstrap import ShopStack
-    from ecomctl.faults.watcher import FaultChange
 
 app = typer.Typer(
     help="Serve the shop (HTTP API and event workers, one API process per core by default), "
@@ -138,7 +137,7 @@ def gateway(
     if payment_ledger is not None and role is not Role.all:
         raise typer.BadParameter("--payment-ledger needs the events role (--role all or "
                                  "events): it writes the ledger after the drain")
-    from ecomctl.cli.serve_workers import WorkerPlan, supervise
+    from ecomctl.gateway.workers import WorkerPlan, supervise
 
     plan = WorkerPlan(host=host, port=port, api_workers=count, events=role is Role.all,
                       payment_gateway_url=payment_gateway_url, trace_file=trace_file,
@@ -146,8 +145,12 @@ def gateway(
                       api_pool_size=db_pool_size or max(2, DB_CONNECTIONS_FOR_API // count),
                       limit_concurrency=limit_concurrency, flags_file=flags,
                       payment_ledger=payment_ledger)
-    if asyncio.run(supervise(plan)) != 0:
-        raise CommandFailed()
+    asyncio.run(supervise(plan, _print_worker_line,
+                          lambda notice: err_console.print(escape(notice), soft_wrap=True)))
+
+
+def _print_worker_line(name: str, line: str) -> None:
+    err_console.print(f"[dim]\\[{name}][/dim] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 DRAIN_TIMEOUT_S = 60.0
@@ -235,11 +238,6 @@ _ROLES = {
     Role.api: frozenset({FaultRole.API}),
     Role.events: frozenset({FaultRole.EVENTS, FaultRole.PAYMENT_GATEWAY}),
 }
-
-
-def print_fault_change(change: FaultChange) -> None:
-    colour = {"applied": "yellow", "cleared": "green"}.get(change.action, "red")
-    err_console.print(f"[{colour}]fault {change.action}: {change.detail}[/{colour}]")
 
 
 def _watching_faults(shop: ShopStack, role: Role,

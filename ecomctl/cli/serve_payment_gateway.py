@@ -125,7 +125,7 @@ def _watching_faults(simulator: Any,
     as its own process, so the shop's flags reach it here)."""
     if flags_file is None:
         return contextlib.nullcontext()
-    from ecomctl.cli.serve import print_fault_change
+    from ecomctl.cli.output import print_fault_change
     from ecomctl.faults.watcher import simulator_applier, watching_faults
 
     return watching_faults(flags_file, simulator_applier(simulator),

@@ -8,7 +8,7 @@ Each fault acts where the failure would come from in production: the payment gat
 simulator (declines, outage, slowness), the cache tier's Redis connection, the search
 cluster's connection, the outbox relay's broker connection, the catalogue service (one
 failing product), the database (a slow statement inside checkout) or the carrier; ``chaos``
-kills the real backends themselves (see ``ecomctl.sim.chaos``).
+kills the real backends themselves (see ``ecomctl.faults.chaos``).
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ async def shipping_slow(shop: ShopStack, value: str | None) -> Undo:
 
 
 async def chaos(shop: ShopStack, value: str | None) -> Undo:
-    from ecomctl.sim.chaos import Chaos
+    from ecomctl.faults.chaos import Chaos
 
     schedule = Chaos(shop, float(_seconds(value or "5")))
     stop = asyncio.Event()

@@ -451,8 +451,9 @@ async def _invariants(settings: Settings, ledger_file: Path) -> list[dict[str, A
     way out (a gateway that did not stop cleanly wrote none: that breaks the ledger check)."""
     from dataclasses import asdict
 
+    from ecomctl.adapters.payment_ledger import GatewayLedger
     from ecomctl.adapters.postgres.database import Database
-    from ecomctl.sim.invariants import LEDGER_INVARIANT, GatewayLedger, check_invariants
+    from ecomctl.sim.invariants import LEDGER_INVARIANT, check_invariants
 
     ledger = None
     if ledger_file.is_file():

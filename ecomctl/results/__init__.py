@@ -31,16 +31,11 @@ from ecomctl.results.envelope import (
     RESULT_SCHEMA,
     SIMULATION,
     Envelope,
-    parse_result,
-    read_document,
-    read_result,
-    write_result,
 )
 from ecomctl.results.fields import ResultFormatError
+from ecomctl.results.files import Result, parse_result, read_document, read_result, write_result
 from ecomctl.results.load_run import LoadRunConfig, LoadRunResult, LoadRunTotals
 from ecomctl.results.simulation import SimulationConfig, SimulationResult, SimulationTotals
-
-Result = SimulationResult | LoadRunResult | BenchResult
 
 __all__ = [
     "ALL_KINDS",

@@ -69,8 +69,9 @@ from typing import Any
 
 # The format's reader, validator and writer live in ecomctl.results (typed, by kind); these
 # names stay for the producers and for code written against them.
-from ecomctl.results.envelope import RESULT_SCHEMA, read_document, write_result
+from ecomctl.results.envelope import RESULT_SCHEMA
 from ecomctl.results.envelope import SCHEMA_OF as _SCHEMA_OF
+from ecomctl.results.files import read_document, write_result
 
 __all__ = ["RESULT_SCHEMA", "read_result", "write_result"]
 

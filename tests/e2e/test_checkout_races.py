@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from ecomctl.adapters.payment_ledger import GatewayLedger
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.config import Settings
 from ecomctl.load.runner import free_port
-from ecomctl.sim.invariants import PAID_STATUSES, GatewayLedger, check_invariants
+from ecomctl.sim.invariants import PAID_STATUSES, check_invariants
 from tests.e2e.served import Served, payment_gateway
 from tests.shopdata import http_shopper
 

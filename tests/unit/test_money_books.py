@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID, uuid4
 
+from ecomctl.adapters.payment_ledger import GatewayLedger
 from ecomctl.sim.invariants import (
-    GatewayLedger,
     OrderBooks,
     ledger_matches,
     refunds_cover_captures,

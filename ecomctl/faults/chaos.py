@@ -23,6 +23,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ecomctl.adapters.postgres.operations import (
+    answers,
+    terminate_shop_connections,
+    unpublished_events,
+)
 from ecomctl.errors import ConfigError, EcomctlError
 
 if TYPE_CHECKING:
@@ -32,13 +37,6 @@ LEAD_S = 2.0  # let the run warm up before the first outage
 GAP_S = 3.0  # between two outages
 RECOVERY_TIMEOUT_S = 90.0
 PG_ROUNDS = 3
-# The shop's connections carry this application_name (adapters/postgres/database.py): the
-# outage hits the shop, not a test or a psql session that happens to share the database.
-_TERMINATE = """
-SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid()
-  AND application_name = $1
-"""
 
 
 class Chaos:
@@ -104,12 +102,8 @@ class Chaos:
         })
 
     async def _terminate_postgres(self, round_number: int) -> None:
-        from ecomctl.adapters.postgres.database import APPLICATION_NAME
-
         started = time.monotonic()
-        async with self.shop.db.connection() as conn:
-            terminated = int(await conn.fetchval(_TERMINATE, APPLICATION_NAME))
-        # The connection that ran it is spared by pg_backend_pid(); the others died.
+        terminated = await terminate_shop_connections(self.shop.db)
         await _until(self._postgres_ok, RECOVERY_TIMEOUT_S)
         self.log.append({
             "backend": "postgres", "action": f"pg_terminate_backend, round {round_number}",
@@ -119,19 +113,13 @@ class Chaos:
 
     async def _outbox_published(self, since: dt.datetime, until: dt.datetime) -> bool:
         """The events written while the broker was away are on Kafka now."""
-        async with self.shop.db.connection() as conn:
-            waiting = await conn.fetchval(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL "
-                "AND created_at BETWEEN $1 AND $2", since, until,
-            )
-        return int(waiting) == 0
+        return await unpublished_events(self.shop.db, since, until) == 0
 
     async def _redis_ok(self, since: dt.datetime, until: dt.datetime) -> bool:
         return bool(await self.shop.redis.ping())
 
     async def _postgres_ok(self) -> bool:
-        async with self.shop.db.connection() as conn:
-            return bool(await conn.fetchval("SELECT 1"))
+        return await answers(self.shop.db)
 
 
 async def _until(check: Callable[[], Awaitable[bool]], timeout_s: float) -> None:

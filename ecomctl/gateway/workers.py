@@ -4,9 +4,10 @@ A parent that owns nothing but the children: N ``serve --role api`` processes sh
 port (SO_REUSEPORT: the kernel spreads connections over them), one ``serve --role events``
 process (outbox relay, Kafka consumers, carrier) and, unless a payment gateway URL is given,
 one payment gateway simulator that every API process charges. The children are the same
-commands a user runs by hand to spread the shop over hosts; their output is relayed with a
-``[name]`` prefix. Ctrl-C/SIGTERM stops the API processes first, then the events process
-(which drains with --drain-on-exit), then the simulator.
+commands a user runs by hand to spread the shop over hosts; their output goes, line by line
+and with the child's name, to the caller (``serve`` prints it). Ctrl-C/SIGTERM stops the API
+processes first, then the events process (which drains with --drain-on-exit), then the
+simulator.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ import re
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.markup import escape
-
-from ecomctl.cli.output import err_console
+from ecomctl.errors import InfraError, ServerStartError
 
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 100.0
@@ -92,7 +92,15 @@ def _limit_args(plan: WorkerPlan) -> list[str]:
     return ["--limit-concurrency", str(plan.limit_concurrency)]
 
 
-async def _start(name: str, argv: list[str], ready_marker: str) -> _Child:
+OnOutput = Callable[[str, str], None]
+"""(child name, one line of its output)."""
+
+
+class WorkerFailed(InfraError):
+    """A process of the shop exited while serving, or did not stop cleanly."""
+
+
+async def _start(name: str, argv: list[str], ready_marker: str, on_output: OnOutput) -> _Child:
     process = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -101,16 +109,15 @@ async def _start(name: str, argv: list[str], ready_marker: str) -> _Child:
         preexec_fn=_die_with_parent,
     )
     child = _Child(name, process)
-    child.relay = asyncio.create_task(_relay_output(child, ready_marker))
+    child.relay = asyncio.create_task(_relay_output(child, ready_marker, on_output))
     return child
 
 
-async def _relay_output(child: _Child, ready_marker: str) -> None:
+async def _relay_output(child: _Child, ready_marker: str, on_output: OnOutput) -> None:
     assert child.process.stdout is not None
     async for raw in child.process.stdout:
         line = raw.decode(errors="replace").rstrip()
-        err_console.print(f"[dim]\\[{child.name}][/dim] {escape(line)}", highlight=False,
-                          soft_wrap=True)
+        on_output(child.name, line)
         if not child.ready.is_set() and ready_marker in line:
             match = _URL.search(line)
             child.url = match.group(1) if match else None
@@ -165,9 +172,12 @@ def _reserve_port(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def supervise(plan: WorkerPlan) -> int:
-    """Run the processes of ``plan`` until Ctrl-C/SIGTERM; the exit code: 0 when every child
-    stopped cleanly, 1 when one failed (the others are then stopped too)."""
+async def supervise(plan: WorkerPlan, on_output: OnOutput, on_notice: Callable[[str], None]
+                    ) -> None:
+    """Run the processes of ``plan`` until Ctrl-C/SIGTERM. ``ServerStartError`` when one
+    does not start, ``WorkerFailed`` when one exits while serving (the others are then
+    stopped too) or does not stop cleanly; ``on_notice`` hears where it listens and what
+    it is doing."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -175,8 +185,7 @@ async def supervise(plan: WorkerPlan) -> int:
     try:
         reserved = _reserve_port(plan.host, plan.port)
     except OSError as exc:
-        err_console.print(f"[red]error:[/red] cannot listen on {plan.host}:{plan.port}: {exc}")
-        return 1
+        raise ServerStartError(f"cannot listen on {plan.host}:{plan.port}: {exc}") from exc
     port = reserved.getsockname()[1]
     simulator: list[_Child] = []
     events: list[_Child] = []
@@ -187,11 +196,10 @@ async def supervise(plan: WorkerPlan) -> int:
             simulator = [await _start(
                 "payment-gateway", _ecomctl("serve", "payment-gateway", "--port", "0",
                                             *_flags_args(plan)),
-                "listening on",
+                "listening on", on_output,
             )]
             if problem := await _wait_ready(simulator):
-                err_console.print(f"[red]error:[/red] {problem}")
-                return 1
+                raise ServerStartError(problem)
             gateway_url = simulator[0].url
         assert gateway_url is not None
         common = ["--payment-gateway-url", gateway_url, "--workers", "1", *_flags_args(plan)]
@@ -202,7 +210,7 @@ async def supervise(plan: WorkerPlan) -> int:
             events = [await _start(
                 "events", _ecomctl("serve", "--role", "events", *common, *on_exit,
                                    *_trace_args(plan, "events")),
-                "events role running",
+                "events role running", on_output,
             )]
         for i in range(1, plan.api_workers + 1):
             name = f"api{i}"
@@ -210,15 +218,14 @@ async def supervise(plan: WorkerPlan) -> int:
                 name, _ecomctl("serve", "--role", "api", "--host", plan.host, "--port",
                                str(port), "--db-pool-size", str(plan.api_pool_size), *common,
                                *_limit_args(plan), *_trace_args(plan, name)),
-                "listening on",
+                "listening on", on_output,
             ))
         if problem := await _wait_ready([*events, *api]):
-            err_console.print(f"[red]error:[/red] {problem}")
-            return 1
+            raise ServerStartError(problem)
         url = api[0].url or f"http://{plan.host}:{port}"
         roles = f"{len(api)} api processes" + (", events" if events else "")
-        err_console.print(f"ecomctl gateway listening on [bold]{url}[/bold] ({roles}, payment "
-                          f"gateway {gateway_url}; Ctrl-C stops)")
+        on_notice(f"ecomctl gateway listening on {url} ({roles}, payment gateway "
+                  f"{gateway_url}; Ctrl-C stops)")
         waiters = [asyncio.create_task(stop.wait())] + [
             asyncio.create_task(c.process.wait()) for c in [*simulator, *events, *api]
         ]
@@ -227,10 +234,13 @@ async def supervise(plan: WorkerPlan) -> int:
             task.cancel()
         failed = [c.name for c in [*simulator, *events, *api] if c.process.returncode is not None]
         if failed:
-            err_console.print(f"[red]error:[/red] {', '.join(failed)} exited; stopping the rest")
+            on_notice(f"{', '.join(failed)} exited; stopping the rest")
         codes = [*await _stop(api), *await _stop(events), *await _stop(simulator)]
-        err_console.print("gateway stopped")
-        return 1 if failed or any(codes) else 0
+        on_notice("gateway stopped")
+        if failed:
+            raise WorkerFailed(f"{', '.join(failed)} exited while serving")
+        if any(codes):
+            raise WorkerFailed(f"a process did not stop cleanly (exit codes {codes})")
     finally:
         await _stop([*api, *events, *simulator])
         reserved.close()
