@@ -109,8 +109,9 @@ class ShopStack:
         own pools and clients: a probe opens no connection of its own."""
 
         async def postgres() -> None:
-            async with self.db.connection() as conn:
-                await conn.fetchval("SELECT 1")
+            from ecomctl.adapters.postgres.operations import answers as pool_answers
+
+            await pool_answers(self.db)
 
         async def answers(check: Callable[[], Awaitable[object]]) -> bool:
             try:

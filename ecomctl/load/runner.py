@@ -437,11 +437,11 @@ def _locust_stats(work_dir: Path) -> dict[str, int] | None:
 
 async def _product_count(settings: Settings) -> int:
     from ecomctl.adapters.postgres.database import Database
+    from ecomctl.adapters.postgres.operations import active_product_count
 
     db = await Database.connect(settings.database_url, min_size=1, max_size=1)
     try:
-        async with db.connection() as conn:
-            return int(await conn.fetchval("SELECT count(*) FROM products WHERE active"))
+        return await active_product_count(db)
     finally:
         await db.close()
 

@@ -13,7 +13,11 @@ from decimal import Decimal
 from uuid import UUID
 
 from ecomctl.adapters.payment_ledger import GatewayLedger
+from ecomctl.adapters.postgres.books import PAID_STATUSES, OrderBooks, read_books
 from ecomctl.adapters.postgres.database import Database
+
+__all__ = ["PAID_STATUSES", "InvariantResult", "OrderBooks", "check_invariants",
+           "ledger_matches", "refunds_cover_captures"]
 
 LEDGER_INVARIANT = "gateway ledger equals database"
 REFUND_INVARIANT = "no capture on a cancelled order without its refund"
@@ -26,115 +30,29 @@ class InvariantResult:
     detail: str
 
 
-@dataclass(frozen=True)
-class OrderBooks:
-    """One order as our database records its money."""
-
-    status: str
-    total: Decimal
-    refunded: Decimal = Decimal("0")
-
-    @property
-    def paid(self) -> bool:
-        return self.status in PAID_STATUSES
-
-
-PAID_STATUSES = ("paid", "shipped", "delivered")
-_PAID = "('paid', 'shipped', 'delivered')"
-
-_CHECKS: list[tuple[str, str, str]] = [
-    (
-        "no oversold stock",
-        """SELECT count(*) FROM inventory i
-           LEFT JOIN (SELECT product_id, sum(quantity) AS held FROM inventory_reservations
-                      WHERE status = 'reserved' GROUP BY product_id) r USING (product_id)
-           WHERE i.on_hand < 0 OR i.reserved < 0 OR i.reserved > i.on_hand
-              OR i.reserved <> coalesce(r.held, 0)""",
-        "products with negative stock, more reserved than on hand, or reserved units not "
-        "matching open reservations",
-    ),
-    (
-        "money conserved",
-        f"""SELECT count(*) FROM orders o
-            LEFT JOIN (SELECT order_id,
-                              sum(amount) FILTER (WHERE status = 'captured') AS captured,
-                              count(*) FILTER (WHERE status = 'captured') AS captures,
-                              coalesce(sum(amount) FILTER (WHERE status = 'refunded'), 0)
-                                  AS refunded
-                       FROM payments WHERE status IN ('captured', 'refunded')
-                       GROUP BY order_id) p
-              ON p.order_id = o.id
-            WHERE (o.status IN {_PAID} AND (p.captures IS DISTINCT FROM 1
-                                            OR p.captured <> o.total OR p.refunded <> 0))
-               OR (o.status NOT IN {_PAID} AND p.order_id IS NOT NULL
-                   AND p.captured IS DISTINCT FROM p.refunded)""",
-        "orders whose payments differ from their total (a paid order needs exactly one "
-        "capture of the exact total and no refund, any other order none or one refunded)",
-    ),
-
-    (
-        "one shipment per paid order",
-        f"""SELECT count(*) FROM orders o
-            LEFT JOIN (SELECT order_id, count(*) AS n FROM shipments GROUP BY order_id) s
-              ON s.order_id = o.id
-            WHERE (o.status IN {_PAID} AND s.n IS DISTINCT FROM 1)
-               OR (o.status NOT IN {_PAID} AND s.n IS NOT NULL)""",
-        "paid orders without exactly one shipment, or unpaid orders with one",
-    ),
-]
-
-# Captures we recorded on cancelled orders (a charge that landed late) not refunded in full.
-_UNREFUNDED = """
-SELECT count(*) FROM orders o
-JOIN payments c ON c.order_id = o.id AND c.status = 'captured'
-LEFT JOIN payments r ON r.order_id = o.id AND r.status = 'refunded'
-WHERE o.status = 'cancelled' AND r.amount IS DISTINCT FROM c.amount
-"""
-
-_TOTALS = f"""
-SELECT (SELECT coalesce(sum(amount) FILTER (WHERE status = 'captured'), 0)
-               - coalesce(sum(amount) FILTER (WHERE status = 'refunded'), 0)
-        FROM payments) AS captured,
-       (SELECT coalesce(sum(total), 0) FROM orders WHERE status IN {_PAID}) AS paid_total
-"""
-
-
-# Orders the gateway holds money or refunds for, and the orders paid or refunded since the
-# ledger opened, with what we recorded as refunded.
-_LEDGER_ORDERS = """
-SELECT o.id, o.status, o.total,
-       coalesce((SELECT sum(amount) FROM payments r
-                 WHERE r.order_id = o.id AND r.status = 'refunded'), 0) AS refunded
-FROM orders o
-WHERE o.id = ANY($1::uuid[])
-   OR EXISTS (SELECT 1 FROM payments p WHERE p.order_id = o.id AND p.created_at >= $2
-                AND (p.status = 'refunded'
-                     OR (p.status = 'captured' AND o.status IN ('paid', 'shipped',
-                                                                'delivered'))))
-"""
-
-_UNSETTLED = """
-SELECT count(*) FROM orders WHERE status IN ('payment_pending', 'payment_unknown')
-"""
+# name -> what a non-zero count of the books' check (adapters/postgres/books) means
+_MEANINGS = {
+    "no oversold stock": "products with negative stock, more reserved than on hand, or "
+                         "reserved units not matching open reservations",
+    "money conserved": "orders whose payments differ from their total (a paid order needs "
+                       "exactly one capture of the exact total and no refund, any other order "
+                       "none or one refunded)",
+    "one shipment per paid order": "paid orders without exactly one shipment, or unpaid "
+                                   "orders with one",
+}
 
 
 async def check_invariants(
     db: Database, ledger: GatewayLedger | None = None
 ) -> list[InvariantResult]:
     """Every invariant; with the gateway's ``ledger``, also that its books equal ours."""
+    books = await read_books(db, list(ledger.net_by_order()) if ledger else None,
+                             ledger.since if ledger else None)
     results = []
-    async with db.connection() as conn:
-        for name, sql, meaning in _CHECKS:
-            bad = int(await conn.fetchval(sql))
-            results.append(InvariantResult(name, bad == 0, f"{bad} {meaning}" if bad else "ok"))
-        totals = await conn.fetchrow(_TOTALS)
-        unrefunded = int(await conn.fetchval(_UNREFUNDED))
-        unsettled = int(await conn.fetchval(_UNSETTLED))
-        orders = None
-        if ledger is not None:
-            ids = list(ledger.net_by_order())
-            orders = await conn.fetch(_LEDGER_ORDERS, ids, ledger.since)
-    captured, paid = totals["captured"], totals["paid_total"]
+    for name, meaning in _MEANINGS.items():
+        bad = books.violations[name]
+        results.append(InvariantResult(name, bad == 0, f"{bad} {meaning}" if bad else "ok"))
+    captured, paid, unsettled = books.captured, books.paid_total, books.unsettled
     results.append(InvariantResult(
         "captured equals paid totals", captured == paid,
         f"captured less refunded {captured} vs paid orders {paid}",
@@ -143,12 +61,9 @@ async def check_invariants(
         "every payment settled", unsettled == 0,
         f"{unsettled} orders still payment_pending/payment_unknown" if unsettled else "ok",
     ))
-    books = None
-    if ledger is not None and orders is not None:
-        books = {r["id"]: OrderBooks(r["status"], Decimal(r["total"]), Decimal(r["refunded"]))
-                 for r in orders}
-        results.append(ledger_matches(ledger, books))
-    results.append(refunds_cover_captures(unrefunded, ledger, books))
+    if ledger is not None and books.ledger_orders is not None:
+        results.append(ledger_matches(ledger, books.ledger_orders))
+    results.append(refunds_cover_captures(books.unrefunded, ledger, books.ledger_orders))
     return results
 
 

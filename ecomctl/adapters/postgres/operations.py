@@ -1,5 +1,5 @@
-"""Questions about the shop's own use of PostgreSQL, for the tools that break and watch it
-(``faults.chaos``): its connections and whether its outbox has caught up."""
+"""Questions the tools around the shop ask its database: the chaos fault (its connections,
+whether its outbox caught up), the load runner and the simulator (what there is to buy)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,23 @@ async def unpublished_events(db: Database, since: dt.datetime, until: dt.datetim
             "SELECT count(*) FROM outbox WHERE published_at IS NULL "
             "AND created_at BETWEEN $1 AND $2", since, until,
         ))
+
+
+async def active_product_count(db: Database) -> int:
+    async with db.connection() as conn:
+        return int(await conn.fetchval("SELECT count(*) FROM products WHERE active"))
+
+
+async def in_stock_products(db: Database) -> list[tuple[int, str, str]]:
+    """(id, name, category slug) of every active product with stock to sell, by id."""
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT p.id, p.name, c.slug FROM products p "
+            "JOIN categories c ON c.id = p.category_id "
+            "JOIN inventory i ON i.product_id = p.id "
+            "WHERE p.active AND i.on_hand - i.reserved > 0 ORDER BY p.id"
+        )
+    return [(r["id"], r["name"], r["slug"]) for r in rows]
 
 
 async def answers(db: Database) -> bool:
