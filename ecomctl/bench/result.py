@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-BENCH_SCHEMA = "ecomctl.bench/v1"
+from ecomctl.results.envelope import BENCH, BENCH_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,6 @@ def bench_document(
     rows: list[BenchRow], *, started_at: str, quick: bool, duration_s: float,
     machine: dict[str, Any],
 ) -> dict[str, Any]:
-    return {"schema": BENCH_SCHEMA, "kind": "bench", "started_at": started_at, "quick": quick,
+    return {"schema": BENCH_SCHEMA, "kind": BENCH, "started_at": started_at, "quick": quick,
             "duration_s": round(duration_s, 1), "machine": machine,
             "rows": [row.to_json() for row in rows], "ok": all(row.passed for row in rows)}

@@ -44,7 +44,7 @@ def bench(
     """
     from ecomctl.bench.run import run_bench
     from ecomctl.config import Settings
-    from ecomctl.sim.result import write_result
+    from ecomctl.results import write_result
 
     def progress(message: str) -> None:
         err_console.print(f"[cyan]bench[/cyan] {message}...")

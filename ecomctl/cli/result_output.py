@@ -61,7 +61,7 @@ def emit_run_result(result: dict[str, Any], *, json_output: bool, out: Path | No
     from ecomctl.cli.exit_codes import CommandFailed
     from ecomctl.cli.output import console, err_console, print_json
     from ecomctl.cli.render_result import render_result
-    from ecomctl.sim.result import write_result
+    from ecomctl.results import write_result
 
     if json_output:
         print_json(result)

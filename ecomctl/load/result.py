@@ -17,48 +17,8 @@ each worker, local or remote, from the documents the workers send it::
 ``merge_hdr_documents`` adds them up; histograms are merged bucket by bucket, so the merged
 percentiles are exactly those of one histogram that had seen every sample.
 
-The result document shares ``ecomctl.result/v1`` with ``checkout simulate`` (``kind:
-"load-run"``); durations in milliseconds::
-
-    {
-      "schema": "ecomctl.result/v1", "kind": "load-run",
-      "started_at": ISO-8601, "duration_s": float,          # the load window
-      "config": {"profile", "locustfile", "shape", "users", "spawn_rate", "duration_s",
-                 "workers", "host", "gateway": "started" | "external", "pacing_s",
-                 "master": "host:port" | null,   # workers joined from `load worker`
-                 "arrival_rate_per_s", "latency_origin"},
-      "latency_origin": str,        # says whether coordinated omission was corrected
-      "totals": {"requests", "failures", "error_rate", "rps", "journeys",
-                 "journey_failures", "checkouts": {outcome: n}},
-      "endpoints": {"METHOD /path": {"count", "errors", "rps", <latency summary>,
-                                     "hdr": base64}},
-      "journeys": {name: {"count", "errors", <latency summary>, "hdr"}},
-      "outcomes": {kind: {outcome: n}},   # business results that are not failures
-      "errors": {cause: n},              # failed requests by cause ("409 out_of_stock")
-      "processes": [{"pid", "hostname", "worker_index", "requests", "failures", "final"}],
-      "timeline": [{"t", "requests", "errors", "checkouts", "p50_ms", "p95_ms", "p99_ms"}],
-      "fault_windows", "phases", "recovery_s",   # with --fault-schedule: see sim/result.py
-      "locust_stats": {"requests", "failures"} | null,   # Locust's own count, cross-check
-      # only when ecomctl started the gateway itself:
-      "spans": [...],               # ecomctl.analysis.report operations (server side)
-      "trace_context": {"server_spans", "remote_parent", "no_parent",
-                        "client_spans",  # the Locust requests' own spans (service loadgen)
-                        "orphans"},      # spans whose parent is not in the capture
-      # per endpoint, each request's client span against the gateway's server span of it
-      # (matched by trace id and parent): client - server = network + queueing time
-      "network_queueing": {"METHOD /path": {"count", "unmatched", "client_p50_ms",
-                           "client_p95_ms", "server_p50_ms", "server_p95_ms",
-                           "network_queueing_p50_ms", "network_queueing_p95_ms",
-                           "network_queueing_mean_ms"}},
-      "cache": {service: {"requests", "hits", "hit_ratio", "served_by": {level: n}}},
-      "trace_file": path,
-      "drained": bool,              # outbox and consumers caught up before the check
-      "invariants": [{"name", "ok", "detail"}],
-      "ok": bool                    # every invariant holds (true when none were checked)
-    }
-
-A latency summary is ``{"count", "min_ms", "mean_ms", "p50_ms", "p90_ms", "p95_ms",
-"p99_ms", "p999_ms", "max_ms"}``. This module stays light: Locust processes import it.
+The result document (``ecomctl.result/v1``, kind ``load-run``) is described in
+``ecomctl.results.load_run``. This module stays light: Locust processes import it.
 """
 
 from __future__ import annotations
@@ -72,13 +32,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ecomctl.histogram import LatencyHistogram
+from ecomctl.results.envelope import LOAD_RUN, RESULT_SCHEMA
 
 if TYPE_CHECKING:
     from ecomctl.analysis.model import SpanRecord, Trace
 
 HDR_FORMAT = "ecomctl.load-hdr/1"
-RESULT_SCHEMA = "ecomctl.result/v1"  # ecomctl.sim.result's, without importing the simulator
-KIND = "load-run"
 
 ACTUAL_START = "actual start"
 INTENDED_START = "intended start"
@@ -405,7 +364,7 @@ def build_result(
     journeys = sum(t.count for t in merged.journeys.values())
     result: dict[str, Any] = {
         "schema": RESULT_SCHEMA,
-        "kind": KIND,
+        "kind": LOAD_RUN,
         "started_at": (datetime.fromtimestamp(merged.started_at, UTC)
                        if merged.started_at is not None else started_at).isoformat(),
         "duration_s": round(window, 3),

@@ -1,4 +1,13 @@
-"""Parts every result kind shares: latency statistics, span operations, invariants."""
+"""Parts every result kind shares: latency statistics, span operations, invariants.
+
+A latency summary is ``{"count", "min_ms", "mean_ms", "p50_ms", "p90_ms", "p95_ms",
+"p99_ms", "p999_ms", "max_ms"}`` from HdrHistogram (3 significant figures). A phase is
+``{"from_s", "to_s", "seconds", "count", "errors", "error_rate", "throughput_per_s",
+"checkouts_per_s", "p50_ms", "p95_ms", "p99_ms", "targets": {journey or endpoint: {"count",
+"errors", "error_rate", "p50_ms", "p95_ms", "p99_ms"}}}``; ``load run`` writes the same
+fault fields, its targets being endpoints. A window's phases (and their targets) also carry
+``"exemplars": {rung: [{"trace_id", "duration_ms"}]}``, the traces behind their percentiles.
+"""
 
 from __future__ import annotations
 

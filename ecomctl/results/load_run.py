@@ -1,8 +1,47 @@
-"""``load run``'s result (``ecomctl.result/v1``, kind ``load-run``).
+"""``load run``'s result (``ecomctl.result/v1``, kind ``load-run``): the one description of
+the document. Durations in milliseconds; latency summaries and fault phases are described in
+``ecomctl.results.common``::
 
-The fields are documented with the producer, ``ecomctl.load.result``. Typed here: the
-config, totals, endpoints, journeys, span operations and invariants. Kept as the
-producer's JSON: locust_stats, trace_context, cache and processes. Fields added to an
+    {
+      "schema": "ecomctl.result/v1", "kind": "load-run",
+      "started_at": ISO-8601, "duration_s": float,          # the load window
+      "config": {"profile", "locustfile", "shape", "users", "spawn_rate", "duration_s",
+                 "workers", "host", "gateway": "started" | "external",
+                 "serve_workers",                # API processes of a started gateway
+                 "pacing_s", "master": "host:port" | null,   # from `load worker`
+                 "arrival_rate_per_s", "latency_origin", "faults", "fault_schedule"},
+      "latency_origin": str,        # says whether coordinated omission was corrected
+      "totals": {"requests", "failures", "error_rate", "rps", "journeys",
+                 "journey_failures", "checkouts": {outcome: n}},
+      "endpoints": {"METHOD /path": {"count", "errors", "rps", <latency summary>,
+                                     "hdr": base64}},
+      "journeys": {name: {"count", "errors", <latency summary>, "hdr"}},
+      "outcomes": {kind: {outcome: n}},   # business results that are not failures
+      "errors": {cause: n},              # failed requests by cause ("409 out_of_stock")
+      "processes": [{"pid", "hostname", "worker_index", "requests", "failures", "final"}],
+      "timeline": [{"t", "requests", "errors", "checkouts", "p50_ms", "p95_ms", "p99_ms"}],
+      "fault_windows", "phases", "recovery_s",   # with --fault-schedule (results.common)
+      "locust_stats": {"requests", "failures"} | null,   # Locust's own count, cross-check
+      # only when ecomctl started the gateway itself:
+      "spans": [...],               # ecomctl.analysis.report operations (server side)
+      "trace_context": {"server_spans", "remote_parent", "no_parent",
+                        "client_spans",  # the Locust requests' own spans (service loadgen)
+                        "orphans"},      # spans whose parent is not in the capture
+      # per endpoint, each request's client span against the gateway's server span of it
+      # (matched by trace id and parent): client - server = network + queueing time
+      "network_queueing": {"METHOD /path": {"count", "unmatched", "client_p50_ms",
+                           "client_p95_ms", "server_p50_ms", "server_p95_ms",
+                           "network_queueing_p50_ms", "network_queueing_p95_ms",
+                           "network_queueing_mean_ms"}},
+      "cache": {service: {"requests", "hits", "hit_ratio", "served_by": {level: n}}},
+      "trace_file": path,
+      "drained": bool,              # outbox and consumers caught up before the check
+      "invariants": [{"name", "ok", "detail"}],
+      "ok": bool                    # every invariant holds (true when none were checked)
+    }
+
+Typed here: the config, totals, endpoints, journeys, span operations and invariants. Kept
+as the producer's JSON: locust_stats, trace_context, cache and processes. Fields added to an
 endpoint (client and server side latency, say) are kept in its ``extra``.
 """
 

@@ -21,6 +21,7 @@ from ecomctl.errors import InfraError
 from ecomctl.event_loop import chosen_loop, http_parser
 from ecomctl.faults.catalogue import FaultSpec, Role, apply_faults, roles_faults
 from ecomctl.faults.schedule import WindowRecord
+from ecomctl.results.envelope import RESULT_SCHEMA
 from ecomctl.seed.credentials import (
     Shopper,
     load_credentials,
@@ -39,7 +40,6 @@ from ecomctl.sim.delivery import (
 from ecomctl.sim.invariants import InvariantResult, check_invariants
 from ecomctl.sim.metrics_view import cache_lookups, cache_totals, with_ratios
 from ecomctl.sim.recorder import LiveView, Recorder
-from ecomctl.sim.result import RESULT_SCHEMA
 from ecomctl.sim.runner import SimulationPlan, run_simulation
 from ecomctl.sim.scheduled_faults import ScheduledFaults, combined_windows, records_to_json
 from ecomctl.telemetry.setup import Telemetry

@@ -14,15 +14,14 @@ from ecomctl.histogram import LatencyHistogram
 from ecomctl.load.result import (
     CORRECTED,
     HDR_FORMAT,
-    KIND,
     NOT_CORRECTED,
-    RESULT_SCHEMA,
     LoadConfig,
     build_result,
     merge_hdr_documents,
     progress_counts,
     read_hdr_documents,
 )
+from ecomctl.results.envelope import LOAD_RUN, RESULT_SCHEMA
 
 PRODUCT = "GET /api/products/{id}"
 CHECKOUT = "POST /api/checkout"
@@ -143,7 +142,7 @@ def test_result_from_hdr_files(tmp_path: Path) -> None:
         started_at=datetime.now(UTC), duration_s=25.0,
     )
 
-    assert result["schema"] == RESULT_SCHEMA and result["kind"] == KIND
+    assert result["schema"] == RESULT_SCHEMA and result["kind"] == LOAD_RUN
     assert result["duration_s"] == 20.0  # the processes' load window, not the runner's 25 s
     totals = result["totals"]
     assert totals["requests"] == 1_003 and totals["failures"] == 3

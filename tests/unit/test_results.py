@@ -14,18 +14,14 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from ecomctl.bench.result import BENCH_SCHEMA as BENCH_PRODUCER_SCHEMA
 from ecomctl.bench.result import BenchRow, Figure, bench_document
 from ecomctl.cli.render_result import render_result
 from ecomctl.errors import ConfigError
 from ecomctl.histogram import LatencyHistogram
 from ecomctl.load.result import HDR_FORMAT, LoadConfig, build_result, merge_hdr_documents
-from ecomctl.load.result import RESULT_SCHEMA as LOAD_PRODUCER_SCHEMA
 from ecomctl.reports.html import render_html_report
 from ecomctl.reports.trace_links import TraceLinks
 from ecomctl.results import (
-    BENCH_SCHEMA,
-    RESULT_SCHEMA,
     BenchResult,
     LoadRunResult,
     ResultFormatError,
@@ -186,10 +182,6 @@ def test_reading_a_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(ResultFormatError, match="a bench result; this command reads "
                                                 "checkout-simulate or load-run results"):
         read_result(tmp_path / "bench.json", ("checkout-simulate", "load-run"))
-
-
-def test_the_producers_write_the_schemas_the_reader_knows() -> None:
-    assert LOAD_PRODUCER_SCHEMA == RESULT_SCHEMA and BENCH_PRODUCER_SCHEMA == BENCH_SCHEMA
 
 
 def _svgs(page: str) -> list[ET.Element]:
