@@ -36,7 +36,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
@@ -54,6 +53,7 @@ from ecomctl.config import Settings
 from ecomctl.event_loop import chosen_loop, http_parser
 from ecomctl.load.profiles import scenarios_dir
 from ecomctl.load.runner import free_port
+from ecomctl.results.bench import BenchResult
 
 Progress = Callable[[str], None]
 LOCUST_USERS = 32
@@ -63,7 +63,7 @@ READY_TIMEOUT_S = 120.0
 
 def run_bench(
     settings: Settings, *, quick: bool, work_dir: Path, progress: Progress
-) -> dict[str, Any]:
+) -> BenchResult:
     started_at = dt.datetime.now(dt.UTC).isoformat()
     started = time.monotonic()
     env = {**os.environ, **scratch_env(settings), "PYTHONUNBUFFERED": "1"}
@@ -106,8 +106,9 @@ def run_bench(
                "platform": platform.platform(terse=True),
                # What the measured processes ran on (they inherit this environment).
                "event_loop": chosen_loop(), "http_parser": http_parser()}
-    return bench_document(rows, started_at=started_at, quick=quick,
-                          duration_s=time.monotonic() - started, machine=machine)
+    return BenchResult.parse(bench_document(rows, started_at=started_at, quick=quick,
+                                            duration_s=time.monotonic() - started,
+                                            machine=machine))
 
 
 CHECKOUT_ONLY = "browse=0,search=0,recommendations=0,cart=0,checkout=1"

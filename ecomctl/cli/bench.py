@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ecomctl.cli.output import console, err_console, print_json
 from ecomctl.cli.result_output import json_option, out_option
+
+if TYPE_CHECKING:
+    from ecomctl.results import BenchResult
 
 
 def bench(
@@ -53,7 +56,7 @@ def bench(
         result = run_bench(Settings.from_env(), quick=quick, work_dir=Path(work_dir),
                            progress=progress)
     if json_output:
-        print_json(result)
+        print_json(result.to_dict())
     else:
         _print_table(result)
     if out is not None:
@@ -70,7 +73,7 @@ def _work_dir(keep: Path | None) -> Any:
     return contextlib.nullcontext(str(keep))
 
 
-def _print_table(result: dict[str, Any]) -> None:
+def _print_table(result: BenchResult) -> None:
     from ecomctl.cli.render_result import render_result
 
     render_result(result, console)

@@ -149,9 +149,9 @@ def run(
             on_tick=progress.tick if progress else None,
         )
     emit_run_result(result, json_output=json_output, out=out)
-    error_rate = result["totals"]["error_rate"]
+    error_rate = result.totals.error_rate
     if error_rate > max_error_rate:
-        raise CommandFailed(f"{result['totals']['failures']:,} requests failed: error rate "
+        raise CommandFailed(f"{result.totals.failures:,} requests failed: error rate "
                             f"{error_rate:.2%} > --max-error-rate {max_error_rate:.2%}")
 
 

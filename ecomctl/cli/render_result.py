@@ -15,12 +15,10 @@ from ecomctl.cli.output import ok_mark, trace_link
 from ecomctl.cli.render_phases import render_fault_windows
 from ecomctl.results import (
     BenchResult,
-    Envelope,
     LatencyStats,
     LoadRunResult,
     Result,
     SimulationResult,
-    parse_result,
 )
 
 _LAT = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
@@ -34,16 +32,14 @@ def _lat(stats: LatencyStats) -> tuple[str, ...]:
     return tuple(_ms(stats.latency.get(k)) for k in _LAT)
 
 
-def render_result(result: Result | Mapping[str, Any], console: Console, *,
-                  top: int = 12) -> None:
-    """The report of any result kind (a producer's plain document is read first)."""
-    typed = result if isinstance(result, Envelope) else parse_result(result)
-    if isinstance(typed, SimulationResult):
-        render_simulation(typed, console, top=top)
-    elif isinstance(typed, LoadRunResult):
-        render_load_run(typed, console)
+def render_result(result: Result, console: Console, *, top: int = 12) -> None:
+    """The report of any result kind."""
+    if isinstance(result, SimulationResult):
+        render_simulation(result, console, top=top)
+    elif isinstance(result, LoadRunResult):
+        render_load_run(result, console)
     else:
-        render_bench(typed, console)
+        render_bench(result, console)
 
 
 # -- checkout simulate ------------------------------------------------------------------------

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperCommand
+
+if TYPE_CHECKING:
+    from ecomctl.results import LoadRunResult, SimulationResult
 
 
 def out_option(what: str = "the result document (schema ecomctl.result/v1)") -> Any:
@@ -54,7 +57,8 @@ class ResultCommand(TyperCommand):
         return super().parse_args(ctx, args)
 
 
-def emit_run_result(result: dict[str, Any], *, json_output: bool, out: Path | None,
+def emit_run_result(result: SimulationResult | LoadRunResult, *, json_output: bool,
+                    out: Path | None,
                     extra: Callable[[], None] = lambda: None) -> None:
     """A run's result: JSON on stdout or the report, the ``--out`` file, ``extra`` lines
     (stderr), then exit 1 when a business invariant broke."""
@@ -64,12 +68,12 @@ def emit_run_result(result: dict[str, Any], *, json_output: bool, out: Path | No
     from ecomctl.results import write_result
 
     if json_output:
-        print_json(result)
+        print_json(result.to_dict())
     else:
         render_result(result, console)
     if out is not None:
         write_result(result, out)
         err_console.print(f"result written to {out}")
     extra()
-    if not result["ok"]:
+    if not result.ok:
         raise CommandFailed("a business invariant is broken")

@@ -53,6 +53,7 @@ from ecomctl.load.result import (
     read_hdr_documents,
 )
 from ecomctl.load.timeline import add_timeline, origin
+from ecomctl.results.load_run import LoadRunResult
 
 GATEWAY_READY_TIMEOUT_S = 90.0
 # `serve --drain-on-exit` drains for 60 s at most and gives up at 90 s; with --workers N
@@ -534,8 +535,8 @@ def run_load(
     *,
     on_phase: Phase = lambda _: None,
     on_tick: Tick | None = None,
-) -> dict[str, Any]:
-    """Run the load test and return its result document (``ecomctl.load.result``)."""
+) -> LoadRunResult:
+    """Run the load test and return its result (``ecomctl.results.load_run``)."""
     from ecomctl.seed.credentials import (
         check_shoppers_exist,
         default_credentials_path,
@@ -650,4 +651,5 @@ def run_load(
         result = add_timeline(result, merged, records)
         if server is not None:
             add_phase_exemplars(result, server.traces, origin(merged))
-        return result
+        # Read back through the record's parser: what a run writes is what readers accept.
+        return LoadRunResult.parse(result)

@@ -61,10 +61,10 @@ def read_document(path: Path, kinds: tuple[str, ...] = ALL_KINDS) -> dict[str, A
     return read_result(path, kinds).to_dict()
 
 
-def write_result(result: Result | Mapping[str, Any], path: Path) -> None:
-    """Write atomically (a unique temporary file beside ``path``, then a rename), so a
-    reader never sees half a document."""
-    document = result if isinstance(result, Mapping) else result.to_dict()
+def write_result(result: Result, path: Path) -> None:
+    """The one writer of result files. Atomic (a unique temporary file beside ``path``,
+    then a rename), so a reader never sees half a document."""
+    document = result.to_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:

@@ -30,6 +30,7 @@ from ecomctl.bootstrap import StackOptions, running_stack
 from ecomctl.config import Settings
 from ecomctl.errors import ConfigError, InfraError
 from ecomctl.faults.catalogue import apply_faults, roles_faults
+from ecomctl.results.simulation import SimulationResult
 from ecomctl.seed.credentials import load_credentials
 from ecomctl.sim.metrics_view import with_ratios
 from ecomctl.sim.recorder import Recorder
@@ -95,7 +96,7 @@ async def simulate_processes(
     credentials: Path,
     trace_file: Path,
     on_phase: Phase,
-) -> dict[str, Any]:
+) -> SimulationResult:
     shards = shard_plans(plan, processes)
     shoppers = load_credentials(credentials).shoppers
     telemetry = capture_telemetry(settings, trace_file)
@@ -134,8 +135,8 @@ async def simulate_processes(
     result = assemble(plan, recorder, started_at, run_s, trace_file, invariants, cache, kafka,
                       sampler_description(settings), fault_events, windows,
                       instances=[instance_id(telemetry), *(o["instance"] for o in outputs)])
-    result["config"]["processes"] = processes
-    result["processes"] = [_shard_summary(o) for o in outputs]
+    result.config.processes = processes
+    result.processes = [_shard_summary(o) for o in outputs]
     return result
 
 

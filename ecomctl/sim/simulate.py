@@ -22,6 +22,7 @@ from ecomctl.event_loop import chosen_loop, http_parser
 from ecomctl.faults.catalogue import FaultSpec, Role, apply_faults, roles_faults
 from ecomctl.faults.schedule import WindowRecord
 from ecomctl.results.envelope import RESULT_SCHEMA
+from ecomctl.results.simulation import SimulationResult
 from ecomctl.seed.credentials import (
     Shopper,
     load_credentials,
@@ -69,7 +70,7 @@ async def simulate(
     trace_file: Path,
     on_tick: Callable[[LiveView], None] | None = None,
     on_phase: Phase = _quiet,
-) -> dict[str, Any]:
+) -> SimulationResult:
     """The whole simulation in this process: shoppers, services, relay and consumers."""
     shoppers = load_credentials(credentials).shoppers
     telemetry = capture_telemetry(settings, trace_file)
@@ -269,7 +270,7 @@ def assemble(
     fault_windows: list[dict[str, Any]] | None = None,
     *,
     instances: Sequence[str] = (),
-) -> dict[str, Any]:
+) -> SimulationResult:
     from ecomctl.analysis.exemplars import (
         attach_exemplars,
         attach_operation_exemplars,
@@ -302,7 +303,8 @@ def assemble(
     attach_operation_exemplars(operations, traces)
     faults = fault_report(_time_buckets(recorder), fault_windows or [], run_s)
     attach_phase_exemplars(faults, traces, journey_of, recorder.started_ns)
-    return {
+    # Read back through the record's parser: what a run writes is what readers accept.
+    return SimulationResult.parse({
         "schema": RESULT_SCHEMA,
         "kind": "checkout-simulate",
         "started_at": started_at.isoformat(),
@@ -363,7 +365,7 @@ def assemble(
         "invariants": [asdict(r) for r in invariants],
         "ok": all(r.ok for r in invariants),
         **faults,
-    }
+    })
 
 
 def sampler_description(settings: Settings) -> str:

@@ -258,7 +258,7 @@ def test_the_bench_page_draws_one_bar_per_row_against_its_target() -> None:
                          ids=["simulation", "load-run", "bench"])
 def test_the_terminal_renders_every_kind(make: Any) -> None:
     console = Console(record=True, width=200)
-    render_result(make(), console)
+    render_result(parse_result(make()), console)
     text = console.export_text()
     expected = {_simulation_document: "business invariants", _load_document: "endpoints",
                 _bench_document: "ecomctl bench (quick"}[make]
