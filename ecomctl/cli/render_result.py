@@ -66,7 +66,7 @@ def render_simulation(result: SimulationResult, console: Console, *, top: int = 
     console.print(_kafka(result))
     if result.fault_events:
         console.print(_fault_events(result.fault_events))
-    render_fault_windows(result.to_dict(), console)
+    render_fault_windows(result, console)
     db = (result.db or {}).get("queries_per_checkout", {})
     if db.get("checkouts"):
         console.print(f"SQL statements per checkout: mean {db['mean']}, p50 {db['p50']}, "
@@ -268,7 +268,7 @@ def render_load_run(result: LoadRunResult, console: Console, *, top: int = 10) -
     if result.errors:
         console.print("failed requests by cause: "
                       + ", ".join(f"{k} {v:,}" for k, v in result.errors.items()))
-    render_fault_windows(result.to_dict(), console)
+    render_fault_windows(result, console)
     _load_server_side(result, console, top)
 
 

@@ -55,8 +55,7 @@ from ecomctl.results import (
     TimelinePoint,
     parse_result,
 )
-from ecomctl.results.common import Exemplars, read_exemplars
-from ecomctl.results.fields import Fields, ResultFormatError
+from ecomctl.results.common import PHASES, Exemplars, PhaseFigures
 
 MAX_NINES = 4.0  # the percentile axis ends at 99.99%
 TOP_OPERATIONS = 25
@@ -627,10 +626,9 @@ def _fault_bands(result: SimulationResult | LoadRunResult) -> list[Band]:
     ``start_s``, ``end_s`` from the timeline's origin); phases could be shaded here too."""
     bands = []
     for window in result.fault_windows or []:
-        start, end = _num(_dict(window).get("start_s")), _num(_dict(window).get("end_s"))
+        start, end = window.start_s, window.end_s
         if start is not None and end is not None and end > start:
-            name = _text(_dict(window).get("fault"), "fault")
-            bands.append(Band(start, end, f"{name}: {start:g}-{end:g} s"))
+            bands.append(Band(start, end, f"{window.fault}: {start:g}-{end:g} s"))
     return bands
 
 
@@ -638,27 +636,26 @@ def _fault_windows(result: SimulationResult | LoadRunResult,
                    links: TraceLinks | None = None) -> list[Section]:
     """Before / during / after each fault window (overall, then each endpoint or journey
     the window slowed), and its recovery time; each p95 links to the traces behind it."""
-    windows = [_dict(w) for w in result.fault_windows or []]
+    windows = result.fault_windows or []
     if not windows:
         return []
-    phases = ("before", "during", "after")
 
-    def cells(figures: Mapping[str, Any]) -> list[str]:
-        return [_phase_p95(_dict(figures.get(p)), links) for p in phases]
+    def cells(figures: Sequence[PhaseFigures | None]) -> list[str]:
+        return [_phase_p95(phase, links) for phase in figures]
 
     rows = []
     for window in windows:
-        start, end = _num(window.get("start_s")), _num(window.get("end_s"))
+        start, end = window.start_s, window.end_s
         when = "not reached" if start is None or end is None else f"{start:.1f}-{end:.1f} s"
-        recovery = _num(window.get("recovery_s"))
-        rows.append((f"<b>{_e(window.get('fault'))}</b> {_e(when)}", "overall p95",
-                     *cells(window),
+        recovery = window.recovery_s
+        rows.append((f"<b>{_e(window.fault)}</b> {_e(when)}", "overall p95",
+                     *cells([window.phase(p) for p in PHASES]),
                      "<span class=\"bad\">not recovered</span>"
                      if recovery is None and start is not None
                      else f"{recovery:g} s" if recovery is not None else "\u2013"))
-        for name in window.get("slowed") or []:
-            per_phase = {p: _dict(_dict(_dict(window.get(p)).get("targets")).get(name))
-                         for p in phases}
+        for name in window.slowed or []:
+            per_phase = [None if phase is None else (phase.targets or {}).get(name)
+                         for phase in (window.phase(p) for p in PHASES)]
             rows.append(("", f"{_e(name)} p95", *cells(per_phase), ""))
     caption = ("p95 in ms before, during and after each window; recovery: until p95 is "
                "back within 20% of before, for the slowest of overall and every slowed "
@@ -846,15 +843,13 @@ def _slowest_trace(slowest_trace: Mapping[str, Any] | None) -> str:
                     _figure("Slowest trace waterfall", chart, "hover a row for its attributes"))
 
 
-def _phase_p95(figures: Mapping[str, Any], links: TraceLinks | None) -> str:
-    """A fault phase's p95, with links to its exemplars when they read as such (the
-    phases are raw dicts in a result; older results carry none)."""
-    try:
-        fields = Fields(figures, "phase")
-        latency, exemplars = LatencySummary.read(fields), read_exemplars(fields)
-    except ResultFormatError:
-        return _ms(figures.get("p95_ms"))
-    return _percentile(latency, exemplars, "p95_ms", links)
+def _phase_p95(figures: PhaseFigures | None, links: TraceLinks | None) -> str:
+    """A fault phase's p95, with links to its exemplars (older results carry none)."""
+    if figures is None:
+        return _ms(None)
+    latency = LatencySummary(p50_ms=figures.p50_ms, p95_ms=figures.p95_ms,
+                             p99_ms=figures.p99_ms)
+    return _percentile(latency, figures.exemplars, "p95_ms", links)
 
 
 def _percentile(latency: LatencySummary, exemplars: Exemplars | None, key: str,

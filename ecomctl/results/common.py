@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ecomctl.results.fields import Fields, Record, ResultFormatError
+from ecomctl.results.fields import Fields, Record, ResultFormatError, dump_map
 
 if TYPE_CHECKING:
     from ecomctl.histogram import LatencyHistogram
@@ -223,3 +223,105 @@ class TimelinePoint(Record):
                            "cache_hit_ratio": self.cache_hit_ratio},
                           optional=("journeys", "requests", "checkouts", "p50_ms", "p95_ms",
                                     "p99_ms", "cache_hit_ratio"))
+
+
+_PHASE_NUMBERS = ("from_s", "to_s", "seconds", "error_rate", "throughput_per_s",
+                  "checkouts_per_s", "p50_ms", "p95_ms", "p99_ms")
+
+
+@dataclass(kw_only=True)
+class PhaseFigures(Record):
+    """Before, during or after a fault window: overall (with ``seconds``, the rates and
+    ``targets``) or of one journey or endpoint (counts, error rate, percentiles)."""
+
+    count: int | None = None
+    errors: int | None = None
+    error_rate: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    from_s: float | None = None  # a single window's phase: its span of the run
+    to_s: float | None = None
+    seconds: float | None = None
+    throughput_per_s: float | None = None
+    checkouts_per_s: float | None = None
+    targets: dict[str, PhaseFigures] | None = None
+    exemplars: Exemplars | None = None  # traces behind the percentiles
+
+    @classmethod
+    def parse(cls, data: object, where: str) -> PhaseFigures:
+        f = Fields(data, where)
+        return cls(count=f.opt_integer("count"), errors=f.opt_integer("errors"),
+                   error_rate=f.opt_number("error_rate"), p50_ms=f.opt_number("p50_ms"),
+                   p95_ms=f.opt_number("p95_ms"), p99_ms=f.opt_number("p99_ms"),
+                   from_s=f.opt_number("from_s"), to_s=f.opt_number("to_s"),
+                   seconds=f.opt_number("seconds"),
+                   throughput_per_s=f.opt_number("throughput_per_s"),
+                   checkouts_per_s=f.opt_number("checkouts_per_s"),
+                   targets=f.opt_record_map("targets", PhaseFigures.parse),
+                   exemplars=read_exemplars(f), **f.rest())
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._emit({
+            "count": self.count, "errors": self.errors,
+            **{key: getattr(self, key) for key in _PHASE_NUMBERS},
+            "targets": dump_map(self.targets),
+            "exemplars": dump_exemplars(self.exemplars),
+        }, optional=("count", "errors", *_PHASE_NUMBERS, "targets", "exemplars"))
+
+
+PHASES = ("before", "during", "after")
+
+
+@dataclass(kw_only=True)
+class FaultWindow(Record):
+    """One ``--fault-schedule`` window: as scheduled, as it happened (seconds from the run's
+    start; None: never applied), its phases and how long p95 took to come back."""
+
+    fault: str
+    scheduled_start_s: float | None = None
+    scheduled_length_s: float | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    before: PhaseFigures | None = None
+    during: PhaseFigures | None = None
+    after: PhaseFigures | None = None
+    recovery_s: float | None = None  # None: p95 never came back (or never applied)
+    recovery_of: str | None = None  # "overall" or the slowed target it was measured on
+    slowed: list[str] | None = None  # targets whose p95 the fault raised
+
+    @classmethod
+    def parse(cls, data: object, where: str) -> FaultWindow:
+        f = Fields(data, where)
+        slowed = f.raw_list("slowed")
+        return cls(fault=f.text("fault"),
+                   scheduled_start_s=f.opt_number("scheduled_start_s"),
+                   scheduled_length_s=f.opt_number("scheduled_length_s"),
+                   start_s=f.opt_number("start_s"), end_s=f.opt_number("end_s"),
+                   before=f.opt_record("before", PhaseFigures.parse),
+                   during=f.opt_record("during", PhaseFigures.parse),
+                   after=f.opt_record("after", PhaseFigures.parse),
+                   recovery_s=f.opt_number("recovery_s"), recovery_of=f.opt_text("recovery_of"),
+                   slowed=None if slowed is None else [str(name) for name in slowed],
+                   **f.rest())
+
+    def phase(self, name: str) -> PhaseFigures | None:
+        figures: PhaseFigures | None = getattr(self, name) if name in PHASES else None
+        return figures
+
+    def to_dict(self) -> dict[str, Any]:
+        phases = {name: None if figures is None else figures.to_dict()
+                  for name in PHASES for figures in (self.phase(name),)}
+        return self._emit({
+            "fault": self.fault, "scheduled_start_s": self.scheduled_start_s,
+            "scheduled_length_s": self.scheduled_length_s, "start_s": self.start_s,
+            "end_s": self.end_s, **phases,
+            "recovery_s": self.recovery_s, "recovery_of": self.recovery_of,
+            "slowed": self.slowed,
+        }, optional=("scheduled_start_s", "scheduled_length_s", *PHASES, "recovery_s",
+                     "recovery_of", "slowed"))
+
+
+def read_phases(f: Fields) -> dict[str, PhaseFigures] | None:
+    """A result's ``phases``: before, during and after, over every window."""
+    return f.opt_record_map("phases", PhaseFigures.parse)

@@ -50,7 +50,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ecomctl.results.common import Invariant, LatencyStats, Operation, TimelinePoint
+from ecomctl.results.common import (
+    FaultWindow,
+    Invariant,
+    LatencyStats,
+    Operation,
+    PhaseFigures,
+    TimelinePoint,
+    read_phases,
+)
 from ecomctl.results.envelope import Envelope
 from ecomctl.results.fields import Fields, Record, dump_list, dump_map
 
@@ -145,8 +153,8 @@ class LoadRunResult(Envelope):
     drained: bool | None = None  # outbox and consumers caught up before the check
     invariants: list[Invariant] | None = None  # None: none were checked
     timeline: list[TimelinePoint] | None = None  # requests completed per second
-    fault_windows: list[dict[str, Any]] | None = None  # fault, start_s, end_s...
-    phases: dict[str, Any] | None = None  # before, during, after a fault window
+    fault_windows: list[FaultWindow] | None = None  # with --fault-schedule
+    phases: dict[str, PhaseFigures] | None = None  # before, during, after every window
     recovery_s: float | None = None
 
     @classmethod
@@ -171,8 +179,8 @@ class LoadRunResult(Envelope):
             drained=f.opt_boolean("drained"),
             invariants=f.opt_records("invariants", Invariant.parse),
             timeline=f.opt_records("timeline", TimelinePoint.parse),
-            fault_windows=f.raw_list("fault_windows"),
-            phases=f.raw_object("phases"),
+            fault_windows=f.opt_records("fault_windows", FaultWindow.parse),
+            phases=read_phases(f),
             recovery_s=f.opt_number("recovery_s"),
             **f.rest(),
         )
@@ -202,8 +210,8 @@ class LoadRunResult(Envelope):
             "drained": self.drained,
             "invariants": dump_list(self.invariants),
             "timeline": dump_list(self.timeline),
-            "fault_windows": self.fault_windows,
-            "phases": self.phases,
+            "fault_windows": dump_list(self.fault_windows),
+            "phases": dump_map(self.phases),
             "recovery_s": self.recovery_s,
             "ok": self.ok,
         }, optional=("latency_origin", "journeys", "outcomes", "errors", "processes",

@@ -62,7 +62,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ecomctl.results.common import Invariant, LatencyStats, Operation, TimelinePoint
+from ecomctl.results.common import (
+    FaultWindow,
+    Invariant,
+    LatencyStats,
+    Operation,
+    PhaseFigures,
+    TimelinePoint,
+    read_phases,
+)
 from ecomctl.results.envelope import Envelope
 from ecomctl.results.fields import Fields, Record, dump_list, dump_map
 
@@ -150,8 +158,8 @@ class SimulationResult(Envelope):
     slowest_trace: dict[str, Any] | None = None  # journey, trace_id, duration_ms, spans
     trace_file: str | None = None
     processes: list[dict[str, Any]] | None = None  # with --processes > 1
-    fault_windows: list[dict[str, Any]] | None = None  # fault, start_s, end_s...
-    phases: dict[str, Any] | None = None  # before, during, after a fault window
+    fault_windows: list[FaultWindow] | None = None  # with --fault-schedule
+    phases: dict[str, PhaseFigures] | None = None  # before, during, after every window
     recovery_s: float | None = None
 
     @classmethod
@@ -176,8 +184,8 @@ class SimulationResult(Envelope):
             slowest_trace=f.raw_object("slowest_trace"),
             trace_file=f.opt_text("trace_file"),
             processes=f.raw_list("processes"),
-            fault_windows=f.raw_list("fault_windows"),
-            phases=f.raw_object("phases"),
+            fault_windows=f.opt_records("fault_windows", FaultWindow.parse),
+            phases=read_phases(f),
             recovery_s=f.opt_number("recovery_s"),
             **f.rest(),
         )
@@ -202,8 +210,8 @@ class SimulationResult(Envelope):
             "invariants": dump_list(self.invariants),
             "ok": self.ok,
             "processes": self.processes,
-            "fault_windows": self.fault_windows,
-            "phases": self.phases,
+            "fault_windows": dump_list(self.fault_windows),
+            "phases": dump_map(self.phases),
             "recovery_s": self.recovery_s,
         }, optional=("errors", "spans", "cache", "kafka", "fault_events", "db", "timeline",
                      "tracing", "trace_analysis", "slowest_trace", "trace_file", "processes",

@@ -229,19 +229,24 @@ def test_a_fault_phase_p95_links_to_its_exemplars() -> None:
                   **phase, "exemplars": {"p95": [{"trace_id": "e" * 32, "duration_ms": 9.0}]}}}}
     page = render_html_report(_load_document(fault_windows=[{
         "fault": "redis-down", "start_s": 2.0, "end_s": 4.0, "before": phase,
-        "during": during, "after": {**phase, "exemplars": {"p95": "not a list"}},
-        "slowed": ["POST /api/checkout"], "recovery_s": 1.0}]),
-        TraceLinks("http://127.0.0.1:19411/zipkin"))
+        "during": during, "after": phase, "slowed": ["POST /api/checkout"],
+        "recovery_s": 1.0}]), TraceLinks("http://127.0.0.1:19411/zipkin"))
     faults = page[page.index('id="faults"'):]
     faults = faults[:faults.index("</section>")]
     hrefs = re.findall(r'class="exemplar" href="([^"]+)"', faults)
     assert hrefs == [f"http://127.0.0.1:19411/zipkin/traces/{c * 32}" for c in "de"]
     assert 'data-lo="5.0" data-hi="9.0"' in faults  # the p95's bucket: (p50, p95]
-    # A phase whose exemplars do not read as such still shows its p95 (the last column
+    # A phase without exemplars (an older result) still shows its p95 (the last column
     # before recovery), without links.
     overall = faults[faults.index("overall p95"):]
     overall = overall[:overall.index("</tr>")]
     assert overall.endswith('<td class="num">9.00</td><td class="num">1 s</td>')
+    # Phases are typed: exemplars that do not read as such are refused, by their path.
+    with pytest.raises(ResultFormatError, match=r"fault_windows\[0\]\.after\.exemplars\.p95: "
+                                                "expected a list"):
+        parse_result(_load_document(fault_windows=[{
+            "fault": "redis-down", "start_s": 2.0, "end_s": 4.0,
+            "after": {**phase, "exemplars": {"p95": "not a list"}}}]))
 
 
 def test_the_bench_page_draws_one_bar_per_row_against_its_target() -> None:
@@ -263,3 +268,29 @@ def test_the_terminal_renders_every_kind(make: Any) -> None:
     expected = {_simulation_document: "business invariants", _load_document: "endpoints",
                 _bench_document: "ecomctl bench (quick"}[make]
     assert expected in text
+
+
+def test_the_terminal_shows_each_fault_window_and_what_it_slowed() -> None:
+    phase = {"count": 40, "errors": 0, "error_rate": 0.0, "p50_ms": 5.0, "p95_ms": 9.0,
+             "p99_ms": 20.0, "checkouts_per_s": 1.5}
+    slow = {**phase, "errors": 4, "error_rate": 0.1, "p95_ms": 480.0,
+            "targets": {"POST /api/checkout": {**phase, "p95_ms": 900.0}}}
+    phase = {**phase, "targets": {"POST /api/checkout": dict(phase)}}
+    document = _load_document(
+        fault_windows=[
+            {"fault": "payment-slow=800", "start_s": 2.0, "end_s": 4.0, "before": phase,
+             "during": slow, "after": phase, "slowed": ["POST /api/checkout"],
+             "recovery_s": 1.5, "recovery_of": "POST /api/checkout"},
+            {"fault": "redis-down", "scheduled_start_s": 30.0, "scheduled_length_s": 5.0,
+             "start_s": None, "end_s": None}],
+        phases={"before": phase, "during": slow, "after": phase}, recovery_s=None)
+    console = Console(record=True, width=200)
+    render_result(parse_result(document), console)
+    text = console.export_text()
+    window = next(line for line in text.splitlines() if "payment-slow=800" in line)
+    assert "2.0-4.0s" in window and "480" in window and "1.5s" in window
+    assert "not reached" in text
+    assert "payment-slow=800 slowed POST /api/checkout: p95 9 -> 900 -> 9 ms" in text
+    assert "recovery measured on: POST /api/checkout" in text
+    assert "all windows: before p95 9 ms  during p95 480 ms  after p95 9 ms; recovery " \
+           "not recovered" in text
