@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import gevent
+import gevent  # type: ignore[import-untyped]  # no stubs in the lock (types-gevent)
 from locust import events
 from locust.env import Environment
 from locust.exception import CatchResponseError
@@ -235,22 +235,20 @@ def _snapshots() -> None:
             log.warning("cannot publish the hdr snapshot: %s", exc)
 
 
-@events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     _state["environment"] = environment
-    if _is_master(environment):
-        environment.runner.register_message(HDR_MESSAGE, _on_worker_document)
-    elif isinstance(environment.runner, WorkerRunner) or _hdr_dir() is not None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.register_message(HDR_MESSAGE, _on_worker_document)
+    elif isinstance(runner, WorkerRunner) or _hdr_dir() is not None:
         gevent.spawn(_snapshots)
 
 
-@events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: Any) -> None:
     if RECORDER.started_at is None:
         RECORDER.started_at = time.time()
 
 
-@events.request.add_listener
 def _on_request(
     request_type: str,
     name: str,
@@ -264,7 +262,6 @@ def _on_request(
                      failure_cause(exception) if exception is not None else None)
 
 
-@events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     if _is_master(environment):
         return
@@ -272,7 +269,6 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     publish(final=True)
 
 
-@events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
     if _is_master(environment):
         return
@@ -282,3 +278,13 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         publish(final=True)
     except Exception as exc:  # e.g. a worker whose master has already gone
         log.warning("cannot publish the final hdr document: %s", exc)
+
+
+# Registered by calls through Any, not as decorators: Locust's EventHook.add_listener is
+# untyped, and as a decorator it would leave each listener untyped for mypy.
+_events: Any = events
+_events.init.add_listener(_on_init)
+_events.test_start.add_listener(_on_test_start)
+_events.request.add_listener(_on_request)
+_events.test_stop.add_listener(_on_test_stop)
+_events.quitting.add_listener(_on_quitting)

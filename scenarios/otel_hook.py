@@ -84,7 +84,6 @@ def _on_worker_spans(environment: Environment, msg: Message, **_: Any) -> None:
         out.write(json.dumps(msg.data, separators=(",", ":")) + "\n")
 
 
-@events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     if isinstance(runner, MasterRunner):
@@ -101,7 +100,6 @@ def _on_init(environment: Environment, **_: Any) -> None:
         log.warning("load generator tracing is off: %s", exc)
 
 
-@events.request.add_listener
 def _on_request(
     response_time: float | None,
     exception: BaseException | None,
@@ -116,15 +114,22 @@ def _on_request(
                  error=hdr_hook.failure_cause(exception) if exception is not None else None)
 
 
-@events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     tracing = _state["tracing"]
     if tracing is not None:
         tracing.flush()  # the users are stopped: every span of the run has ended
 
 
-@events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
     tracing, _state["tracing"] = _state["tracing"], None
     if tracing is not None:
         tracing.shutdown()
+
+
+# Registered by calls through Any, not as decorators: Locust's EventHook.add_listener is
+# untyped, and as a decorator it would leave each listener untyped for mypy.
+_events: Any = events
+_events.init.add_listener(_on_init)
+_events.request.add_listener(_on_request)
+_events.test_stop.add_listener(_on_test_stop)
+_events.quitting.add_listener(_on_quitting)

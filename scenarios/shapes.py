@@ -141,7 +141,6 @@ class ArrivalSchedule:
 PACING_OPTION = "ecomctl_pacing_s"
 
 
-@events.init_command_line_parser.add_listener
 def _pacing_option(parser: Any, **_: Any) -> None:
     # A Locust option, not only a variable: the master hands custom options to its workers,
     # so workers on other hosts (`ecomctl load worker`) pace like the master says.
@@ -161,3 +160,9 @@ def pacing_of(environment: Any) -> float | None:
     if value <= 0:
         raise ValueError(f"{PACING_ENV} must be a positive number of seconds")
     return value
+
+
+# Registered by calls through Any, not as decorators: Locust's EventHook.add_listener is
+# untyped, and as a decorator it would leave each listener untyped for mypy.
+_events: Any = events
+_events.init_command_line_parser.add_listener(_pacing_option)

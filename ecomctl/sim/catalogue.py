@@ -6,8 +6,9 @@ import random
 import re
 
 from ecomctl.adapters.postgres.database import Database
+from ecomctl.adapters.postgres.operations import in_stock_products
 from ecomctl.errors import ConfigError
-from ecomctl.sim.journeys import CatalogueSample
+from ecomctl.journeys.shopper import CatalogueSample
 
 _WORD = re.compile(r"[A-Za-z]{4,}")
 
@@ -15,20 +16,14 @@ _WORD = re.compile(r"[A-Za-z]{4,}")
 async def sample_catalogue(db: Database, seed: int, size: int = 500) -> CatalogueSample:
     """Up to ``size`` in-stock products (a seeded, reproducible choice), their categories, and
     words from their names to search for."""
-    async with db.connection() as conn:
-        rows = await conn.fetch(
-            "SELECT p.id, p.name, c.slug FROM products p "
-            "JOIN categories c ON c.id = p.category_id "
-            "JOIN inventory i ON i.product_id = p.id "
-            "WHERE p.active AND i.on_hand - i.reserved > 0 ORDER BY p.id"
-        )
+    rows = await in_stock_products(db)
     if not rows:
         raise ConfigError("the shop has no products in stock: run `ecomctl seed` first")
     rng = random.Random(seed)
     chosen = rng.sample(list(rows), min(size, len(rows)))
-    words = sorted({w.lower() for r in chosen for w in _WORD.findall(r["name"])})
+    words = sorted({w.lower() for _, name, _ in chosen for w in _WORD.findall(name)})
     return CatalogueSample(
-        product_ids=[r["id"] for r in chosen],
-        categories=sorted({r["slug"] for r in chosen}),
+        product_ids=[product_id for product_id, _, _ in chosen],
+        categories=sorted({slug for _, _, slug in chosen}),
         search_words=words or ["shop"],
     )

@@ -17,9 +17,11 @@ from opentelemetry.trace import Status, StatusCode
 from ecomctl.errors import ConfigError
 from ecomctl.faults.catalogue import FaultSpec, parse_fault
 from ecomctl.faults.schedule import FaultWindow, parse_schedule
+from ecomctl.journeys.protocol import cause_of
+from ecomctl.journeys.shopper import CatalogueSample, JourneyOutcome
 from ecomctl.seed.credentials import Shopper
-from ecomctl.sim.client import ShopClient, cause_of
-from ecomctl.sim.journeys import JOURNEYS, CatalogueSample, JourneyOutcome, pick
+from ecomctl.sim.client import ShopClient
+from ecomctl.sim.journeys import JOURNEYS, pick
 from ecomctl.sim.recorder import LiveView, Recorder
 from ecomctl.telemetry.spans import ServiceTracer
 

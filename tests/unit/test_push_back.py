@@ -186,6 +186,7 @@ def test_a_redis_snapshot_becomes_the_append_only_files_base(tmp_path: Path) -> 
 async def test_the_simulated_shopper_logs_in_again_on_a_401_and_retries_once() -> None:
     import httpx
 
+    from ecomctl.journeys import steps
     from ecomctl.sim.client import HttpClient
 
     tokens = iter(["first", "second"])
@@ -207,7 +208,8 @@ async def test_the_simulated_shopper_logs_in_again_on_a_401_and_retries_once() -
     client._http = httpx.AsyncClient(base_url="http://shop.test",
                                      transport=httpx.MockTransport(shop))
     await client.login("a@example.test", "password-1")
-    assert await client.view_cart() == 1  # the session was lost: logged in again, retried
+    # The session was lost: logged in again, retried.
+    assert await client.run(steps.view_cart(client.session)) == [1]
     assert [(m, p, a) for m, p, a in seen] == [
         ("POST", "/api/users/login", ""), ("POST", "/api/users/login", ""),
         ("GET", "/api/cart", "Bearer first"), ("POST", "/api/users/login", "Bearer first"),
