@@ -37,6 +37,11 @@ INDEX_VERSION = 1
 BULK_CHUNK_SIZE = 1_000
 SEARCH_FIELDS = ("name^3", "description", "category_name")
 
+def unreachable_client() -> AsyncElasticsearch:
+    """A client of a port nothing listens on, failing at once: the ``search-down`` fault."""
+    return AsyncElasticsearch("http://127.0.0.1:1", request_timeout=1, max_retries=0)
+
+
 INDEX_SETTINGS: dict[str, Any] = {
     # A catalogue fits one shard; one shard also keeps BM25 statistics (and so page order)
     # identical from one request to the next. The local stack is a single node: no replicas.

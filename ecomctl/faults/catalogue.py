@@ -162,9 +162,9 @@ async def cache_down(shop: ShopStack, value: str | None) -> Undo:
 
 
 async def search_down(shop: ShopStack, value: str | None) -> Undo:
-    from elasticsearch import AsyncElasticsearch
+    from ecomctl.adapters.search import unreachable_client
 
-    dead = AsyncElasticsearch("http://127.0.0.1:1", request_timeout=1, max_retries=0)
+    dead = unreachable_client()
     previous = shop.search_index.use_client(dead)
 
     async def undo() -> None:

@@ -102,18 +102,15 @@ def _shopper(path: Path, item: Any) -> Shopper:
 async def missing_shoppers(database_url: str, shoppers: Sequence[Shopper]) -> int:
     """How many of ``shoppers`` the shop's database does not know (same id and email): a
     credentials file from an earlier seed logs nobody in after a reseed."""
-    import asyncpg
+    from ecomctl.adapters.postgres.database import Database
+    from ecomctl.adapters.postgres.users import count_known_users
 
-    conn = await asyncpg.connect(database_url, timeout=10)
+    db = await Database.connect(database_url, min_size=1, max_size=1)
     try:
-        known = await conn.fetchval(
-            "SELECT count(*) FROM users u JOIN unnest($1::bigint[], $2::text[]) AS s(id, email) "
-            "ON u.id = s.id AND lower(u.email) = lower(s.email)",
-            [s.user_id for s in shoppers], [s.email for s in shoppers],
-        )
+        known = await count_known_users(db, [(s.user_id, s.email) for s in shoppers])
     finally:
-        await conn.close()
-    return len(shoppers) - int(known)
+        await db.close()
+    return len(shoppers) - known
 
 
 def check_shoppers_exist(database_url: str, path: Path, shoppers: Sequence[Shopper]) -> None:

@@ -37,17 +37,16 @@ from decimal import Decimal
 from functools import partial
 from itertools import accumulate
 from random import Random
-from typing import Any
 from uuid import UUID
 
 from argon2.low_level import Type, hash_secret
 
+from ecomctl.adapters.seeding.tables import Batch, Row
 from ecomctl.seed.plan import SeedPlan, validate
 from ecomctl.seed.vocabulary import ADJECTIVES, DEPARTMENTS, EMAIL_DOMAINS, Department
 from ecomctl.services.payment import idempotency_key
 from ecomctl.services.shipment import CARRIER
 
-Row = tuple[Any, ...]
 HashMap = Callable[[Callable[[int], str], Iterable[int]], Iterable[str]]
 """``map``-shaped: how to run the password hashes (builtin ``map``, or an executor's)."""
 
@@ -69,23 +68,6 @@ SEED_HASH_PARALLELISM = 1
 SEED_HASH_LEN = 32
 SEED_SALT_LEN = 16
 
-# Column order of each table's rows, in an order that satisfies the foreign keys.
-TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "users": ("id", "email", "full_name", "password_hash", "created_at"),
-    "categories": ("id", "slug", "name", "parent_id"),
-    "products": ("id", "sku", "name", "description", "category_id", "price", "currency",
-                 "active", "version", "updated_at"),
-    "orders": ("id", "user_id", "status", "total", "currency", "created_at", "updated_at"),
-    "order_items": ("order_id", "product_id", "quantity", "unit_price"),
-    "inventory_reservations": ("order_id", "product_id", "quantity", "status", "updated_at"),
-    "payments": ("id", "order_id", "idempotency_key", "attempt", "status", "amount",
-                 "currency", "gateway_ref", "error", "created_at"),
-    "shipments": ("id", "order_id", "tracking_number", "carrier", "status", "created_at",
-                  "updated_at"),
-    "inventory": ("product_id", "on_hand", "reserved", "sold"),
-}
-SEEDED_TABLES = tuple(TABLE_COLUMNS)
-
 # Shape of the catalogue and of the order history.
 _INACTIVE_SHARE = 0.02  # delisted products: in the database and old orders, not in search
 _LOW_STOCK_SHARE = 0.03  # stocked below demand: these sell out during the history
@@ -103,14 +85,6 @@ _DRAW_ATTEMPTS = 4
 MODEL_SPACE = 26**3 * 1000
 _MODEL_MULTIPLIER = 7_368_787  # coprime with MODEL_SPACE (= 2^6 * 5^3 * 13^3)
 _BASE_S = int(BASE_TIME.timestamp())
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Rows for one table, in ``TABLE_COLUMNS[table]`` order."""
-
-    table: str
-    rows: list[Row]
 
 
 def generate(

@@ -16,25 +16,28 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
-import asyncpg
-import redis.asyncio as redis_lib
-from elasticsearch import ApiError, AsyncElasticsearch, TransportError
-from redis.exceptions import RedisError
-
 from ecomctl.adapters.postgres.database import Database
+from ecomctl.adapters.seeding import bulk_load as load
+from ecomctl.adapters.seeding import cache_reset as seed_cache
+from ecomctl.adapters.seeding import search_reindex as seed_index
+from ecomctl.adapters.seeding.connections import (
+    Connection,
+    Redis,
+    SeedConnections,
+    check_reachable,
+    postgres_errors,
+    seed_connections,
+)
+from ecomctl.adapters.seeding.tables import SEEDED_TABLES, Batch
 from ecomctl.config import Settings
-from ecomctl.errors import BackendUnavailable, ConfigError
-from ecomctl.seed import cache as seed_cache
-from ecomctl.seed import index as seed_index
-from ecomctl.seed import load
+from ecomctl.errors import ConfigError
 from ecomctl.seed.credentials import Shopper, write_credentials
-from ecomctl.seed.generate import SEEDED_TABLES, Batch, generate, shopper_password
+from ecomctl.seed.generate import generate, shopper_password
 from ecomctl.seed.plan import SeedPlan
 
 DEFAULT_SEARCH_ALIAS = "ecomctl-products"
@@ -137,30 +140,20 @@ async def seed_shop(
         if progress is not None:
             progress(SeedProgress(step, done, total))
 
-    with _postgres_errors():
-        conn = await asyncpg.connect(settings.database_url, timeout=10)
-    redis = redis_lib.Redis.from_url(settings.redis_url, socket_timeout=10,
-                                     socket_connect_timeout=5)
-    cache_redis = redis_lib.Redis.from_url(settings.redis_cache_url, socket_timeout=10,
-                                           socket_connect_timeout=5)
-    client = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=60)
-    try:
-        with _postgres_errors():
+    async with seed_connections(settings) as backends:
+        with postgres_errors():
             loaded = await _load_postgres(
-                conn, plan, reset=reset, report=report, hash_threads=hash_threads,
-                before_load=lambda: _check_reachable(redis, client),
+                backends.postgres, plan, reset=reset, report=report, hash_threads=hash_threads,
+                before_load=lambda: check_reachable(backends),
             )
         if isinstance(loaded, SeedReport):
             return loaded
         loads, load_seconds, shoppers = loaded
-
-        removed = await seed_cache.clear_shop_keys(redis)
-        if settings.redis_cache_url != settings.redis_url:
-            removed += await seed_cache.clear_shop_keys(cache_redis)
-        with _postgres_errors():
-            search = await _index(conn, client, search_alias, report)
-            cache = (await _warm(settings, cache_redis, warm_cache, report) if warm_cache
-                     else None)
+        removed = await _clear_caches(backends)
+        with postgres_errors():
+            search = await _index(backends, search_alias, report)
+            cache = (await _warm(settings, backends.cache_redis, warm_cache, report)
+                     if warm_cache else None)
         path = write_credentials(credentials_path, plan.seed, shoppers)
         return SeedReport(
             plan, seeded=True,
@@ -171,15 +164,17 @@ async def seed_shop(
             load_seconds=load_seconds, search=search, cache=cache,
             redis_keys_removed=removed, credentials_path=path,
         )
-    finally:
-        await conn.close()
-        await redis.aclose()
-        await cache_redis.aclose()
-        await client.close()
+
+
+async def _clear_caches(backends: SeedConnections) -> int:
+    removed = await seed_cache.clear_shop_keys(backends.redis)
+    if backends.separate_cache_redis:
+        removed += await seed_cache.clear_shop_keys(backends.cache_redis)
+    return removed
 
 
 async def _load_postgres(
-    conn: asyncpg.Connection,
+    conn: Connection,
     plan: SeedPlan,
     *,
     reset: bool,
@@ -220,7 +215,7 @@ async def _load_postgres(
 
 
 async def _warm(
-    settings: Settings, redis: redis_lib.Redis, limit: int,
+    settings: Settings, redis: Redis, limit: int,
     report: Callable[[str, int, int | None], None],
 ) -> StepStats:
     started = time.perf_counter()
@@ -231,19 +226,6 @@ async def _warm(
         await db.close()
     report("product cache", warmed, warmed)
     return StepStats("product cache", warmed, time.perf_counter() - started)
-
-
-@contextmanager
-def _postgres_errors() -> Iterator[None]:
-    """A missing schema is a setup step left out; a lost server is an outage."""
-    try:
-        yield
-    except asyncpg.UndefinedTableError as exc:
-        raise ConfigError(f"the shop schema is missing ({exc}): run `ecomctl db migrate`") from exc
-    except (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-            asyncpg.CannotConnectNowError, asyncpg.InvalidCatalogNameError,
-            asyncpg.InvalidPasswordError) as exc:
-        raise BackendUnavailable("postgres", str(exc) or type(exc).__name__) from exc
 
 
 def _expected_rows(plan: SeedPlan) -> dict[str, int | None]:
@@ -279,31 +261,15 @@ def _chunked_map(
     return mapper
 
 
-async def _check_reachable(redis: redis_lib.Redis, client: AsyncElasticsearch) -> None:
-    """Fail before loading, not after, when Redis or Elasticsearch is down."""
-    try:
-        await redis.ping()
-    except (RedisError, OSError) as exc:
-        raise BackendUnavailable("redis", f"ping: {exc}") from exc
-    try:
-        # cluster health, not ping: the integration-test distribution has no "GET /".
-        health = await client.cluster.health()
-    except (ApiError, TransportError) as exc:
-        raise BackendUnavailable("elasticsearch", f"cluster health: {exc}") from exc
-    if health["status"] == "red":
-        raise BackendUnavailable("elasticsearch", "cluster health is red")
-
-
 async def _index(
-    conn: asyncpg.Connection,
-    client: AsyncElasticsearch,
+    backends: SeedConnections,
     alias: str,
     report: Callable[[str, int, int | None], None],
 ) -> StepStats:
     started = time.perf_counter()
-    search = await seed_index.recreate_index(client, alias)
+    search = await seed_index.recreate_index(backends.search, alias)
     indexed = await seed_index.index_active_products(
-        conn, search, lambda done, total: report("search index", done, total)
+        backends.postgres, search, lambda done, total: report("search index", done, total)
     )
     report("search index", indexed, indexed)
     return StepStats("search index", indexed, time.perf_counter() - started)

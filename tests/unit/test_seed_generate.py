@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
+from ecomctl.adapters.seeding.tables import SEEDED_TABLES, TABLE_COLUMNS
 from ecomctl.errors import ConfigError
 from ecomctl.seed.credentials import Shopper, load_credentials, write_credentials
 from ecomctl.seed.generate import (
     BASE_TIME,
-    SEEDED_TABLES,
-    TABLE_COLUMNS,
     ShopGenerator,
     category_specs,
     generate,

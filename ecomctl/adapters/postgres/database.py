@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import asyncpg
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -34,6 +34,27 @@ _UNAVAILABLE = (
     asyncpg.QueryCanceledError,
     asyncpg.InternalClientError,  # what a connection killed mid-query sometimes raises
 )
+
+
+_CANNOT_CONNECT = (*_UNAVAILABLE, asyncpg.InvalidCatalogNameError,
+                   asyncpg.InvalidPasswordError)
+
+
+@contextmanager
+def connection_errors() -> Iterator[None]:
+    """Driver errors that mean the database is not there become ``BackendUnavailable``;
+    for work on a single connection outside the pool (``connect_single``)."""
+    try:
+        yield
+    except _CANNOT_CONNECT as exc:
+        raise BackendUnavailable("postgres", str(exc) or type(exc).__name__) from exc
+
+
+async def connect_single(url: str, *, timeout: float = 10.0) -> asyncpg.Connection:
+    """One connection outside any pool, for a long transaction of its own (a seed's load, a
+    bench's capture); connection errors translated as the pool's are."""
+    with connection_errors():
+        return await asyncpg.connect(url, timeout=timeout)
 
 
 class _NotTheDatabase(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -60,3 +61,13 @@ class UserRepository:
             await conn.execute(
                 "UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash
             )
+
+
+async def count_known_users(db: Database, users: Sequence[tuple[int, str]]) -> int:
+    """How many of ``users`` ((id, email) pairs) exist with that id and email."""
+    async with db.connection() as conn:
+        return int(await conn.fetchval(
+            "SELECT count(*) FROM users u JOIN unnest($1::bigint[], $2::text[]) AS s(id, email) "
+            "ON u.id = s.id AND lower(u.email) = lower(s.email)",
+            [user_id for user_id, _ in users], [email for _, email in users],
+        ))

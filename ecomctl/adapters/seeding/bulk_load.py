@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from ecomctl.adapters.seeding.tables import SEEDED_TABLES, TABLE_COLUMNS, Batch
 from ecomctl.errors import InfraError
-from ecomctl.seed.generate import SEEDED_TABLES, TABLE_COLUMNS, Batch
 
 # Every table that holds shop state; ``--reset`` empties them all (schema_migrations stays).
 SHOP_TABLES = (
