@@ -47,6 +47,14 @@ class KafkaScratch:
                                 self.topics + [f"{t}.dlq" for t in self.topics])
 
 
+async def processed_rows(db: Database, consumer: str) -> set[uuid.UUID]:
+    """The events ``consumer`` has recorded as processed (its idempotency rows)."""
+    async with db.connection() as conn:
+        rows = await conn.fetch("SELECT event_id FROM processed_events WHERE consumer = $1",
+                                consumer)
+    return {row["event_id"] for row in rows}
+
+
 @asynccontextmanager
 async def consuming(consumer: EventConsumer) -> AsyncIterator[EventConsumer]:
     """The consumer started and polling in the background for the block, then stopped."""

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli_runner import CliResult, run_ecomctl
 from tests.e2e.served import Served
 
 
@@ -24,60 +18,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@dataclass(frozen=True)
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-def _ecomctl_command() -> list[str]:
-    script = Path(sys.executable).with_name("ecomctl")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "ecomctl.cli.main"]
-
-
 @pytest.fixture(scope="session")
-def ecomctl() -> Any:
-    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> CliResult:
-        # Its own process group, so that a run which hangs is stopped with every process it
-        # started (a child left holding the pipes would hang the test instead), and a
-        # traceback of each thread first (faulthandler on SIGABRT) to say where it hung.
-        child = subprocess.Popen(
-            [*_ecomctl_command(), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "COLUMNS": "200", "PYTHONFAULTHANDLER": "1", **(env or {})},
-            start_new_session=True,
-        )
-        try:
-            stdout, stderr = child.communicate(timeout=min(timeout, HUNG_AFTER_S))
-        except subprocess.TimeoutExpired:
-            stdout, stderr = _stop_hung(child)
-            pytest.fail(f"ecomctl {' '.join(args)} still running after "
-                        f"{min(timeout, HUNG_AFTER_S):.0f} s\n--- stdout\n{stdout[-4000:]}"
-                        f"\n--- stderr\n{stderr[-12000:]}")
-        return CliResult(child.returncode, stdout, stderr)
-
-    return run
-
-
-HUNG_AFTER_S = 280
-"""Below pytest's own timeout (300 s), so the output of a command that hangs is kept."""
-
-
-def _stop_hung(child: subprocess.Popen[str]) -> tuple[str, str]:
-    for signal_ in (signal.SIGABRT, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal_)
-        try:
-            return child.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            continue
-    return "", ""
+def ecomctl() -> Callable[..., CliResult]:
+    """``ecomctl(*args, env=..., timeout=...)``: the CLI run to its end, with the hang
+    deadline of tests/cli_runner.py."""
+    return run_ecomctl
 
 
 SEED_ARGS = ("seed", "--users", "60", "--categories", "6", "--products", "300", "--orders",

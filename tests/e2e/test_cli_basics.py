@@ -173,12 +173,12 @@ def test_ctrl_c_stops_a_simulation_with_exit_130(seeded: Path, tmp_path: Path) -
     import signal
     import time
 
-    from tests.e2e.conftest import _ecomctl_command
+    from tests.cli_runner import ecomctl_command
 
     log = tmp_path / "stderr.log"
     with log.open("w") as stderr:
         child = subprocess.Popen(
-            [*_ecomctl_command(), "checkout", "simulate", "--duration", "60s", "--no-live",
+            [*ecomctl_command(), "checkout", "simulate", "--duration", "60s", "--no-live",
              "--shoppers", "2", "--credentials", str(seeded)],
             stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
             # A background child of a non-interactive shell may inherit SIGINT ignored.

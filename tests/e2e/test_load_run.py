@@ -20,7 +20,7 @@ from ecomctl.analysis.readers import read_file
 from ecomctl.histogram import LatencyHistogram
 from ecomctl.load.runner import free_port
 from ecomctl.resources import fixtures_dir
-from tests.e2e.conftest import _ecomctl_command
+from tests.cli_runner import ecomctl_command
 
 SMOKE_GATES = fixtures_dir() / "gates" / "smoke.yaml"
 
@@ -265,7 +265,7 @@ def test_sigterm_stops_a_load_run_and_every_process_it_started(
     log = tmp_path / "stderr.log"
     with log.open("w") as stderr:
         child = subprocess.Popen(
-            [*_ecomctl_command(), "load", "run", "--profile", "browse", "--users", "2",
+            [*ecomctl_command(), "load", "run", "--profile", "browse", "--users", "2",
              "--duration", "60s", "--no-live", "--credentials", str(seeded)],
             stdout=subprocess.DEVNULL, stderr=stderr,
         )
@@ -294,7 +294,7 @@ def test_web_serves_locusts_own_ui_during_the_run_and_the_result_is_still_writte
     out, log, port = tmp_path / "web.json", tmp_path / "stderr.log", free_port()
     with log.open("w") as stderr:
         child = subprocess.Popen(
-            [*_ecomctl_command(), "load", "run", "--profile", "browse", "--users", "3",
+            [*ecomctl_command(), "load", "run", "--profile", "browse", "--users", "3",
              "--spawn-rate", "3", "--duration", "12s", "--no-live", "--credentials",
              str(seeded), "--web", "--web-port", str(port), "--out", str(out)],
             stdout=subprocess.DEVNULL, stderr=stderr,

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 import redis.asyncio as redis
+from aiokafka import AIOKafkaProducer
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from ecomctl.adapters.cache import fast_fail_redis
+from ecomctl.adapters.postgres.database import Database
 from ecomctl.adapters.postgres.migrations import MigrationReport, load_migrations, migrate
 from ecomctl.bootstrap import CarrierTiming, ShopStack, StackOptions, running_stack
 from ecomctl.config import Settings
@@ -20,6 +24,7 @@ from ecomctl.resources import fixtures_dir
 from ecomctl.services.user import seeding_hasher
 from ecomctl.simulators.payment_gateway import SimulatorConfig
 from ecomctl.telemetry.setup import Telemetry
+from tests.kafka_scratch import KafkaScratch
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -31,6 +36,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 async def migrated(settings: Settings) -> MigrationReport:
     return await migrate(settings.database_url, load_migrations(fixtures_dir() / "migrations"))
+
+
+@pytest.fixture(scope="module")
+async def db(settings: Settings, migrated: MigrationReport) -> AsyncIterator[Database]:
+    """A small pool on the migrated shop database, for tests that query it or build
+    repositories and consumers on it. One per module: each test removes the rows it wrote,
+    so the tests of a module can share it."""
+    database = await Database.connect(settings.database_url, min_size=1, max_size=6)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def producer(scratch: KafkaScratch) -> AsyncIterator[AIOKafkaProducer]:
+    """A Kafka producer on the topics of the module's own ``scratch`` fixture. Per test, and
+    stopped before ``scratch`` deletes the topics: a live producer keeps refreshing their
+    metadata, which on this broker (auto-create on) re-creates them."""
+    kafka = AIOKafkaProducer(bootstrap_servers=scratch.bootstrap, acks="all")
+    await kafka.start()
+    yield kafka
+    await kafka.stop()
 
 
 @pytest.fixture(scope="package")
@@ -67,10 +93,26 @@ async def gateway_url(shop: ShopStack) -> AsyncIterator[str]:
         yield address.url
 
 
+@pytest.fixture
+async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the test shop's gateway."""
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
+        yield http
+
+
 @pytest.fixture(scope="module")
 async def redis_client(settings: Settings) -> AsyncIterator[redis.Redis]:
     """A plain client on the real Redis, for tests that build stores themselves."""
     client = redis.Redis.from_url(settings.redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def cache_redis(settings: Settings) -> AsyncIterator[redis.Redis]:
+    """A client set up as the shop's caches set theirs (short timeouts, one retry), for
+    tests of a cache on the real Redis: an outage is a quick error, not seconds of retries."""
+    client = fast_fail_redis(settings.redis_url)
     yield client
     await client.aclose()
 

@@ -6,19 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
 from ecomctl.bootstrap import ShopStack
 from tests.shopdata import gateway_faults, http_shopper, make_catalogue
-
-
-@pytest.fixture
-async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
-        yield http
 
 
 async def _shopper(client: httpx.AsyncClient) -> dict[str, str]:

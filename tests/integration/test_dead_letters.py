@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -25,7 +22,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from ecomctl.adapters.kafka.consumer import EventConsumer
 from ecomctl.adapters.kafka.dlq import dlq_topic, read_dead_letters, replay_dead_letters
 from ecomctl.adapters.postgres.database import Database
-from ecomctl.adapters.postgres.migrations import MigrationReport
 from ecomctl.adapters.postgres.products import ProductRepository
 from ecomctl.adapters.search import ProductSearchIndex
 from ecomctl.config import Settings
@@ -34,18 +30,11 @@ from ecomctl.errors import ValidationFailed
 from ecomctl.services.consumers import SearchIndexer
 from ecomctl.services.search import SearchService
 from ecomctl.telemetry.spans import ServiceTracer
-from tests.kafka_scratch import KafkaScratch, consuming
+from tests.cli_runner import CliResult, run_ecomctl
+from tests.kafka_scratch import KafkaScratch, consuming, processed_rows
 
 IDLE_TIMEOUT_S = 20.0
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-@pytest.fixture(scope="module")
-async def db(settings: Settings, migrated: MigrationReport) -> AsyncIterator[Database]:
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=6)
-    database = Database(pool)
-    yield database
-    await database.close()
 
 
 @pytest.fixture
@@ -53,16 +42,6 @@ async def scratch(settings: Settings, db: Database) -> AsyncIterator[KafkaScratc
     scratch = KafkaScratch(",".join(settings.kafka_bootstrap_servers), "it-dlq")
     yield scratch
     await scratch.clean_up(db)
-
-
-@pytest.fixture
-async def producer(scratch: KafkaScratch) -> AsyncIterator[AIOKafkaProducer]:
-    # Stopped before the topics are deleted: a live producer's metadata refresh would
-    # auto-create them again.
-    kafka = AIOKafkaProducer(bootstrap_servers=scratch.bootstrap, acks="all")
-    await kafka.start()
-    yield kafka
-    await kafka.stop()
 
 
 def envelope(event_id: uuid.UUID, event_type: str = "order.placed",
@@ -81,13 +60,6 @@ def consumer_for(scratch: KafkaScratch, topic: str, handler: Any, db: Database,
                          bootstrap=scratch.bootstrap, db=db, **options)
 
 
-async def processed_rows(db: Database, consumer: str) -> set[uuid.UUID]:
-    async with db.connection() as conn:
-        rows = await conn.fetch("SELECT event_id FROM processed_events WHERE consumer = $1",
-                                consumer)
-    return {row["event_id"] for row in rows}
-
-
 async def records_on(bootstrap: str, topic: str) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
@@ -100,16 +72,15 @@ async def records_on(bootstrap: str, topic: str) -> int:
     return end[tp] - begin[tp]
 
 
-def ecomctl(*args: str) -> subprocess.CompletedProcess[str]:
+def ecomctl(*args: str) -> CliResult:
     """The CLI as a user runs it (the shop's topics without a prefix, like these tests')."""
-    env = {**os.environ, "ECOMCTL_KAFKA_TOPIC_PREFIX": "", "COLUMNS": "240"}
-    return subprocess.run([sys.executable, "-m", "ecomctl.cli.main", *args], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return run_ecomctl(*args, env={"ECOMCTL_KAFKA_TOPIC_PREFIX": "", "COLUMNS": "240"},
+                       timeout=60)
 
 
 def ecomctl_json(*args: str) -> dict[str, Any]:
     done = ecomctl(*args, "--json")
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
@@ -365,9 +336,9 @@ async def test_an_elasticsearch_rejection_is_dead_lettered_then_replayed_once_af
     [after] = ecomctl_json("events", "dlq", "list", "--topic", dlq_topic(topic))["dead_letters"]
     assert after["replayed"] is True
     table = ecomctl("events", "dlq", "list", "--topic", topic)
-    assert table.returncode == 0 and "RequestRejected" in table.stdout, table.stdout
+    assert table.exit_code == 0 and "RequestRejected" in table.stdout, table.stdout
     missing = ecomctl("events", "dlq", "replay", "--topic", topic, "--offset", "99")
-    assert missing.returncode == 2 and "99" in missing.stderr
+    assert missing.exit_code == 2 and "99" in missing.stderr
 
 
 async def test_a_replayed_event_that_was_processed_meanwhile_is_absorbed(

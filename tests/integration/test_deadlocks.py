@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -19,12 +18,6 @@ from ecomctl.errors import BackendUnavailable, Contention
 from tests.shopdata import http_shopper, make_catalogue
 
 LOCK = "SELECT 1 FROM inventory WHERE product_id = $1 FOR UPDATE"
-
-
-@pytest.fixture
-async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
-        yield http
 
 
 async def test_the_transaction_rolled_back_by_a_deadlock_is_contention(shop: ShopStack) -> None:

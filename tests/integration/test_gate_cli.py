@@ -5,10 +5,7 @@ tests/fixtures/gates), checking exit codes, what is printed and the JUnit files.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -16,15 +13,13 @@ from typing import Any
 import pytest
 from junitparser import Failure, JUnitXml
 
+from tests.cli_runner import CliResult, run_ecomctl
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gates"
-GATE = [str(Path(sys.executable).with_name("ecomctl")), "gate"]
 
 
-def gate(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*GATE, *map(str, args)], capture_output=True, text=True, check=False, timeout=120,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-    )
+def gate(*args: str | Path) -> CliResult:
+    return run_ecomctl("gate", *args, env={"COLUMNS": "200", "NO_COLOR": "1"}, timeout=120)
 
 
 @pytest.fixture
@@ -42,14 +37,14 @@ def load(path: Path) -> dict[str, Any]:
 
 def test_the_default_gates_pass_on_a_healthy_run(run_dir: Path) -> None:
     done = gate("check", run_dir / "result.json")
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.exit_code == 0, done.stdout + done.stderr
     assert "default.yaml" in done.stdout
     assert "FAIL" not in done.stdout
     assert "completed checkouts carry the order id" in done.stdout
     assert "all 21 gates pass" in done.stdout
 
     as_json = gate("check", run_dir / "result.json", "--json")
-    assert as_json.returncode == 0, as_json.stderr
+    assert as_json.exit_code == 0, as_json.stderr
     report = json.loads(as_json.stdout)
     assert report["passed"] is True and report["failures"] == 0
     assert report["spans_read"] == 125
@@ -71,7 +66,7 @@ def test_a_broken_gate_exits_3_with_a_junit_report(run_dir: Path) -> None:
     )
     junit = run_dir / "reports" / "gates.xml"
     done = gate("check", run_dir / "result.json", "--gates", gates_file, "--junit", junit)
-    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.exit_code == 3, done.stdout + done.stderr
     assert "2 of 4 gates broken" in done.stdout
     assert f"{gates_file}:3: journeys checkout: p95 217.3ms, required < 100ms" in done.stdout
     assert "1 of 2 spans lack ecom.order.id" in done.stdout
@@ -97,13 +92,13 @@ def test_an_invalid_gates_file_exits_2_naming_the_line(run_dir: Path) -> None:
     gates_file = run_dir / "gates.yaml"
     gates_file.write_text('version: 1\njourneys:\n  checkout:\n    p96: "< 1s"\n')
     done = gate("check", run_dir / "result.json", "--gates", gates_file)
-    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.exit_code == 2, done.stdout + done.stderr
     assert f"{gates_file}:4: unknown metric 'p96'" in " ".join(done.stderr.split())
     assert done.stdout == ""
 
     gates_file.write_text("version: 1\ntotals:\n  throughput_per_s: > 1\n")
     done = gate("check", run_dir / "result.json", "--gates", gates_file)
-    assert done.returncode == 2
+    assert done.exit_code == 2
     assert f"{gates_file}:3: YAML syntax error" in " ".join(done.stderr.split())
 
 
@@ -111,9 +106,9 @@ def test_an_invalid_result_file_exits_2(run_dir: Path) -> None:
     bogus = run_dir / "bogus.json"
     bogus.write_text('{"schema": "something else"}')
     done = gate("check", bogus)
-    assert done.returncode == 2
+    assert done.exit_code == 2
     assert "not an ecomctl result" in done.stderr
-    assert gate("compare", bogus, run_dir / "result.json").returncode == 2
+    assert gate("compare", bogus, run_dir / "result.json").exit_code == 2
 
 
 def test_traces_option_overrides_the_result_trace_file(run_dir: Path) -> None:
@@ -121,12 +116,12 @@ def test_traces_option_overrides_the_result_trace_file(run_dir: Path) -> None:
     result["trace_file"] = str(run_dir / "moved-away.jsonl")
     (run_dir / "result.json").write_text(json.dumps(result))
     missing = gate("check", run_dir / "result.json", "--json")
-    assert missing.returncode == 3
+    assert missing.exit_code == 3
     traces = [o for o in json.loads(missing.stdout)["outcomes"] if o["section"] == "traces"]
     assert traces and all("cannot read the result's trace file" in o["message"]
                           for o in traces)
     given = gate("check", run_dir / "result.json", "--traces", run_dir / "traces.otlp.jsonl")
-    assert given.returncode == 0, given.stdout + given.stderr
+    assert given.exit_code == 0, given.stdout + given.stderr
 
 
 def test_compare_flags_a_regression_with_exit_3(run_dir: Path) -> None:
@@ -138,7 +133,7 @@ def test_compare_flags_a_regression_with_exit_3(run_dir: Path) -> None:
     junit = run_dir / "compare.xml"
     done = gate("compare", run_dir / "result.json", run_dir / "current.json",
                 "--max-regression", "10%", "--min-absolute", "5ms", "--junit", junit)
-    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.exit_code == 3, done.stdout + done.stderr
     assert "journeys checkout: p95 217.3ms -> 282.5ms (+65.2ms, +30.0%)" in done.stdout
     assert "only in the baseline (1): journeys:search" in done.stdout
     assert "1 regressed" in done.stdout
@@ -150,7 +145,7 @@ def test_compare_flags_a_regression_with_exit_3(run_dir: Path) -> None:
     assert [(c.classname, c.name) for c in failed] == [("journeys", "checkout")]
 
     as_json = gate("compare", run_dir / "result.json", run_dir / "current.json", "--json")
-    assert as_json.returncode == 3
+    assert as_json.exit_code == 3
     comparison = json.loads(as_json.stdout)
     verdicts = {(t["section"], t["target"]): t["verdict"] for t in comparison["targets"]}
     assert verdicts[("journeys", "checkout")] == "regression"
@@ -160,14 +155,14 @@ def test_compare_flags_a_regression_with_exit_3(run_dir: Path) -> None:
 
 def test_compare_passes_on_the_same_run_and_on_improvements(run_dir: Path) -> None:
     same = gate("compare", run_dir / "result.json", run_dir / "result.json")
-    assert same.returncode == 0, same.stdout + same.stderr
+    assert same.exit_code == 0, same.stdout + same.stderr
     assert "no regression" in same.stdout
 
     faster = load(run_dir / "result.json")
     faster["journeys"]["checkout"]["p95_ms"] /= 2
     (run_dir / "faster.json").write_text(json.dumps(faster))
     done = gate("compare", run_dir / "result.json", run_dir / "faster.json", "--json")
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     verdicts = {t["target"]: t["verdict"] for t in json.loads(done.stdout)["targets"]}
     assert verdicts["checkout"] == "improvement"
     # A looser threshold lets the 30% regression through.
@@ -175,13 +170,13 @@ def test_compare_passes_on_the_same_run_and_on_improvements(run_dir: Path) -> No
     slower["journeys"]["checkout"]["p95_ms"] *= 1.3
     (run_dir / "slower.json").write_text(json.dumps(slower))
     assert gate("compare", run_dir / "result.json", run_dir / "slower.json",
-                "--max-regression", "50%").returncode == 0
+                "--max-regression", "50%").exit_code == 0
 
 
 def test_compare_refuses_bad_options(run_dir: Path) -> None:
     result = run_dir / "result.json"
     done = gate("compare", result, result, "--max-regression", "10")
-    assert done.returncode == 2
+    assert done.exit_code == 2
     assert "--max-regression" in done.stderr and "10%" in done.stderr
-    assert gate("compare", result, result, "--min-absolute", "5").returncode == 2
-    assert gate("compare", result, result, "--percentiles", "p96").returncode == 2
+    assert gate("compare", result, result, "--min-absolute", "5").exit_code == 2
+    assert gate("compare", result, result, "--percentiles", "p96").exit_code == 2

@@ -6,24 +6,19 @@ over lines when long), never squeezed to nothing or to a few letters."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli_runner import CliResult, run_ecomctl
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gates"
-ECOMCTL = str(Path(sys.executable).with_name("ecomctl"))
 
 
-def ecomctl(*args: str | Path, columns: int = 80) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ECOMCTL, *map(str, args)], capture_output=True, text=True, check=False, timeout=120,
-        env={**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"},
-    )
+def ecomctl(*args: str | Path, columns: int = 80) -> CliResult:
+    return run_ecomctl(*args, env={"COLUMNS": str(columns), "NO_COLOR": "1"}, timeout=120)
 
 
 def first_column(output: str, title: str) -> list[str]:
@@ -77,11 +72,11 @@ def slowed_capture(tmp_path: Path, service: str = "inventory", name: str = "WITH
 @pytest.mark.parametrize("columns", [80, 60])
 def test_traces_analyze_keeps_operation_names_at_80_columns(columns: int) -> None:
     analysis = ecomctl("traces", "analyze", "--from", FIXTURES / "traces.otlp.jsonl", "--json")
-    assert analysis.returncode == 0, analysis.stderr
+    assert analysis.exit_code == 0, analysis.stderr
     operations = json.loads(analysis.stdout)["operations"][:20]
     result = ecomctl("traces", "analyze", "--from", FIXTURES / "traces.otlp.jsonl", "--top",
                      "20", columns=columns)
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     cells = first_column(result.stdout, "operations")
     assert_names_readable(cells, [f"{op['service']} {op['name']}" for op in operations])
     assert sum(1 for cell in cells if cell) >= len(operations)
@@ -94,7 +89,7 @@ def test_traces_analyze_keeps_operation_names_at_80_columns(columns: int) -> Non
 def test_traces_analyze_on_a_wide_terminal_is_unchanged() -> None:
     result = ecomctl("traces", "analyze", "--from", FIXTURES / "traces.otlp.jsonl",
                      columns=200)
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     header = next(line for line in result.stdout.splitlines() if "p99 ms" in line)
     assert [h.strip() for h in header.strip("┃").split("┃")][:3] == [
         "service", "operation", "count"]
@@ -107,11 +102,11 @@ def test_traces_diff_at_80_columns_names_every_operation_and_the_slowed_one_firs
     slowed = slowed_capture(tmp_path)
     base = FIXTURES / "traces.otlp.jsonl"
     data = ecomctl("traces", "diff", base, slowed, "--json")
-    assert data.returncode == 0, data.stderr
+    assert data.exit_code == 0, data.stderr
     operations = json.loads(data.stdout)["operations"]
     result = ecomctl("traces", "diff", base, slowed, "--top", "0", "--min-count", "1",
                      "--fail-on", "self>+20ms")
-    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.exit_code == 3, result.stdout + result.stderr
     cells = first_column(result.stdout, "operations by self time added")
     assert cells[0] == "inventory WITH"
     assert_names_readable(cells, [f"{op['service']} {op['name']}" for op in operations])
@@ -137,7 +132,7 @@ def test_gate_compare_at_80_columns_keeps_target_names(tmp_path: Path) -> None:
     (tmp_path / "slower.json").write_text(json.dumps(_scaled(baseline, 1.5)))
     result = ecomctl("gate", "compare", tmp_path / "base.json", tmp_path / "slower.json",
                      "--all")
-    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.exit_code == 3, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if "┃ section" in line and "target" in line)
     targets = []

@@ -41,7 +41,7 @@ from ecomctl.domain.events import DomainEvent, new_event
 from ecomctl.errors import InvalidTransition
 from ecomctl.services.consumers import AnalyticsCounter
 from ecomctl.telemetry.spans import ServiceTracer
-from tests.kafka_scratch import KafkaScratch, consuming
+from tests.kafka_scratch import KafkaScratch, consuming, processed_rows
 
 IDLE_TIMEOUT_S = 15.0
 
@@ -75,6 +75,8 @@ async def private_outbox_db(settings: Settings, schema: str, max_size: int = 8) 
 
 @pytest.fixture(scope="module")
 async def db(settings: Settings, outbox_schema: str) -> AsyncIterator[Database]:
+    """Replaces the shared ``db`` (conftest.py) here: the relays under test must see only
+    this module's outbox, not the rows the running shop and other tests write."""
     database = await private_outbox_db(settings, outbox_schema)
     yield database
     await database.close()
@@ -90,16 +92,6 @@ async def scratch(db: Database, bootstrap: str) -> AsyncIterator[KafkaScratch]:
     scratch = KafkaScratch(bootstrap, "it-order-events", partitions=3)
     yield scratch
     await scratch.clean_up(db)
-
-
-@pytest.fixture
-async def producer(scratch: KafkaScratch) -> AsyncIterator[AIOKafkaProducer]:
-    """Per test, and stopped before ``scratch`` deletes the topics: a live producer keeps
-    refreshing their metadata, which on this broker (auto-create on) re-creates them."""
-    kafka = AIOKafkaProducer(bootstrap_servers=scratch.bootstrap, acks="all")
-    await kafka.start()
-    yield kafka
-    await kafka.stop()
 
 
 class Recorder:
@@ -122,14 +114,6 @@ async def write_events(
     async with db.transaction() as conn:
         await add_events(conn, events)
     return events
-
-
-async def processed_rows(db: Database, consumer: str) -> set[uuid.UUID]:
-    async with db.connection() as conn:
-        rows = await conn.fetch(
-            "SELECT event_id FROM processed_events WHERE consumer = $1", consumer
-        )
-    return {row["event_id"] for row in rows}
 
 
 async def unpublished(db: Database, topic: str) -> int:

@@ -18,10 +18,8 @@ from redis.asyncio import Redis
 
 from ecomctl.adapters.cache import TieredCache, fast_fail_redis
 from ecomctl.adapters.postgres.database import Database
-from ecomctl.adapters.postgres.migrations import MigrationReport
 from ecomctl.adapters.postgres.products import ProductRepository
 from ecomctl.adapters.product_cache import decode_product, encode_product
-from ecomctl.config import Settings
 from ecomctl.domain.models import Product
 from ecomctl.errors import NotFound, ValidationFailed
 from ecomctl.services.product import ProductService
@@ -85,28 +83,14 @@ class Harness:
 
 
 @pytest.fixture
-async def db(settings: Settings, migrated: MigrationReport) -> AsyncIterator[Database]:
-    database = await Database.connect(settings.database_url, min_size=1, max_size=4)
-    yield database
-    await database.close()
-
-
-@pytest.fixture
-async def redis_client(settings: Settings) -> AsyncIterator[Redis]:
-    client = fast_fail_redis(settings.redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def harness(db: Database, redis_client: Redis) -> AsyncIterator[Harness]:
-    h = Harness(db, redis_client, f"it-product:{uuid.uuid4().hex}")
+async def harness(db: Database, cache_redis: Redis) -> AsyncIterator[Harness]:
+    h = Harness(db, cache_redis, f"it-product:{uuid.uuid4().hex}")
     yield h
     for cache in h.caches:
         await cache.stop()
-    keys = [k async for k in redis_client.scan_iter(match=f"{h.namespace}:*")]
+    keys = [k async for k in cache_redis.scan_iter(match=f"{h.namespace}:*")]
     if keys:
-        await redis_client.delete(*keys)
+        await cache_redis.delete(*keys)
 
 
 @pytest.fixture
@@ -141,7 +125,7 @@ async def catalogue(db: Database) -> AsyncIterator[Catalogue]:
 
 
 async def test_get_is_served_by_l3_then_l1_then_l2(
-    harness: Harness, catalogue: Catalogue, redis_client: Redis
+    harness: Harness, catalogue: Catalogue, cache_redis: Redis
 ) -> None:
     pid = catalogue.product_ids[0]
     service, cache, _ = harness.service()
@@ -156,9 +140,9 @@ async def test_get_is_served_by_l3_then_l1_then_l2(
     assert harness.last_attributes("product.get")["ecom.cache.hit"] is True
 
     # L2 holds exact JSON with a TTL; a second cache (another process's L1) is served by it.
-    raw = await redis_client.get(f"{harness.namespace}:{pid}")
+    raw = await cache_redis.get(f"{harness.namespace}:{pid}")
     assert raw is not None and json.loads(raw)["price"] == "19.99"
-    assert 0 < await redis_client.ttl(f"{harness.namespace}:{pid}") <= 300
+    assert 0 < await cache_redis.ttl(f"{harness.namespace}:{pid}") <= 300
     other_service, other_cache, _ = harness.service()
     assert await other_service.get(pid) == product
     assert harness.last_attributes("product.get")["ecom.cache.level"] == "l2"
@@ -293,7 +277,7 @@ async def test_update_of_unknown_product_writes_nothing(
 
 
 async def test_not_found_for_unknown_invalid_and_inactive_ids(
-    harness: Harness, catalogue: Catalogue, redis_client: Redis
+    harness: Harness, catalogue: Catalogue, cache_redis: Redis
 ) -> None:
     service, cache, _ = harness.service()
     unknown = 2**62 + int(uuid.uuid4().int % 1_000_000)
@@ -303,7 +287,7 @@ async def test_not_found_for_unknown_invalid_and_inactive_ids(
     outcomes = [dict(s.attributes or {}).get("ecom.outcome") for s in harness.spans("product.get")]
     assert outcomes == ["NotFound"] * 5
     # Negative results are not cached: nothing for the unknown id in Redis.
-    assert await redis_client.exists(f"{harness.namespace}:{unknown}") == 0
+    assert await cache_redis.exists(f"{harness.namespace}:{unknown}") == 0
     assert cache.stats()["l3_misses"] == 1
 
 

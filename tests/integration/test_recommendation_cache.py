@@ -4,39 +4,30 @@ failures turned into ecomctl errors (which the service takes as a miss)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from ecomctl.adapters.cache import fast_fail_redis
 from ecomctl.adapters.recommendation_cache import RedisRecommendationCache, recommendation_key
-from ecomctl.config import Settings
 from ecomctl.errors import BackendUnavailable
 from ecomctl.services.recommendation import RecommendationService
 from ecomctl.telemetry.spans import ServiceTracer
 
 
-@pytest.fixture
-async def redis_client(settings: Settings) -> AsyncIterator[Redis]:
-    client = fast_fail_redis(settings.redis_url)
-    yield client
-    await client.aclose()
-
-
-async def test_round_trip_under_the_shop_prefix_with_a_ttl(redis_client: Redis) -> None:
+async def test_round_trip_under_the_shop_prefix_with_a_ttl(cache_redis: Redis) -> None:
     seeds = [2**40 + uuid.uuid4().int % 1_000_000]  # an id no other test uses
     key = recommendation_key(seeds, 3)
-    cache = RedisRecommendationCache(redis_client, ttl_s=60)
+    cache = RedisRecommendationCache(cache_redis, ttl_s=60)
     try:
         assert await cache.get(seeds, 3) is None
         await cache.put(seeds, 3, [7, 5, 9])
         assert await cache.get(seeds, 3) == [7, 5, 9]
         assert key.startswith("ecomctl:reco:3:")
-        assert 0 < await redis_client.ttl(key) <= 60
+        assert 0 < await cache_redis.ttl(key) <= 60
         assert await cache.get(seeds, 4) is None  # the limit is part of the key
     finally:
-        await redis_client.delete(key)
+        await cache_redis.delete(key)
 
 
 async def test_unreachable_redis_is_backend_unavailable_and_a_miss_for_the_service() -> None:

@@ -11,8 +11,6 @@ import dataclasses
 import json
 import os
 import stat
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,17 +27,22 @@ from ecomctl.adapters.postgres.users import UserRepository
 from ecomctl.adapters.product_cache import PRODUCT_CACHE_NAMESPACE
 from ecomctl.adapters.redis_store import LoginThrottle, SessionStore
 from ecomctl.adapters.search import ProductSearchIndex
+from ecomctl.adapters.seeding.bulk_load import (
+    SeedIntegrityError,
+    skip_row_triggers,
+    verify_foreign_keys,
+)
+from ecomctl.adapters.seeding.cache_reset import clear_shop_keys
+from ecomctl.adapters.seeding.checksum import table_checksums
 from ecomctl.config import Settings
 from ecomctl.domain.search import SearchQuery
 from ecomctl.errors import AuthenticationFailed, ConfigError
 from ecomctl.resources import fixtures_dir
 from ecomctl.seed import load_credentials, make_plan
-from ecomctl.seed.cache import clear_shop_keys
-from ecomctl.seed.checksum import table_checksums
-from ecomctl.seed.load import SeedIntegrityError, skip_row_triggers, verify_foreign_keys
 from ecomctl.seed.run import SeedReport, seed_shop
 from ecomctl.services.user import UserService, default_hasher
 from ecomctl.telemetry.spans import ServiceTracer
+from tests.cli_runner import CliResult, run_ecomctl
 
 COUNTS = {"users": 100, "categories": 10, "products": 300, "orders": 300}
 REDIS_DB = 15
@@ -286,29 +289,22 @@ async def test_reset_clears_shop_keys_and_can_warm_the_product_cache(scratch: Sc
     assert json.loads(cached[0])["id"] == best[0]["id"]
 
 
-def _ecomctl_command() -> list[str]:
-    script = Path(sys.executable).with_name("ecomctl")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "ecomctl.cli.main"]
-
-
-def _run_cli(scratch: Scratch, *args: str) -> subprocess.CompletedProcess[str]:
+def _run_cli(scratch: Scratch, *args: str) -> CliResult:
     env = {
-        **os.environ, "COLUMNS": "200",
+        "COLUMNS": "200",
         "DATABASE_URL": scratch.settings.database_url,
         "REDIS_URL": scratch.settings.redis_url,
         "REDIS_CACHE_URL": scratch.settings.redis_cache_url,
         "ECOMCTL_SEARCH_ALIAS": scratch.alias,
     }
-    return subprocess.run(
-        [*_ecomctl_command(), "seed", *args, "--credentials", str(scratch.credentials)],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
-    )
+    return run_ecomctl("seed", *args, "--credentials", str(scratch.credentials), env=env,
+                       timeout=120)
 
 
 def test_cli_seeds_and_prints_the_summary_as_json(scratch: Scratch) -> None:
     counts = ["--users", "50", "--products", "100", "--categories", "5", "--orders", "50"]
     result = _run_cli(scratch, *counts, "--reset", "--json")
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.exit_code == 0, result.stdout + result.stderr
     summary = json.loads(result.stdout)
     assert summary["seeded"] is True
     rows = {table["step"]: table["rows"] for table in summary["tables"]}
@@ -322,12 +318,12 @@ def test_cli_seeds_and_prints_the_summary_as_json(scratch: Scratch) -> None:
     assert len(load_credentials(scratch.credentials).shoppers) == 50
 
     again = _run_cli(scratch, *counts, "--json")
-    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.exit_code == 0, again.stdout + again.stderr
     assert json.loads(again.stdout)["message"] == "already seeded: 100 products; use --reset"
 
     human = _run_cli(scratch, *counts)
-    assert human.returncode == 0 and "already seeded: 100 products" in human.stdout
+    assert human.exit_code == 0 and "already seeded: 100 products" in human.stdout
 
     invalid = _run_cli(scratch, "--categories", "5", "--products", "3")
-    assert invalid.returncode == 2, invalid.stdout + invalid.stderr
+    assert invalid.exit_code == 2, invalid.stdout + invalid.stderr
     assert "at least categories" in invalid.stderr

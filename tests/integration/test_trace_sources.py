@@ -6,7 +6,6 @@ The CLI runs as a subprocess, as a user runs it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -28,8 +27,7 @@ from ecomctl.analysis.model import SpanRecord
 from ecomctl.analysis.readers import parse_text, read_jaeger, read_jaeger_trace
 from ecomctl.config import Settings
 from ecomctl.errors import ConfigError
-
-TRACES_CLI = [str(Path(sys.executable).with_name("ecomctl")), "traces"]
+from tests.cli_runner import CliResult, run_ecomctl
 
 # A shop-like trace written with explicit timestamps (no sleeping): a server span, a business
 # span, and below a nested "load items" span an N+1 loop of 6 identical SELECTs of 12 ms each.
@@ -111,16 +109,14 @@ def _write_with_plain_sdk(writer: str, path: Path) -> str:
     return result.stdout.strip()
 
 
-def _traces_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _traces_cli(*args: str) -> CliResult:
     # A wide terminal, so rich does not wrap what the assertions look for.
-    env = {**os.environ, "COLUMNS": "250"}
-    return subprocess.run([*TRACES_CLI, *args], capture_output=True, text=True, timeout=120,
-                          check=False, env=env)
+    return run_ecomctl("traces", *args, env={"COLUMNS": "250"}, timeout=120)
 
 
 def _analyze_json(path: Path) -> dict[str, Any]:
     result = _traces_cli("analyze", "--from", str(path), "--json")
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
@@ -160,13 +156,13 @@ def test_protobuf_json_with_base64_ids_from_a_process_without_ecomctl(tmp_path: 
     _check_analysis(_analyze_json(path), trace_id)
 
     listed = _traces_cli("list", "--from", str(path), "--json")
-    assert listed.returncode == 0, listed.stderr
+    assert listed.exit_code == 0, listed.stderr
     (row,) = json.loads(listed.stdout)
     assert row["trace_id"] == trace_id and row["spans"] == 10 and row["errors"] == 1
     assert row["root"] == {"service": "frontend", "name": "GET /orders/{id}"}
 
     shown = _traces_cli("show", trace_id[:12], "--from", str(path))
-    assert shown.returncode == 0, shown.stderr
+    assert shown.exit_code == 0, shown.stderr
     assert "orders.load_items" in shown.stdout and "audit log unavailable" in shown.stdout
     assert "SELECT * FROM order_items WHERE order_id = $1" in shown.stdout
 
@@ -175,7 +171,7 @@ def test_bad_input_exits_2_and_says_where(tmp_path: Path) -> None:
     path = tmp_path / "broken.jsonl"
     path.write_text('{"resourceSpans": []}\n{"resourceSpans": [}\n')
     result = _traces_cli("analyze", "--from", str(path))
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert "line 2" in result.stderr and "not valid JSON" in result.stderr
 
 
@@ -220,12 +216,12 @@ def test_traces_exported_over_otlp_are_read_back_from_jaeger(settings: Settings)
     assert by_name["cart.price"].status_message == "price missing"
 
     listed = _traces_cli("list", "--from", source, "--service", service, "--json")
-    assert listed.returncode == 0, listed.stderr
+    assert listed.exit_code == 0, listed.stderr
     (row,) = json.loads(listed.stdout)
     assert row["trace_id"] == trace_id and row["spans"] == 4 and row["errors"] == 1
 
     shown = _traces_cli("show", trace_id, "--from", source, "--json")
-    assert shown.returncode == 0, shown.stderr
+    assert shown.exit_code == 0, shown.stderr
     tree = json.loads(shown.stdout)
     assert [(s["name"], s["depth"]) for s in tree["spans"]] == [
         ("GET /cart", 0), ("GET", 1), ("GET", 1), ("cart.price", 1)]
@@ -361,5 +357,5 @@ def test_a_jaeger_without_api_v3_is_read_through_the_legacy_api(settings: Settin
 
 def test_an_unreachable_jaeger_exits_1() -> None:
     result = _traces_cli("list", "--from", "jaeger://127.0.0.1:9", "--service", "x")
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert "jaeger" in result.stderr

@@ -18,10 +18,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ecomctl.adapters.postgres.database import Database
-from ecomctl.adapters.postgres.migrations import MigrationReport
 from ecomctl.adapters.postgres.users import UserRepository
 from ecomctl.adapters.redis_store import LoginThrottle, SessionStore, session_key, throttle_key
-from ecomctl.config import Settings
 from ecomctl.errors import (
     AuthenticationFailed,
     BackendUnavailable,
@@ -50,13 +48,6 @@ class CountingHasher(PasswordHasher):
     def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
         self.verifications += 1
         return super().verify(hash, password)
-
-
-@pytest.fixture(scope="module")
-async def db(settings: Settings, migrated: MigrationReport) -> AsyncIterator[Database]:
-    database = await Database.connect(settings.database_url, min_size=1, max_size=5)
-    yield database
-    await database.close()
 
 
 @pytest.fixture

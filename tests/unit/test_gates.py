@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from junitparser import Failure, JUnitXml, Skipped, TestSuite
 
-from ecomctl.analysis.model import SpanRecord
 from ecomctl.errors import ConfigError
 from ecomctl.gates import (
     COMPARE_SUITE,
@@ -34,6 +33,7 @@ from ecomctl.gates.junit import JUnitCase, junit_xml
 from ecomctl.gates.spec import Kind, parse_quantity, parse_threshold
 from ecomctl.histogram import LatencyHistogram
 from ecomctl.resources import fixtures_dir
+from tests.spans import span_record
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gates"
 
@@ -488,29 +488,23 @@ def test_invariants_hold_or_fail_each_by_name() -> None:
 
 # -- trace assertions ------------------------------------------------------------------------------
 
-MS = 1_000_000
-T0 = 1_750_000_000_000_000_000
-
-
-def span(name: str, service: str, ms: float, *, trace: int = 1, status: str = "UNSET",
-         kind: str = "INTERNAL", attributes: dict[str, Any] | None = None) -> SpanRecord:
-    return SpanRecord(trace_id=f"{trace:032x}", span_id=f"{random.getrandbits(64):016x}",
-                      parent_span_id=None, name=name, service=service, kind=kind,
-                      start_ns=T0, end_ns=T0 + int(ms * MS), status=status,
-                      attributes=attributes or {})
-
-
+# Every span a root starting at the same instant: the assertions look at durations,
+# outcomes and attributes, not at the tree.
 SPANS = [
-    span("checkout.complete", "checkout", 120, trace=1, attributes={
-        "ecom.order.id": "o-1", "ecom.checkout.outcome": "paid", "ecom.user.id": 7}),
-    span("checkout.complete", "checkout", 2500, trace=2, attributes={
-        "ecom.order.id": "o-2", "ecom.checkout.outcome": "payment_declined",
-        "ecom.user.id": 8}),
-    span("checkout.complete", "checkout", 2, trace=3, attributes={
-        "ecom.outcome": "OutOfStock", "ecom.user.id": 9}),
-    span("process order-events", "shipment", 10, trace=1, kind="CONSUMER"),
-    span("process order-events", "analytics", 30, trace=1, kind="CONSUMER", status="ERROR"),
-    span("POST", "payment", 50, trace=1, kind="CLIENT", attributes={"ecom.retry": False}),
+    span_record(1, None, 0, 120, "checkout.complete", service="checkout", trace_id=1,
+                attributes={"ecom.order.id": "o-1", "ecom.checkout.outcome": "paid",
+                            "ecom.user.id": 7}),
+    span_record(2, None, 0, 2500, "checkout.complete", service="checkout", trace_id=2,
+                attributes={"ecom.order.id": "o-2", "ecom.checkout.outcome": "payment_declined",
+                            "ecom.user.id": 8}),
+    span_record(3, None, 0, 2, "checkout.complete", service="checkout", trace_id=3,
+                attributes={"ecom.outcome": "OutOfStock", "ecom.user.id": 9}),
+    span_record(4, None, 0, 10, "process order-events", service="shipment", kind="CONSUMER",
+                trace_id=1),
+    span_record(5, None, 0, 30, "process order-events", service="analytics", kind="CONSUMER",
+                status="ERROR", trace_id=1),
+    span_record(6, None, 0, 50, "POST", service="payment", kind="CLIENT", trace_id=1,
+                attributes={"ecom.retry": False}),
 ]
 
 

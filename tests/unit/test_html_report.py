@@ -18,7 +18,8 @@ from ecomctl.reports.svg import ERROR_COLOR, LinearScale, LogScale, line_chart
 from ecomctl.reports.svg import Axis as ChartAxis
 from ecomctl.reports.svg import Series as ChartSeries
 from ecomctl.results import ResultFormatError
-from ecomctl.sim.result import RESULT_SCHEMA
+from ecomctl.results.envelope import RESULT_SCHEMA
+from tests.spans import span_dict, span_record
 
 EVIL = "<script>alert(1)</script>"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
@@ -34,15 +35,6 @@ def _hdr(values_ms: list[float]) -> tuple[str, dict[str, Any]]:
 def _journey(values_ms: list[float], errors: int) -> dict[str, Any]:
     encoded, summary = _hdr(values_ms)
     return {**summary, "count": len(values_ms), "errors": errors, "hdr": encoded}
-
-
-def _span(span_id: str, parent: str | None, name: str, service: str, start_ms: float,
-          end_ms: float, status: str = "UNSET", **attributes: Any) -> dict[str, Any]:
-    base = 1_700_000_000_000_000_000
-    return {"trace_id": "ab" * 16, "span_id": span_id, "parent_span_id": parent,
-            "name": name, "service": service, "kind": "INTERNAL",
-            "start_ns": base + int(start_ms * 1e6), "end_ns": base + int(end_ms * 1e6),
-            "status": status, "attributes": attributes}
 
 
 def _result() -> dict[str, Any]:
@@ -94,15 +86,16 @@ def _result() -> dict[str, Any]:
         ]},
         "slowest_trace": {
             "journey": "checkout_flow", "trace_id": "ab" * 16, "duration_ms": 900.0,
-            "spans": [
-                _span("0000000000000001", None, "journey.checkout", "shopper", 0, 900),
-                _span("0000000000000002", "0000000000000001", "checkout.complete", "checkout",
-                      5, 880),
-                _span("0000000000000004", "0000000000000002", "payment.charge", "payment",
-                      300, 870, "ERROR", **{"url.full": "http://127.0.0.1:1/charge"}),
-                _span("0000000000000003", "0000000000000002", EVIL, "inventory", 10, 250,
-                      **{"db.statement": "UPDATE stock SET qty = qty - 1 WHERE id = $1"}),
-            ],
+            "spans": [span_dict(s) for s in [
+                span_record(1, None, 0, 900, "journey.checkout", service="shopper",
+                            trace_id="ab" * 16),
+                span_record(2, 1, 5, 880, "checkout.complete", service="checkout",
+                            trace_id="ab" * 16),
+                span_record(4, 2, 300, 870, "payment.charge", service="payment", status="ERROR",
+                            trace_id="ab" * 16, url__full="http://127.0.0.1:1/charge"),
+                span_record(3, 2, 10, 250, EVIL, service="inventory", trace_id="ab" * 16,
+                            db__statement="UPDATE stock SET qty = qty - 1 WHERE id = $1"),
+            ]],
         },
         "trace_file": "/tmp/traces.jsonl",
         "invariants": [

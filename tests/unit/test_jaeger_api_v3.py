@@ -11,24 +11,26 @@ import pytest
 
 from ecomctl.analysis.readers import _rfc3339, parse_text, read_jaeger
 from ecomctl.errors import ConfigError
+from tests.spans import otlp_document, otlp_span, span_record
 
 TRACE = "b16cc03cd5a9ac5e6c40029bc2205261"
 
 
+# What Jaeger 2.13 answers on /api/v3/traces (copied from the local stack's): times to the
+# nanosecond, "parentSpanId" on a root too (empty), span flags and an empty status.
+JAEGER_FIELDS = {"flags": 256, "status": {}, "startTimeUnixNano": "1796067815035832723",
+                 "endTimeUnixNano": "1796067815036122166"}
+
+
 def _span(span_id: str, name: str, parent: str = "", **extra: Any) -> dict[str, Any]:
-    return {"traceId": TRACE, "spanId": span_id, "parentSpanId": parent, "flags": 256,
-            "name": name, "kind": 2 if not parent else 3,
-            "startTimeUnixNano": "1796067815035832723", "endTimeUnixNano": "1796067815036122166",
-            "status": {}, **extra}
+    record = span_record(span_id, parent or None, 0, 0, name,
+                         kind="CLIENT" if parent else "SERVER", trace_id=TRACE)
+    return otlp_span(record, **{**JAEGER_FIELDS, "parentSpanId": parent, **extra})
 
 
 def _result(service: str, *spans: dict[str, Any]) -> dict[str, Any]:
-    """What Jaeger 2.13 answers on /api/v3/traces (copied from the local stack's)."""
-    return {"result": {"resourceSpans": [{
-        "resource": {"attributes": [
-            {"key": "service.name", "value": {"stringValue": service}},
-            {"key": "service.namespace", "value": {"stringValue": "shops"}}]},
-        "scopeSpans": [{"scope": {"name": "ecomctl"}, "spans": list(spans)}]}]}}
+    return {"result": otlp_document(service, spans, scope="ecomctl",
+                                    resource={"service.namespace": "shops"})}
 
 
 def test_a_saved_v3_response_is_read_with_its_nanoseconds_and_resource() -> None:

@@ -21,6 +21,7 @@ from ecomctl.telemetry.loadgen import (
     otlp_http_traces_endpoint,
     tracing_from_env,
 )
+from tests.spans import otlp_document, otlp_span, span_record
 
 CHECKOUT = "POST /api/checkout"
 
@@ -101,25 +102,20 @@ def test_a_request_span_carries_the_traceparent_it_sends(tmp_path: Path) -> None
     assert sum(bool(s.attributes.get("loadgen.cancelled")) for s in spans.values()) == 1
 
 
-def _span(span_id: str, parent: str | None, service: str, kind: str, name: str,
-          start_ms: float, end_ms: float, trace_id: str = "a" * 32) -> SpanRecord:
-    return SpanRecord(trace_id, span_id, parent, name, service, kind,
-                      int(start_ms * 1e6), int(end_ms * 1e6))
-
-
 def test_network_and_queueing_time_is_client_minus_server_per_request() -> None:
     spans = []
     for i in range(10):  # the client waited 5 + i ms longer than the server worked
-        t = f"{i:032x}"
-        spans.append(_span(f"c{i:015x}", None, LOADGEN_SERVICE, "CLIENT", CHECKOUT, 0,
-                           25 + 2 * i, t))
-        spans.append(_span(f"s{i:015x}", f"c{i:015x}", "gateway", "SERVER", CHECKOUT, 2,
-                           22 + i, t))
-    spans.append(_span("d" * 16, None, LOADGEN_SERVICE, "CLIENT", CHECKOUT, 0, 9, "f" * 32))
+        spans.append(span_record(f"c{i:015x}", None, 0, 25 + 2 * i, CHECKOUT,
+                                 service=LOADGEN_SERVICE, kind="CLIENT", trace_id=i))
+        spans.append(span_record(f"s{i:015x}", f"c{i:015x}", 2, 22 + i, CHECKOUT,
+                                 service="gateway", kind="SERVER", trace_id=i))
+    spans.append(span_record("d" * 16, None, 0, 9, CHECKOUT, service=LOADGEN_SERVICE,
+                             kind="CLIENT", trace_id="f" * 32))
     # Cut short by the end of the test: served, but no full client measure.
-    spans += [SpanRecord("e" * 32, "e" * 16, None, CHECKOUT, LOADGEN_SERVICE, "CLIENT", 0,
-                         1_000_000, attributes={CANCELLED: True}),
-              _span("b" * 16, "e" * 16, "gateway", "SERVER", CHECKOUT, 0, 50, "e" * 32)]
+    spans += [span_record("e" * 16, None, 0, 1, CHECKOUT, service=LOADGEN_SERVICE,
+                          kind="CLIENT", trace_id="e" * 32, attributes={CANCELLED: True}),
+              span_record("b" * 16, "e" * 16, 0, 50, CHECKOUT, service="gateway",
+                          kind="SERVER", trace_id="e" * 32)]
     server = [s for s in spans if s.kind == "SERVER"]
     row = network_queueing(spans, server, LOADGEN_SERVICE, CANCELLED)[CHECKOUT]
     assert (row["count"], row["unmatched"]) == (10, 1)
@@ -132,26 +128,21 @@ def test_network_and_queueing_time_is_client_minus_server_per_request() -> None:
 
 def _capture(path: Path, spans: list[SpanRecord]) -> None:
     """Spans as one OTLP JSON line per service, as the processes write them."""
-    lines = []
-    for service in sorted({s.service for s in spans}):
-        lines.append(json.dumps({"resourceSpans": [{
-            "resource": {"attributes": [{"key": "service.name",
-                                         "value": {"stringValue": service}}]},
-            "scopeSpans": [{"scope": {"name": "t"}, "spans": [{
-                "traceId": s.trace_id, "spanId": s.span_id,
-                **({"parentSpanId": s.parent_span_id} if s.parent_span_id else {}),
-                "name": s.name, "kind": 2 if s.kind == "SERVER" else 3,
-                "startTimeUnixNano": str(s.start_ns), "endTimeUnixNano": str(s.end_ns),
-            } for s in spans if s.service == service]}]}]}))
+    lines = [json.dumps(otlp_document(service, [otlp_span(s) for s in spans
+                                                if s.service == service]))
+             for service in sorted({s.service for s in spans})]
     path.write_text("\n".join(lines) + "\n")
 
 
 def test_merged_capture_has_no_orphans_and_keeps_the_server_side_figures(
     tmp_path: Path
 ) -> None:
-    client = _span("c" * 16, None, LOADGEN_SERVICE, "CLIENT", CHECKOUT, 0, 30)
-    server = _span("b" * 16, "c" * 16, "gateway", "SERVER", CHECKOUT, 1, 28)
-    inner = _span("e" * 16, "b" * 16, "checkout", "INTERNAL", "checkout.complete", 2, 27)
+    client = span_record("c" * 16, None, 0, 30, CHECKOUT, service=LOADGEN_SERVICE,
+                         kind="CLIENT", trace_id="a" * 32)
+    server = span_record("b" * 16, "c" * 16, 1, 28, CHECKOUT, service="gateway",
+                         kind="SERVER", trace_id="a" * 32)
+    inner = span_record("e" * 16, "b" * 16, 2, 27, "checkout.complete", service="checkout",
+                        trace_id="a" * 32)
     trace_file = tmp_path / "load.jsonl"
     _capture(trace_file, [server, inner])
     before = analyze_server_spans(trace_file)

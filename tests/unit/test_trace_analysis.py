@@ -54,39 +54,7 @@ from ecomctl.telemetry.trace_store import (
     latest_trace_file,
     trace_store_dir,
 )
-
-MS = 1_000_000
-T0 = 1_700_000_000_000_000_000
-TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-
-
-def span(
-    span_id: int,
-    parent: int | None,
-    start_ms: float,
-    end_ms: float,
-    name: str = "op",
-    *,
-    service: str = "svc",
-    kind: str = "INTERNAL",
-    status: str = "UNSET",
-    message: str = "",
-    trace_id: str = TRACE,
-    **attributes: Any,
-) -> SpanRecord:
-    return SpanRecord(
-        trace_id=trace_id,
-        span_id=format(span_id, "016x"),
-        parent_span_id=format(parent, "016x") if parent is not None else None,
-        name=name,
-        service=service,
-        kind=kind,
-        start_ns=T0 + int(start_ms * MS),
-        end_ns=T0 + int(end_ms * MS),
-        status=status,
-        status_message=message,
-        attributes={key.replace("__", "."): value for key, value in attributes.items()},
-    )
+from tests.spans import MS, T0, TRACE, otlp_document, span_record
 
 
 def sid(n: int) -> str:
@@ -95,8 +63,9 @@ def sid(n: int) -> str:
 
 def select(span_id: int, parent: int, start_ms: float, duration_ms: float, statement: str
            ) -> SpanRecord:
-    return span(span_id, parent, start_ms, start_ms + duration_ms, "SELECT", service="product",
-                kind="CLIENT", db__system="postgresql", db__statement=statement)
+    return span_record(span_id, parent, start_ms, start_ms + duration_ms, "SELECT",
+                       service="product", kind="CLIENT", db__system="postgresql",
+                       db__statement=statement)
 
 
 def one_trace(*spans: SpanRecord) -> Trace:
@@ -109,7 +78,7 @@ def one_trace(*spans: SpanRecord) -> Trace:
 
 def _n_selects(count: int, each_ms: float, statement: str = "SELECT * FROM products WHERE id = {i}"
                ) -> list[SpanRecord]:
-    root = span(1, None, 0, 200, "checkout.complete", service="checkout")
+    root = span_record(1, None, 0, 200, "checkout.complete", service="checkout")
     kids = [
         select(10 + i, 1, 1 + i * (each_ms + 0.1), each_ms, statement.format(i=i + 7))
         for i in range(count)
@@ -139,7 +108,7 @@ def test_five_selects_totalling_20_ms_are_not_an_n_plus_one() -> None:
 
 
 def test_different_statement_shapes_are_not_an_n_plus_one() -> None:
-    root = span(1, None, 0, 200, "checkout.complete")
+    root = span_record(1, None, 0, 200, "checkout.complete")
     tables = ["products", "users", "orders", "carts", "payments"]
     kids = [select(10 + i, 1, i * 13, 12, f"SELECT * FROM {t} WHERE id = {i}")
             for i, t in enumerate(tables)]
@@ -147,9 +116,9 @@ def test_different_statement_shapes_are_not_an_n_plus_one() -> None:
 
 
 def test_n_plus_one_needs_the_same_parent() -> None:
-    root = span(1, None, 0, 200)
-    a = span(2, 1, 0, 100)
-    b = span(3, 1, 100, 200)
+    root = span_record(1, None, 0, 200)
+    a = span_record(2, 1, 0, 100)
+    b = span_record(3, 1, 100, 200)
     kids = [select(10 + i, 2 if i < 3 else 3, i * 13, 12, f"SELECT 1 FROM t WHERE id = {i}")
             for i in range(6)]
     assert detect_n_plus_one([one_trace(root, a, b, *kids)]) == []
@@ -161,9 +130,9 @@ def test_n_plus_one_thresholds_are_parameters() -> None:
 
 
 def test_n_plus_one_counts_redis_and_new_semconv_database_spans() -> None:
-    root = span(1, None, 0, 200)
-    kids = [span(10 + i, 1, i * 12, i * 12 + 11, "GET", kind="CLIENT",
-                 db__system__name="redis", db__query__text="GET ?") for i in range(5)]
+    root = span_record(1, None, 0, 200)
+    kids = [span_record(10 + i, 1, i * 12, i * 12 + 11, "GET", kind="CLIENT",
+                        db__system__name="redis", db__query__text="GET ?") for i in range(5)]
     (finding,) = detect_n_plus_one([one_trace(root, *kids)])
     assert finding.details["db_system"] == "redis"
 
@@ -192,15 +161,17 @@ def test_statement_shape_strips_literals(statement: str, shape: str) -> None:
 
 
 def _parent_with(children: list[SpanRecord], parent_ms: float = 100) -> Trace:
-    return one_trace(span(1, None, 0, parent_ms, "recommendations.for_product"), *children)
+    return one_trace(span_record(1, None, 0, parent_ms, "recommendations.for_product"),
+                     *children)
 
 
 def test_sequential_independent_reads_are_found() -> None:
     kids = [
         select(10, 1, 1.0, 10, "SELECT * FROM products WHERE id = 1"),
-        span(11, 1, 11.5, 21.5, "GET", kind="CLIENT", db__system="redis", db__statement="GET ?"),
-        span(12, 1, 22.0, 32.0, "search", kind="CLIENT", db__system__name="elasticsearch",
-             db__operation__name="search"),
+        span_record(11, 1, 11.5, 21.5, "GET", kind="CLIENT", db__system="redis",
+                    db__statement="GET ?"),
+        span_record(12, 1, 22.0, 32.0, "search", kind="CLIENT",
+                    db__system__name="elasticsearch", db__operation__name="search"),
     ]
     (finding,) = detect_sequential_calls([_parent_with(kids)])
     assert finding.detector == SEQUENTIAL_CALLS
@@ -223,8 +194,8 @@ def test_sequential_calls_with_gaps_or_writes_or_too_little_time_are_not_reporte
     gaps = [select(10 + i, 1, 1 + i * 12.0, 10, f"SELECT * FROM t{i}") for i in range(3)]
     assert detect_sequential_calls([_parent_with(gaps)]) == []  # 2 ms between calls
     writes = [
-        span(10 + i, 1, 1 + i * 10.5, 1 + i * 10.5 + 10, "UPDATE", kind="CLIENT",
-             db__system="postgresql", db__statement=f"UPDATE t{i} SET x = 1")
+        span_record(10 + i, 1, 1 + i * 10.5, 1 + i * 10.5 + 10, "UPDATE", kind="CLIENT",
+                    db__system="postgresql", db__statement=f"UPDATE t{i} SET x = 1")
         for i in range(3)
     ]
     assert detect_sequential_calls([_parent_with(writes)]) == []
@@ -238,11 +209,11 @@ def test_a_write_between_reads_breaks_the_run() -> None:
     kids = [
         select(10, 1, 1.0, 10, "SELECT * FROM a"),
         select(11, 1, 11.5, 10, "SELECT * FROM b"),
-        span(12, 1, 22.0, 32.0, "POST", kind="CLIENT", http__request__method="POST",
-             url__full="http://pay/charge"),
+        span_record(12, 1, 22.0, 32.0, "POST", kind="CLIENT", http__request__method="POST",
+                    url__full="http://pay/charge"),
         select(13, 1, 32.5, 10, "SELECT * FROM c"),
-        span(14, 1, 43.0, 53.0, "GET", kind="CLIENT", http__request__method="GET",
-             url__full="http://stock/1"),
+        span_record(14, 1, 43.0, 53.0, "GET", kind="CLIENT", http__request__method="GET",
+                    url__full="http://stock/1"),
         select(15, 1, 53.5, 10, "SELECT * FROM d FOR UPDATE"),
     ]
     trace = _parent_with(kids, parent_ms=64)
@@ -257,21 +228,22 @@ def test_a_write_between_reads_breaks_the_run() -> None:
 
 
 def test_orphan_spans_are_spans_whose_parent_is_missing() -> None:
-    trace = one_trace(span(1, None, 0, 10), span(2, 1, 1, 5), span(3, 99, 2, 4, "process"))
+    trace = one_trace(span_record(1, None, 0, 10), span_record(2, 1, 1, 5),
+                      span_record(3, 99, 2, 4, "process"))
     assert [s.span_id for s in trace.orphans] == [sid(3)]
     assert [s.span_id for s in trace.roots] == [sid(1)]
     (finding,) = detect_orphans([trace])
     assert finding.detector == ORPHAN_SPANS
     assert finding.span_ids == [sid(3)]
     assert finding.details["missing_parent_ids"] == [sid(99)]
-    assert detect_orphans([one_trace(span(1, None, 0, 10), span(2, 1, 1, 5))]) == []
+    assert detect_orphans([one_trace(span_record(1, None, 0, 10), span_record(2, 1, 1, 5))]) == []
 
 
 def _calls(errors: int, calls: int, message: str = "gateway timeout") -> list[Trace]:
     spans = [
-        span(i + 1, None, i * 10, i * 10 + 5, "payment.charge", service="payment",
-             status="ERROR" if i < errors else "OK", message=message if i < errors else "",
-             trace_id=format(i + 1, "032x"))
+        span_record(i + 1, None, i * 10, i * 10 + 5, "payment.charge", service="payment",
+                    status="ERROR" if i < errors else "OK",
+                    message=message if i < errors else "", trace_id=format(i + 1, "032x"))
         for i in range(calls)
     ]
     return group_traces(spans)
@@ -296,8 +268,8 @@ def test_no_error_hot_spot_below_the_rate_or_the_call_count() -> None:
 
 def test_error_hot_spot_groups_messages_by_frequency() -> None:
     spans = [
-        span(i + 1, None, i, i + 1, "charge", status="ERROR",
-             message="declined" if i % 3 else "timeout", trace_id=format(i + 1, "032x"))
+        span_record(i + 1, None, i, i + 1, "charge", status="ERROR",
+                    message="declined" if i % 3 else "timeout", trace_id=format(i + 1, "032x"))
         for i in range(12)
     ]
     (finding,) = detect_error_hot_spots(operation_stats(group_traces(spans)))
@@ -311,11 +283,11 @@ def test_error_hot_spot_groups_messages_by_frequency() -> None:
 
 def test_self_time_subtracts_the_union_of_children_clipped_to_the_parent() -> None:
     trace = one_trace(
-        span(1, None, 0, 100, "parent"),
-        span(2, 1, 10, 50),
-        span(3, 1, 30, 70),    # overlaps the first child: not subtracted twice
-        span(4, 1, 90, 120),   # outlives the parent: only 10 ms count
-        span(5, 3, 40, 60),    # a grandchild: the child's business, not the parent's
+        span_record(1, None, 0, 100, "parent"),
+        span_record(2, 1, 10, 50),
+        span_record(3, 1, 30, 70),    # overlaps the first child: not subtracted twice
+        span_record(4, 1, 90, 120),   # outlives the parent: only 10 ms count
+        span_record(5, 3, 40, 60),    # a grandchild: the child's business, not the parent's
     )
     parent = trace.by_id[sid(1)]
     assert self_time_ns(trace, parent) == 30 * MS
@@ -328,8 +300,8 @@ def test_self_time_subtracts_the_union_of_children_clipped_to_the_parent() -> No
 
 
 def test_operation_stats_percentiles_and_sorting() -> None:
-    spans = [span(i + 1, None, 0, (i + 1) * 1.0, "fast" if i < 100 else "slow",
-                  trace_id=format(i + 1, "032x")) for i in range(110)]
+    spans = [span_record(i + 1, None, 0, (i + 1) * 1.0, "fast" if i < 100 else "slow",
+                         trace_id=format(i + 1, "032x")) for i in range(110)]
     ops = operation_stats(group_traces(spans))
     by_name = {op.name: op for op in ops}
     assert by_name["fast"].histogram.percentile_ms(50) == pytest.approx(50.0, rel=1e-3)
@@ -348,8 +320,9 @@ def _path_tree() -> Trace:
     #  └── C [20,90] ├── E [30,60]
     #                └── F [65,85]
     return one_trace(
-        span(1, None, 0, 100, "A"), span(2, 1, 10, 40, "B"), span(3, 1, 20, 90, "C"),
-        span(4, 2, 15, 35, "D"), span(5, 3, 30, 60, "E"), span(6, 3, 65, 85, "F"),
+        span_record(1, None, 0, 100, "A"), span_record(2, 1, 10, 40, "B"),
+        span_record(3, 1, 20, 90, "C"), span_record(4, 2, 15, 35, "D"),
+        span_record(5, 3, 30, 60, "E"), span_record(6, 3, 65, 85, "F"),
     )
 
 
@@ -368,10 +341,10 @@ def test_critical_path_on_a_hand_made_tree() -> None:
 
 def test_critical_path_clips_overflowing_children_and_drops_outside_ones() -> None:
     trace = one_trace(
-        span(1, None, 0, 100, "root"),
-        span(2, 1, 50, 130, "async"),      # outlives the root: clipped to [50, 100]
-        span(3, 1, 10, 40, "early"),
-        span(4, 1, 110, 150, "after"),     # wholly after the root: dropped
+        span_record(1, None, 0, 100, "root"),
+        span_record(2, 1, 50, 130, "async"),      # outlives the root: clipped to [50, 100]
+        span_record(3, 1, 10, 40, "early"),
+        span_record(4, 1, 110, 150, "after"),     # wholly after the root: dropped
     )
     got = [(s.name, (a - T0) // MS, (b - T0) // MS) for s, a, b in critical_path(trace).segments]
     assert got == [("root", 0, 10), ("early", 10, 40), ("root", 40, 50), ("async", 50, 100)]
@@ -380,8 +353,8 @@ def test_critical_path_clips_overflowing_children_and_drops_outside_ones() -> No
 def test_critical_path_skips_a_sibling_ending_after_the_point() -> None:
     # Concurrent children: the one that ends last is on the path, the other is not, and the
     # parent's time before the last one started is attributed to the parent.
-    trace = one_trace(span(1, None, 0, 100, "root"), span(2, 1, 10, 90, "long"),
-                      span(3, 1, 20, 60, "short"))
+    trace = one_trace(span_record(1, None, 0, 100, "root"), span_record(2, 1, 10, 90, "long"),
+                      span_record(3, 1, 20, 60, "short"))
     got = [(s.name, (a - T0) // MS, (b - T0) // MS) for s, a, b in critical_path(trace).segments]
     assert got == [("root", 0, 10), ("long", 10, 90), ("root", 90, 100)]
 
@@ -621,16 +594,14 @@ def test_unreadable_input_says_where(tmp_path: Path) -> None:
 
 def test_load_spans_from_a_directory_with_service_and_limit(tmp_path: Path) -> None:
     def doc(trace: int, service: str, start_ms: int) -> str:
-        return json.dumps({"resourceSpans": [{
-            "resource": {"attributes": [{"key": "service.name",
-                                         "value": {"stringValue": service}}]},
-            "scopeSpans": [{"scope": {"name": "t"}, "spans": [{
-                "traceId": format(trace, "032x"), "spanId": format(trace, "016x"),
-                "name": "op", "kind": "SPAN_KIND_SERVER",
-                "startTimeUnixNano": str(T0 + start_ms * MS),
-                "endTimeUnixNano": T0 + start_ms * MS + MS,
-                "status": {"code": "STATUS_CODE_OK"}}]}],
-        }]})
+        # The span spelled by hand, as some writers do: enum names for the kind and status
+        # code, and an end time that is a number, not a string.
+        return json.dumps(otlp_document(service, [{
+            "traceId": format(trace, "032x"), "spanId": format(trace, "016x"),
+            "name": "op", "kind": "SPAN_KIND_SERVER",
+            "startTimeUnixNano": str(T0 + start_ms * MS),
+            "endTimeUnixNano": T0 + start_ms * MS + MS,
+            "status": {"code": "STATUS_CODE_OK"}}]))
 
     (tmp_path / "a.jsonl").write_text(doc(1, "cart", 0) + "\n" + doc(2, "search", 10) + "\n")
     (tmp_path / "b.json").write_text(json.dumps([json.loads(doc(3, "cart", 20))], indent=2))
@@ -661,24 +632,24 @@ def test_trace_store_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_span_records_are_frozen_values() -> None:
-    record = span(1, None, 5, 10, "GET /x", service="gateway")
+    record = span_record(1, None, 5, 10, "GET /x", service="gateway")
     assert record.duration_ns == 5 * MS and record.operation == ("gateway", "GET /x")
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.name = "other"  # type: ignore[misc]
-    assert record == span(1, None, 5, 10, "GET /x", service="gateway")
-    assert len({record, span(1, None, 5, 10, "GET /x", service="gateway")}) == 1
+    assert record == span_record(1, None, 5, 10, "GET /x", service="gateway")
+    assert len({record, span_record(1, None, 5, 10, "GET /x", service="gateway")}) == 1
 
 
 def test_group_traces_dedupes_and_orders() -> None:
-    a = span(1, None, 5, 10, trace_id="1" * 32)
-    b = span(2, None, 0, 3, trace_id="2" * 32)
-    traces = group_traces([a, b, a, span(3, 1, 6, 7, trace_id="1" * 32)])
+    a = span_record(1, None, 5, 10, trace_id="1" * 32)
+    b = span_record(2, None, 0, 3, trace_id="2" * 32)
+    traces = group_traces([a, b, a, span_record(3, 1, 6, 7, trace_id="1" * 32)])
     assert [t.trace_id for t in traces] == ["2" * 32, "1" * 32]
     assert len(traces[1].spans) == 2
     assert traces[1].children[sid(1)][0].span_id == sid(3)
     assert traces[1].duration_ns == 5 * MS and traces[1].root == a
     # A child starting at the same instant as its parent, listed first, still finds it.
-    same = one_trace(span(5, 4, 0, 1), span(4, None, 0, 2))
+    same = one_trace(span_record(5, 4, 0, 1), span_record(4, None, 0, 2))
     assert same.orphans == [] and [s.span_id for s in same.children[sid(4)]] == [sid(5)]
     assert [(s.span_id, d) for s, d in same.walk()] == [(sid(4), 0), (sid(5), 1)]
 
@@ -686,7 +657,7 @@ def test_group_traces_dedupes_and_orders() -> None:
 def test_analyze_to_dict_is_json_and_complete() -> None:
     n_plus_one = _n_selects(5, 12.0)
     errors = [s for t in _calls(errors=3, calls=12) for s in t.spans]
-    orphan = [span(500, 12345, 0, 1, "late", trace_id="9" * 32)]
+    orphan = [span_record(500, 12345, 0, 1, "late", trace_id="9" * 32)]
     result = analyze(group_traces([*n_plus_one, *errors, *orphan]), top=5)
     data = json.loads(json.dumps(result.to_dict()))
     assert data["schema"] == SCHEMA

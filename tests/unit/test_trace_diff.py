@@ -17,9 +17,8 @@ from ecomctl.analysis.diff import (
     statement_by_operation,
 )
 from ecomctl.analysis.model import SpanRecord, Trace, group_traces
+from tests.spans import MS, T0, span_record
 
-MS = 1_000_000
-T0 = 1_700_000_000_000_000_000
 RESERVE = "WITH req AS (SELECT * FROM unnest($1::bigint[], $2::int[])) UPDATE inventory SET x = 1"
 STALL = "SELECT pg_sleep($1)"
 
@@ -28,17 +27,13 @@ def span(
     trace: int, span_id: int, parent: int | None, start_ms: float, end_ms: float, name: str,
     service: str, *, kind: str = "INTERNAL", status: str = "UNSET", **attributes: Any,
 ) -> SpanRecord:
-    return SpanRecord(
-        trace_id=format(trace, "032x"),
-        span_id=format(trace * 1000 + span_id, "016x"),
-        parent_span_id=format(trace * 1000 + parent, "016x") if parent is not None else None,
-        name=name,
-        service=service,
-        kind=kind,
-        start_ns=T0 + trace * 10_000 * MS + int(start_ms * MS),
-        end_ns=T0 + trace * 10_000 * MS + int(end_ms * MS),
-        status=status,
-        attributes={key.replace("__", "."): value for key, value in attributes.items()},
+    """A span of trace number ``trace``: its ids carry the trace's number and it starts
+    10 s after the previous trace's, so spans of different traces never collide."""
+    base = trace * 1000
+    return span_record(
+        base + span_id, base + parent if parent is not None else None, start_ms, end_ms, name,
+        service=service, kind=kind, status=status, trace_id=trace,
+        t0_ns=T0 + trace * 10_000 * MS, **attributes,
     )
 
 
