@@ -1,0 +1,78 @@
+"""Result files an earlier ecomctl wrote still read, render and gate.
+
+``tests/fixtures/results/*.json.gz`` were written by ecomctl at commit 58d64e3 (2026-12-07,
+before the result records became the producers' return type): a ``checkout simulate`` and a
+``load run`` with a fault window each, and a ``bench --quick``; compressed, unchanged.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from ecomctl.cli.render_result import render_result
+from ecomctl.gates import evaluate, load_gates
+from ecomctl.reports.html import render_html_report
+from ecomctl.resources import fixtures_dir
+from ecomctl.results import (
+    BenchResult,
+    LoadRunResult,
+    SimulationResult,
+    read_document,
+    read_result,
+    write_result,
+)
+
+OLD = Path(__file__).parents[1] / "fixtures" / "results"
+KINDS = {"simulation": SimulationResult, "load-run": LoadRunResult, "bench": BenchResult}
+
+
+def _unpacked(name: str, into: Path) -> tuple[Path, dict[str, Any]]:
+    path = into / f"{name}.json"
+    with gzip.open(OLD / f"{name}.json.gz", "rt") as packed:
+        document = json.load(packed)
+    path.write_text(json.dumps(document, indent=2))
+    return path, document
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_an_earlier_result_reads_as_its_record_and_writes_back_unchanged(
+    name: str, tmp_path: Path
+) -> None:
+    path, document = _unpacked(name, tmp_path)
+    result = read_result(path)
+    assert isinstance(result, KINDS[name])
+    assert result.to_dict() == document
+    write_result(result, tmp_path / "copy.json")
+    assert json.loads((tmp_path / "copy.json").read_text()) == document
+
+
+@pytest.mark.parametrize("name", ["simulation", "load-run"])
+def test_an_earlier_runs_fault_window_reads_typed(name: str, tmp_path: Path) -> None:
+    path, _ = _unpacked(name, tmp_path)
+    result = read_result(path)
+    assert isinstance(result, SimulationResult | LoadRunResult)
+    (window,) = result.fault_windows or []
+    assert window.fault == "payment-slow=300" and window.start_s is not None
+    assert window.during is not None and window.during.p95_ms is not None
+    assert window.during.count and window.during.targets
+    assert result.phases is not None and set(result.phases) == {"before", "during", "after"}
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_an_earlier_result_renders_and_gates(name: str, tmp_path: Path) -> None:
+    path, document = _unpacked(name, tmp_path)
+    result = read_result(path)
+    console = Console(record=True, width=160)
+    render_result(result, console)
+    assert document["kind"] in console.export_text()
+    page = render_html_report(result)
+    assert page.startswith("<!DOCTYPE html>") and "</html>" in page
+    report = evaluate(load_gates(fixtures_dir() / "gates" / "default.yaml"),
+                      read_document(path), result_dir=path.parent)
+    assert report.outcomes, "the default gates judged nothing"
