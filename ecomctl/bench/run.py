@@ -40,7 +40,6 @@ from pathlib import Path
 import asyncpg
 
 from ecomctl.bench.commands import BenchFailed, run_command
-from ecomctl.bench.result import BenchRow, Figure, bench_document
 from ecomctl.bench.scratch import (
     PGBENCH_DB,
     SCRATCH_DB,
@@ -53,10 +52,13 @@ from ecomctl.config import Settings
 from ecomctl.event_loop import chosen_loop, http_parser
 from ecomctl.load.profiles import scenarios_dir
 from ecomctl.load.runner import free_port
-from ecomctl.results.bench import BenchResult
+from ecomctl.results import SimulationResult, read_result
+from ecomctl.results.bench import BenchFigure, BenchMachine, BenchResult, BenchRowResult
+from ecomctl.results.envelope import SIMULATION
 
 Progress = Callable[[str], None]
 LOCUST_USERS = 32
+_row, _figure = BenchRowResult.measured, BenchFigure.measured
 PRODUCTS_SAMPLED = 50
 READY_TIMEOUT_S = 120.0
 
@@ -91,24 +93,24 @@ def run_bench(
         many = _locust_rps(url, ids, seconds, env, work_dir, "serve-n")
 
     rps = "requests/s"
-    served = Figure("ecomctl serve --role api --workers 1", one, rps)
+    served = _figure("ecomctl serve --role api --workers 1", one, rps)
     rows += [
-        BenchRow("gateway", "cached GET /api/products/{id}, Locust FastHttpUser x32",
-                 Figure("bare Starlette app, same uvicorn", bare, rps), served, 0.5),
-        BenchRow("tracing", "the same at 100% sampling vs sampler off",
-                 Figure("OTEL_TRACES_SAMPLER=always_off", off, rps), served, 0.9),
-        BenchRow("workers", f"{cores} API processes vs one",
-                 served, Figure(f"ecomctl serve --role api --workers {cores}", many, rps), 1.0),
+        _row("gateway", "cached GET /api/products/{id}, Locust FastHttpUser x32",
+             _figure("bare Starlette app, same uvicorn", bare, rps), served, 0.5),
+        _row("tracing", "the same at 100% sampling vs sampler off",
+             _figure("OTEL_TRACES_SAMPLER=always_off", off, rps), served, 0.9),
+        _row("workers", f"{cores} API processes vs one",
+             served, _figure(f"ecomctl serve --role api --workers {cores}", many, rps), 1.0),
     ]
     rows += _checkout_rows(env, seconds, cores, work_dir, progress)
     rows.append(_consumers_row(env, quick, progress))
-    machine = {"cores": cores, "python": platform.python_version(),
-               "platform": platform.platform(terse=True),
-               # What the measured processes ran on (they inherit this environment).
-               "event_loop": chosen_loop(), "http_parser": http_parser()}
-    return BenchResult.parse(bench_document(rows, started_at=started_at, quick=quick,
-                                            duration_s=time.monotonic() - started,
-                                            machine=machine))
+    machine = BenchMachine(cores=cores, python=platform.python_version(),
+                           platform=platform.platform(terse=True),
+                           # What the measured processes ran on (they inherit this
+                           # environment).
+                           event_loop=chosen_loop(), http_parser=http_parser())
+    return BenchResult.measured(rows, started_at=started_at, quick=quick,
+                                duration_s=time.monotonic() - started, machine=machine)
 
 
 CHECKOUT_ONLY = "browse=0,search=0,recommendations=0,cart=0,checkout=1"
@@ -121,7 +123,7 @@ CONSUMERS_TARGET = 0.5
 
 def _checkout_rows(
     env: Mapping[str, str], seconds: int, cores: int, work_dir: Path, progress: Progress
-) -> list[BenchRow]:
+) -> list[BenchRowResult]:
     from ecomctl.bench.checkout_sql import (
         pgbench_checkout_script,
         run_pgbench_checkout,
@@ -139,48 +141,50 @@ def _checkout_rows(
           "--duration", f"{seconds}s", "--credentials", str(work_dir / "shoppers.json"),
           "--trace-file", str(work_dir / "simulate.otlp.jsonl"), "--out", str(result),
           "--no-live"], env, work_dir, "simulate")
-    doc = json.loads(result.read_text())
+    simulated = read_result(result, (SIMULATION,))
+    assert isinstance(simulated, SimulationResult)
+    kafka = simulated.kafka or {}
     progress("pgbench running the SQL of one checkout (the checkout floor)")
     script = work_dir / "checkout.pgbench.sql"
     script.write_text(asyncio.run(pgbench_checkout_script(url)))
     asyncio.run(top_up_stock(url, 1_000_000))  # pgbench must not run out of stock
     floor = run_pgbench_checkout(url, script, clients=PGBENCH_CLIENTS, seconds=seconds,
                                  env=env)
-    lags = {name: c["lag"]["p99_ms"] for name, c in doc["kafka"]["consumers"].items()
+    lags = {name: c["lag"]["p99_ms"] for name, c in kafka["consumers"].items()
             if c.get("lag")}
     if not lags:
         raise BenchFailed("the checkout simulation processed no events (log: "
                           f"{work_dir / 'simulate.log'})")
     worst = max(lags, key=lags.__getitem__)
-    run_s, drain_s = float(doc["duration_s"]), float(doc["kafka"]["drain_s"])
+    run_s, drain_s = simulated.duration_s, float(kafka["drain_s"])
     return [
-        BenchRow("checkout", "paid checkouts per second",
-                 Figure(f"pgbench -c {PGBENCH_CLIENTS}, the checkout's own SQL",
-                        floor, "checkouts/s"),
-                 Figure(f"checkout simulate --processes {cores}, {CHECKOUT_SHOPPERS} "
-                        "shoppers", float(doc["totals"]["checkouts_per_s"]), "checkouts/s"),
-                 0.2),
-        BenchRow("consumer-lag", "p99 Kafka consumer lag during that run, commit to processed",
-                 Figure("the target", LAG_TARGET_MS, "ms"),
-                 Figure(f"{worst}, the slowest consumer", lags[worst], "ms"), 1.0,
-                 lower_is_better=True),
-        BenchRow("drain", "the run plus catching up after it",
-                 Figure(f"run + {DRAIN_ALLOWANCE_S:g} s", run_s + DRAIN_ALLOWANCE_S, "s"),
-                 Figure("run + drain", run_s + drain_s, "s"), 1.0, lower_is_better=True),
+        _row("checkout", "paid checkouts per second",
+             _figure(f"pgbench -c {PGBENCH_CLIENTS}, the checkout's own SQL",
+                     floor, "checkouts/s"),
+             _figure(f"checkout simulate --processes {cores}, {CHECKOUT_SHOPPERS} "
+                     "shoppers", simulated.totals.checkouts_per_s or 0.0, "checkouts/s"),
+             0.2),
+        _row("consumer-lag", "p99 Kafka consumer lag during that run, commit to processed",
+             _figure("the target", LAG_TARGET_MS, "ms"),
+             _figure(f"{worst}, the slowest consumer", lags[worst], "ms"), 1.0,
+             lower_is_better=True),
+        _row("drain", "the run plus catching up after it",
+             _figure(f"run + {DRAIN_ALLOWANCE_S:g} s", run_s + DRAIN_ALLOWANCE_S, "s"),
+             _figure("run + drain", run_s + drain_s, "s"), 1.0, lower_is_better=True),
     ]
 
 
-def _consumers_row(env: Mapping[str, str], quick: bool, progress: Progress) -> BenchRow:
+def _consumers_row(env: Mapping[str, str], quick: bool, progress: Progress) -> BenchRowResult:
     from ecomctl.bench.consumers import consumer_rates
 
     events = 6_000 if quick else 30_000
     progress(f"{events:,} events through aiokafka alone, then through ecomctl's consumer")
     raw, own = asyncio.run(consumer_rates(Settings.from_env(env), events))
     per_s = "events/s"
-    return BenchRow("consumers", f"{events:,} events read from a 3-partition topic",
-                    Figure("aiokafka: poll, decode JSON, commit", raw, per_s),
-                    Figure("EventConsumer + analytics handler, traced", own, per_s),
-                    CONSUMERS_TARGET)
+    return _row("consumers", f"{events:,} events read from a 3-partition topic",
+                _figure("aiokafka: poll, decode JSON, commit", raw, per_s),
+                _figure("EventConsumer + analytics handler, traced", own, per_s),
+                CONSUMERS_TARGET)
 
 
 def _serve_argv(workers: str) -> list[str]:
@@ -190,7 +194,7 @@ def _serve_argv(workers: str) -> list[str]:
 
 def _seed_row(
     settings: Settings, env: Mapping[str, str], quick: bool, work_dir: Path, progress: Progress
-) -> BenchRow:
+) -> BenchRowResult:
     scale = 2 if quick else 10
     progress(f"pgbench -i -s {scale} (the seeding floor)")
     asyncio.run(recreate_database(settings.database_url, PGBENCH_DB))
@@ -209,9 +213,9 @@ def _seed_row(
     seeded = _run([*ecomctl, "seed", "--scale", size, "--reset", "--json", "--credentials",
                    str(work_dir / "shoppers.json")], env, work_dir, "seed")
     seed_rate = float(json.loads(seeded)["total"]["rows_per_s"])
-    return BenchRow("seed", "rows loaded per second",
-                    Figure(f"pgbench -i -s {scale} (COPY, no indexes)", pgbench_rate, "rows/s"),
-                    Figure(f"ecomctl seed --scale {size}", seed_rate, "rows/s"), 0.5)
+    return _row("seed", "rows loaded per second",
+                _figure(f"pgbench -i -s {scale} (COPY, no indexes)", pgbench_rate, "rows/s"),
+                _figure(f"ecomctl seed --scale {size}", seed_rate, "rows/s"), 0.5)
 
 
 def _run(argv: list[str], env: Mapping[str, str], work_dir: Path, name: str) -> str:

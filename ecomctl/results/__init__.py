@@ -7,9 +7,10 @@ bench`` (``ecomctl.bench/v1``).
         result.endpoints["GET /api/products/{id}"].latency.p95_ms
     write_result(result, Path("copy.json"))      # the same JSON, unknown fields included
 
-Producers still build plain dicts (``ecomctl.sim.simulate``, ``ecomctl.load.result``,
-``ecomctl.bench.result``); readers (``ecomctl report``, the renderers, ``ecomctl gate``)
-go through here. Light: nothing heavy is imported until a histogram is decoded.
+Producers return these records (``checkout simulate``, ``load run`` and ``bench``; the first
+two assemble their document and read it back through the parser); writers and readers
+(``ecomctl report``, the renderers, ``ecomctl gate``) go through here. Light: nothing heavy
+is imported until a histogram is decoded.
 """
 
 from __future__ import annotations

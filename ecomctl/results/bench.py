@@ -1,14 +1,29 @@
-"""``ecomctl bench``'s result (``ecomctl.bench/v1``, kind ``bench``), documented with its
-producer, ``ecomctl.bench.result``: each row compares ecomctl's figure with a floor
-measured in the same run; ``ratio`` is oriented so that higher is better, and a row passes
-when ``ratio >= target``."""
+"""``ecomctl bench``'s result (``ecomctl.bench/v1``, kind ``bench``): the one description of
+the document::
+
+    {"schema": "ecomctl.bench/v1", "kind": "bench", "started_at": ISO-8601, "quick": bool,
+     "duration_s": float, "machine": {"cores": int, "python": str, "platform": str,
+                                      "event_loop": "uvloop" | "asyncio",
+                                      "http_parser": "httptools" | "h11"},
+     "rows": [{"name": str, "what": str,
+               "floor": {"what": str, "value": float, "unit": str},
+               "ecomctl": {"what": str, "value": float, "unit": str},
+               "ratio": float, "target": float, "passed": bool,
+               "better": "higher" | "lower"}],   # which way ecomctl's figure should go
+     "ok": bool}
+
+Each row compares ecomctl's figure with a floor measured in the same run. ``ratio`` is
+ecomctl / floor when a higher figure is better (requests/s), floor / ecomctl when a lower one
+is (a lag, a time against its allowance); either way a higher ratio is better, and a row
+passes when ``ratio >= target``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from ecomctl.results.envelope import Envelope
+from ecomctl.results.envelope import BENCH, BENCH_SCHEMA, Envelope
 from ecomctl.results.fields import Fields, Record, dump_list
 
 
@@ -23,6 +38,10 @@ class BenchFigure(Record):
         f = Fields(data, where)
         return cls(what=f.text("what"), value=f.number("value"), unit=f.text("unit"),
                    **f.rest())
+
+    @classmethod
+    def measured(cls, what: str, value: float, unit: str) -> BenchFigure:
+        return cls(what=what, value=round(value, 2), unit=unit)
 
     def to_dict(self) -> dict[str, Any]:
         return self._emit({"what": self.what, "value": self.value, "unit": self.unit})
@@ -47,6 +66,17 @@ class BenchRowResult(Record):
                    ecomctl=f.record("ecomctl", BenchFigure.parse), ratio=f.number("ratio"),
                    target=f.number("target"), passed=f.boolean("passed"),
                    better=f.opt_text("better"), **f.rest())
+
+    @classmethod
+    def measured(cls, name: str, what: str, floor: BenchFigure, ecomctl: BenchFigure,
+                 target: float, *, lower_is_better: bool = False) -> BenchRowResult:
+        """A row from its two figures: the ratio oriented so that higher is better."""
+        above, below = ((floor.value, ecomctl.value) if lower_is_better
+                        else (ecomctl.value, floor.value))
+        ratio = round(above / below, 3) if below > 0 and above > 0 else 0.0
+        return cls(name=name, what=what, floor=floor, ecomctl=ecomctl, ratio=ratio,
+                   target=target, passed=ratio >= target,
+                   better="lower" if lower_is_better else "higher")
 
     @property
     def lower_is_better(self) -> bool:
@@ -87,6 +117,14 @@ class BenchResult(Envelope):
     quick: bool
     machine: BenchMachine
     rows: list[BenchRowResult]
+
+    @classmethod
+    def measured(cls, rows: list[BenchRowResult], *, started_at: str, quick: bool,
+                 duration_s: float, machine: BenchMachine) -> BenchResult:
+        """A bench run's result: ok when every row reached its target."""
+        return cls(schema=BENCH_SCHEMA, kind=BENCH, started_at=started_at,
+                   duration_s=round(duration_s, 1), ok=all(row.passed for row in rows),
+                   quick=quick, machine=machine, rows=rows)
 
     @classmethod
     def parse(cls, data: object, where: str = "") -> BenchResult:

@@ -795,12 +795,13 @@ def test_junit_survives_characters_xml_cannot_carry() -> None:
 
 
 def _bench_result(ratios: dict[str, float]) -> dict[str, Any]:
-    from ecomctl.bench.result import BenchRow, Figure, bench_document
+    from ecomctl.results import BenchFigure, BenchMachine, BenchResult, BenchRowResult
 
-    rows = [BenchRow(name, name, Figure("floor", 1000.0, "x/s"),
-                     Figure("ecomctl", 1000.0 * ratio, "x/s"), 0.5)
+    rows = [BenchRowResult.measured(name, name, BenchFigure.measured("floor", 1000.0, "x/s"),
+                                    BenchFigure.measured("ecomctl", 1000.0 * ratio, "x/s"), 0.5)
             for name, ratio in ratios.items()]
-    return bench_document(rows, started_at="t", quick=True, duration_s=1.0, machine={})
+    return BenchResult.measured(rows, started_at="t", quick=True, duration_s=1.0,
+                                machine=BenchMachine(cores=1)).to_dict()
 
 
 def test_bench_ratios_are_gated_by_row_name() -> None:

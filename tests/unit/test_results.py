@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from ecomctl.bench.result import BenchRow, Figure, bench_document
 from ecomctl.cli.render_result import render_result
 from ecomctl.errors import ConfigError
 from ecomctl.histogram import LatencyHistogram
@@ -22,7 +21,10 @@ from ecomctl.load.result import HDR_FORMAT, LoadConfig, build_result, merge_hdr_
 from ecomctl.reports.html import render_html_report
 from ecomctl.reports.trace_links import TraceLinks
 from ecomctl.results import (
+    BenchFigure,
+    BenchMachine,
     BenchResult,
+    BenchRowResult,
     LoadRunResult,
     ResultFormatError,
     SimulationResult,
@@ -66,13 +68,14 @@ def _load_document(**extra: Any) -> dict[str, Any]:
 
 
 def _bench_document() -> dict[str, Any]:
-    rows = [BenchRow("gateway", "cached GET", Figure("bare app", 2000, "requests/s"),
-                     Figure("serve", 600, "requests/s"), 0.5),
-            BenchRow("consumer-lag", "p99 lag", Figure("allowance", 1000, "ms"),
-                     Figure("slowest consumer", 250, "ms"), 1.0, lower_is_better=True)]
-    return bench_document(rows, started_at="2024-05-01T10:00:00+00:00", quick=True,
-                          duration_s=88.2, machine={"cores": 2, "python": "3.11.7",
-                                                    "platform": "Linux"})
+    row, figure = BenchRowResult.measured, BenchFigure.measured
+    rows = [row("gateway", "cached GET", figure("bare app", 2000, "requests/s"),
+                figure("serve", 600, "requests/s"), 0.5),
+            row("consumer-lag", "p99 lag", figure("allowance", 1000, "ms"),
+                figure("slowest consumer", 250, "ms"), 1.0, lower_is_better=True)]
+    return BenchResult.measured(
+        rows, started_at="2024-05-01T10:00:00+00:00", quick=True, duration_s=88.2,
+        machine=BenchMachine(cores=2, python="3.11.7", platform="Linux")).to_dict()
 
 
 def _simulation_document() -> dict[str, Any]:
