@@ -63,12 +63,11 @@ def check(
     from ecomctl.gates.evaluate import evaluate
     from ecomctl.gates.junit import GATES_SUITE, cases_from_report, write_junit
     from ecomctl.gates.spec import load_gates
-    from ecomctl.results import read_document
+    from ecomctl.results import read_result
 
     gates_file = gates or default_gates_file()
     spec = load_gates(gates_file)
-    # Validated by kind; the gates read sections by name, so they take the plain document.
-    result = read_document(result_file)
+    result = read_result(result_file)
     started = time.perf_counter()
     report = evaluate(spec, result, traces=traces, result_dir=result_file.parent)
     elapsed = time.perf_counter() - started
@@ -148,7 +147,7 @@ def compare(
     from ecomctl.gates.compare import CompareOptions, compare_results
     from ecomctl.gates.junit import COMPARE_SUITE, cases_from_comparison, write_junit
     from ecomctl.gates.spec import Kind, parse_quantity
-    from ecomctl.results import LOAD_RUN, SIMULATION, read_document
+    from ecomctl.results import LOAD_RUN, SIMULATION, read_result
 
     def quantity(option: str, text: str, kind: Kind) -> float:
         try:
@@ -169,8 +168,8 @@ def compare(
         )
     except ValueError as exc:
         raise ConfigError(f"--percentiles: {exc}") from None
-    baseline = read_document(baseline_file, (SIMULATION, LOAD_RUN))
-    current = read_document(current_file, (SIMULATION, LOAD_RUN))
+    baseline = read_result(baseline_file, (SIMULATION, LOAD_RUN))
+    current = read_result(current_file, (SIMULATION, LOAD_RUN))
     started = time.perf_counter()
     comparison = compare_results(baseline, current, options)
     elapsed = time.perf_counter() - started

@@ -480,9 +480,9 @@ def _looks_like_result(path: Path) -> bool:
 def _result_trace_file(path: Path) -> str:
     from ecomctl.errors import ConfigError
     from ecomctl.gates.evaluate import trace_file_of
-    from ecomctl.results import LOAD_RUN, SIMULATION, read_document
+    from ecomctl.results import LOAD_RUN, SIMULATION, read_result
 
-    trace_file = trace_file_of(read_document(path, (SIMULATION, LOAD_RUN)), path.parent)
+    trace_file = trace_file_of(read_result(path, (SIMULATION, LOAD_RUN)), path.parent)
     if trace_file is None:
         raise ConfigError(f"{path}: the result document names no trace_file to compare")
     if not trace_file.exists():

@@ -1,7 +1,7 @@
-"""CI performance gates over result documents (``ecomctl.result/v1``).
+"""CI performance gates over results (``ecomctl.results``' records).
 
     spec = load_gates(Path("gates.yaml"))          # GatesFileError names the line at fault
-    report = evaluate(spec, read_document(path), result_dir=path.parent)
+    report = evaluate(spec, read_result(path), result_dir=path.parent)
     report.passed, report.failures                 # GateOutcome per gate and target
 
     comparison = compare_results(baseline, current, CompareOptions(max_regression=0.10))

@@ -1,6 +1,6 @@
 """Comparing a run with a baseline run: did any journey, endpoint or span get slower?
 
-For every target present in both result documents (journeys, endpoints, and span operations
+For every target present in both results (journeys, endpoints, and span operations
 keyed ``"service name"``) the latency percentiles (p50, p95, p99 by default) are compared.
 A latency change is a regression only when it exceeds BOTH the relative threshold
 (``max_regression``, e.g. 10%) and the absolute one (``min_absolute_ms``, e.g. 5 ms): 2 ms to
@@ -15,12 +15,13 @@ than ``min_count`` samples in either run are not compared (their percentiles are
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ecomctl.gates.evaluate import as_number, error_rate, format_ms, result_targets
+from ecomctl.gates.evaluate import format_ms
 from ecomctl.gates.spec import LATENCY_FIELDS
+from ecomctl.gates.targets import Summary, as_number, error_rate, latency_of, summaries
+from ecomctl.results import Result
 
 Verdict = Literal["regression", "improvement", "same"]
 Status = Literal["compared", "appeared", "disappeared", "too few samples"]
@@ -150,16 +151,16 @@ def error_verdict(baseline: float, current: float, options: CompareOptions) -> V
     return "regression" if change > 0 else "improvement"
 
 
-def _compare_target(section: str, target: str, base: Mapping[str, Any],
-                    cur: Mapping[str, Any], options: CompareOptions) -> TargetComparison:
-    base_count = int(as_number(base.get("count")) or 0)
-    cur_count = int(as_number(cur.get("count")) or 0)
+def _compare_target(section: str, target: str, base: Summary, cur: Summary,
+                    options: CompareOptions) -> TargetComparison:
+    base_count, cur_count = base.count or 0, cur.count or 0
     if min(base_count, cur_count) < max(options.min_count, 1):
         return TargetComparison(section, target, "too few samples", base_count, cur_count)
     deltas: list[MetricDelta] = []
     for metric in options.percentiles:
         key = LATENCY_FIELDS[metric]
-        before, after = as_number(base.get(key)), as_number(cur.get(key))
+        before = as_number(latency_of(base).get(key))
+        after = as_number(latency_of(cur).get(key))
         if before is not None and after is not None:
             deltas.append(MetricDelta(metric, before, after,
                                       latency_verdict(before, after, options)))
@@ -171,21 +172,21 @@ def _compare_target(section: str, target: str, base: Mapping[str, Any],
 
 
 def compare_results(
-    baseline: Mapping[str, Any],
-    current: Mapping[str, Any],
+    baseline: Result,
+    current: Result,
     options: CompareOptions | None = None,
 ) -> Comparison:
     """Every journey, endpoint and span operation of the two runs, compared."""
     options = options or CompareOptions()
     targets: list[TargetComparison] = []
     for section in SECTIONS:
-        before, after = result_targets(baseline, section), result_targets(current, section)
+        before, after = summaries(baseline, section), summaries(current, section)
         for target in sorted(before.keys() | after.keys()):
             if target not in after:
-                count = int(as_number(before[target].get("count")) or 0)
+                count = before[target].count or 0
                 targets.append(TargetComparison(section, target, "disappeared", count, None))
             elif target not in before:
-                count = int(as_number(after[target].get("count")) or 0)
+                count = after[target].count or 0
                 targets.append(TargetComparison(section, target, "appeared", None, count))
             else:
                 targets.append(_compare_target(section, target, before[target],

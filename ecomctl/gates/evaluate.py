@@ -1,28 +1,26 @@
-"""Evaluating a gates file against a result document (``ecomctl.result/v1``).
+"""Evaluating a gates file against a result (``ecomctl.results``' records).
 
 Every gate becomes one ``GateOutcome`` per target it reaches (a glob reaches each matching
 journey, endpoint, span operation or cache), in the order of the gates file. A target missing
 from the result, a metric with no samples, or a trace file that cannot be read is a failed
 outcome with a message saying so, never an exception: CI should read why, not a traceback.
 
-Percentiles come from the result's latency summaries; ``error_rate`` is ``errors / count``;
-the totals' latency metrics come from the exact merge of the journeys' (or, for load runs,
-the endpoints') HdrHistograms. Trace assertions read the spans of ``result["trace_file"]``
-(relative paths are taken from the result file's directory) or of an explicit source.
+Percentiles come from the result's latency summaries (``targets``); ``error_rate`` is
+``errors / count``; the totals' latency metrics come from the exact merge of the journeys'
+(or, for load runs, the endpoints') HdrHistograms. Trace assertions read the spans of its
+``trace_file`` (relative paths are taken from the result file's directory) or of an
+explicit source.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ecomctl.errors import ConfigError
 from ecomctl.gates.spec import (
-    LATENCY_FIELDS,
     GatesSpec,
     InvariantsGate,
     Kind,
@@ -31,12 +29,19 @@ from ecomctl.gates.spec import (
     TraceAssertion,
     TraceGate,
     attribute_text,
-    glob_match,
 )
+from ecomctl.gates.targets import (
+    Target,
+    Totals,
+    matches,
+    recovery_ms,
+    result_targets,
+    target_metric,
+)
+from ecomctl.results import Invariant, LoadRunResult, Result, SimulationResult
 
 if TYPE_CHECKING:
     from ecomctl.analysis.model import SpanRecord
-    from ecomctl.histogram import LatencyHistogram
 
 _SINGULAR = {"journeys": "journey", "endpoints": "endpoint", "spans": "span operation",
              "cache": "cache", "bench": "bench row", "phases": "phase"}
@@ -115,199 +120,6 @@ def format_ms(ms: float) -> str:
 # -- metric gates -----------------------------------------------------------------------------
 
 
-def result_targets(result: Mapping[str, Any], section: str) -> dict[str, Mapping[str, Any]]:
-    """target -> summary (or cache statistics) of one section of a result document; span
-    operations are keyed ``"service name"``."""
-    if section == "spans":
-        spans = result.get("spans")
-        if not isinstance(spans, list):
-            return {}
-        return {f"{op.get('service')} {op.get('name')}": op for op in spans
-                if isinstance(op, Mapping)}
-    if section == "phases":
-        return _phase_targets(result.get("phases"))
-    if section == "bench":
-        rows = result.get("rows")
-        if not isinstance(rows, list):
-            return {}
-        return {str(row.get("name")): row for row in rows if isinstance(row, Mapping)}
-    block = result.get(section)
-    if not isinstance(block, Mapping):
-        return {}
-    return {str(k): v for k, v in block.items() if isinstance(v, Mapping)}
-
-
-def _phase_targets(phases: Any) -> dict[str, Mapping[str, Any]]:
-    """``during`` (overall) and ``during POST /api/checkout`` (one endpoint or journey)."""
-    if not isinstance(phases, Mapping):
-        return {}
-    out: dict[str, Mapping[str, Any]] = {}
-    for phase, figures in phases.items():
-        if not isinstance(figures, Mapping):
-            continue
-        out[str(phase)] = figures
-        targets = figures.get("targets")
-        for name, target in (targets.items() if isinstance(targets, Mapping) else ()):
-            if isinstance(target, Mapping):
-                out[f"{phase} {name}"] = target
-    return out
-
-
-def _matches(section: str, pattern: str, target: str, summary: Mapping[str, Any]) -> bool:
-    if glob_match(target, pattern):
-        return True
-    # A span pattern may name the operation alone, whatever service runs it.
-    return section == "spans" and glob_match(str(summary.get("name", "")), pattern)
-
-
-
-
-
-def as_number(value: Any) -> float | None:
-    """A JSON number as a float; None for anything else (null, text, NaN)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def error_rate(summary: Mapping[str, Any]) -> float | None:
-    """errors / count (the result's own rounded error_rate when there are no counts)."""
-    count, errors = as_number(summary.get("count")), as_number(summary.get("errors"))
-    if count and errors is not None:
-        return errors / count
-    return as_number(summary.get("error_rate"))
-
-
-def _summary_metric(summary: Mapping[str, Any], metric: str,
-                    duration_s: float | None) -> tuple[float | None, str]:
-    """(value, why it is missing) of a latency-summary metric."""
-    if metric == "rps":
-        value = as_number(summary.get("rps"))
-        count = as_number(summary.get("count"))
-        if value is None and count is not None and duration_s:
-            value = count / duration_s
-        return (value, "") if value is not None else (None, "no rps (and no duration_s)")
-    if metric in LATENCY_FIELDS:
-        value = as_number(summary.get(LATENCY_FIELDS[metric]))
-        if value is None:
-            no_samples = not summary.get("count")
-            return None, "no samples" if no_samples else f"no {LATENCY_FIELDS[metric]}"
-        return value, ""
-    if metric == "error_rate":
-        value = error_rate(summary)
-        return (value, "") if value is not None else (None, "no samples")
-    value = as_number(summary.get(metric))
-    return (value, "") if value is not None else (None, f"no {metric!r} in the result")
-
-
-def _recovery_ms(result: Mapping[str, Any]) -> tuple[float | None, str]:
-    """The slowest fault window's recovery time, in ms."""
-    windows = result.get("fault_windows")
-    if not isinstance(windows, list) or not windows:
-        return None, "the result has no fault windows (run with --fault-schedule)"
-    value = as_number(result.get("recovery_s"))
-    if value is None:
-        slow = [str(w.get("fault")) for w in windows
-                if isinstance(w, Mapping) and w.get("recovery_s") is None]
-        return None, (f"p95 did not come back within 20% of before the fault after "
-                      f"{', '.join(slow) or 'a window'}")
-    # Decimal, as the threshold is: 1.001 s * 1000 is 1000.9999999999999 in binary, and
-    # would pass "recovery < 1001ms".
-    return float(Decimal(repr(value)) * 1000), ""
-
-
-def _cache_metric(stats: Mapping[str, Any], metric: str) -> tuple[float | None, str]:
-    if metric.endswith("_hit_ratio") and metric != "hit_ratio":
-        level = metric.removesuffix("_hit_ratio")
-        levels = stats.get("levels")
-        level_stats = levels.get(level) if isinstance(levels, Mapping) else None
-        if not isinstance(level_stats, Mapping):
-            return None, f"no cache level {level!r}"
-        value = as_number(level_stats.get("hit_ratio"))
-    else:
-        value = as_number(stats.get(metric))
-    return (value, "") if value is not None else (None, f"no {metric} (no requests?)")
-
-
-def _bench_metric(row: Mapping[str, Any], metric: str) -> tuple[float | None, str]:
-    """``ratio``, or the ``value`` of the row's ``floor`` / ``ecomctl`` figure."""
-    field = row.get(metric)
-    value = as_number(field.get("value") if isinstance(field, Mapping) else field)
-    return (value, "") if value is not None else (None, f"no {metric} in the bench row")
-
-
-# Totals metrics whose field differs between result kinds (simulate first, then load run).
-_TOTALS_FIELDS = {
-    "throughput_per_s": ("throughput_per_s", "rps"), "rps": ("rps", "throughput_per_s"),
-    "errors": ("errors", "failures"), "failures": ("failures", "errors"),
-}
-
-
-class _Totals:
-    """The totals block, plus latency over the merged histograms (merged once, on demand)."""
-
-    def __init__(self, result: Mapping[str, Any]) -> None:
-        self._result = result
-        totals = result.get("totals")
-        self._totals: Mapping[str, Any] = totals if isinstance(totals, Mapping) else {}
-        self._merged: tuple[LatencyHistogram | None, str] | None = None
-
-    def metric(self, metric: str) -> tuple[float | None, str]:
-        if metric in LATENCY_FIELDS:
-            histogram, why = self._histogram()
-            if histogram is None:
-                return None, why
-            if not histogram.count:
-                return None, "no samples"
-            return _histogram_metric(histogram, metric), ""
-        for field in _TOTALS_FIELDS.get(metric, (metric,)):
-            value = as_number(self._totals.get(field))
-            if value is not None:
-                return value, ""
-        if metric == "checkouts_per_s":
-            checkouts = self._totals.get("checkouts")
-            paid = as_number(checkouts.get("paid", 0)) if isinstance(checkouts, Mapping) else None
-            duration = as_number(self._result.get("duration_s"))
-            if paid is not None and duration:
-                return paid / duration, ""
-        return None, f"no totals.{metric} in the result"
-
-    def _histogram(self) -> tuple[LatencyHistogram | None, str]:
-        if self._merged is None:
-            self._merged = self._merge()
-        return self._merged
-
-    def _merge(self) -> tuple[LatencyHistogram | None, str]:
-        from ecomctl.histogram import LatencyHistogram
-
-        for section in ("journeys", "endpoints"):
-            summaries = result_targets(self._result, section)
-            if not summaries:
-                continue
-            merged = LatencyHistogram()
-            for name, summary in summaries.items():
-                encoded = summary.get("hdr")
-                if not isinstance(encoded, str):
-                    return None, f"{section}.{name} has no histogram (hdr) to merge"
-                try:
-                    merged.merge(LatencyHistogram.decode(encoded))
-                except ValueError as exc:
-                    return None, f"{section}.{name}: {exc}"
-            return merged, ""
-        return None, "no journeys or endpoints in the result"
-
-
-def _histogram_metric(histogram: LatencyHistogram, metric: str) -> float:
-    if metric == "min":
-        return histogram.min_us / 1000
-    if metric == "max":
-        return histogram.max_us / 1000
-    if metric == "mean":
-        return round(histogram.mean_us / 1000, 3)
-    quantile = 99.9 if metric in ("p999", "p99.9") else float(metric[1:])
-    return histogram.percentile_ms(quantile)
-
-
 def _outcome(
     gate: MetricGate, target: str, value: float | None, why: str
 ) -> GateOutcome:
@@ -322,37 +134,29 @@ def _outcome(
                        passed, message, gate.line)
 
 
-def evaluate_metrics(
-    gates: Iterable[MetricGate], result: Mapping[str, Any]
-) -> list[GateOutcome]:
-    totals = _Totals(result)
-    duration_s = as_number(result.get("duration_s"))
+def evaluate_metrics(gates: Iterable[MetricGate], result: Result) -> list[GateOutcome]:
+    totals = Totals(result)
     outcomes: list[GateOutcome] = []
     for gate in gates:
         if gate.section == "totals":
             outcomes.append(_outcome(gate, "totals", *totals.metric(gate.metric)))
             continue
         if gate.section == "recovery":
-            outcomes.append(_outcome(gate, "recovery", *_recovery_ms(result)))
+            outcomes.append(_outcome(gate, "recovery", *recovery_ms(result)))
             continue
-        summaries = result_targets(result, gate.section)
-        targets = [(t, s) for t, s in summaries.items()
-                   if _matches(gate.section, gate.pattern, t, s)]
-        if not targets:
-            outcomes.append(_missing_target(gate, summaries))
+        present = result_targets(result, gate.section)
+        reached = sorted((name, target) for name, target in present.items()
+                         if matches(gate.section, gate.pattern, name, target))
+        if not reached:
+            outcomes.append(_missing_target(gate, present))
             continue
-        for target, summary in sorted(targets):
-            if gate.section == "cache":
-                outcomes.append(_outcome(gate, target, *_cache_metric(summary, gate.metric)))
-            elif gate.section == "bench":
-                outcomes.append(_outcome(gate, target, *_bench_metric(summary, gate.metric)))
-            else:
-                outcomes.append(_outcome(gate, target,
-                                         *_summary_metric(summary, gate.metric, duration_s)))
+        for name, target in reached:
+            outcomes.append(_outcome(gate, name,
+                                     *target_metric(target, gate.metric, result.duration_s)))
     return outcomes
 
 
-def _missing_target(gate: MetricGate, present: Mapping[str, Any]) -> GateOutcome:
+def _missing_target(gate: MetricGate, present: Mapping[str, Target]) -> GateOutcome:
     what = _SINGULAR[gate.section]
     if not present:
         why = f"the result has no {gate.section}"
@@ -367,16 +171,16 @@ def _missing_target(gate: MetricGate, present: Mapping[str, Any]) -> GateOutcome
 # -- invariants -------------------------------------------------------------------------------
 
 
-def evaluate_invariants(gate: InvariantsGate, result: Mapping[str, Any]) -> list[GateOutcome]:
-    listed = result.get("invariants")
-    invariants = {str(i.get("name")): i for i in listed or () if isinstance(i, Mapping)}
+def evaluate_invariants(gate: InvariantsGate, result: Result) -> list[GateOutcome]:
+    listed = result.invariants if isinstance(result, SimulationResult | LoadRunResult) else None
+    invariants = {i.name: i for i in listed or ()}
 
-    def outcome(name: str, invariant: Mapping[str, Any] | None) -> GateOutcome:
+    def outcome(name: str, invariant: Invariant | None) -> GateOutcome:
         if invariant is None:
             return GateOutcome("invariants", name, "holds", "ok", None, "missing", False,
                                f"invariant {name!r} is not in the result", gate.line)
-        ok = invariant.get("ok") is True
-        detail = str(invariant.get("detail", ""))
+        ok = invariant.ok
+        detail = invariant.detail or ""
         return GateOutcome("invariants", name, "holds", "ok", 1.0 if ok else 0.0,
                            "ok" if ok else "broken", ok, "" if ok else detail, gate.line)
 
@@ -473,10 +277,10 @@ def _unreadable(gates: Iterable[TraceGate], why: str) -> list[GateOutcome]:
     ]
 
 
-def trace_file_of(result: Mapping[str, Any], result_dir: Path | None) -> Path | None:
+def trace_file_of(result: Result, result_dir: Path | None) -> Path | None:
     """The result's trace capture; a relative path is taken from the result's directory."""
-    value = result.get("trace_file")
-    if not isinstance(value, str) or not value:
+    value = result.trace_file if isinstance(result, SimulationResult | LoadRunResult) else None
+    if not value:
         return None
     path = Path(value).expanduser()
     if not path.is_absolute() and result_dir is not None:
@@ -489,7 +293,7 @@ def trace_file_of(result: Mapping[str, Any], result_dir: Path | None) -> Path | 
 
 def evaluate(
     spec: GatesSpec,
-    result: Mapping[str, Any],
+    result: Result,
     *,
     traces: str | Path | None = None,
     result_dir: Path | None = None,
@@ -516,7 +320,7 @@ def evaluate(
 
 
 def _trace_spans(
-    result: Mapping[str, Any], traces: str | Path | None, result_dir: Path | None
+    result: Result, traces: str | Path | None, result_dir: Path | None
 ) -> tuple[list[SpanRecord] | None, str | None, str]:
     """(spans or None, the source, why there are none)."""
     from ecomctl.analysis.readers import load_spans

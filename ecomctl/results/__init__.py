@@ -34,7 +34,7 @@ from ecomctl.results.envelope import (
     Envelope,
 )
 from ecomctl.results.fields import ResultFormatError
-from ecomctl.results.files import Result, parse_result, read_document, read_result, write_result
+from ecomctl.results.files import Result, parse_result, read_result, write_result
 from ecomctl.results.load_run import LoadRunConfig, LoadRunResult, LoadRunTotals
 from ecomctl.results.simulation import SimulationConfig, SimulationResult, SimulationTotals
 
@@ -65,7 +65,6 @@ __all__ = [
     "SimulationTotals",
     "TimelinePoint",
     "parse_result",
-    "read_document",
     "read_result",
     "write_result",
 ]

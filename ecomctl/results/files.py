@@ -7,7 +7,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from ecomctl.errors import ConfigError
 from ecomctl.results.bench import BenchResult
@@ -53,12 +53,6 @@ def read_result(path: Path, kinds: tuple[str, ...] = ALL_KINDS) -> Result:
         return parse_result(data, kinds)
     except ResultFormatError as exc:
         raise ResultFormatError(f"{path}: {exc}") from None
-
-
-def read_document(path: Path, kinds: tuple[str, ...] = ALL_KINDS) -> dict[str, Any]:
-    """A validated result file as plain JSON (for code that reads sections by name, like
-    the gates)."""
-    return read_result(path, kinds).to_dict()
 
 
 def write_result(result: Result, path: Path) -> None:

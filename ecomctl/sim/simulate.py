@@ -1,6 +1,6 @@
 """``checkout simulate`` end to end: build the traced stack with span capture, drive the
 shoppers, inject faults, drain the consumers, check the invariants, analyse the traces and
-assemble the result document (see ``sim/result.py`` for its schema)."""
+assemble the result (``ecomctl.results.simulation`` describes its document)."""
 
 from __future__ import annotations
 

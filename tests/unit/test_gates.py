@@ -21,23 +21,55 @@ from ecomctl.gates import (
     GatesFileError,
     cases_from_comparison,
     cases_from_report,
-    compare_results,
-    evaluate,
     load_gates,
     parse_gates,
     write_junit,
 )
-from ecomctl.gates.compare import describe_delta, latency_verdict
-from ecomctl.gates.evaluate import evaluate_traces, format_value
+from ecomctl.gates import compare_results as compare_records
+from ecomctl.gates import evaluate as evaluate_record
+from ecomctl.gates.compare import Comparison, describe_delta, latency_verdict
+from ecomctl.gates.evaluate import GateReport, evaluate_traces, format_value
 from ecomctl.gates.junit import JUnitCase, junit_xml
 from ecomctl.gates.spec import Kind, parse_quantity, parse_threshold
 from ecomctl.histogram import LatencyHistogram
 from ecomctl.resources import fixtures_dir
+from ecomctl.results import Result, parse_result
 from tests.spans import span_record
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gates"
 
 # -- building result documents -----------------------------------------------------------------
+
+# What each kind requires beside the sections a test is about.
+_REQUIRED: dict[str, dict[str, Any]] = {
+    "checkout-simulate": {
+        "config": {"shoppers": 1, "via": "inprocess", "latency_origin": "actual start"},
+        "totals": {"journeys": 0, "errors": 0, "error_rate": 0.0, "throughput_per_s": 0.0},
+        "journeys": {}, "invariants": []},
+    "load-run": {
+        "config": {"locustfile": "mixed_shop.py", "users": 1, "host": "http://127.0.0.1:8000"},
+        "totals": {"requests": 0, "failures": 0, "error_rate": 0.0, "rps": 0.0},
+        "endpoints": {}},
+}
+
+
+def typed(document: dict[str, Any]) -> Result:
+    """A test's document, completed with the fields its kind requires and read as the
+    record ``ecomctl gate`` reads (no duration unless the test gives one)."""
+    kind = document.get("kind", "checkout-simulate")
+    return parse_result({"schema": "ecomctl.result/v1", "kind": kind,
+                         "started_at": "2026-01-01T00:00:00+00:00", "duration_s": 0.0,
+                         "ok": True, **_REQUIRED.get(kind, {}), **document})
+
+
+def evaluate(spec: Any, document: dict[str, Any], **options: Any) -> GateReport:
+    return evaluate_record(spec, typed(document), **options)
+
+
+def compare_results(baseline: dict[str, Any], current: dict[str, Any],
+                    options: CompareOptions | None = None) -> Comparison:
+    return compare_records(typed(baseline), typed(current), options)
+
 
 
 def latency(samples_ms: list[float], errors: int = 0) -> dict[str, Any]:
@@ -428,7 +460,7 @@ def test_span_keys_match_service_and_name_or_the_name_alone() -> None:
 
 
 def test_a_literal_name_with_brackets_matches_itself() -> None:
-    result = make_result(endpoints={"GET /api/items/[id]": latency([10.0] * 5)})
+    result = {"kind": "load-run", "endpoints": {"GET /api/items/[id]": latency([10.0] * 5)}}
     report = evaluate(gates('endpoints:\n  "GET /api/items/[id]": {p95: "< 1s"}\n'), result)
     assert [(o.target, o.passed) for o in report.outcomes] == [("GET /api/items/[id]", True)]
 

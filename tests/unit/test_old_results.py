@@ -23,7 +23,6 @@ from ecomctl.results import (
     BenchResult,
     LoadRunResult,
     SimulationResult,
-    read_document,
     read_result,
     write_result,
 )
@@ -74,5 +73,5 @@ def test_an_earlier_result_renders_and_gates(name: str, tmp_path: Path) -> None:
     page = render_html_report(result)
     assert page.startswith("<!DOCTYPE html>") and "</html>" in page
     report = evaluate(load_gates(fixtures_dir() / "gates" / "default.yaml"),
-                      read_document(path), result_dir=path.parent)
+                      result, result_dir=path.parent)
     assert report.outcomes, "the default gates judged nothing"
