@@ -21,7 +21,10 @@ from typing import Any
 from ecomctl.histogram import LatencyHistogram
 
 RECOVERY_TOLERANCE = 0.2
-"""Recovered: p95 within this share above its before-the-fault value."""
+"""Recovered: p95 within this share above its before-the-fault value..."""
+RECOVERY_MIN_ABSOLUTE_MS = 5.0
+"""...or within this many milliseconds of it: 7 ms then 11 ms is +57% but noise, not an
+outage still felt (the rule ``gate compare`` applies to regressions)."""
 RECOVERY_MIN_SAMPLES = 5
 """Samples a recovery check needs: it widens its window (from 1 s) until it has them."""
 RECOVERY_MAX_WINDOW_S = 10
@@ -115,12 +118,12 @@ def phase_figures(buckets: Sequence[TimeBucket], lo: float, hi: float) -> dict[s
 def recovery_s(buckets: Sequence[TimeBucket], end_s: float, limit_s: float,
                baseline_p95_ms: float | None, target: str = OVERALL) -> float | None:
     """Seconds from ``end_s`` until the p95 of ``target`` is back within
-    ``RECOVERY_TOLERANCE`` of ``baseline_p95_ms``; None when it never is before ``limit_s``
+    ``recovered_bound_ms`` of ``baseline_p95_ms``; None when it never is before ``limit_s``
     (the next window or the end of the run) or there is no baseline. Each check takes the
     samples of the seconds from its start until there are ``RECOVERY_MIN_SAMPLES``."""
     if baseline_p95_ms is None:
         return None
-    bound = baseline_p95_ms * (1 + RECOVERY_TOLERANCE)
+    bound = recovered_bound_ms(baseline_p95_ms)
     after = [b for b in buckets if end_s <= b.t + 0.5 < limit_s]
     # Each second's histogram is decoded once, and only the seconds a check can still reach
     # are kept: an hour that never recovers decodes 3,600 histograms, not five times that.
@@ -145,6 +148,12 @@ def recovery_s(buckets: Sequence[TimeBucket], end_s: float, limit_s: float,
     return None
 
 
+def recovered_bound_ms(baseline_p95_ms: float) -> float:
+    """The highest p95 that counts as back to ``baseline_p95_ms`` (and as not slowed)."""
+    return max(baseline_p95_ms * (1 + RECOVERY_TOLERANCE),
+               baseline_p95_ms + RECOVERY_MIN_ABSOLUTE_MS)
+
+
 def _decoded(tally: Tally | None) -> Tally | None:
     if tally is None or tally.histogram is not None:
         return tally
@@ -166,7 +175,7 @@ def _slowed(before: Mapping[str, Any], during: Mapping[str, Any]) -> list[str]:
         base = before["targets"].get(name)
         if (base and base["count"] >= RECOVERY_MIN_SAMPLES
                 and figures["count"] >= RECOVERY_MIN_SAMPLES
-                and figures["p95_ms"] > base["p95_ms"] * (1 + RECOVERY_TOLERANCE)):
+                and figures["p95_ms"] > recovered_bound_ms(base["p95_ms"])):
             names.append(name)
     return names
 

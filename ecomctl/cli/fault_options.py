@@ -28,7 +28,7 @@ def fault_schedule_option() -> Any:
         None, "--fault-schedule", metavar="START+LENGTH:FAULT,...",
         help="Faults in windows from the start of the run, e.g. \"20s+15s:payment-slow=800, "
         "60s+10s:kafka-down\". The result gets figures before, during and after each window "
-        "and the recovery time (until p95 is back within 20% of before).")
+        "and the recovery time (until p95 is back within 20% or 5 ms of before).")
 
 
 def parse_fault_options(

@@ -18,7 +18,7 @@ A gates file is YAML (``version: 1``); every section is optional::
       during: {p95: "< 2s", error_rate: "< 20%"}   # before / during / after the windows
       "during POST /api/checkout": {p95: "< 3s"}   # one endpoint (or journey), glob
       after: {p95: "< 500ms"}
-    recovery: "< 10s"             # the slowest window's recovery (p95 back within 20%)
+    recovery: "< 10s"             # the slowest window's recovery (p95 back within 20% or 5ms)
     cache:                        # result["cache"] per service (glob)
       product: {hit_ratio: ">= 0.5", l1_hit_ratio: ">= 0.3"}
     invariants: hold              # every business invariant ok; or a list of names

@@ -239,7 +239,7 @@ def recovery_ms(result: Result) -> Found:
     value = as_number(result.recovery_s)
     if value is None:
         slow = [w.fault for w in windows if w.recovery_s is None]
-        return None, (f"p95 did not come back within 20% of before the fault after "
+        return None, (f"p95 did not come back within 20% (or 5 ms) of before the fault after "
                       f"{', '.join(slow) or 'a window'}")
     # Decimal, as the threshold is: 1.001 s * 1000 is 1000.9999999999999 in binary, and
     # would pass "recovery < 1001ms".

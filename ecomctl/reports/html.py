@@ -658,7 +658,7 @@ def _fault_windows(result: SimulationResult | LoadRunResult,
                          for phase in (window.phase(p) for p in PHASES)]
             rows.append(("", f"{_e(name)} p95", *cells(per_phase), ""))
     caption = ("p95 in ms before, during and after each window; recovery: until p95 is "
-               "back within 20% of before, for the slowest of overall and every slowed "
+               "back within 20% (or 5 ms) of before, for the slowest of overall and every slowed "
                "endpoint or journey")
     table = _table(("window", "latency", "before", "during", "after", "recovery"), rows,
                    numeric_from=2, caption=caption)

@@ -26,7 +26,8 @@ the document. Durations in milliseconds; latency summaries and fault phases are 
       "spans": [...],               # ecomctl.analysis.report operations (server side)
       "trace_context": {"server_spans", "remote_parent", "no_parent",
                         "client_spans",  # the Locust requests' own spans (service loadgen)
-                        "orphans"},      # spans whose parent is not in the capture
+                        "orphans"},      # spans of the load's traces whose parent
+                                         # is not in the capture
       # per endpoint, each request's client span against the gateway's server span of it
       # (matched by trace id and parent): client - server = network + queueing time
       "network_queueing": {"METHOD /path": {"count", "unmatched", "client_p50_ms",

@@ -160,6 +160,29 @@ def test_merged_capture_has_no_orphans_and_keeps_the_server_side_figures(
     assert append_captures(tmp_path / "missing", trace_file) == 0
 
 
+def test_a_consumer_continuing_an_event_from_before_the_run_is_no_orphan_of_the_load(
+    tmp_path: Path
+) -> None:
+    """CI: a shipment event the carrier wrote during the previous run was published and
+    consumed in this one; its consumer spans' parent is in the previous capture. Only the
+    load's own traces (those holding a gateway span) count their orphans."""
+    client = span_record("c" * 16, None, 0, 30, CHECKOUT, service=LOADGEN_SERVICE,
+                         kind="CLIENT", trace_id="a" * 32)
+    server = span_record("b" * 16, "c" * 16, 1, 28, CHECKOUT, service="gateway",
+                         kind="SERVER", trace_id="a" * 32)
+    lost = span_record("e" * 16, "d" * 16, 2, 27, "checkout.complete", service="checkout",
+                       trace_id="a" * 32)  # its parent, a span of this request, never arrived
+    earlier = [span_record("1" * 16, "9" * 16, 5, 6, "process shipment-events",
+                           service="analytics", kind="CONSUMER", trace_id="f" * 32),
+               span_record("2" * 16, "1" * 16, 5, 6, "INSERT", service="analytics",
+                           kind="CLIENT", trace_id="f" * 32)]
+    trace_file = tmp_path / "load.jsonl"
+    _capture(trace_file, [client, server, *earlier])
+    assert analyze_server_spans(trace_file).trace_context["orphans"] == 0
+    _capture(trace_file, [client, server, lost, *earlier])
+    assert analyze_server_spans(trace_file).trace_context["orphans"] == 1
+
+
 def test_loadgen_keeps_its_name_and_the_namespace_of_the_resource_attributes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
