@@ -43,7 +43,7 @@ import httpx
 from opentelemetry import trace
 
 from ecomctl.adapters.payment_gateway import PaymentGatewayClient
-from ecomctl.adapters.postgres.database import Database
+from ecomctl.adapters.postgres.database import Database, connect_single, connection_errors
 from ecomctl.adapters.postgres.products import ProductRepository
 from ecomctl.adapters.postgres.unit_of_work import postgres_units
 from ecomctl.bench.commands import BenchFailed, run_command
@@ -159,11 +159,9 @@ async def capture_checkouts(database_url: str) -> tuple[CapturedCheckout, Captur
     database; they must send the same statements."""
     recorder = _QueryRecorder()
     # One connection, so the warm-up checkout has done asyncpg's type introspection for it.
-    try:
+    with connection_errors():
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1, timeout=10,
                                          init=recorder.attach)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise CheckoutSqlFailed(f"cannot connect to PostgreSQL: {exc}") from exc
     db = Database(pool)
     simulator = PaymentGatewaySimulator(SimulatorConfig(latency_mean_ms=0, latency_jitter_ms=0))
     gateway = PaymentGatewayClient("http://payment-gateway",
@@ -250,7 +248,7 @@ async def _capture_subjects(
 async def shop_ids(database_url: str) -> ShopIds:
     """The seeded users the script draws from, and the listed products numbered in
     ``LISTED_TABLE`` (created here: the script picks products by slot through it)."""
-    conn = await _connect(database_url)
+    conn = await connect_single(database_url)
     try:
         return await _shop_ids_on(conn, number_listed=True)
     finally:
@@ -445,7 +443,7 @@ async def pgbench_checkout_script(database_url: str) -> str:
 async def top_up_stock(database_url: str, available: int) -> None:
     """Give every product at least ``available`` free units, so a bench never runs out
     (a reservation short of stock would make the script's settlement fail)."""
-    conn = await _connect(database_url)
+    conn = await connect_single(database_url)
     try:
         await conn.execute(
             "UPDATE inventory SET on_hand = reserved + $1 WHERE on_hand - reserved < $1",
@@ -453,13 +451,6 @@ async def top_up_stock(database_url: str, available: int) -> None:
         )
     finally:
         await conn.close()
-
-
-async def _connect(database_url: str) -> asyncpg.Connection:
-    try:
-        return await asyncpg.connect(database_url, timeout=10)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise CheckoutSqlFailed(f"cannot connect to PostgreSQL: {exc}") from exc
 
 
 # -- running pgbench ---------------------------------------------------------------------------

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-
+from ecomctl.adapters.postgres.database import connect_single
 from ecomctl.config import Settings
-from ecomctl.errors import BackendUnavailable
 
 SCRATCH_DB = "ecomctl_bench"
 PGBENCH_DB = "ecomctl_bench_pgbench"
@@ -48,10 +46,7 @@ async def drop_database(admin_url: str, name: str) -> None:
 
 
 async def _admin(admin_url: str, *statements: str) -> None:
-    try:
-        conn = await asyncpg.connect(admin_url, timeout=10)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise BackendUnavailable("postgres", f"cannot connect: {exc}") from exc
+    conn = await connect_single(admin_url)
     try:
         for statement in statements:
             await conn.execute(statement)

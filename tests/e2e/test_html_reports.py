@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ecomctl.bench.result import BenchRow, Figure, bench_document
+from ecomctl.results import BenchFigure, BenchMachine, BenchResult, BenchRowResult
 from tests.e2e.chromium import Browser, PageReport, blank, colored_pixels, decode_png
 
 BENCH_OUT_ENV = "ECOMCTL_TEST_BENCH_OUT"  # tests/e2e/test_bench.py writes it
@@ -35,17 +35,18 @@ def _bench_result(path: Path) -> Path:
     real = os.environ.get(BENCH_OUT_ENV)
     if real and Path(real).is_file():
         return Path(real)
+    row, figure = BenchRowResult.measured, BenchFigure.measured
     rows = [
-        BenchRow("seed", "rows loaded per second", Figure("pgbench -i", 640_000, "rows/s"),
-                 Figure("ecomctl seed", 15_500, "rows/s"), 0.02),
-        BenchRow("gateway", "cached GET /api/products/{id}", Figure("bare app", 2_180,
-                 "requests/s"), Figure("serve --workers 1", 560, "requests/s"), 0.5),
-        BenchRow("consumer-lag", "p99 lag", Figure("allowance", 1_000, "ms"),
-                 Figure("slowest consumer", 240, "ms"), 1.0, lower_is_better=True),
+        row("seed", "rows loaded per second", figure("pgbench -i", 640_000, "rows/s"),
+            figure("ecomctl seed", 15_500, "rows/s"), 0.02),
+        row("gateway", "cached GET /api/products/{id}", figure("bare app", 2_180, "requests/s"),
+            figure("serve --workers 1", 560, "requests/s"), 0.5),
+        row("consumer-lag", "p99 lag", figure("allowance", 1_000, "ms"),
+            figure("slowest consumer", 240, "ms"), 1.0, lower_is_better=True),
     ]
-    document = bench_document(rows, started_at="2024-05-01T10:00:00+00:00", quick=True,
-                              duration_s=91.5, machine={"cores": 2, "python": "3.11.7",
-                                                        "platform": "Linux"})
+    document = BenchResult.measured(
+        rows, started_at="2024-05-01T10:00:00+00:00", quick=True, duration_s=91.5,
+        machine=BenchMachine(cores=2, python="3.11.7", platform="Linux")).to_dict()
     path.write_text(json.dumps(document, indent=2))
     return path
 

@@ -53,8 +53,10 @@ def connection_errors() -> Iterator[None]:
 async def connect_single(url: str, *, timeout: float = 10.0) -> asyncpg.Connection:
     """One connection outside any pool, for a long transaction of its own (a seed's load, a
     bench's capture); connection errors translated as the pool's are."""
-    with connection_errors():
+    try:
         return await asyncpg.connect(url, timeout=timeout)
+    except _CANNOT_CONNECT as exc:
+        raise BackendUnavailable("postgres", f"cannot connect: {exc}") from exc
 
 
 class _NotTheDatabase(Exception):
@@ -103,7 +105,7 @@ class Database:
                 url, min_size=min_size, max_size=max_size, timeout=timeout,
                 command_timeout=30, server_settings={"application_name": APPLICATION_NAME},
             )
-        except _UNAVAILABLE as exc:
+        except _CANNOT_CONNECT as exc:
             raise BackendUnavailable("postgres", f"cannot connect: {exc}") from exc
         return cls(pool, acquire_timeout_s=acquire_timeout_s, on_wait=on_wait)
 

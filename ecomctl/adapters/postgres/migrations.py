@@ -10,7 +10,8 @@ from pathlib import Path
 
 import asyncpg
 
-from ecomctl.errors import BackendUnavailable, ConfigError, MigrationError
+from ecomctl.adapters.postgres.database import connect_single
+from ecomctl.errors import ConfigError, MigrationError
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x65636F6D  # "ecom": one migrator at a time, across processes
@@ -60,10 +61,7 @@ def load_migrations(directory: Path) -> list[Migration]:
 
 async def migrate(database_url: str, migrations: list[Migration]) -> MigrationReport:
     """Apply the pending migrations; idempotent, safe to run from several processes at once."""
-    try:
-        conn = await asyncpg.connect(database_url, timeout=10)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise BackendUnavailable("postgres", f"cannot connect: {exc}") from exc
+    conn = await connect_single(database_url)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
         await conn.execute(_CREATE_TABLE)
