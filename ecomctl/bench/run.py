@@ -10,7 +10,7 @@ Rows (ratio = ecomctl / floor, higher is better):
 - ``workers``: ``serve --role api --workers <cores>`` against ``--workers 1``;
 - ``checkout``: paid checkouts/s of ``checkout simulate --processes <cores>`` (checkout
   journeys only, no think time, instant payments) against pgbench running the SQL that one
-  checkout sends (``ecomctl.bench.checkout_sql``: captured from the code, not retyped);
+  checkout sends (``ecomctl.bench.checkout_floor``: captured from the code, not retyped);
 - ``consumer-lag``: the worst Kafka consumer's p99 lag (business commit to processed) during
   that simulation, against the 1 s target (lower is better);
 - ``drain``: that simulation's run plus the time the outbox and the consumers took to catch
@@ -37,8 +37,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-import asyncpg
-
+from ecomctl.adapters.postgres.bench_shop import listed_product_ids
 from ecomctl.bench.commands import BenchFailed, run_command
 from ecomctl.bench.scratch import (
     PGBENCH_DB,
@@ -124,11 +123,8 @@ CONSUMERS_TARGET = 0.5
 def _checkout_rows(
     env: Mapping[str, str], seconds: int, cores: int, work_dir: Path, progress: Progress
 ) -> list[BenchRowResult]:
-    from ecomctl.bench.checkout_sql import (
-        pgbench_checkout_script,
-        run_pgbench_checkout,
-        top_up_stock,
-    )
+    from ecomctl.adapters.postgres.bench_shop import top_up_stock
+    from ecomctl.bench.checkout_floor import pgbench_checkout_script, run_pgbench_checkout
 
     url = env["DATABASE_URL"]
     # The simulation first: pgbench's checkouts write outbox rows that nothing publishes,
@@ -223,16 +219,10 @@ def _run(argv: list[str], env: Mapping[str, str], work_dir: Path, name: str) -> 
 
 
 async def _product_ids(url: str) -> list[int]:
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        rows = await conn.fetch(
-            "SELECT id FROM products WHERE active ORDER BY id LIMIT $1", PRODUCTS_SAMPLED
-        )
-    finally:
-        await conn.close()
-    if not rows:
+    ids = await listed_product_ids(url, PRODUCTS_SAMPLED)
+    if not ids:
         raise BenchFailed("the scratch shop has no listed products")
-    return [int(r["id"]) for r in rows]
+    return ids
 
 
 def _get(url: str) -> bytes:

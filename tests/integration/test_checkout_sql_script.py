@@ -13,11 +13,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from ecomctl.adapters.postgres.bench_shop import top_up_stock
 from ecomctl.adapters.postgres.migrations import load_migrations, migrate
-from ecomctl.bench.checkout_sql import (
+from ecomctl.adapters.postgres.statement_log import LoggedStatement
+from ecomctl.bench.checkout_floor import (
     CART_QUANTITIES,
     CapturedCheckout,
-    CapturedStatement,
     CheckoutSqlFailed,
     capture_checkouts,
     checkout_script,
@@ -25,7 +26,6 @@ from ecomctl.bench.checkout_sql import (
     parse_tps,
     run_pgbench_checkout,
     shop_ids,
-    top_up_stock,
 )
 from ecomctl.bench.scratch import database_url, drop_database, recreate_database
 from ecomctl.config import Settings
@@ -91,7 +91,7 @@ async def script(
     return checkout_script(*captured, await shop_ids(scratch_url))
 
 
-def _executed(statement: CapturedStatement) -> str:
+def _executed(statement: LoggedStatement) -> str:
     """A captured statement as the script must hold it: one line, NULL arguments inlined
     (pgbench cannot send a NULL parameter), every other parameter as ``?``."""
 

@@ -49,6 +49,12 @@ async def in_stock_products(db: Database) -> list[tuple[int, str, str]]:
     return [(r["id"], r["name"], r["slug"]) for r in rows]
 
 
+async def forget_consumer(db: Database, consumer: str) -> None:
+    """Delete a (scratch) consumer group's ``processed_events`` records."""
+    async with db.connection() as conn:
+        await conn.execute("DELETE FROM processed_events WHERE consumer = $1", consumer)
+
+
 async def answers(db: Database) -> bool:
     """The pool serves a query (after an outage, once it has replaced its dead connections)."""
     async with db.connection() as conn:

@@ -22,7 +22,8 @@ read before recording starts). The script's first command (fresh ids and the val
 pgbench variables) is one extra round trip per checkout that ecomctl does not make.
 
 Stock is not topped up by the script (that would be a statement the checkout does not run):
-call ``top_up_stock`` before a run. The outbox rows accumulate; nothing publishes them.
+call ``adapters.postgres.bench_shop.top_up_stock`` before a run. The outbox rows accumulate;
+nothing publishes them.
 """
 
 from __future__ import annotations
@@ -38,13 +39,20 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import httpx
 from opentelemetry import trace
 
 from ecomctl.adapters.payment_gateway import PaymentGatewayClient
-from ecomctl.adapters.postgres.database import Database, connect_single, connection_errors
+from ecomctl.adapters.postgres.bench_shop import (
+    LISTED_TABLE,
+    count_listed_products,
+    number_listed_products,
+    stocked_products,
+    user_id_range,
+)
+from ecomctl.adapters.postgres.database import Database, connect_single
 from ecomctl.adapters.postgres.products import ProductRepository
+from ecomctl.adapters.postgres.statement_log import LoggedStatement, StatementLog, logged_database
 from ecomctl.adapters.postgres.unit_of_work import postgres_units
 from ecomctl.bench.commands import BenchFailed, run_command
 from ecomctl.domain.models import Cart, CartLine, CheckoutOutcome, Product
@@ -58,7 +66,6 @@ from ecomctl.telemetry.spans import ServiceTracer
 # The captured cart: two lines, so the array parameters really are arrays.
 CART_QUANTITIES = (2, 1)
 PGBENCH_MODES = ("prepared", "extended")
-LISTED_TABLE = "ecomctl_bench_listed"  # slot -> product id, made by shop_ids()
 _TPS = re.compile(r"^tps = ([0-9.]+) \(without initial connection time\)", re.MULTILINE)
 _PARAMETER = re.compile(r"\$(\d+)")
 _QUOTED = re.compile(r"'(?:[^']|'')*'")
@@ -69,16 +76,10 @@ class CheckoutSqlFailed(BenchFailed):
 
 
 @dataclass(frozen=True)
-class CapturedStatement:
-    query: str
-    args: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
 class CapturedCheckout:
     """The statements of one paid checkout, and the values that identify it."""
 
-    statements: tuple[CapturedStatement, ...]
+    statements: tuple[LoggedStatement, ...]
     order_id: UUID
     user_id: int
     product_ids: tuple[int, ...]  # sorted, as the order's lines are
@@ -105,24 +106,6 @@ class ShopIds:
 
 
 # -- capture -----------------------------------------------------------------------------------
-
-
-class _QueryRecorder:
-    """Collects what asyncpg logs for a connection. asyncpg calls loggers with ``call_soon``,
-    in the order the queries finished; let the loop run once before reading ``records``."""
-
-    def __init__(self) -> None:
-        self.records: list[CapturedStatement] = []
-        self._reset_queries: set[str] = set()
-
-    async def attach(self, conn: asyncpg.Connection) -> None:
-        # The pool's reset on release is housekeeping between operations, not checkout SQL.
-        self._reset_queries.add(conn.get_reset_query())
-        conn.add_query_logger(self._log)
-
-    def _log(self, record: Any) -> None:
-        if record.query not in self._reset_queries:
-            self.records.append(CapturedStatement(record.query, tuple(record.args or ())))
 
 
 class _FixedCarts:
@@ -157,27 +140,21 @@ class _WarmPrices:
 async def capture_checkouts(database_url: str) -> tuple[CapturedCheckout, CapturedCheckout]:
     """Two recorded paid checkouts (different users and products) on a migrated, seeded
     database; they must send the same statements."""
-    recorder = _QueryRecorder()
-    # One connection, so the warm-up checkout has done asyncpg's type introspection for it.
-    with connection_errors():
-        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1, timeout=10,
-                                         init=recorder.attach)
-    db = Database(pool)
     simulator = PaymentGatewaySimulator(SimulatorConfig(latency_mean_ms=0, latency_jitter_ms=0))
     gateway = PaymentGatewayClient("http://payment-gateway",
                                    transport=httpx.ASGITransport(app=simulator))
     try:
-        ids = await _shop_ids_on(pool)
-        users, products = await _capture_subjects(pool, ids)
-        carts = _FixedCarts()
-        checkout = _checkout_service(db, carts, gateway,
-                                     await ProductRepository(db).get_many(products))
-        await _one_checkout(checkout, carts, users[0], products[:2])  # warm-up, not kept
-        first = await _recorded_checkout(checkout, carts, recorder, users[0], products[:2])
-        second = await _recorded_checkout(checkout, carts, recorder, users[1], products[2:])
+        async with logged_database(database_url) as (db, log):
+            ids = await _shop_ids_on(db.pool)
+            users, products = await _capture_subjects(db.pool, ids)
+            carts = _FixedCarts()
+            checkout = _checkout_service(db, carts, gateway,
+                                         await ProductRepository(db).get_many(products))
+            await _one_checkout(checkout, carts, users[0], products[:2])  # warm-up, not kept
+            first = await _recorded_checkout(checkout, carts, log, users[0], products[:2])
+            second = await _recorded_checkout(checkout, carts, log, users[1], products[2:])
     finally:
         await gateway.aclose()
-        await pool.close()
     if [s.query for s in first.statements] != [s.query for s in second.statements]:
         raise CheckoutSqlFailed("two checkouts sent different statements; cannot make one "
                                 "script of them")
@@ -202,14 +179,14 @@ def _checkout_service(
 
 
 async def _recorded_checkout(
-    checkout: CheckoutService, carts: _FixedCarts, recorder: _QueryRecorder, user_id: int,
+    checkout: CheckoutService, carts: _FixedCarts, log: StatementLog, user_id: int,
     product_ids: Sequence[int],
 ) -> CapturedCheckout:
     await asyncio.sleep(0)  # deliver the loggers' pending calls before marking the start
-    start = len(recorder.records)
+    start = len(log.statements)
     order_id = await _one_checkout(checkout, carts, user_id, product_ids)
     await asyncio.sleep(0)
-    return CapturedCheckout(tuple(recorder.records[start:]), order_id, user_id,
+    return CapturedCheckout(tuple(log.statements[start:]), order_id, user_id,
                             tuple(sorted(product_ids)))
 
 
@@ -226,17 +203,12 @@ async def _one_checkout(
 
 
 async def _capture_subjects(
-    pool: asyncpg.Pool, ids: ShopIds
+    pool: Any, ids: ShopIds
 ) -> tuple[list[int], list[int]]:
     """Two users from the top of the id range and four stocked, listed products from the
     bottom, so that a user id is unlikely to equal a product id or a quantity."""
     users = [ids.users.last, ids.users.last - 1]
-    rows = await pool.fetch(
-        "SELECT i.product_id FROM inventory i JOIN products p ON p.id = i.product_id "
-        "WHERE p.active AND i.on_hand - i.reserved >= $1 ORDER BY i.product_id LIMIT 4",
-        max(CART_QUANTITIES) * 2,
-    )
-    products = [int(r["product_id"]) for r in rows]
+    products = await stocked_products(pool, max(CART_QUANTITIES) * 2, 4)
     if ids.users.size < 2 or len(products) < 4:
         raise CheckoutSqlFailed("the capture needs 2 users and 4 stocked, listed products")
     return users, products
@@ -255,29 +227,19 @@ async def shop_ids(database_url: str) -> ShopIds:
         await conn.close()
 
 
-async def _shop_ids_on(
-    conn: asyncpg.Connection | asyncpg.Pool, number_listed: bool = False
-) -> ShopIds:
-    users = await conn.fetchrow("SELECT min(id) AS first, max(id) AS last, count(*) FROM users")
+async def _shop_ids_on(conn: Any, number_listed: bool = False) -> ShopIds:
+    users = await user_id_range(conn)
     if number_listed:
-        await conn.execute(
-            f"DROP TABLE IF EXISTS {LISTED_TABLE}; "
-            f"CREATE TABLE {LISTED_TABLE} AS SELECT row_number() OVER (ORDER BY p.id) AS slot, "
-            "p.id AS product_id FROM products p JOIN inventory i ON i.product_id = p.id "
-            f"WHERE p.active; ALTER TABLE {LISTED_TABLE} ADD PRIMARY KEY (slot)"
-        )
-    listed = await conn.fetchval(
-        "SELECT count(*) FROM products p JOIN inventory i ON i.product_id = p.id WHERE p.active"
-    )
-    return ShopIds(_contiguous("users", users), int(listed))
+        await number_listed_products(conn)
+    return ShopIds(_contiguous("users", *users), await count_listed_products(conn))
 
 
-def _contiguous(what: str, row: asyncpg.Record) -> IdRange:
+def _contiguous(what: str, first: int | None, last: int | None, count: int) -> IdRange:
     # A random id must exist: the script has no way to skip holes.
-    if not row["count"] or row["count"] != row["last"] - row["first"] + 1:
+    if not count or first is None or last is None or count != last - first + 1:
         raise CheckoutSqlFailed(f"{what}: ids must be contiguous and not empty "
-                                f"(min {row['first']}, max {row['last']}, {row['count']} rows)")
-    return IdRange(int(row["first"]), int(row["last"]))
+                                f"(min {first}, max {last}, {count} rows)")
+    return IdRange(first, last)
 
 
 # -- the pgbench script ------------------------------------------------------------------------
@@ -327,7 +289,7 @@ def _header(ids: ShopIds, lines: int) -> list[str]:
                for i in range(lines)]
     return [
         "-- One ecomctl checkout (CheckoutService.checkout), generated from the SQL it sent:",
-        "-- ecomctl/bench/checkout_sql.py. sN_pM is statement N's parameter $M.",
+        "-- ecomctl/bench/checkout_floor.py. sN_pM is statement N's parameter $M.",
         f"\\set user_id random({ids.users.first}, {ids.users.last})",
         # One product per stripe of the listed slots: sorted and distinct, as the code's.
         *(f"\\set slot_{i} random({lo}, {hi})" for i, (lo, hi) in enumerate(stripes, 1)),
@@ -375,7 +337,7 @@ def _value(
     return _Value(name, _literal(text))  # prices, totals: as captured
 
 
-def _statement(statement: CapturedStatement, values: Sequence[_Value]) -> str:
+def _statement(statement: LoggedStatement, values: Sequence[_Value]) -> str:
     sql = normalize_sql(statement.query).rstrip(";")
     # One statement per line: safe only if that changes no literal and hides nothing.
     if "--" in sql or _QUOTED.findall(sql) != _QUOTED.findall(statement.query):
@@ -438,19 +400,6 @@ async def pgbench_checkout_script(database_url: str) -> str:
     capture places three orders there) and return the pgbench script."""
     first, second = await capture_checkouts(database_url)
     return checkout_script(first, second, await shop_ids(database_url))
-
-
-async def top_up_stock(database_url: str, available: int) -> None:
-    """Give every product at least ``available`` free units, so a bench never runs out
-    (a reservation short of stock would make the script's settlement fail)."""
-    conn = await connect_single(database_url)
-    try:
-        await conn.execute(
-            "UPDATE inventory SET on_hand = reserved + $1 WHERE on_hand - reserved < $1",
-            available,
-        )
-    finally:
-        await conn.close()
 
 
 # -- running pgbench ---------------------------------------------------------------------------
