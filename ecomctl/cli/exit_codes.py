@@ -18,7 +18,6 @@ import click
 from ecomctl.cli.termination import interrupted_exit_code
 from ecomctl.errors import ConfigError, EcomctlError
 
-OK = 0
 FAILED = 1
 USAGE = 2
 GATE_BROKEN = 3

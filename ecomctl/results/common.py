@@ -310,8 +310,8 @@ class FaultWindow(Record):
         return figures
 
     def to_dict(self) -> dict[str, Any]:
-        phases = {name: None if figures is None else figures.to_dict()
-                  for name in PHASES for figures in (self.phase(name),)}
+        phases = {name: None if (figures := self.phase(name)) is None else figures.to_dict()
+                  for name in PHASES}
         return self._emit({
             "fault": self.fault, "scheduled_start_s": self.scheduled_start_s,
             "scheduled_length_s": self.scheduled_length_s, "start_s": self.start_s,

@@ -13,7 +13,14 @@ from decimal import Decimal
 from uuid import UUID
 
 from ecomctl.adapters.payment_ledger import GatewayLedger
-from ecomctl.adapters.postgres.books import PAID_STATUSES, OrderBooks, read_books
+from ecomctl.adapters.postgres.books import (
+    MONEY_CONSERVED,
+    NO_OVERSOLD_STOCK,
+    ONE_SHIPMENT_PER_PAID_ORDER,
+    PAID_STATUSES,
+    OrderBooks,
+    read_books,
+)
 from ecomctl.adapters.postgres.database import Database
 
 __all__ = ["PAID_STATUSES", "InvariantResult", "OrderBooks", "check_invariants",
@@ -32,13 +39,13 @@ class InvariantResult:
 
 # name -> what a non-zero count of the books' check (adapters/postgres/books) means
 _MEANINGS = {
-    "no oversold stock": "products with negative stock, more reserved than on hand, or "
-                         "reserved units not matching open reservations",
-    "money conserved": "orders whose payments differ from their total (a paid order needs "
-                       "exactly one capture of the exact total and no refund, any other order "
-                       "none or one refunded)",
-    "one shipment per paid order": "paid orders without exactly one shipment, or unpaid "
-                                   "orders with one",
+    NO_OVERSOLD_STOCK: "products with negative stock, more reserved than on hand, or "
+                       "reserved units not matching open reservations",
+    MONEY_CONSERVED: "orders whose payments differ from their total (a paid order needs "
+                     "exactly one capture of the exact total and no refund, any other order "
+                     "none or one refunded)",
+    ONE_SHIPMENT_PER_PAID_ORDER: "paid orders without exactly one shipment, or unpaid "
+                                 "orders with one",
 }
 
 

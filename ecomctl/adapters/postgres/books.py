@@ -27,14 +27,19 @@ class OrderBooks:
 PAID_STATUSES = ("paid", "shipped", "delivered")
 _PAID = "('paid', 'shipped', 'delivered')"
 
+# The invariants these count the violations of (``ecomctl.sim.invariants`` words them).
+NO_OVERSOLD_STOCK = "no oversold stock"
+MONEY_CONSERVED = "money conserved"
+ONE_SHIPMENT_PER_PAID_ORDER = "one shipment per paid order"
+
 _VIOLATION_COUNTS = {
-    "no oversold stock":
+    NO_OVERSOLD_STOCK:
         """SELECT count(*) FROM inventory i
            LEFT JOIN (SELECT product_id, sum(quantity) AS held FROM inventory_reservations
                       WHERE status = 'reserved' GROUP BY product_id) r USING (product_id)
            WHERE i.on_hand < 0 OR i.reserved < 0 OR i.reserved > i.on_hand
               OR i.reserved <> coalesce(r.held, 0)""",
-    "money conserved":
+    MONEY_CONSERVED:
         f"""SELECT count(*) FROM orders o
             LEFT JOIN (SELECT order_id,
                               sum(amount) FILTER (WHERE status = 'captured') AS captured,
@@ -48,7 +53,7 @@ _VIOLATION_COUNTS = {
                                             OR p.captured <> o.total OR p.refunded <> 0))
                OR (o.status NOT IN {_PAID} AND p.order_id IS NOT NULL
                    AND p.captured IS DISTINCT FROM p.refunded)""",
-    "one shipment per paid order":
+    ONE_SHIPMENT_PER_PAID_ORDER:
         f"""SELECT count(*) FROM orders o
             LEFT JOIN (SELECT order_id, count(*) AS n FROM shipments GROUP BY order_id) s
               ON s.order_id = o.id
