@@ -27,6 +27,7 @@ from ecomctl.domain.events import (
 )
 from ecomctl.domain.flags import FaultFlags
 from ecomctl.domain.models import ShipmentStatus
+from ecomctl.heap import frozen_heap
 from ecomctl.services.shop import ShopServices
 from ecomctl.telemetry.setup import Telemetry
 
@@ -164,6 +165,7 @@ async def running_stack(
             stack.callback(telemetry.shutdown)
         telemetry.activate()
         shop = await stack.enter_async_context(_build(settings, options, telemetry))
+        stack.enter_context(frozen_heap())
         yield shop
 
 

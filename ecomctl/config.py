@@ -293,6 +293,10 @@ class Settings:
     metrics_exporter: str = "otlp"
     """``OTEL_METRICS_EXPORTER``: ``otlp`` (to the collector, and on to the metrics backend;
     the default) or ``none`` (metrics stay in-process, for the run's own report)."""
+    exemplar_filter: str = "always_off"
+    """``OTEL_METRICS_EXEMPLAR_FILTER``: ``always_off`` (ecomctl's default: sampling
+    exemplars costs every measurement, and the collector's span metrics carry trace ids
+    already), ``trace_based`` (the specification's default) or ``always_on``."""
     metric_export_interval_ms: int = 5_000
     """``OTEL_METRIC_EXPORT_INTERVAL``: how often metrics are exported (the specification's
     default is 60 s; a local dashboard wants 5)."""
@@ -302,6 +306,11 @@ class Settings:
     traces_otlp: OtlpExporterSettings = field(
         default_factory=lambda: OtlpExporterSettings.local("traces"))
     """``OTEL_EXPORTER_OTLP_[TRACES_]*``: where and how spans are exported."""
+    span_export: str = "process"
+    """``ECOMCTL_SPAN_EXPORT``: where spans are encoded and sent over OTLP: ``process`` (an
+    export process beside each serving process, which then only queues spans; the default)
+    or ``thread`` (the SDK's batch processor in the serving process, as OpenTelemetry
+    does out of the box)."""
     metrics_otlp: OtlpExporterSettings = field(
         default_factory=lambda: OtlpExporterSettings.local("metrics"))
     """``OTEL_EXPORTER_OTLP_[METRICS_]*``: where and how metrics are exported."""
@@ -384,11 +393,20 @@ class Settings:
                 "OTEL_METRICS_EXPORTER", source.get("OTEL_METRICS_EXPORTER", "").strip() or "otlp",
                 ("none", "otlp"),
             ),
+            exemplar_filter=_choice(
+                "OTEL_METRICS_EXEMPLAR_FILTER",
+                source.get("OTEL_METRICS_EXEMPLAR_FILTER", "").strip().lower() or "always_off",
+                ("always_off", "trace_based", "always_on"),
+            ),
             metric_export_interval_ms=number("OTEL_METRIC_EXPORT_INTERVAL", int,
                                              cls.metric_export_interval_ms, low=1),
             resource_attributes=resource_attributes,
             traces_exporters=_traces_exporters(source.get("OTEL_TRACES_EXPORTER", "").strip()),
             traces_otlp=OtlpExporterSettings.from_env(source, "traces"),
+            span_export=_choice("ECOMCTL_SPAN_EXPORT",
+                                source.get("ECOMCTL_SPAN_EXPORT", "").strip().lower()
+                                or "process",
+                                ("process", "thread")),
             metrics_otlp=OtlpExporterSettings.from_env(source, "metrics"),
             sdk_disabled=_otel_bool("OTEL_SDK_DISABLED", source.get("OTEL_SDK_DISABLED", "")),
             push_back=PushBack.from_env(source),

@@ -275,15 +275,10 @@ class TieredCache(Generic[T]):
         self._counts[f"{level.value}_hits"] += hits
         self._counts[f"{level.value}_misses"] += misses
         if self._metrics is not None:
-            counter = self._metrics.cache_lookups
             for hit, count in ((True, hits), (False, misses)):
                 if count:
-                    # Same attributes as ShopMetrics.cache_lookup, added once per batch.
-                    counter.add(
-                        int(count),  # a bool from a single lookup would export as bool
-                        {"ecom.service": self._service, "ecom.cache.level": level.value,
-                         "ecom.cache.hit": hit},
-                    )
+                    # int(): a bool from a single lookup would export as a bool
+                    self._metrics.cache_lookup(self._service, level.value, hit, int(count))
 
     def _decode_raw(self, raw: bytes | str | None) -> T | None:
         if raw is None:

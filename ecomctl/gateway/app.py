@@ -16,6 +16,7 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.telemetry import TelemetryConfig
 
 from ecomctl import __version__
 from ecomctl.domain.models import CheckoutOutcome, User
@@ -100,11 +101,21 @@ def _price(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False,
+                                 "auto_configure": False}
+
+
 def create_app(
-    shop: ShopServices, readiness: ReadinessCheck, limits: RequestLimits | None = None
+    shop: ShopServices,
+    readiness: ReadinessCheck,
+    limits: RequestLimits | None = None,
+    telemetry: TelemetryConfig = NO_TELEMETRY,
 ) -> FastAPI:
+    """The gateway; ``telemetry`` is FastAPI's own request telemetry (its one tracing
+    middleware: ``Telemetry.gateway_telemetry``), off unless given."""
     limits = limits or RequestLimits(None)
     app = FastAPI(
+        telemetry=telemetry,
         title="ecomctl shop gateway",
         version=__version__,
         description="The HTTP API of ecomctl's traced e-commerce stack.",

@@ -22,9 +22,8 @@ from ecomctl.gateway.push_back import RequestLimits
 
 def gateway_app(shop: ShopStack) -> FastAPI:
     limits = RequestLimits(shop.rate_limiter)
-    app = create_app(shop.services, shop.readiness, limits)
-    shop.telemetry.instrument_app(app)
-    return app
+    return create_app(shop.services, shop.readiness, limits,
+                      shop.telemetry.gateway_telemetry())
 
 
 @asynccontextmanager

@@ -15,13 +15,20 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    AlwaysOnExemplarFilter,
+    ExemplarFilter,
+    MeterProvider,
+    TraceBasedExemplarFilter,
+)
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -53,6 +60,10 @@ _installed = False
 
 
 DEFAULT_NAMESPACE = "ecomctl"
+_EXEMPLAR_FILTERS: dict[str, type[ExemplarFilter]] = {
+    "always_off": AlwaysOffExemplarFilter, "always_on": AlwaysOnExemplarFilter,
+    "trace_based": TraceBasedExemplarFilter,
+}
 
 
 def base_resource(settings: Settings) -> Resource:
@@ -147,10 +158,30 @@ def otlp_metric_exporter(otlp: OtlpExporterSettings) -> MetricExporter:
     return HttpMetricExporter(**_http_options(otlp))
 
 
-def span_exporters(settings: Settings) -> list[SpanExporter]:
-    """One exporter per name in ``OTEL_TRACES_EXPORTER`` (none for ``none``)."""
+def _batch_processor(exporter: SpanExporter) -> SpanProcessor:
+    return BatchSpanProcessor(exporter, max_queue_size=65_536, max_export_batch_size=1_024,
+                              schedule_delay_millis=500)
+
+
+def _export_processors(settings: Settings) -> list[SpanProcessor]:
+    """The processors ``OTEL_TRACES_EXPORTER`` asks for: OTLP in the export process unless
+    ``ECOMCTL_SPAN_EXPORT=thread``; the console in this process (its standard output)."""
+    if settings.span_export == "process" and "otlp" in settings.traces_exporters:
+        from ecomctl.telemetry.export_process import ExportProcessSpanProcessor
+
+        here = [name for name in settings.traces_exporters if name != "otlp"]
+        return [ExportProcessSpanProcessor([settings.traces_otlp]),
+                *map(_batch_processor, span_exporters(settings, here))]
+    return [_batch_processor(e) for e in span_exporters(settings)]
+
+
+def span_exporters(
+    settings: Settings, names: Sequence[str] | None = None
+) -> list[SpanExporter]:
+    """One exporter per name in ``OTEL_TRACES_EXPORTER`` (none for ``none``), or in
+    ``names``."""
     exporters: list[SpanExporter] = []
-    for name in settings.traces_exporters:
+    for name in settings.traces_exporters if names is None else names:
         if name == "otlp":
             exporters.append(otlp_span_exporter(settings.traces_otlp))
         elif name == "console":
@@ -179,16 +210,9 @@ class Telemetry:
         self._disabled = settings.sdk_disabled
         self._processors: list[SpanProcessor] = []
         if not self._disabled:
-            exporters = ([exporter] if exporter is not None
-                         else span_exporters(settings) if export else [])
             self._processors.extend(
-                BatchSpanProcessor(
-                    span_exporter,
-                    max_queue_size=65_536,
-                    max_export_batch_size=1_024,
-                    schedule_delay_millis=500,
-                )
-                for span_exporter in exporters
+                _export_processors(settings) if exporter is None and export
+                else [_batch_processor(exporter)] if exporter is not None else []
             )
             self._processors.extend(span_processors)
         self._providers: dict[str, trace.TracerProvider] = {}
@@ -201,10 +225,9 @@ class Telemetry:
         if settings.metrics_exporter == "otlp" and not self._disabled:
             self.export_reader = _otlp_metric_reader(settings)
             readers.append(self.export_reader)
-        # No exemplars: the collector's RED metrics carry trace ids already, and sampling
-        # them here costs every measurement.
         self.meter_provider = MeterProvider(resource=self._resource, metric_readers=readers,
-                                            exemplar_filter=AlwaysOffExemplarFilter())
+                                            exemplar_filter=_EXEMPLAR_FILTERS[
+                                                settings.exemplar_filter]())
         self._meters: metrics.MeterProvider = (
             metrics.NoOpMeterProvider() if self._disabled else self.meter_provider
         )
@@ -244,19 +267,18 @@ class Telemetry:
         install_instrumentations()
         ROUTER.attach(self.provider)
 
-    def instrument_app(self, app: Any) -> None:
-        """Server spans (W3C context in, ``service.name=gateway``) for a FastAPI app; ASGI
-        send/receive sub-spans are left out (two spans per request for no insight), health
-        probes too. No request metrics: the collector derives them from these spans."""
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-        FastAPIInstrumentor.instrument_app(
-            app,
-            tracer_provider=self.provider("gateway"),
-            meter_provider=metrics.NoOpMeterProvider(),
-            excluded_urls="healthz,readyz",
-            exclude_spans=["receive", "send"],
-        )
+    def gateway_telemetry(self) -> TelemetryConfig:
+        """FastAPI's own request telemetry, as the gateway's one tracing middleware: a server
+        span per request (W3C context in, ``service.name=gateway``, current HTTP semantic
+        conventions, named and given ``http.route`` when the route is chosen, so no route
+        scan). Health probes are left out; no operation sub-spans, logs or request metrics
+        (the collector derives RED metrics from these spans)."""
+        return {
+            "tracer_provider": self.provider("gateway"),
+            "meter_provider": metrics.NoOpMeterProvider(),
+            "metrics": False, "logs": False, "operation_spans": False,
+            "auto_configure": False, "exclude": _is_health_probe,
+        }
 
     def force_flush(self, timeout_ms: int = 10_000) -> bool:
         return all(p.force_flush(timeout_ms) for p in self._processors)
@@ -267,6 +289,13 @@ class Telemetry:
         for processor in self._processors:
             processor.shutdown()
         self.meter_provider.shutdown()
+
+
+_HEALTH_PROBES = frozenset({"/healthz", "/readyz"})
+
+
+def _is_health_probe(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in _HEALTH_PROBES
 
 
 def _otlp_metric_reader(settings: Settings) -> MetricReader:

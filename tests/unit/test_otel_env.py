@@ -97,6 +97,9 @@ def _telemetry(env: dict[str, str], *, capture: InMemorySpanExporter | None = No
                metrics: bool = False) -> Telemetry:
     if metrics:
         env = {"OTEL_METRICS_EXPORTER": "otlp", **env}
+    # The OTLP span exporter in this process, where the recorders can see it (the export
+    # process builds the same exporter from the same settings: test_span_export_*).
+    env = {"ECOMCTL_SPAN_EXPORT": "thread", **env}
     processors = [SimpleSpanProcessor(capture)] if capture is not None else []
     return Telemetry(Settings.from_env(env), span_processors=processors)
 
@@ -215,6 +218,41 @@ def test_otel_traces_exporter(
 
     with pytest.raises(ConfigError, match="OTEL_TRACES_EXPORTER"):
         Settings.from_env({"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+def test_span_export_runs_in_its_own_process_unless_told_otherwise(built: list[Built]) -> None:
+    from ecomctl.telemetry.export_process import ExportProcessSpanProcessor
+
+    settings = Settings.from_env({"OTEL_TRACES_EXPORTER": "otlp,console",
+                                  "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318",
+                                  "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"})
+    telemetry = Telemetry(settings)
+    try:
+        shipped = [p for p in telemetry._processors
+                   if isinstance(p, ExportProcessSpanProcessor)]
+        assert len(shipped) == 1 and len(telemetry._processors) == 2  # + the console's
+        assert shipped[0]._exporters == [settings.traces_otlp]
+        assert shipped[0]._process is None  # started by the first batch, not before
+        assert [b.signal for b in built] == ["metrics"]  # no OTLP span exporter here
+    finally:
+        telemetry.shutdown()
+    thread = Telemetry(Settings.from_env({"ECOMCTL_SPAN_EXPORT": "thread"}))
+    thread.shutdown()
+    assert [b.signal for b in built] == ["metrics", "traces", "metrics"]
+    with pytest.raises(ConfigError, match="ECOMCTL_SPAN_EXPORT"):
+        Settings.from_env({"ECOMCTL_SPAN_EXPORT": "fork"})
+
+
+def test_exemplars_are_off_unless_asked(telemetry_of: Any) -> None:
+    from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, TraceBasedExemplarFilter
+
+    assert isinstance(telemetry_of({}).meter_provider._sdk_config.exemplar_filter,
+                      AlwaysOffExemplarFilter)
+    asked = telemetry_of({"OTEL_METRICS_EXEMPLAR_FILTER": "trace_based"})
+    assert isinstance(asked.meter_provider._sdk_config.exemplar_filter,
+                      TraceBasedExemplarFilter)
+    with pytest.raises(ConfigError, match="OTEL_METRICS_EXEMPLAR_FILTER"):
+        Settings.from_env({"OTEL_METRICS_EXEMPLAR_FILTER": "sometimes"})
 
 
 def test_metrics_go_to_the_collector_every_5s_unless_told_otherwise(
