@@ -5,9 +5,14 @@ Rows (ratio = ecomctl / floor, higher is better):
 - ``seed``: ``ecomctl seed`` rows/s against ``pgbench -i`` (client-side COPY, no indexes);
 - ``gateway``: cached ``GET /api/products/{id}`` through ``ecomctl serve --role api
   --workers 1`` against a bare Starlette app returning the same JSON on the same uvicorn,
-  both driven by the same Locust ``FastHttpUser`` (32 users, no wait);
-- ``tracing``: that gateway at 100% sampling against the same with ``always_off``;
-- ``workers``: ``serve --role api --workers <cores>`` against ``--workers 1``;
+  both driven by ``wrk`` (one thread, 32 connections); ``gateway-locust`` the same driven by
+  Locust's ``FastHttpUser`` (32 users, no wait), whose own CPU caps the floor
+  (``ecomctl.bench.http_load``);
+- ``tracing`` / ``tracing-locust``: that gateway at 100% sampling against the same with
+  ``always_off``, by each generator;
+- ``workers``: ``serve --role api --workers <cores>`` against ``--workers 1``, by ``wrk``
+  (the traced gateways export their spans over OTLP to ``ecomctl.bench.otlp_sink``, which
+  discards them: the rows measure ecomctl, not the trace backend's ingestion);
 - ``checkout``: paid checkouts/s of ``checkout simulate --processes <cores>`` (checkout
   journeys only, no think time, instant payments) against pgbench running the SQL that one
   checkout sends (``ecomctl.bench.checkout_floor``: captured from the code, not retyped);
@@ -23,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import datetime as dt
 import json
 import os
@@ -39,6 +43,8 @@ from pathlib import Path
 
 from ecomctl.adapters.postgres.bench_shop import listed_product_ids
 from ecomctl.bench.commands import BenchFailed, run_command
+from ecomctl.bench.http_load import CONNECTIONS, ensure_wrk, locust_rps, wrk_rps
+from ecomctl.bench.otlp_sink import otlp_sink, sink_env
 from ecomctl.bench.scratch import (
     PGBENCH_DB,
     SCRATCH_DB,
@@ -49,14 +55,12 @@ from ecomctl.bench.scratch import (
 )
 from ecomctl.config import Settings
 from ecomctl.event_loop import chosen_loop, http_parser
-from ecomctl.load.profiles import scenarios_dir
 from ecomctl.load.runner import free_port
 from ecomctl.results import SimulationResult, read_result
 from ecomctl.results.bench import BenchFigure, BenchMachine, BenchResult, BenchRowResult
 from ecomctl.results.envelope import SIMULATION
 
 Progress = Callable[[str], None]
-LOCUST_USERS = 32
 _row, _figure = BenchRowResult.measured, BenchFigure.measured
 PRODUCTS_SAMPLED = 50
 READY_TIMEOUT_S = 120.0
@@ -73,33 +77,45 @@ def run_bench(
     ids = asyncio.run(_product_ids(env["DATABASE_URL"]))
     cores = os.cpu_count() or 1
 
-    progress("gateway, one API process")
-    with _server(_serve_argv("1"), env, work_dir, "serve-1") as url:
-        body = _get(f"{url}/api/products/{ids[0]}")
-        one = _locust_rps(url, ids, seconds, env, work_dir, "serve-1")
-    (work_dir / "product.json").write_bytes(body)
-    progress("bare ASGI app (the floor)")
-    bare_argv = [sys.executable, "-m", "ecomctl.bench.bare_app", "--body-file",
-                 str(work_dir / "product.json"), "--port"]
-    with _server(bare_argv, env, work_dir, "bare") as url:
-        bare = _locust_rps(url, ids, seconds, env, work_dir, "bare")
-    progress("gateway with the sampler off")
-    off_env = {**env, "OTEL_TRACES_SAMPLER": "always_off"}
-    with _server(_serve_argv("1"), off_env, work_dir, "serve-off") as url:
-        off = _locust_rps(url, ids, seconds, env, work_dir, "serve-off")
-    progress(f"gateway, {cores} API processes")
-    with _server(_serve_argv(str(cores)), env, work_dir, "serve-n") as url:
-        many = _locust_rps(url, ids, seconds, env, work_dir, "serve-n")
+    ensure_wrk(work_dir / "install-wrk.log")
+    with otlp_sink() as (sink, received):
+        traced = {**env, **sink_env(sink)}
+        progress("gateway, one API process (wrk, then Locust)")
+        with _server(_serve_argv("1"), traced, work_dir, "serve-1") as url:
+            body = _get(f"{url}/api/products/{ids[0]}")
+            one = _both(url, ids, seconds, env, work_dir, "serve-1")
+        (work_dir / "product.json").write_bytes(body)
+        progress("bare ASGI app, the floor (wrk, then Locust)")
+        bare_argv = [sys.executable, "-m", "ecomctl.bench.bare_app", "--body-file",
+                     str(work_dir / "product.json"), "--port"]
+        with _server(bare_argv, env, work_dir, "bare") as url:
+            bare = _both(url, ids, seconds, env, work_dir, "bare")
+        progress("gateway with the sampler off (wrk, then Locust)")
+        off_env = {**traced, "OTEL_TRACES_SAMPLER": "always_off"}
+        with _server(_serve_argv("1"), off_env, work_dir, "serve-off") as url:
+            off = _both(url, ids, seconds, env, work_dir, "serve-off")
+        progress(f"gateway, {cores} API processes (wrk)")
+        with _server(_serve_argv(str(cores)), traced, work_dir, "serve-n") as url:
+            many = wrk_rps(url, ids, seconds, work_dir, "serve-n")
+    if not received.exports:
+        raise BenchFailed("the traced gateways exported no spans (logs: "
+                          f"{work_dir / 'serve-1.log'})")
 
-    rps = "requests/s"
-    served = _figure("ecomctl serve --role api --workers 1", one, rps)
+    rps, get = "requests/s", "cached GET /api/products/{id}"
+    wrk, locust = f"wrk -t1 -c{CONNECTIONS}", f"Locust FastHttpUser x{CONNECTIONS}"
+    served = [_figure("ecomctl serve --role api --workers 1", rate, rps) for rate in one]
     rows += [
-        _row("gateway", "cached GET /api/products/{id}, Locust FastHttpUser x32",
-             _figure("bare Starlette app, same uvicorn", bare, rps), served, 0.5),
-        _row("tracing", "the same at 100% sampling vs sampler off",
-             _figure("OTEL_TRACES_SAMPLER=always_off", off, rps), served, 0.9),
-        _row("workers", f"{cores} API processes vs one",
-             served, _figure(f"ecomctl serve --role api --workers {cores}", many, rps), 1.0),
+        _row("gateway", f"{get}, {wrk}",
+             _figure("bare Starlette app, same uvicorn", bare[0], rps), served[0], 0.3),
+        _row("gateway-locust", f"{get}, {locust} (the generator caps the floor)",
+             _figure("bare Starlette app, same uvicorn", bare[1], rps), served[1], 0.5),
+        _row("tracing", f"the same at 100% sampling vs sampler off, {wrk}",
+             _figure("OTEL_TRACES_SAMPLER=always_off", off[0], rps), served[0], 0.8),
+        _row("tracing-locust", f"the same at 100% sampling vs sampler off, {locust}",
+             _figure("OTEL_TRACES_SAMPLER=always_off", off[1], rps), served[1], 0.9),
+        _row("workers", f"{cores} API processes vs one, {wrk}",
+             served[0], _figure(f"ecomctl serve --role api --workers {cores}", many, rps),
+             1.0),
     ]
     rows += _checkout_rows(env, seconds, cores, work_dir, progress)
     rows.append(_consumers_row(env, quick, progress))
@@ -271,21 +287,9 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], name: str, work_dir:
     raise BenchFailed(f"{name} was not ready after {READY_TIMEOUT_S:.0f}s")
 
 
-def _locust_rps(
+def _both(
     url: str, ids: list[int], seconds: int, env: Mapping[str, str], work_dir: Path, name: str
-) -> float:
-    prefix = work_dir / f"locust-{name}"
-    _run(
-        [sys.executable, "-m", "locust", "-f", str(scenarios_dir() / "bench_product.py"),
-         "--headless", "-u", str(LOCUST_USERS), "-r", str(LOCUST_USERS), "-t", f"{seconds}s",
-         "--host", url, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
-         "--stop-timeout", "2"],
-        {**env, "ECOMCTL_BENCH_PRODUCT_IDS": ",".join(map(str, ids))}, work_dir,
-        f"locust-{name}",
-    )
-    with open(f"{prefix}_stats.csv", newline="") as stats:
-        total = next(r for r in csv.DictReader(stats) if r["Name"] == "Aggregated")
-    if int(total["Failure Count"]) or not int(total["Request Count"]):
-        raise BenchFailed(f"Locust against {name}: {total['Failure Count']} failures of "
-                          f"{total['Request Count']} requests (log: {prefix}.log)")
-    return float(total["Requests/s"])
+) -> tuple[float, float]:
+    """(wrk, Locust) requests/s against one running server."""
+    return (wrk_rps(url, ids, seconds, work_dir, name),
+            locust_rps(url, ids, seconds, env, work_dir, name))

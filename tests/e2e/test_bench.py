@@ -36,8 +36,8 @@ async def test_quick_bench_measures_each_ratio_against_its_floor(
     doc = json.loads(out.read_text())
     assert doc["schema"] == "ecomctl.bench/v1" and doc["quick"] is True
     rows = {row["name"]: row for row in doc["rows"]}
-    assert list(rows) == ["seed", "gateway", "tracing", "workers", "checkout", "consumer-lag",
-                          "drain", "consumers"]
+    assert list(rows) == ["seed", "gateway", "gateway-locust", "tracing", "tracing-locust",
+                          "workers", "checkout", "consumer-lag", "drain", "consumers"]
     for row in rows.values():
         floor, own = row["floor"]["value"], row["ecomctl"]["value"]
         assert floor > 0 and own > 0, row
@@ -47,10 +47,13 @@ async def test_quick_bench_measures_each_ratio_against_its_floor(
     assert [r["name"] for r in doc["rows"] if r["better"] == "lower"] == ["consumer-lag",
                                                                            "drain"]
     assert doc["ok"] == all(row["passed"] for row in rows.values())
-    # Both sides of the gateway row ran under the same Locust user class.
+    # Both sides of each gateway row ran under the same generator: wrk, then Locust.
     work = tmp_path / "work"
-    assert (work / "locust-bare_stats.csv").exists()
-    assert (work / "locust-serve-1_stats.csv").exists()
+    for name in ("bare", "serve-1", "serve-off"):
+        assert "Requests/sec:" in (work / f"wrk-{name}.log").read_text()
+        assert (work / f"locust-{name}_stats.csv").exists()
+    assert "wrk -t1 -c32" in rows["gateway"]["what"]
+    assert "Locust" in rows["gateway-locust"]["what"]
     for name in rows:
         assert name in result.stdout
     # The checkout floor is pgbench running the SQL captured from a real checkout, and the
