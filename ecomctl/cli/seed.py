@@ -45,6 +45,11 @@ def seed(
         None, "--credentials", help="Where to write the shoppers' credentials "
         "(default: shoppers.json in the ecomctl state directory).",
     ),
+    workers: int = typer.Option(
+        None, "--workers", min=1, help="Processes that build rows beside the COPY (default: "
+        "one per core; plans under ~10,000 rows per worker build in one). The data is the "
+        "same whatever the number.",
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Seed users, categories, products, stock and past orders, fast (PostgreSQL COPY).
@@ -68,7 +73,7 @@ def seed(
         report = asyncio.run(seed_shop(
             settings, plan, reset=reset, credentials_path=path, search_alias=settings.search_alias,
             warm_cache=min(DEFAULT_WARM_PRODUCTS, plan.products) if warm_cache else 0,
-            progress=bars.update,
+            progress=bars.update, workers=workers,
         ))
     if json_output:
         print_json(report.to_json())
@@ -130,6 +135,10 @@ def _print_summary(report: SeedReport) -> None:
     console.print(table)
     console.print(
         "A table's seconds are its generation plus its COPY; generation runs beside the "
-        "COPY, so the total is wall-clock time.", style="dim",
+        f"COPY ({_builders(report.workers)}), so the total is wall-clock time.", style="dim",
     )
     console.print(f"shoppers' credentials: [bold]{report.credentials_path}[/bold]")
+
+
+def _builders(workers: int) -> str:
+    return f"in {workers} worker processes" if workers else "in one thread"

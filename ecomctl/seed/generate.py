@@ -1,15 +1,26 @@
 """Deterministic shop data: the same plan (counts, seed, locale) gives the same rows, byte for
-byte, on every run and machine with the same Faker version.
+byte, on every run and machine with the same Faker version, whatever the number of worker
+processes that build them.
 
 Nothing here reads the clock or does I/O. Faker (``Faker(locale).seed_instance(seed)``) only
-builds small word lists once; every row is then drawn from per-table ``random.Random``
-streams, so the rows of one table do not change when another table's count does, and
-generation costs microseconds per row. Timestamps count back from ``BASE_TIME``.
+builds small word lists once; every row is then drawn from ``random.Random`` streams seeded
+by (seed, table, block), so generation costs microseconds per row.
 
-``generate()`` streams ``Batch``es in an order that satisfies the foreign keys (users,
-categories, products, then each chunk of orders with its items, reservations, payments and
-shipments, and inventory last, once the orders have said how much of each product was sold),
-so a loader can COPY each batch as it comes with bounded memory.
+The work is cut into **blocks** of a fixed number of rows (``*_PER_BLOCK``: part of what the
+data is, like the seed). ``ShopGenerator.blocks()`` plans them in order, in one process: the
+few decisions that depend on everything before them (each product's category, price and
+initial stock; each past order's customer and lines, which spend the stock) are made there,
+sequentially. ``build_block`` then turns one block into rows using only the block and the
+shared ``GenerationContext``: blocks can be built in any process, in any order, and the rows
+do not change. Rows are *raw* (money in integer cents, timestamps in Unix seconds, UUIDs as
+128-bit ints: see ``adapters/seeding/tables.TABLE_KINDS``), which the bulk load encodes
+straight into binary COPY; ``generate()`` gives them as Python values (``Decimal``,
+``datetime``, ``UUID``) instead.
+
+Blocks come in an order that satisfies the foreign keys (users, categories, products, then
+each block of orders with its items, reservations, payments and shipments, and inventory last,
+once the orders have said how much of each product was sold), so a loader can COPY each block
+as it comes with bounded memory.
 
 The past orders have structure, so that recommendations and best sellers have signal:
 product popularity is Zipf-like, a customer's second and later lines favour the first line's
@@ -17,7 +28,9 @@ category and each product's two "companions" (bought together often), and a few 
 order much more than others. Every past order is paid, shipped or delivered (by its age),
 with one captured payment of exactly its total, its committed stock reservations and one
 shipment; ``sold`` counts exactly the units of those orders and no product sells more than
-its initial stock (``on_hand = initial - sold >= 0``, ``reserved = 0``).
+its initial stock (``on_hand = initial - sold >= 0``, ``reserved = 0``). Order ids are
+time-ordered UUIDs (version 7, from the order's creation time), as many shops use: they also
+keep the orders' B-tree indexes appending at their right edge during the load.
 """
 
 from __future__ import annotations
@@ -30,32 +43,34 @@ import re
 import unicodedata
 from array import array
 from bisect import bisect
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import partial
 from itertools import accumulate
 from random import Random
 from uuid import UUID
 
 from argon2.low_level import Type, hash_secret
 
-from ecomctl.adapters.seeding.tables import Batch, Row
+from ecomctl.adapters.seeding.tables import TABLE_KINDS, Batch, Row
 from ecomctl.seed.plan import SeedPlan, validate
 from ecomctl.seed.vocabulary import ADJECTIVES, DEPARTMENTS, EMAIL_DOMAINS, Department
 from ecomctl.services.payment import idempotency_key
 from ecomctl.services.shipment import CARRIER
-
-HashMap = Callable[[Callable[[int], str], Iterable[int]], Iterable[str]]
-"""``map``-shaped: how to run the password hashes (builtin ``map``, or an executor's)."""
 
 BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC)
 """Every seeded timestamp is before this instant."""
 ORDER_HISTORY = timedelta(days=365)
 USER_SIGNUP_SPAN = timedelta(days=365)  # accounts open in the year before the order history
 CURRENCY = "USD"
-DEFAULT_CHUNK_ROWS = 10_000
+
+# Rows per block, per table. Each block draws from its own random stream, so these are part
+# of the data's definition: changing one changes the rows (not their number or shape).
+USERS_PER_BLOCK = 1_000  # smaller: a user's password hash is the costliest cell
+PRODUCTS_PER_BLOCK = 2_500
+ORDERS_PER_BLOCK = 2_500
+INVENTORY_PER_BLOCK = 10_000
 
 # argon2id for seeded shoppers: 1 pass over 64 KiB, 1 lane: about 40 us a hash here (10,000
 # users in ~0.2 s on two threads), versus 50-100 ms for UserService's default (3 passes over
@@ -85,15 +100,16 @@ _DRAW_ATTEMPTS = 4
 MODEL_SPACE = 26**3 * 1000
 _MODEL_MULTIPLIER = 7_368_787  # coprime with MODEL_SPACE (= 2^6 * 5^3 * 13^3)
 _BASE_S = int(BASE_TIME.timestamp())
+_HISTORY_S = int(ORDER_HISTORY.total_seconds())
+_SIGNUP_START_S = _BASE_S - int((ORDER_HISTORY + USER_SIGNUP_SPAN).total_seconds())
+_SIGNUP_SPAN_S = int(USER_SIGNUP_SPAN.total_seconds())
+_UUID7_VERSION_VARIANT = (7 << 76) | (0b10 << 62)
 
 
-def generate(
-    plan: SeedPlan, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, hash_map: HashMap = map
-) -> Iterator[Batch]:
-    """The shop's rows as batches of at most ``chunk_rows`` (an order chunk also yields its
-    items, reservations, payments and shipments). ``hash_map`` may run the argon2 hashes in
-    an executor; the rows do not depend on it, nor on ``chunk_rows``."""
-    return ShopGenerator(plan, hash_map).batches(chunk_rows)
+def generate(plan: SeedPlan) -> Iterator[Batch]:
+    """The shop's rows as Python values (``Decimal`` money, aware ``datetime``s, ``UUID``s),
+    one batch per table per block, built in this process."""
+    return ShopGenerator(plan).batches()
 
 
 def shopper_password(seed: int, user_id: int) -> str:
@@ -124,6 +140,24 @@ def money_from_cents(cents: int) -> Decimal:
 
 def timestamp(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+_PYTHON_VALUE: dict[str, Callable[[int], object]] = {
+    "uuid": lambda value: UUID(int=value),
+    "ts": timestamp,
+    "money": money_from_cents,
+}
+
+
+def python_rows(table: str, rows: Sequence[Row]) -> list[Row]:
+    """Raw rows (``TABLE_KINDS``) as Python values: cents as ``Decimal``, Unix seconds as
+    aware ``datetime``s, 128-bit ints as ``UUID``s."""
+    converters = [_PYTHON_VALUE.get(kind) for kind in TABLE_KINDS[table]]
+    return [
+        tuple(value if convert is None or value is None else convert(value)
+              for convert, value in zip(converters, row, strict=True))
+        for row in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -206,20 +240,201 @@ def model_code(product_id: int, seed: int) -> tuple[str, int]:
     return chr(65 + a) + chr(65 + b) + chr(65 + c), digits
 
 
-class ShopGenerator:
-    """One pass over the shop's rows (``batches``); afterwards ``initial_stock`` says what each
-    product had before the past orders."""
+# -- blocks: what one unit of work needs, small enough to send to another process ------------
 
-    def __init__(self, plan: SeedPlan, hash_map: HashMap = map) -> None:
+
+@dataclass(frozen=True)
+class GenerationContext:
+    """What every block needs: built once, then shared with every worker process."""
+
+    plan: SeedPlan
+    words: _Words
+    categories: tuple[_CategorySpec, ...]
+
+    @classmethod
+    def build(cls, plan: SeedPlan) -> GenerationContext:
+        validate(plan)
+        return cls(plan, _Words.build(plan.locale, plan.seed),
+                   tuple(category_specs(plan.categories)))
+
+    def rng(self, stream: str, block: int | None = None) -> Random:
+        # A string seed is hashed with SHA-512 by Random: stable across runs and platforms.
+        suffix = "" if block is None else f":{block}"
+        return Random(f"ecomctl:{self.plan.seed}:{stream}{suffix}")
+
+
+@dataclass(frozen=True)
+class UserBlock:
+    index: int
+    start: int  # first user id
+    stop: int  # past the last
+
+
+@dataclass(frozen=True)
+class CategoryBlock:
+    pass
+
+
+@dataclass(frozen=True)
+class ProductBlock:
+    index: int
+    start: int  # first product id
+    categories: array[int]  # per product of the block: index into the categories
+    kinds: array[int]  # index of its type in its department
+    price_cents: array[int]
+
+
+@dataclass(frozen=True)
+class OrderBlock:
+    index: int
+    start: int  # number (1-based position in the history) of the block's first order
+    users: array[int]  # per order: its customer's id
+    line_counts: array[int]  # per order: how many of the lines below are its own
+    products: array[int]  # per line: product id, quantity and unit price in cents
+    quantities: array[int]
+    price_cents: array[int]
+
+
+@dataclass(frozen=True)
+class InventoryBlock:
+    start: int  # first product id
+    on_hand: array[int]
+    sold: array[int]
+
+
+Block = UserBlock | CategoryBlock | ProductBlock | OrderBlock | InventoryBlock
+RawBatch = tuple[str, list[Row]]
+
+
+def build_block(context: GenerationContext, block: Block) -> list[RawBatch]:
+    """The raw rows of one block, table by table in load order: a function of the context
+    and the block alone."""
+    if isinstance(block, UserBlock):
+        return [("users", _user_rows(context, block))]
+    if isinstance(block, CategoryBlock):
+        return [("categories", [(c.id, c.slug, c.name, c.parent_id)
+                                for c in context.categories])]
+    if isinstance(block, ProductBlock):
+        return [("products", _product_rows(context, block))]
+    if isinstance(block, OrderBlock):
+        return _order_rows(context, block)
+    return [("inventory", [
+        (block.start + i, on_hand, 0, sold)
+        for i, (on_hand, sold) in enumerate(zip(block.on_hand, block.sold, strict=True))
+    ])]
+
+
+def _user_rows(context: GenerationContext, block: UserBlock) -> list[Row]:
+    words, seed = context.words, context.plan.seed
+    rng = context.rng("users", block.index)
+    rows: list[Row] = []
+    for user_id in range(block.start, block.stop):
+        first = rng.choice(words.first_names)
+        last = rng.choice(words.last_names)
+        local = ".".join(w for w in (_ascii_word(first), _ascii_word(last)) if w)
+        email = f"{local or 'shopper'}{user_id}@{rng.choice(EMAIL_DOMAINS)}"
+        created = _SIGNUP_START_S + rng.randrange(_SIGNUP_SPAN_S)
+        rows.append((user_id, email, f"{first} {last}", shopper_password_hash(seed, user_id),
+                     created))
+    return rows
+
+
+def _product_rows(context: GenerationContext, block: ProductBlock) -> list[Row]:
+    words, seed = context.words, context.plan.seed
+    rng = context.rng("products", block.index)
+    rows: list[Row] = []
+    for offset, (category_index, kind_index, cents) in enumerate(
+        zip(block.categories, block.kinds, block.price_cents, strict=True)
+    ):
+        product_id = block.start + offset
+        category = context.categories[category_index]
+        dept = category.department
+        kind = dept.types[kind_index]
+        brand = rng.choice(words.brands)
+        adjective = rng.choice(ADJECTIVES)
+        letters, digits = model_code(product_id, seed)
+        model = f"{letters}-{digits:03d}"
+        first, second = rng.sample(dept.features, 2)
+        description = (
+            f"The {brand} {kind.name} {model} is a {adjective.lower()} "
+            f"{kind.name.lower()} {dept.material_verb} {rng.choice(dept.materials)}. "
+            f"It {first}, and it {second}. {rng.choice(words.slogans)}."
+        )
+        rows.append((
+            product_id,
+            f"{dept.slug[:3].upper()}-{letters}{digits:03d}",
+            f"{brand} {adjective} {kind.name} {model}",
+            description,
+            category.id,
+            cents,
+            CURRENCY,
+            rng.random() >= _INACTIVE_SHARE,
+            1,
+            _BASE_S - rng.randrange(_HISTORY_S),
+        ))
+    return rows
+
+
+def _order_rows(context: GenerationContext, block: OrderBlock) -> list[RawBatch]:
+    rng = context.rng("orders", block.index)
+    step = _HISTORY_S / context.plan.orders
+    orders: list[Row] = []
+    items: list[Row] = []
+    reservations: list[Row] = []
+    payments: list[Row] = []
+    shipments: list[Row] = []
+    line = 0
+    for offset, (user_id, count) in enumerate(
+        zip(block.users, block.line_counts, strict=True)
+    ):
+        number = block.start + offset
+        created = _BASE_S - _HISTORY_S + int((number - 1 + rng.random()) * step)
+        order_id = ((created * 1000 + rng.randrange(1000)) << 80) | _UUID7_VERSION_VARIANT \
+            | (rng.getrandbits(12) << 64) | rng.getrandbits(62)
+        paid = created + rng.randint(1, 5)
+        shipped = paid + rng.randint(5, 120)
+        in_transit = shipped + rng.randint(2 * 3600, 24 * 3600)
+        delivered = in_transit + rng.randint(86_400, 3 * 86_400)
+        if in_transit > _BASE_S:
+            status, shipment_status, updated = "paid", "created", paid
+        elif delivered > _BASE_S:
+            status, shipment_status, updated = "shipped", "in_transit", in_transit
+        else:
+            status, shipment_status, updated = "delivered", "delivered", delivered
+        total = 0
+        for product, quantity, cents in zip(block.products[line:line + count],
+                                            block.quantities[line:line + count],
+                                            block.price_cents[line:line + count], strict=True):
+            total += cents * quantity
+            items.append((order_id, product, quantity, cents))
+            reservations.append((order_id, product, quantity, "committed", paid))
+        line += count
+        orders.append((order_id, user_id, status, total, CURRENCY, created, updated))
+        payments.append((number, order_id, idempotency_key(UUID(int=order_id)), 1, "captured",
+                         total, CURRENCY, f"ch_{rng.getrandbits(96):024x}", None, paid))
+        shipments.append((number, order_id, f"EC{rng.getrandbits(64):016X}", CARRIER,
+                          shipment_status, shipped, updated))
+    return [("orders", orders), ("order_items", items),
+            ("inventory_reservations", reservations), ("payments", payments),
+            ("shipments", shipments)]
+
+
+# -- planning: the sequential decisions ------------------------------------------------------
+
+
+class ShopGenerator:
+    """Plans the blocks in load order (``blocks``), in one pass; afterwards
+    ``initial_stock`` says what each product had before the past orders."""
+
+    def __init__(self, plan: SeedPlan, context: GenerationContext | None = None) -> None:
         validate(plan)
         self.plan = plan
-        self._hash_map = hash_map
-        self._categories = category_specs(plan.categories)
-        self._words = _Words.build(plan.locale, plan.seed)
+        self.context = context if context is not None else GenerationContext.build(plan)
+        self._categories = self.context.categories
         # Per-product arrays (index = product id - 1), filled by _shape_catalogue.
         self._product_category = array("l")
+        self._kinds = array("l")
         self._price_cents = array("q")
-        self._prices: list[Decimal] = []  # the same, as money: order lines reuse them
         self._initial = array("l")
         self._remaining = array("l")
         self._popularity: list[float] = []  # cumulative weights over all products
@@ -228,82 +443,71 @@ class ShopGenerator:
         self._companions = array("l")
         self._started = False
 
-    def _rng(self, stream: str) -> Random:
-        # A string seed is hashed with SHA-512 by Random: stable across runs and platforms.
-        return Random(f"ecomctl:{self.plan.seed}:{stream}")
-
     @property
     def initial_stock(self) -> dict[int, int]:
         """Units of each product (by id) before the past orders; known once products are."""
         return {index + 1: units for index, units in enumerate(self._initial)}
 
-    # -- the stream of batches ------------------------------------------------------------
-
-    def batches(self, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Batch]:
-        if chunk_rows < 1:
-            raise ValueError("chunk_rows must be at least 1")
+    def blocks(self) -> Iterator[Block]:
         if self._started:
             raise RuntimeError("a ShopGenerator makes one pass; build another for more")
         self._started = True
-        return self._batches(chunk_rows)
+        return self._blocks()
 
-    def _batches(self, chunk_rows: int) -> Iterator[Batch]:
+    def batches(self) -> Iterator[Batch]:
+        """Every block built here, as batches of Python values."""
+        for block in self.blocks():
+            for table, rows in build_block(self.context, block):
+                yield Batch(table, python_rows(table, rows))
+
+    def _blocks(self) -> Iterator[Block]:
         plan = self.plan
-        users = self._rng("users")
-        for start in range(1, plan.users + 1, chunk_rows):
-            yield Batch("users", self._users(users, start, min(start + chunk_rows, plan.users + 1)))
-        yield Batch("categories", [
-            (c.id, c.slug, c.name, c.parent_id) for c in self._categories
-        ])
+        for index, start in enumerate(range(1, plan.users + 1, USERS_PER_BLOCK)):
+            yield UserBlock(index, start, min(start + USERS_PER_BLOCK, plan.users + 1))
+        yield CategoryBlock()
         self._shape_catalogue()
-        products = self._rng("products")
-        for start in range(1, plan.products + 1, chunk_rows):
-            stop = min(start + chunk_rows, plan.products + 1)
-            yield Batch("products", self._products(products, start, stop))
-        yield from self._order_batches(chunk_rows)
-        for start in range(1, plan.products + 1, chunk_rows):
-            stop = min(start + chunk_rows, plan.products + 1)
-            yield Batch("inventory", self._inventory(start, stop))
-
-    # -- users ----------------------------------------------------------------------------
-
-    def _users(self, rng: Random, start: int, stop: int) -> list[Row]:
-        words = self._words
-        ids = range(start, stop)
-        hashes = list(self._hash_map(partial(shopper_password_hash, self.plan.seed), ids))
-        signup_start = _BASE_S - int((ORDER_HISTORY + USER_SIGNUP_SPAN).total_seconds())
-        signup_span = int(USER_SIGNUP_SPAN.total_seconds())
-        rows: list[Row] = []
-        for user_id, password_hash in zip(ids, hashes, strict=True):
-            first = rng.choice(words.first_names)
-            last = rng.choice(words.last_names)
-            local = ".".join(w for w in (_ascii_word(first), _ascii_word(last)) if w)
-            email = f"{local or 'shopper'}{user_id}@{rng.choice(EMAIL_DOMAINS)}"
-            created = timestamp(signup_start + rng.randrange(signup_span))
-            rows.append((user_id, email, f"{first} {last}", password_hash, created))
-        return rows
+        for index, start in enumerate(range(0, plan.products, PRODUCTS_PER_BLOCK)):
+            stop = min(start + PRODUCTS_PER_BLOCK, plan.products)
+            yield ProductBlock(index, start + 1, self._product_category[start:stop],
+                               self._kinds[start:stop], self._price_cents[start:stop])
+        yield from self._order_blocks()
+        for start in range(0, plan.products, INVENTORY_PER_BLOCK):
+            stop = min(start + INVENTORY_PER_BLOCK, plan.products)
+            on_hand = self._remaining[start:stop]
+            sold = array("l", (initial - left for initial, left
+                               in zip(self._initial[start:stop], on_hand, strict=True)))
+            yield InventoryBlock(start + 1, on_hand, sold)
 
     # -- catalogue ------------------------------------------------------------------------
 
     def _shape_catalogue(self) -> None:
-        """Category, popularity and initial stock of every product, before any row."""
-        plan, rng = self.plan, self._rng("catalogue")
+        """Category, type, price, popularity and initial stock of every product."""
+        plan, rng = self.plan, self.context.rng("catalogue")
         count = plan.products
-        category_weights = list(accumulate(rng.uniform(0.5, 2.0) for _ in self._categories))
+        categories = self._categories
+        category_weights = list(accumulate(rng.uniform(0.5, 2.0) for _ in categories))
         # The first products give every category one product; the rest follow the weights.
         self._product_category = array("l", (
-            i if i < len(self._categories)
+            i if i < len(categories)
             else bisect(category_weights, rng.random() * category_weights[-1])
             for i in range(count)
         ))
+        for category_index in self._product_category:
+            category = categories[category_index]
+            kind_index = (category.type_index if category.type_index is not None
+                          else rng.randrange(len(category.department.types)))
+            self._kinds.append(kind_index)
+            self._price_cents.append(
+                _price_cents(rng, category.department.types[kind_index].typical_price)
+            )
         ranks = list(range(count))
         rng.shuffle(ranks)
         weights = [(rank + 5) ** -_PRODUCT_POPULARITY_EXPONENT for rank in ranks]
         self._popularity = list(accumulate(weights))
         total_weight = self._popularity[-1]
-        self._by_category = [[] for _ in self._categories]
-        for index, category in enumerate(self._product_category):
-            self._by_category[category].append(index)
+        self._by_category = [[] for _ in categories]
+        for index, category_index in enumerate(self._product_category):
+            self._by_category[category_index].append(index)
         self._category_popularity = [
             list(accumulate(weights[i] for i in members)) for members in self._by_category
         ]
@@ -320,90 +524,32 @@ class ShopGenerator:
         self._initial = initial
         self._remaining = array("l", initial)
 
-    def _products(self, rng: Random, start: int, stop: int) -> list[Row]:
-        words, seed = self._words, self.plan.seed
-        updated_span = int(ORDER_HISTORY.total_seconds())
-        rows: list[Row] = []
-        for product_id in range(start, stop):
-            category = self._categories[self._product_category[product_id - 1]]
-            dept = category.department
-            kind = dept.types[
-                category.type_index if category.type_index is not None
-                else rng.randrange(len(dept.types))
-            ]
-            brand = rng.choice(words.brands)
-            adjective = rng.choice(ADJECTIVES)
-            letters, digits = model_code(product_id, seed)
-            model = f"{letters}-{digits:03d}"
-            first, second = rng.sample(dept.features, 2)
-            description = (
-                f"The {brand} {kind.name} {model} is a {adjective.lower()} "
-                f"{kind.name.lower()} {dept.material_verb} {rng.choice(dept.materials)}. "
-                f"It {first}, and it {second}. {rng.choice(words.slogans)}."
-            )
-            cents = _price_cents(rng, kind.typical_price)
-            price = money_from_cents(cents)
-            self._price_cents.append(cents)
-            self._prices.append(price)
-            rows.append((
-                product_id,
-                f"{dept.slug[:3].upper()}-{letters}{digits:03d}",
-                f"{brand} {adjective} {kind.name} {model}",
-                description,
-                category.id,
-                price,
-                CURRENCY,
-                rng.random() >= _INACTIVE_SHARE,
-                1,
-                timestamp(_BASE_S - rng.randrange(updated_span)),
-            ))
-        return rows
-
-    def _inventory(self, start: int, stop: int) -> list[Row]:
-        rows: list[Row] = []
-        for product_id in range(start, stop):
-            on_hand = self._remaining[product_id - 1]
-            rows.append((product_id, on_hand, 0, self._initial[product_id - 1] - on_hand))
-        return rows
-
     # -- orders ---------------------------------------------------------------------------
 
-    def _order_batches(self, chunk_rows: int) -> Iterator[Batch]:
+    def _order_blocks(self) -> Iterator[OrderBlock]:
+        """Each block's customers and lines, spending the stock order by order."""
         orders = self.plan.orders
         if orders == 0:
             return
-        rng = self._rng("orders")
+        rng = self.context.rng("orders")
         self._pick_companions(rng)
         user_weights = [(rank + 1) ** -_USER_ACTIVITY_EXPONENT for rank in range(self.plan.users)]
         rng.shuffle(user_weights)
         users = list(accumulate(user_weights))
-        for start in range(0, orders, chunk_rows):
-            specs = [self._order(rng, users, i) for i in range(start, min(start + chunk_rows,
-                                                                          orders))]
-            yield Batch("orders", [
-                (s.id, s.user_id, s.status, money_from_cents(s.total_cents), CURRENCY,
-                 timestamp(s.created_s), timestamp(s.updated_s))
-                for s in specs
-            ])
-            yield Batch("order_items", [
-                (s.id, product + 1, quantity, self._prices[product])
-                for s in specs for product, quantity in s.lines
-            ])
-            yield Batch("inventory_reservations", [
-                (s.id, product + 1, quantity, "committed", timestamp(s.paid_s))
-                for s in specs for product, quantity in s.lines
-            ])
-            yield Batch("payments", [
-                (s.number, s.id, idempotency_key(s.id), 1, "captured",
-                 money_from_cents(s.total_cents), CURRENCY, s.gateway_ref, None,
-                 timestamp(s.paid_s))
-                for s in specs
-            ])
-            yield Batch("shipments", [
-                (s.number, s.id, s.tracking_number, CARRIER, s.shipment_status,
-                 timestamp(s.shipped_s), timestamp(s.updated_s))
-                for s in specs
-            ])
+        total_weight = users[-1]
+        prices = self._price_cents
+        for index, start in enumerate(range(0, orders, ORDERS_PER_BLOCK)):
+            block = OrderBlock(index, start + 1, array("l"), array("l"), array("l"),
+                               array("l"), array("q"))
+            for _ in range(start, min(start + ORDERS_PER_BLOCK, orders)):
+                block.users.append(bisect(users, rng.random() * total_weight) + 1)
+                lines = self._lines(rng)
+                block.line_counts.append(len(lines))
+                for product, quantity in lines:
+                    block.products.append(product + 1)
+                    block.quantities.append(quantity)
+                    block.price_cents.append(prices[product])
+            yield block
 
     def _pick_companions(self, rng: Random) -> None:
         """Two products of the same category per product: its "bought together" partners."""
@@ -414,53 +560,28 @@ class ShopGenerator:
                 companions.append(members[rng.randrange(len(members))])
         self._companions = companions
 
-    def _order(self, rng: Random, users: list[float], index: int) -> _OrderSpec:
-        history_s = int(ORDER_HISTORY.total_seconds())
-        step = history_s / self.plan.orders
-        created = _BASE_S - history_s + int((index + rng.random()) * step)
-        order_id = UUID(int=rng.getrandbits(128), version=4)
-        user_id = bisect(users, rng.random() * users[-1]) + 1
-        lines = self._lines(rng)
-        total = sum(self._price_cents[product] * quantity for product, quantity in lines)
-        paid = created + rng.randint(1, 5)
-        shipped = paid + rng.randint(5, 120)
-        in_transit = shipped + rng.randint(2 * 3600, 24 * 3600)
-        delivered = in_transit + rng.randint(86_400, 3 * 86_400)
-        if in_transit > _BASE_S:
-            status, shipment_status, updated = "paid", "created", paid
-        elif delivered > _BASE_S:
-            status, shipment_status, updated = "shipped", "in_transit", in_transit
-        else:
-            status, shipment_status, updated = "delivered", "delivered", delivered
-        return _OrderSpec(
-            number=index + 1, id=order_id, user_id=user_id, lines=lines, total_cents=total,
-            status=status, shipment_status=shipment_status, created_s=created, paid_s=paid,
-            shipped_s=shipped, updated_s=updated,
-            gateway_ref=f"ch_{rng.getrandbits(96):024x}",
-            tracking_number=f"EC{rng.getrandbits(64):016X}",
-        )
-
     def _lines(self, rng: Random) -> tuple[tuple[int, int], ...]:
         count = bisect(_LINES_CUMULATIVE, rng.random()) + 1
         lines: list[tuple[int, int]] = []
         picked: set[int] = set()
+        remaining = self._remaining
         for position in range(count):
             for _ in range(_DRAW_ATTEMPTS):
                 product = self._draw(rng, lines) if position else self._draw_popular(rng)
-                if product in picked or self._remaining[product] <= 0:
+                if product in picked or remaining[product] <= 0:
                     continue
                 quantity = min(bisect(_QUANTITY_CUMULATIVE, rng.random()) + 1,
-                               self._remaining[product])
-                self._remaining[product] -= quantity
+                               remaining[product])
+                remaining[product] -= quantity
                 picked.add(product)
                 lines.append((product, quantity))
                 break
         if not lines:  # every draw hit sold-out stock: take the next product that has some
-            start = rng.randrange(len(self._remaining))
-            for offset in range(len(self._remaining)):
-                product = (start + offset) % len(self._remaining)
-                if self._remaining[product] > 0:
-                    self._remaining[product] -= 1
+            start = rng.randrange(len(remaining))
+            for offset in range(len(remaining)):
+                product = (start + offset) % len(remaining)
+                if remaining[product] > 0:
+                    remaining[product] -= 1
                     return ((product, 1),)
             raise RuntimeError("no stock left for the past orders")  # initial stock >= orders
         return tuple(lines)
@@ -478,23 +599,6 @@ class ShopGenerator:
             weights = self._category_popularity[category]
             return self._by_category[category][bisect(weights, rng.random() * weights[-1])]
         return self._draw_popular(rng)
-
-
-@dataclass(frozen=True, slots=True)
-class _OrderSpec:
-    number: int  # 1-based position in the history: also the payment and shipment id
-    id: UUID
-    user_id: int
-    lines: tuple[tuple[int, int], ...]  # (product index, quantity)
-    total_cents: int
-    status: str
-    shipment_status: str
-    created_s: int
-    paid_s: int
-    shipped_s: int
-    updated_s: int
-    gateway_ref: str
-    tracking_number: str
 
 
 def _price_cents(rng: Random, typical_dollars: int) -> int:

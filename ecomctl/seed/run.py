@@ -12,14 +12,12 @@ Progress goes to a callback; nothing here prints.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import asdict, dataclass
-from itertools import chain
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from ecomctl.adapters.postgres.database import Database
 from ecomctl.adapters.seeding import bulk_load as load
@@ -33,17 +31,23 @@ from ecomctl.adapters.seeding.connections import (
     postgres_errors,
     seed_connections,
 )
-from ecomctl.adapters.seeding.tables import SEEDED_TABLES, Batch
+from ecomctl.adapters.seeding.tables import SEEDED_TABLES, EncodedBatch
 from ecomctl.config import Settings
 from ecomctl.errors import ConfigError
 from ecomctl.seed.credentials import Shopper, write_credentials
-from ecomctl.seed.generate import generate, shopper_password
+from ecomctl.seed.generate import GenerationContext, ShopGenerator, shopper_password
+from ecomctl.seed.pipeline import (
+    BLOCKS_AHEAD_PER_WORKER,
+    BuiltBlock,
+    block_executor,
+    built_blocks,
+    default_workers,
+    effective_workers,
+)
 from ecomctl.seed.plan import SeedPlan
 
 DEFAULT_SEARCH_ALIAS = "ecomctl-products"
 DEFAULT_WARM_PRODUCTS = 1_000
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class StepStats:
     step: str
     rows: int
     seconds: float
-    generate_s: float = 0.0  # tables only: building the rows (in a thread, beside the COPY)
+    generate_s: float = 0.0  # tables only: building and encoding the rows (in the workers)
     copy_s: float = 0.0  # tables only: in COPY
 
     @property
@@ -84,6 +88,8 @@ class SeedReport:
     cache: StepStats | None = None
     redis_keys_removed: int = 0
     credentials_path: Path | None = None
+    workers: int = 0
+    """Worker processes that built the rows (0: one thread of the seeding process)."""
 
     @property
     def total_rows(self) -> int:
@@ -119,6 +125,7 @@ class SeedReport:
             "product_cache": step(self.cache),
             "redis_keys_removed": self.redis_keys_removed,
             "credentials": None if self.credentials_path is None else str(self.credentials_path),
+            "workers": self.workers,
         }
 
 
@@ -131,10 +138,15 @@ async def seed_shop(
     search_alias: str = DEFAULT_SEARCH_ALIAS,
     warm_cache: int = 0,
     progress: ProgressCallback | None = None,
-    hash_threads: int | None = None,
+    workers: int | None = None,
 ) -> SeedReport:
     """Seed the shop on the configured backends (see the module docstring). ``warm_cache``
-    is how many best sellers to put in the product cache (0: none)."""
+    is how many best sellers to put in the product cache (0: none); ``workers`` how many
+    processes may build rows (default: one per core; small plans use none). The data does
+    not depend on it."""
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers must be at least 1, not {workers}")
+    processes = effective_workers(plan, workers or default_workers())
 
     def report(step: str, done: int, total: int | None) -> None:
         if progress is not None:
@@ -143,7 +155,7 @@ async def seed_shop(
     async with seed_connections(settings) as backends:
         with postgres_errors():
             loaded = await _load_postgres(
-                backends.postgres, plan, reset=reset, report=report, hash_threads=hash_threads,
+                backends.postgres, plan, reset=reset, report=report, workers=processes,
                 before_load=lambda: check_reachable(backends),
             )
         if isinstance(loaded, SeedReport):
@@ -162,7 +174,7 @@ async def seed_shop(
                 for t in loads.values()
             ),
             load_seconds=load_seconds, search=search, cache=cache,
-            redis_keys_removed=removed, credentials_path=path,
+            redis_keys_removed=removed, credentials_path=path, workers=processes,
         )
 
 
@@ -179,7 +191,7 @@ async def _load_postgres(
     *,
     reset: bool,
     report: Callable[[str, int, int | None], None],
-    hash_threads: int | None,
+    workers: int,
     before_load: Callable[[], Awaitable[None]],
 ) -> SeedReport | tuple[dict[str, load.TableLoad], float, list[Shopper]]:
     """The one transaction: a report when the shop is already seeded, else what the load
@@ -202,12 +214,12 @@ async def _load_postgres(
         await before_load()
         started = time.perf_counter()
         triggers_skipped = await load.skip_row_triggers(conn)
-        threads = hash_threads or os.cpu_count() or 1
-        with ThreadPoolExecutor(threads, thread_name_prefix="seed-hash") as pool:
-            batches = _collect_shoppers(
-                generate(plan, hash_map=_chunked_map(pool, threads)), plan.seed, shoppers
-            )
-            loads = await load.copy_batches(conn, batches, _expected_rows(plan), report)
+        generator = ShopGenerator(plan, GenerationContext.build(plan))
+        with block_executor(generator.context, workers) as executor:
+            blocks = built_blocks(generator, executor,
+                                  ahead=BLOCKS_AHEAD_PER_WORKER * max(1, workers))
+            loads = await load.copy_batches(conn, _collect_shoppers(blocks, plan.seed, shoppers),
+                                            _expected_rows(plan), report)
         if triggers_skipped:
             await load.verify_foreign_keys(conn, SEEDED_TABLES)
         await load.advance_identities(conn)
@@ -236,29 +248,16 @@ def _expected_rows(plan: SeedPlan) -> dict[str, int | None]:
     return expected
 
 
-def _collect_shoppers(
-    batches: Iterator[Batch], seed: int, into: list[Shopper]
-) -> Iterator[Batch]:
-    """Pass the batches through, noting each user's id and email for the credentials."""
-    for batch in batches:
-        if batch.table == "users":
-            into.extend(Shopper(row[0], row[1], shopper_password(seed, row[0]))
-                        for row in batch.rows)
-        yield batch
-
-
-def _chunked_map(
-    pool: ThreadPoolExecutor, workers: int
-) -> Callable[[Callable[[T], R], Iterable[T]], Iterable[R]]:
-    """``map`` over the pool in one piece per worker (argon2-cffi releases the GIL)."""
-
-    def mapper(fn: Callable[[T], R], items: Iterable[T]) -> Iterable[R]:
-        values = list(items)
-        size = max(1, -(-len(values) // workers))
-        pieces = [values[i:i + size] for i in range(0, len(values), size)]
-        return chain.from_iterable(pool.map(lambda piece: [fn(v) for v in piece], pieces))
-
-    return mapper
+async def _collect_shoppers(
+    blocks: AsyncGenerator[BuiltBlock, None], seed: int, into: list[Shopper]
+) -> AsyncIterator[EncodedBatch]:
+    """The blocks' batches, noting each user's id and email for the credentials."""
+    async with aclosing(blocks):
+        async for block in blocks:
+            into.extend(Shopper(user_id, email, shopper_password(seed, user_id))
+                        for user_id, email in block.shoppers)
+            for batch in block.batches:
+                yield batch
 
 
 async def _index(

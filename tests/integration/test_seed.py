@@ -131,6 +131,24 @@ async def test_reseeding_with_the_same_seed_is_byte_identical(scratch: Scratch) 
             assert await conn.fetchval(f"SELECT count(*) FROM {table}") == count, table
 
 
+async def test_the_number_of_workers_does_not_change_the_data(scratch: Scratch) -> None:
+    """Rows built in one thread and in worker processes checksum the same."""
+    plan = make_plan("small", users=1_500, categories=20, products=9_000, orders=12_000)
+    reports, checksums = [], []
+    for workers in (1, 2, 3):
+        reports.append(await seed_shop(
+            scratch.settings, plan, reset=True, credentials_path=scratch.credentials,
+            search_alias=scratch.alias, workers=workers,
+        ))
+        checksums.append(await table_checksums(scratch.db))
+    assert [report.workers for report in reports] == [0, 2, 2]  # 22,500 rows: two at most
+    assert checksums[0] == checksums[1] == checksums[2]
+    assert checksums[0]["orders"] != EMPTY_MD5
+    assert [s.user_id for s in load_credentials(scratch.credentials).shoppers] == list(
+        range(1, 1_501)
+    )
+
+
 async def test_a_different_seed_gives_different_data(scratch: Scratch) -> None:
     await seed(scratch, 42)
     forty_two = await table_checksums(scratch.db)

@@ -18,7 +18,10 @@ from ecomctl.errors import ConfigError
 from ecomctl.seed.credentials import Shopper, load_credentials, write_credentials
 from ecomctl.seed.generate import (
     BASE_TIME,
+    GenerationContext,
     ShopGenerator,
+    UserBlock,
+    build_block,
     category_specs,
     generate,
     shopper_password,
@@ -32,10 +35,9 @@ PLAN = SeedPlan(users=40, categories=30, products=250, orders=400, seed=42)
 Tables = dict[str, list[tuple[Any, ...]]]
 
 
-def collect(plan: SeedPlan = PLAN, chunk_rows: int = 10_000) -> Tables:
+def collect(plan: SeedPlan = PLAN) -> Tables:
     tables: Tables = {table: [] for table in SEEDED_TABLES}
-    for batch in generate(plan, chunk_rows=chunk_rows):
-        assert len(batch.rows) <= chunk_rows or batch.table not in {"users", "products"}
+    for batch in generate(plan):
         tables[batch.table].extend(batch.rows)
     return tables
 
@@ -53,9 +55,21 @@ def by_column(tables: Tables, table: str, column: str) -> list[Any]:
 # -- reproducibility ------------------------------------------------------------------------
 
 
-def test_same_plan_gives_identical_rows_whatever_the_chunk_size(shop: Tables) -> None:
+def test_same_plan_gives_identical_rows(shop: Tables) -> None:
     assert collect() == shop
-    assert collect(chunk_rows=7) == shop
+
+
+def test_blocks_built_in_any_order_give_the_same_rows() -> None:
+    """What lets worker processes build blocks: a block's rows depend on it and the shared
+    context alone, not on the blocks built before it (nor on the process)."""
+    plan = SeedPlan(users=2_500, categories=12, products=6_000, orders=6_000, seed=5)
+    generator = ShopGenerator(plan)
+    blocks = list(generator.blocks())
+    forward = [build_block(generator.context, block) for block in blocks]
+    fresh = GenerationContext.build(plan)  # as a spawned worker would build its own
+    backward = [build_block(fresh, block) for block in reversed(blocks)][::-1]
+    assert forward == backward
+    assert sum(isinstance(block, UserBlock) for block in blocks) == 3
 
 
 def test_a_different_seed_gives_different_rows(shop: Tables) -> None:
@@ -107,7 +121,7 @@ def test_stock_is_consistent_with_the_orders() -> None:
         assert on_hand >= 0 and reserved == 0
         assert on_hand + sold_units == initial[product_id]
     with pytest.raises(RuntimeError):
-        generator.batches()  # one pass only: the stock has been spent
+        generator.blocks()  # one pass only: the stock has been spent
 
 
 def test_each_order_has_its_lines_payment_and_shipment(shop: Tables) -> None:

@@ -1,8 +1,8 @@
 """Bulk loading into PostgreSQL: binary COPY (asyncpg ``copy_records_to_table``) of the
 generated batches, table by table in foreign-key order, inside the caller's transaction.
 
-Generation runs in a worker thread one batch ahead of the COPY, so Python builds the next
-rows while PostgreSQL ingests the current ones.
+The rows arrive already encoded (``binary_copy``, built in the seed's worker processes):
+this process only forwards bytes, one COPY per batch, while the workers build the next ones.
 
 Foreign keys are checked once per constraint, not once per row: when the role may set
 ``session_replication_role`` (superusers, or a role granted SET on it), the load runs with
@@ -15,14 +15,14 @@ exclusive locks, and otherwise every referenced row is one of ours, not yet visi
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import asyncpg
 
-from ecomctl.adapters.seeding.tables import SEEDED_TABLES, TABLE_COLUMNS, Batch
+from ecomctl.adapters.seeding.binary_copy import HEADER, TRAILER
+from ecomctl.adapters.seeding.tables import SEEDED_TABLES, TABLE_COLUMNS, EncodedBatch
 from ecomctl.errors import InfraError
 
 # Every table that holds shop state; ``--reset`` empties them all (schema_migrations stays).
@@ -128,23 +128,24 @@ async def advance_identities(conn: asyncpg.Connection) -> None:
 
 async def copy_batches(
     conn: asyncpg.Connection,
-    batches: Iterator[Batch],
+    batches: AsyncIterator[EncodedBatch],
     expected: dict[str, int | None],
     progress: Callable[[str, int, int | None], None] | None = None,
 ) -> dict[str, TableLoad]:
-    """COPY every batch into its table; returns the cost per table, in load order.
-    ``progress(table, rows so far, expected rows or None while unknown)``."""
+    """COPY (binary) every batch into its table as it arrives; returns the cost per table,
+    in load order. ``progress(table, rows so far, expected rows or None while unknown)``."""
     loads = {table: TableLoad(table) for table in SEEDED_TABLES}
-    async for batch, generate_s in _ahead(batches):
+    async for batch in batches:
         load = loads[batch.table]
         started = time.perf_counter()
         if batch.rows:
-            await conn.copy_records_to_table(
-                batch.table, records=batch.rows, columns=TABLE_COLUMNS[batch.table]
+            await conn.copy_to_table(
+                batch.table, source=_stream(batch.data), columns=TABLE_COLUMNS[batch.table],
+                format="binary",
             )
         load.copy_s += time.perf_counter() - started
-        load.generate_s += generate_s
-        load.rows += len(batch.rows)
+        load.generate_s += batch.build_s
+        load.rows += batch.rows
         if progress is not None:
             progress(batch.table, load.rows, expected.get(batch.table))
     if progress is not None:  # complete the bars of unknown size, and of empty tables
@@ -154,26 +155,7 @@ async def copy_batches(
     return loads
 
 
-async def _ahead(batches: Iterator[Batch]) -> AsyncIterator[tuple[Batch, float]]:
-    """Each batch with the seconds it took to build, building the next one in a thread
-    meanwhile. Only one thread ever runs the generator at a time."""
-
-    def build() -> tuple[Batch | None, float]:
-        started = time.perf_counter()
-        batch = next(batches, None)
-        return batch, time.perf_counter() - started
-
-    pending = asyncio.ensure_future(asyncio.to_thread(build))
-    try:
-        while True:
-            batch, seconds = await pending
-            if batch is None:
-                return
-            pending = asyncio.ensure_future(asyncio.to_thread(build))
-            yield batch, seconds
-    finally:
-        # A failed COPY must not leave the generator running behind our back.
-        if not pending.done():
-            await asyncio.wait([pending])
-        if not pending.cancelled():
-            pending.exception()  # retrieved, so asyncio does not log it as never retrieved
+async def _stream(tuples: bytes) -> AsyncIterator[bytes]:
+    yield HEADER
+    yield tuples
+    yield TRAILER
