@@ -1,12 +1,14 @@
 """The "checkout SQL" floor: the pgbench script is the checkout's own SQL, and it works.
 
-Runs in a scratch database of its own (``ecomctl_bench_checkout_test``, migrated, seeded with
-a small shop by plain SQL, dropped at the end); the shared ``ecomctl`` database is untouched.
+Runs in a scratch database of its own (``ecomctl_bench_checkout_test_<hex>``, migrated, seeded
+with a small shop by plain SQL, dropped at the end; named per run, so that runs from several
+checkouts sharing one server do not drop each other's); the shop's database is untouched.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from ecomctl.bench.scratch import database_url, drop_database, recreate_database
 from ecomctl.config import Settings
 from ecomctl.resources import fixtures_dir
 
-SCRATCH = "ecomctl_bench_checkout_test"
+SCRATCH = f"ecomctl_bench_checkout_test_{uuid.uuid4().hex[:12]}"
 USERS = 30
 PRODUCTS = 40
 CLIENTS = 2
