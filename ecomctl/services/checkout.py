@@ -3,7 +3,8 @@
 The order is claimed before the gateway is called (PaymentPending with a lease held by this
 checkout, ``services.order``): of concurrent checkouts of one order exactly one charges it,
 the others get 409 ``checkout_in_progress`` with Retry-After, and only the holder may settle
-it. Settling is one unit of work:
+it. Settling is one write (a single statement: the move fenced by the holder, the stock,
+the attempts and the events to the outbox, atomic by itself):
 
 - captured: Paid, reserved stock committed as sold, attempts recorded, ``order.paid`` and
   ``payment.captured`` to the outbox (the shipment service reacts through Kafka);
@@ -58,7 +59,7 @@ from ecomctl.errors import CheckoutInProgress, EmptyCart, InfraError, NotFound, 
 from ecomctl.services.inventory import InventoryService
 from ecomctl.services.order import PAID_STATES, UNSETTLED, ClaimLost, OpenedOrder, OrderService
 from ecomctl.services.payment import PaymentService
-from ecomctl.services.ports.orders import UnitOfWorkFactory
+from ecomctl.services.ports.orders import StockOutcome, UnitOfWorkFactory
 from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.spans import ServiceTracer
 
@@ -151,21 +152,20 @@ class CheckoutService:
             PaymentStatus.CAPTURED: OrderStatus.PAID,
             PaymentStatus.DECLINED: OrderStatus.CANCELLED,
         }.get(final.status, OrderStatus.PAYMENT_UNKNOWN)
+        # Sold on payment, released (compensation) on a decline, held while unknown.
+        stocks: dict[OrderStatus, StockOutcome] = {OrderStatus.PAID: "committed",
+                                                   OrderStatus.CANCELLED: "released"}
+        stock = stocks.get(target)
+        settlement = self._payments.settlement(
+            order, attempts, stock, settled=target is not OrderStatus.PAYMENT_UNKNOWN)
+        event: dict[str, object] = (
+            {"gateway_ref": final.gateway_ref} if target is OrderStatus.PAID
+            else {"reason": final.status.value})
         try:
-            async with self._units() as uow:
-                if target is OrderStatus.PAID:
-                    await self._orders.settle(uow, order, target, holder,
-                                              gateway_ref=final.gateway_ref)
-                    await self._inventory.commit(uow, order.id)
-                elif target is OrderStatus.CANCELLED:
-                    await self._orders.settle(uow, order, target, holder,
-                                              reason=final.status.value)
-                    await self._inventory.release(uow, order.id)
-                else:
-                    await self._orders.settle(uow, order, target, holder,
-                                              reason=final.status.value)
-                await self._payments.record(uow, order, attempts,
-                                            settled=target is not OrderStatus.PAYMENT_UNKNOWN)
+            # The move, the stock, the attempts and the events: one statement, atomic by
+            # itself (if the claim was lost, it wrote nothing).
+            async with self._units(single_write=True) as uow:
+                await self._orders.settle(uow, order, target, holder, settlement, **event)
         except ClaimLost as lost:
             return await self._claim_lost(order, attempts, lost)
         return checkout_result(order, final)

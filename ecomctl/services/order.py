@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -46,6 +46,7 @@ from ecomctl.services.inventory import InventoryService
 from ecomctl.services.ports.orders import (
     NewOrder,
     PaymentClaim,
+    Settlement,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -230,12 +231,12 @@ class OrderService:
                           self._currency, created_at=_now(), cart_revision=cart_revision)
             span.set_attribute("ecom.order.id", str(order.id))
             span.set_attribute("ecom.order.total", str(order.total))
-            order = await uow.orders.add(NewOrder(
+            # Stock, order, items and order.placed: one statement.
+            order = await self._inventory.reserve(uow, NewOrder(
                 order, self.policy.hold_for, holder,
                 self.policy.payment_lease.hold_s if paying else 0.0,
+                events=(order_event("order.placed", order),),
             ))
-            await self._inventory.reserve(uow, order.id, ordered)
-            uow.add_event(order_event("order.placed", order))
         self._count("placed")
         return OpenedOrder(order)
 
@@ -289,15 +290,16 @@ class OrderService:
 
     async def settle(
         self, uow: UnitOfWork, order: Order, target: OrderStatus, holder: UUID,
-        **event: object,
+        settlement: Settlement, **event: object,
     ) -> Order:
         """An unsettled order (PaymentPending/PaymentUnknown) whose payment ``holder`` holds
-        to ``target``, in ``uow``; ClaimLost if it is not ``holder``'s any more. Unknown
-        (charges unanswered) starts the quiet period."""
+        to ``target``, with its ``settlement`` (stock, attempts, payment events), in ``uow``
+        and in one statement; ClaimLost if it is not ``holder``'s any more. Unknown (charges
+        unanswered) starts the quiet period."""
         quiet_s = self.policy.payment_lease.quiet_s if (
             target is OrderStatus.PAYMENT_UNKNOWN) else 0.0
         return await self._move(uow, order, UNSETTLED & _sources(target), target, event=event,
-                                holder=holder, quiet_s=quiet_s)
+                                holder=holder, quiet_s=quiet_s, settlement=settlement)
 
     async def transition(
         self, uow: UnitOfWork, order_id: UUID, target: OrderStatus, **event: object
@@ -374,21 +376,24 @@ class OrderService:
         self, uow: UnitOfWork, order: Order, sources: frozenset[OrderStatus],
         target: OrderStatus, *, event_type: str | None = None,
         event: Mapping[str, object] | None = None, holder: UUID | None = None,
-        quiet_s: float = 0.0,
+        quiet_s: float = 0.0, settlement: Settlement | None = None,
     ) -> Order:
         with self._tracer.span(f"order.{target.value}", {"ecom.order.id": str(order.id)}):
+            moved = order.with_status(target)
+            moved_event = order_event(event_type or f"order.{target.value}", moved,
+                                      **(event or {}))
+            if settlement is not None:  # the order's event goes first, with the settlement's
+                settlement = replace(settlement, events=(moved_event, *settlement.events))
             if not await uow.orders.move(order.id, sources, target, holder=holder,
-                                         quiet_s=quiet_s):
+                                         quiet_s=quiet_s, settlement=settlement):
                 current = await uow.orders.get(order.id)
                 if holder is not None:
                     raise ClaimLost(order, target, current)
                 raise InvalidTransition(
                     current.status.value if current else order.status.value, target.value
                 )
-            moved = order.with_status(target)
-            uow.add_event(
-                order_event(event_type or f"order.{target.value}", moved, **(event or {}))
-            )
+            if settlement is None:
+                uow.add_event(moved_event)
         self._count((event_type or target.value).removeprefix("order."))
         return moved
 

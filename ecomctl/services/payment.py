@@ -12,9 +12,9 @@ from typing import Protocol
 from uuid import UUID
 
 from ecomctl.backoff import jittered
-from ecomctl.domain.events import PAYMENT_EVENTS, new_event
+from ecomctl.domain.events import PAYMENT_EVENTS, DomainEvent, new_event
 from ecomctl.domain.models import Order, PaymentAttempt, PaymentStatus
-from ecomctl.services.ports.orders import UnitOfWork
+from ecomctl.services.ports.orders import Settlement, StockOutcome, UnitOfWork
 from ecomctl.telemetry.metrics import ShopMetrics
 from ecomctl.telemetry.spans import ServiceTracer
 
@@ -169,20 +169,32 @@ class PaymentService:
 
     async def record(
         self, uow: UnitOfWork, order: Order, attempts: Sequence[PaymentAttempt],
-        *, settled: bool = True,
     ) -> None:
-        """Store the attempts in the unit of work settling the order; a settled outcome
-        (captured, declined, or known never charged) also emits its payment event."""
+        """Store the attempts in ``uow`` with their settled outcome's payment event (a
+        captured, declined or never-charged order); a checkout's settlement writes them with
+        the order's move instead (``settlement``)."""
         with self._tracer.span("payment.record", {"ecom.order.id": str(order.id)}):
             await uow.payments.add_attempts(attempts, idempotency_key(order.id), order.currency)
-            if not settled:
-                return
-            final = attempts[-1] if attempts else None
-            captured = final is not None and final.status is PaymentStatus.CAPTURED
-            uow.add_event(new_event(
-                "payment.captured" if captured else "payment.failed", PAYMENT_EVENTS,
-                "payment", order.id, order_id=order.id, amount=order.total,
-                currency=order.currency,
-                status=final.status.value if final else "not_charged",
-                attempts=len(attempts), gateway_ref=final.gateway_ref if final else None,
-            ))
+            uow.add_event(_settled_event(order, attempts))
+
+    def settlement(
+        self, order: Order, attempts: Sequence[PaymentAttempt], stock: StockOutcome | None,
+        *, settled: bool = True,
+    ) -> Settlement:
+        """What settling ``order`` writes with its move: ``stock`` sold or released, the
+        attempts, and (a settled outcome: captured, declined, or known never charged) the
+        payment event."""
+        return Settlement(stock, tuple(attempts), idempotency_key(order.id), order.currency,
+                          events=(_settled_event(order, attempts),) if settled else ())
+
+
+def _settled_event(order: Order, attempts: Sequence[PaymentAttempt]) -> DomainEvent:
+    final = attempts[-1] if attempts else None
+    captured = final is not None and final.status is PaymentStatus.CAPTURED
+    return new_event(
+        "payment.captured" if captured else "payment.failed", PAYMENT_EVENTS,
+        "payment", order.id, order_id=order.id, amount=order.total,
+        currency=order.currency,
+        status=final.status.value if final else "not_charged",
+        attempts=len(attempts), gateway_ref=final.gateway_ref if final else None,
+    )

@@ -128,21 +128,20 @@ class PaymentReconciler:
     async def _settle(self, order: Order, found: GatewayRecord | None, holder: uuid.UUID
                       ) -> bool:
         captured = found is not None and found.status is PaymentStatus.CAPTURED
+        settlement = self._payments.settlement(order, _attempts(order, found),
+                                               "committed" if captured else "released")
         async with self._units() as uow:
             if captured:
                 assert found is not None
-                await self._orders.settle(uow, order, OrderStatus.PAID, holder,
+                await self._orders.settle(uow, order, OrderStatus.PAID, holder, settlement,
                                           gateway_ref=found.gateway_ref, reconciled=True)
-                await self._inventory.commit(uow, order.id)
             else:
                 reason = "declined" if found is not None else "not_charged"
                 await self._orders.settle(uow, order, OrderStatus.CANCELLED, holder,
-                                          reason=reason, reconciled=True)
-                await self._inventory.release(uow, order.id)
+                                          settlement, reason=reason, reconciled=True)
                 if found is None:
                     await self._orders.follow_up(uow, order.id,
                                                  after_s=self.policy.recheck_after_s)
-            await self._payments.record(uow, order, _attempts(order, found))
         return captured
 
     async def _follow_up(self, order: Order, report: ReconcileReport) -> None:

@@ -25,7 +25,6 @@ from ecomctl.domain.models import (
     Cart,
     CartLine,
     Order,
-    OrderLine,
     OrderStatus,
     PaymentAttempt,
     PaymentStatus,
@@ -34,7 +33,7 @@ from ecomctl.domain.models import (
     ShipmentStatus,
 )
 from ecomctl.errors import BackendUnavailable, Overloaded
-from ecomctl.services.ports.orders import NewOrder, PaymentClaim
+from ecomctl.services.ports.orders import NewOrder, PaymentClaim, Placement, Settlement
 
 UNSETTLED = (OrderStatus.PAYMENT_PENDING, OrderStatus.PAYMENT_UNKNOWN)
 
@@ -72,21 +71,13 @@ class FakeOrders:
     def __init__(self, store: Store) -> None:
         self.s = store
 
-    async def add(self, new: NewOrder) -> Order:
-        order = replace(new.order, created_at=self.s.now, expires_at=self.s.now + new.hold_for)
-        assert order.id not in self.s.orders
-        self.s.orders[order.id] = order
-        self.s.touched[order.id] = self.s.now
-        if new.holder is not None:
-            self.s.leases[order.id] = Lease(new.holder, self._in(new.lease_s), 1)
-        return order
-
     async def get(self, order_id: UUID) -> Order | None:
         return self.s.orders.get(order_id)
 
     async def move(self, order_id: UUID, sources: frozenset[OrderStatus], target: OrderStatus,
                    *, user_id: int | None = None, unexpired: bool = False,
-                   holder: UUID | None = None, quiet_s: float = 0.0) -> bool:
+                   holder: UUID | None = None, quiet_s: float = 0.0,
+                   settlement: Settlement | None = None) -> bool:
         order = self.s.orders.get(order_id)
         if order is None or order.status not in sources:
             return False
@@ -100,6 +91,11 @@ class FakeOrders:
         self.s.orders[order_id] = replace(order, status=target)
         self.s.touched[order_id] = self.s.now
         lease.holder, lease.until = None, self._in(quiet_s) if quiet_s else None
+        if settlement is not None:  # in the same write, as the adapter's one statement
+            if settlement.stock is not None:
+                FakeInventory(self.s).settle(order_id, sold=settlement.stock == "committed")
+            FakePayments(self.s).append(settlement.attempts)
+            self.s.outbox.extend(settlement.events)
         return True
 
     async def claim_payment(self, order_id: UUID, sources: frozenset[OrderStatus],
@@ -184,27 +180,37 @@ class FakeInventory:
     def __init__(self, store: Store) -> None:
         self.s = store
 
-    async def reserve(self, order_id: UUID, lines: Sequence[OrderLine]) -> list[int]:
-        short = [ln.product_id for ln in lines
-                 if self.s.stock[ln.product_id][0] - self.s.stock[ln.product_id][1]
-                 < ln.quantity]
-        if not short:
-            for ln in lines:
-                self.s.stock[ln.product_id][1] += ln.quantity
-            self.s.reservations[order_id] = {ln.product_id: (ln.quantity, "reserved")
-                                             for ln in lines}
-        return short
+    async def reserve(self, new: NewOrder) -> Placement:
+        lines = new.order.lines
+        short = tuple(ln.product_id for ln in lines
+                      if self.s.stock[ln.product_id][0] - self.s.stock[ln.product_id][1]
+                      < ln.quantity)
+        if short:
+            return Placement(None, short)
+        for ln in lines:
+            self.s.stock[ln.product_id][1] += ln.quantity
+        order = replace(new.order, created_at=self.s.now, expires_at=self.s.now + new.hold_for)
+        assert order.id not in self.s.orders
+        self.s.orders[order.id] = order
+        self.s.touched[order.id] = self.s.now
+        if new.holder is not None:
+            self.s.leases[order.id] = Lease(new.holder, self.s.now
+                                            + timedelta(seconds=new.lease_s), 1)
+        self.s.reservations[order.id] = {ln.product_id: (ln.quantity, "reserved")
+                                         for ln in lines}
+        self.s.outbox.extend(new.events)
+        return Placement(order)
 
     async def commit(self, order_id: UUID) -> int:
-        return self._settle(order_id, sold=True)
+        return self.settle(order_id, sold=True)
 
     async def release(self, order_id: UUID) -> int:
-        return self._settle(order_id, sold=False)
+        return self.settle(order_id, sold=False)
 
     async def stall(self, seconds: float) -> None:
         pass
 
-    def _settle(self, order_id: UUID, *, sold: bool) -> int:
+    def settle(self, order_id: UUID, *, sold: bool) -> int:
         held = self.s.reservations.get(order_id, {})
         moved = 0
         for product_id, (qty, status) in held.items():
@@ -224,6 +230,9 @@ class FakePayments:
 
     async def add_attempts(self, attempts: Sequence[PaymentAttempt], idempotency_key: str,
                            currency: str) -> None:
+        self.append(attempts)
+
+    def append(self, attempts: Sequence[PaymentAttempt]) -> None:
         for attempt in attempts:
             base = sum(1 for p in self.s.payments if p[0] == attempt.order_id)
             captured = [p for p in self.s.payments
@@ -275,13 +284,16 @@ class FakeShipments:
 
 
 class FakeUnitOfWork:
-    def __init__(self, db: FakeDatabase, *, read_only: bool = False) -> None:
+    def __init__(self, db: FakeDatabase, *, read_only: bool = False,
+                 single_write: bool = False) -> None:
         self._db = db
         self._read_only = read_only
+        self._single_write = single_write
         self.events: list[DomainEvent] = []
 
     def add_event(self, event: DomainEvent) -> None:
         assert not self._read_only, "a read-only unit cannot publish events"
+        assert not self._single_write, "a single-write unit's events go with its write"
         self.events.append(event)
 
     def savepoint(self) -> FakeUnitOfWork:
@@ -320,9 +332,12 @@ class FakeDatabase:
         self.commits = 0
         self.opened = 0  # units asked for, in order (1, 2, ...)
         self.refuse: set[int] = set()  # these units fail with Overloaded, as a busy pool's do
+        self.single_writes = 0  # units asked for without a transaction (single_write)
 
-    def __call__(self, *, read_only: bool = False) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self, read_only=read_only)
+    def __call__(self, *, read_only: bool = False, single_write: bool = False
+                 ) -> FakeUnitOfWork:
+        self.single_writes += single_write
+        return FakeUnitOfWork(self, read_only=read_only, single_write=single_write)
 
 
 @dataclass(frozen=True)

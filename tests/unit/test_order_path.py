@@ -36,6 +36,9 @@ async def test_a_paid_checkout_commits_stock_records_and_publishes() -> None:
     assert [p[2] for p in shop.state.payments] == [PaymentStatus.CAPTURED]
     assert shop.state.event_types() == ["order.placed", "order.paid", "payment.captured"]
     assert (await shop.carts.get(USER)).is_empty
+    # Two units: the order placed (a transaction), then its settlement written as one
+    # statement (no transaction needed: its events travel with it).
+    assert (shop.db.opened, shop.db.single_writes) == (2, 1)
 
 
 async def test_a_decline_is_compensated_and_the_cart_kept() -> None:

@@ -4,34 +4,18 @@ work that owns the transaction (``unit_of_work.PostgresUnitOfWork``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from decimal import Decimal
 from uuid import UUID
 
 import asyncpg
 
+from ecomctl.adapters.postgres.inventory import settle_stock
+from ecomctl.adapters.postgres.outbox import event_parameters, events_cte
 from ecomctl.domain.models import Order, OrderLine, OrderStatus, PaymentAttempt
-from ecomctl.services.ports.orders import NewOrder, PaymentClaim
+from ecomctl.services.ports.orders import PaymentClaim, Settlement
 
 _ORDER_COLUMNS = "id, user_id, status, total, currency, created_at, expires_at, cart_revision"
 _UNSETTLED = "('payment_pending', 'payment_unknown')"
-
-# The order and its lines in one round trip; the hold and the payment's lease are timed by
-# the database's clock.
-_INSERT = """
-WITH o AS (
-    INSERT INTO orders (id, user_id, status, total, currency, expires_at, cart_revision,
-                        payment_holder, payment_lease_until, payment_claims)
-    VALUES ($1, $2, $3, $4, $5, now() + $6::interval, $10, $11,
-            clock_timestamp() + make_interval(secs => $12), ($11::uuid IS NOT NULL)::int)
-    RETURNING created_at, expires_at
-), items AS (
-    INSERT INTO order_items (order_id, product_id, quantity, unit_price)
-    SELECT $1, product_id, qty, price
-    FROM unnest($7::bigint[], $8::int[], $9::numeric[]) AS r(product_id, qty, price)
-)
-SELECT created_at, expires_at FROM o
-"""
 
 # Lines come along as arrays, so one statement reads orders with their items.
 _WITH_LINES = f"""
@@ -55,6 +39,27 @@ WHERE id = $1 AND status = ANY($2::text[])
   AND (NOT $5 OR expires_at IS NULL OR expires_at > now())
   AND ($6::uuid IS NULL OR payment_holder = $6)
 RETURNING id
+"""
+
+# A settling move and its settlement in one statement, written only if the order moved
+# (``moved``): the order's row is locked first, then its reservations and their stock rows in
+# product-id order, as in two statements; the attempts are numbered after the order's
+# earlier ones (a retried checkout, the reconciler); the events go to the outbox.
+_SETTLING_MOVE = f"""
+WITH moved AS ({_MOVE.strip()}),
+{settle_stock("$1", "$8", "EXISTS (SELECT 1 FROM moved)")},
+attempts AS (
+    INSERT INTO payments (order_id, idempotency_key, attempt, status, amount, currency,
+                          gateway_ref, error)
+    SELECT moved.id, $9, base.n + a.attempt, a.status, a.amount, $10, a.ref, a.error
+    FROM moved,
+         unnest($11::int[], $12::text[], $13::numeric[], $14::text[], $15::text[])
+             AS a(attempt, status, amount, ref, error),
+         (SELECT coalesce(max(attempt), 0) AS n FROM payments WHERE order_id = $1) base
+), events AS (
+    {events_cte(16, "moved")}
+)
+SELECT count(*) AS moved FROM moved
 """
 
 # Pending: only while its hold lasts; unsettled: only once its lease has lapsed ($6: force).
@@ -100,18 +105,6 @@ class PostgresOrders:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def add(self, new: NewOrder) -> Order:
-        order = new.order
-        row = await self._conn.fetchrow(
-            _INSERT, order.id, order.user_id, order.status.value, order.total, order.currency,
-            new.hold_for,
-            [line.product_id for line in order.lines],
-            [line.quantity for line in order.lines],
-            [line.unit_price for line in order.lines],
-            order.cart_revision, new.holder, new.lease_s,
-        )
-        return replace(order, created_at=row["created_at"], expires_at=row["expires_at"])
-
     async def get(self, order_id: UUID) -> Order | None:
         row = await self._conn.fetchrow(_WITH_LINES + " WHERE o.id = $1 GROUP BY o.id", order_id)
         return _order(row) if row else None
@@ -119,13 +112,20 @@ class PostgresOrders:
     async def move(
         self, order_id: UUID, sources: frozenset[OrderStatus], target: OrderStatus,
         *, user_id: int | None = None, unexpired: bool = False, holder: UUID | None = None,
-        quiet_s: float = 0.0,
+        quiet_s: float = 0.0, settlement: Settlement | None = None,
     ) -> bool:
-        moved = await self._conn.fetchval(
-            _MOVE, order_id, sorted(s.value for s in sources), target.value, user_id, unexpired,
-            holder, quiet_s,
-        )
-        return moved is not None
+        move = (order_id, sorted(s.value for s in sources), target.value, user_id, unexpired,
+                holder, quiet_s)
+        if settlement is None:
+            return await self._conn.fetchval(_MOVE, *move) is not None
+        attempts = settlement.attempts
+        return bool(await self._conn.fetchval(
+            _SETTLING_MOVE, *move, settlement.stock, settlement.idempotency_key,
+            settlement.currency,
+            [a.attempt for a in attempts], [a.status.value for a in attempts],
+            [a.amount for a in attempts], [a.gateway_ref for a in attempts],
+            [a.error for a in attempts], *event_parameters(settlement.events),
+        ))
 
     async def claim_payment(
         self, order_id: UUID, sources: frozenset[OrderStatus], holder: UUID, lease_s: float,

@@ -1,35 +1,49 @@
 """Writing domain events into the outbox, inside the caller's transaction.
 
 The current trace context is stored with each row, so the relay can publish the event with
-the ``traceparent`` of the operation that caused it and consumers continue that trace."""
+the ``traceparent`` of the operation that caused it and consumers continue that trace.
+
+``add_events`` is the unit of work's own statement, at commit. A write that ends a checkout's
+transaction carries its events itself (``events_cte``): one statement fewer per transaction.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 from opentelemetry import propagate
 
 from ecomctl.domain.events import DomainEvent
 
-_INSERT = """
-INSERT INTO outbox (event_id, topic, event_type, aggregate_type, aggregate_id, payload,
-                    trace_context)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[],
-                     $7::jsonb[])
+_COLUMNS = "event_id, topic, event_type, aggregate_type, aggregate_id, payload, trace_context"
+_TYPES = ("uuid[]", "text[]", "text[]", "text[]", "text[]", "jsonb[]", "jsonb[]")
+PARAMETERS = len(_TYPES)
+"""How many parameters the outbox rows take (``event_parameters``)."""
+
+_INSERT = f"""
+INSERT INTO outbox ({_COLUMNS})
+SELECT * FROM unnest({', '.join(f'${n}::{t}' for n, t in enumerate(_TYPES, start=1))})
 """
 
 
-async def add_events(conn: asyncpg.Connection, events: Sequence[DomainEvent]) -> None:
-    """Insert ``events`` in one round trip; must run inside the business transaction."""
-    if not events:
-        return
+def events_cte(first: int, guard: str) -> str:
+    """``INSERT INTO outbox`` for a WITH clause: the rows of ``event_parameters``, passed as
+    parameters ``$first`` on, each row written once for every row ``guard`` (a CTE that
+    yields one row or none) yields."""
+    arrays = ", ".join(f"${n}::{t}" for n, t in enumerate(_TYPES, start=first))
+    return f"""INSERT INTO outbox ({_COLUMNS})
+    SELECT e.* FROM {guard}, unnest({arrays}) AS e({_COLUMNS})"""
+
+
+def event_parameters(events: Sequence[DomainEvent]) -> list[Any]:
+    """The outbox rows of ``events`` as ``PARAMETERS`` arrays (empty arrays: no rows)."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     context = json.dumps(carrier)
-    await conn.execute(
-        _INSERT,
+    return [
         [e.event_id for e in events],
         [e.topic for e in events],
         [e.event_type for e in events],
@@ -37,4 +51,11 @@ async def add_events(conn: asyncpg.Connection, events: Sequence[DomainEvent]) ->
         [e.aggregate_id for e in events],
         [json.dumps(e.payload) for e in events],
         [context] * len(events),
-    )
+    ]
+
+
+async def add_events(conn: asyncpg.Connection, events: Sequence[DomainEvent]) -> None:
+    """Insert ``events`` in one round trip; must run inside the business transaction."""
+    if not events:
+        return
+    await conn.execute(_INSERT, *event_parameters(events))

@@ -37,17 +37,22 @@ class _Bound:
 class PostgresUnitOfWork(_Bound):
     """``async with PostgresUnitOfWork(db) as uow:`` acquires a connection and begins; a clean
     exit writes the collected events to the outbox and commits, an exception rolls back.
-    Driver errors surface as ecomctl errors (``Database.connection``)."""
+    Driver errors surface as ecomctl errors (``Database.connection``).
 
-    def __init__(self, db: Database, *, read_only: bool = False) -> None:
+    A read-only unit, and a single-write one (its one write statement is atomic by itself),
+    run on a plain connection: no BEGIN and COMMIT, and no events of their own."""
+
+    def __init__(self, db: Database, *, read_only: bool = False,
+                 single_write: bool = False) -> None:
         self._db = db
         self._read_only = read_only
+        self._single_write = single_write
         self._transaction = AsyncExitStack()
 
     async def __aenter__(self) -> Self:
         self._transaction = AsyncExitStack()
-        # A read needs no BEGIN/COMMIT round trips: a plain connection.
-        scope = self._db.connection() if self._read_only else self._db.transaction()
+        plain = self._read_only or self._single_write
+        scope = self._db.connection() if plain else self._db.transaction()
         conn = await self._transaction.enter_async_context(scope)
         _Bound.__init__(self, conn)
         return self
@@ -57,10 +62,11 @@ class PostgresUnitOfWork(_Bound):
         tb: TracebackType | None,
     ) -> None:
         transaction = self._transaction
-        if self._read_only:
+        if self._read_only or self._single_write:
             await transaction.__aexit__(exc_type, exc, tb)
             if self.events:
-                raise RuntimeError("a read-only unit of work cannot publish events")
+                raise RuntimeError("a unit of work without a transaction cannot publish "
+                                   "events of its own")
             return
         if exc is None:
             try:
@@ -109,8 +115,8 @@ class JoinedUnitOfWork(_Bound):
 def postgres_units(db: Database) -> UnitOfWorkFactory:
     """The services' unit-of-work factory on this pool."""
 
-    def new_unit(*, read_only: bool = False) -> UnitOfWork:
-        return PostgresUnitOfWork(db, read_only=read_only)
+    def new_unit(*, read_only: bool = False, single_write: bool = False) -> UnitOfWork:
+        return PostgresUnitOfWork(db, read_only=read_only, single_write=single_write)
 
     return new_unit
 

@@ -3,7 +3,10 @@ owns that transaction.
 
 A service opens ``async with uow_factory() as uow:``, calls the repositories, and records
 domain events with ``uow.add_event``; leaving the block commits (writing the events to the
-outbox in the same transaction) or, on an exception, rolls everything back. PostgreSQL
+outbox in the same transaction) or, on an exception, rolls everything back. The two writes
+that end a checkout's transactions carry their events themselves (``NewOrder.events``,
+``Settlement.events``): the outbox rows go in the same statement as the write, written only
+if it is, so a checkout needs no statement of its own for them. PostgreSQL
 implements these in ``ecomctl.adapters.postgres.unit_of_work``; the unit tests use in-memory
 ones (``tests/unit/fakes``).
 """
@@ -15,13 +18,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Literal, Protocol, Self
 from uuid import UUID
 
 from ecomctl.domain.events import DomainEvent
 from ecomctl.domain.models import (
     Order,
-    OrderLine,
     OrderStatus,
     PaymentAttempt,
     Shipment,
@@ -33,12 +35,42 @@ from ecomctl.domain.models import (
 class NewOrder:
     """An order to insert, with the status it starts in (``pending``, or ``payment_pending``
     when the checkout pays it at once) and how long a Pending order holds its stock. A
-    ``payment_pending`` one is claimed at once by ``holder`` for ``lease_s``."""
+    ``payment_pending`` one is claimed at once by ``holder`` for ``lease_s``. ``events`` go
+    to the outbox with it (``order.placed``)."""
 
     order: Order
     hold_for: timedelta
     holder: UUID | None = None
     lease_s: float = 0.0
+    events: tuple[DomainEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What ``InventoryRepository.reserve`` did: the order as stored (its creation time and
+    hold by the store's clock), or, when ``short`` names products that lacked stock, nothing
+    at all."""
+
+    order: Order | None
+    short: tuple[int, ...] = ()
+
+
+StockOutcome = Literal["committed", "released"]
+"""What settling does with an order's reserved stock: sold, or available again."""
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What settling an order's payment writes with its move, in the same statement and only
+    if the order moved: its reserved stock sold or released (``stock``; None: still held),
+    the gateway's ``attempts`` (numbered after the order's earlier ones, under
+    ``idempotency_key``) and ``events``."""
+
+    stock: StockOutcome | None
+    attempts: tuple[PaymentAttempt, ...]
+    idempotency_key: str
+    currency: str
+    events: tuple[DomainEvent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,21 +88,18 @@ class PaymentClaim:
 
 
 class OrderRepository(Protocol):
-    async def add(self, new: NewOrder) -> Order:
-        """Insert it; the order as stored (its creation time and hold by the store's clock)."""
-        ...
-
     async def get(self, order_id: UUID) -> Order | None: ...
 
     async def move(
         self, order_id: UUID, sources: frozenset[OrderStatus], target: OrderStatus,
         *, user_id: int | None = None, unexpired: bool = False, holder: UUID | None = None,
-        quiet_s: float = 0.0,
+        quiet_s: float = 0.0, settlement: Settlement | None = None,
     ) -> bool:
         """Guarded transition: True if the order was in one of ``sources`` (and is the
         user's, and unexpired, and its payment held by ``holder``, when asked) and is now in
         ``target``. Of concurrent callers exactly one wins. The payment's claim ends; with
-        ``quiet_s`` nobody may claim it again for that long."""
+        ``quiet_s`` nobody may claim it again for that long. ``settlement`` is written with
+        the move, only if it moved."""
         ...
 
     async def claim_payment(
@@ -125,12 +154,16 @@ class OrderRepository(Protocol):
 
 
 class InventoryRepository(Protocol):
-    async def reserve(self, order_id: UUID, lines: Sequence[OrderLine]) -> list[int]:
-        """Reserve every line or none; the product ids that lacked stock (empty on success)."""
+    async def reserve(self, new: NewOrder) -> Placement:
+        """Reserve stock for every line of the new order and, only if every line got it,
+        insert the order with its lines, reservations and events; otherwise write nothing
+        and name the products that lacked stock. Of concurrent reservations of one product,
+        never more than its stock succeeds."""
         ...
 
     async def commit(self, order_id: UUID) -> int:
-        """The order's reserved units leave stock as sold; lines settled (0 if none left)."""
+        """The order's reserved units leave stock as sold; lines settled (0 if none left).
+        (A checkout's settlement does it with the order's move: ``Settlement``.)"""
         ...
 
     async def release(self, order_id: UUID) -> int:
@@ -201,6 +234,11 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
-        """A new unit; ``read_only`` ones run without a transaction and take no events."""
+    def __call__(self, *, read_only: bool = False, single_write: bool = False) -> UnitOfWork:
+        """A new unit; ``read_only`` ones run without a transaction and take no events.
+
+        ``single_write``: the unit writes with one statement at most (reads around it
+        allowed), atomic on its own, so it needs no transaction either: no BEGIN and COMMIT
+        round trips. Its events must travel with that write (``Settlement.events``);
+        ``add_event`` is refused."""
         ...
