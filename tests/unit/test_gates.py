@@ -850,7 +850,8 @@ def test_bench_ratios_are_gated_by_row_name() -> None:
 
 def test_the_shipped_bench_gates_parse_and_name_every_row() -> None:
     spec = load_gates(Path(__file__).parents[2] / "fixtures" / "gates" / "bench.yaml")
-    assert {g.pattern for g in spec.metrics} == {"seed", "gateway", "tracing", "workers",
+    assert {g.pattern for g in spec.metrics} == {"seed", "gateway", "gateway-locust",
+                                                 "tracing", "tracing-locust", "workers",
                                                  "checkout", "consumer-lag", "drain",
                                                  "consumers"}
 
