@@ -150,8 +150,9 @@ class ExportProcessSpanProcessor(SpanProcessor):
         if self._broken:
             return None
         if self._process is None:
-            if os.getpid() != self._pid:  # a forked child: its own process, please
-                self._broken = True
+            if os.getpid() != self._pid:
+                self._lost("this process was forked from the one that built the processor; "
+                           "build its telemetry after the fork")
                 return None
             try:
                 self._process = subprocess.Popen(
