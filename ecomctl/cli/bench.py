@@ -17,22 +17,24 @@ if TYPE_CHECKING:
 
 def bench(
     quick: bool = typer.Option(
-        False, "--quick", help="Short runs (a small seed, 6 s per Locust run; about 90 s), "
+        False, "--quick", help="Short runs (a small seed, 6 s per wrk or Locust run; about 90 s), "
         "for CI; without it, a medium seed and 20 s runs."
     ),
     out: Path = out_option("the result (schema ecomctl.bench/v1)"),
     json_output: bool = json_option("the result (schema ecomctl.bench/v1)"),
     keep: Path = typer.Option(
-        None, "--keep", help="Keep every log and Locust CSV in this directory."
+        None, "--keep", help="Keep every log, wrk output and Locust CSV in this directory."
     ),
 ) -> None:
     """Measure ecomctl against floors taken in the same run on this machine.
 
     [bold]seed[/bold]: ecomctl seed rows/s vs pgbench -i (COPY). [bold]gateway[/bold]: a
     cached product page through `serve --role api --workers 1` vs a bare Starlette app on the
-    same uvicorn, both under the same Locust FastHttpUser (32 users, no wait).
-    [bold]tracing[/bold]: that gateway at 100% sampling vs the sampler off.
-    [bold]workers[/bold]: one API process per core vs one process.
+    same uvicorn, both driven by wrk (1 thread, 32 connections; installed from Debian when
+    missing); [bold]gateway-locust[/bold] the same under Locust's FastHttpUser (32 users, no
+    wait). [bold]tracing[/bold] / [bold]tracing-locust[/bold]: that gateway at 100% sampling
+    vs the sampler off (spans go to a discarding OTLP sink, so the trace backend's ingestion
+    is not measured). [bold]workers[/bold]: one API process per core vs one process (wrk).
     [bold]checkout[/bold]: paid checkouts/s of `checkout simulate --processes <cores>` vs
     pgbench running the SQL one checkout sends (captured from the code).
     [bold]consumer-lag[/bold]: the slowest Kafka consumer's p99 lag during that run vs 1 s.
