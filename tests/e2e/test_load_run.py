@@ -50,7 +50,7 @@ def load_run(ecomctl: Any, seeded: Path, out: Path, *args: str,
     env = {"ECOMCTL_TRACE_DIR": str(out.parent / "traces"), **(env or {})}
     result = ecomctl("load", "run", "--out", str(out), "--no-live",
                      "--credentials", str(seeded), *args, env=env, timeout=240)
-    assert result.exit_code == 0, _why_it_failed(out) + result.stderr[-3000:]
+    assert result.exit_code == 0, _why_it_failed(out) + _stderr_worth_reading(result.stderr)
     document: dict[str, Any] = json.loads(out.read_text())
     assert document["schema"] == "ecomctl.result/v1" and document["kind"] == "load-run"
     assert document["config"]["gateway"] == "started"
@@ -63,6 +63,19 @@ def load_run(ecomctl: Any, seeded: Path, out: Path, *args: str,
                   if i["name"] == "gateway ledger equals database")
     assert ledger["ok"] and ledger["detail"].startswith("ok: "), ledger
     return document
+
+
+HUNG = "no clean stop within"
+"""What a serve process that missed its stop deadline prints (cli/shutdown.StopDeadline)
+before its tasks' stacks."""
+
+
+def _stderr_worth_reading(stderr: str) -> str:
+    """The end of the output, and a hung process's asyncio tasks (printed before its thread
+    dump, which alone fills the end and names no coroutine)."""
+    hung = stderr.find(HUNG)
+    tasks = "" if hung < 0 else stderr[max(0, hung - 500):hung + 12_000] + "\n[...]\n"
+    return tasks + stderr[-3000:]
 
 
 def _why_it_failed(out: Path) -> str:

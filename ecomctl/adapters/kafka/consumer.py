@@ -44,6 +44,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain, repeat
 from typing import Any, Protocol, runtime_checkable
 
 import asyncpg
@@ -95,6 +96,7 @@ RETURNING event_id
 """
 
 _MAX_BATCH_LINKS = 128
+_NO_CONTEXT = Context()
 _KAFKA = MessagingSystemValues.KAFKA.value
 _PROCESS = MessagingOperationTypeValues.PROCESS.value
 Headers = Sequence[tuple[str, bytes | None]]
@@ -217,6 +219,7 @@ class EventConsumer:
         self._db = db
         self._tracer = tracer or ServiceTracer(name)
         self._metrics = metrics
+        self._lag_attributes: dict[str, dict[str, str]] = {}
         self._max_attempts = max_attempts
         self._retry_backoff_s = retry_backoff_s
         self._max_backoff_s = max_backoff_s
@@ -345,11 +348,14 @@ class EventConsumer:
             events = [_parse(record) for record in records]
         except MalformedEvent:
             return False, {}
+        batched = isinstance(self._handler, BatchEventHandler)
+        # A batch handler's events get no span of their own: only the batch span's links
+        # need their writers' contexts, and it keeps _MAX_BATCH_LINKS of them.
         contexts = [propagate.extract(record.headers, context=Context(), getter=_GETTER)
-                    for record in records]
+                    for record in (records[:_MAX_BATCH_LINKS] if batched else records)]
         links = [Link(span_context) for span_context in
                  (trace.get_current_span(c).get_span_context() for c in contexts)
-                 if span_context.is_valid][:_MAX_BATCH_LINKS]
+                 if span_context.is_valid]
         processed: list[ConsumedEvent] = []
         try:
             with self._tracer.span("process batch", self._batch_attributes(len(records)),
@@ -357,7 +363,9 @@ class EventConsumer:
                 async with self._db.transaction() as conn:
                     claimed = {row["event_id"] for row in await conn.fetch(
                         _CLAIM_MANY, self.name, [event.event_id for event in events])}
-                    new = _first_sightings(zip(events, contexts, strict=True), claimed)
+                    # (contexts past the links' for a batch handler: none needed)
+                    padded = chain(contexts, repeat(_NO_CONTEXT))
+                    new = _first_sightings(zip(events, padded, strict=False), claimed)
                     if isinstance(self._handler, BatchEventHandler):
                         await self._handler.handle_batch([event for event, _ in new], conn)
                     else:
@@ -402,10 +410,12 @@ class EventConsumer:
         self.stats.processed += 1
         self.event_lag.record(event, now)
         if self._metrics is not None:
-            lag = now - event.published_at.timestamp()
-            self._metrics.consumer_lag.record(
-                lag, {"ecom.consumer": self.name, MESSAGING_DESTINATION_NAME: event.topic}
-            )
+            attributes = self._lag_attributes.get(event.topic)
+            if attributes is None:  # one dict per topic, not one per event
+                attributes = self._lag_attributes[event.topic] = {
+                    "ecom.consumer": self.name, MESSAGING_DESTINATION_NAME: event.topic}
+            self._metrics.consumer_lag.record(now - event.published_at.timestamp(),
+                                              attributes)
 
     def _batch_attributes(self, count: int) -> dict[str, Any]:
         return {
