@@ -274,7 +274,7 @@ async def _build(
             orders=orders,
             payments=payments,
             checkout=CheckoutService(
-                units, carts, products, orders, inventory, payments, tracer("checkout"),
+                units, carts, products, orders, payments, tracer("checkout"),
                 metrics,
             ),
             shipments=shipments,
@@ -283,7 +283,7 @@ async def _build(
                 tracer("recommendation"), metrics,
             ),
             search=search,
-            reconciler=PaymentReconciler(units, orders, inventory, payments, carts,
+            reconciler=PaymentReconciler(units, orders, payments, carts,
                                          tracer("payment")),
             idempotency=IdempotencyService(PostgresIdempotencyStore(db)),
         )

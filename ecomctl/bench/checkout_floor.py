@@ -174,7 +174,7 @@ def _checkout_service(
     inventory = InventoryService(tracer("inventory"))
     orders = OrderService(units, inventory, tracer("order"))
     payments = PaymentService(gateway, tracer("payment"))
-    return CheckoutService(units, carts, _WarmPrices(products), orders, inventory, payments,
+    return CheckoutService(units, carts, _WarmPrices(products), orders, payments,
                            tracer("checkout"))
 
 

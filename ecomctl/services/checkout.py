@@ -56,7 +56,6 @@ from ecomctl.domain.models import (
     Product,
 )
 from ecomctl.errors import CheckoutInProgress, EmptyCart, InfraError, NotFound, PaymentReversed
-from ecomctl.services.inventory import InventoryService
 from ecomctl.services.order import PAID_STATES, UNSETTLED, ClaimLost, OpenedOrder, OrderService
 from ecomctl.services.payment import PaymentService
 from ecomctl.services.ports.orders import StockOutcome, UnitOfWorkFactory
@@ -81,7 +80,6 @@ class CheckoutService:
         carts: CartAccess,
         products: PriceSource,
         orders: OrderService,
-        inventory: InventoryService,
         payments: PaymentService,
         tracer: ServiceTracer,
         metrics: ShopMetrics | None = None,
@@ -91,7 +89,6 @@ class CheckoutService:
         self._carts = carts
         self._products = products
         self._orders = orders
-        self._inventory = inventory
         self._payments = payments
         self._tracer = tracer
 

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from ecomctl.domain.models import Order, OrderStatus, PaymentAttempt, PaymentStatus
 from ecomctl.errors import InfraError
 from ecomctl.services.checkout import CartAccess, empty_paid_cart
-from ecomctl.services.inventory import InventoryService
 from ecomctl.services.order import ClaimLost, OrderService
 from ecomctl.services.payment import GatewayRecord, PaymentService
 from ecomctl.services.ports.orders import UnitOfWorkFactory
@@ -61,7 +60,6 @@ class PaymentReconciler:
         self,
         units: UnitOfWorkFactory,
         orders: OrderService,
-        inventory: InventoryService,
         payments: PaymentService,
         carts: CartAccess,
         tracer: ServiceTracer,
@@ -70,7 +68,6 @@ class PaymentReconciler:
         self._units = units
         self._carts = carts
         self._orders = orders
-        self._inventory = inventory
         self._payments = payments
         self._tracer = tracer
         self.policy = policy or ReconcilePolicy()

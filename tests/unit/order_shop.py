@@ -34,8 +34,8 @@ class Shop:
                                    policy=OrderPolicy(timedelta(minutes=15), max_pending, LEASE))
         payments = PaymentService(self.gateway, tracer, retry_delay_s=0)
         self.checkout = CheckoutService(self.db, self.carts, FakePrices(PRICES), self.orders,
-                                        inventory, payments, tracer)
-        self.reconciler = PaymentReconciler(self.db, self.orders, inventory, payments,
+                                        payments, tracer)
+        self.reconciler = PaymentReconciler(self.db, self.orders, payments,
                                             self.carts, tracer)
 
     @property

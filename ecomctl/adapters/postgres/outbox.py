@@ -20,26 +20,26 @@ from ecomctl.domain.events import DomainEvent
 
 _COLUMNS = "event_id, topic, event_type, aggregate_type, aggregate_id, payload, trace_context"
 _TYPES = ("uuid[]", "text[]", "text[]", "text[]", "text[]", "jsonb[]", "jsonb[]")
-PARAMETERS = len(_TYPES)
-"""How many parameters the outbox rows take (``event_parameters``)."""
 
-_INSERT = f"""
-INSERT INTO outbox ({_COLUMNS})
-SELECT * FROM unnest({', '.join(f'${n}::{t}' for n, t in enumerate(_TYPES, start=1))})
-"""
+
+def _arrays(first: int) -> str:
+    """The rows' parameter arrays, ``$first`` on, typed."""
+    return ", ".join(f"${n}::{t}" for n, t in enumerate(_TYPES, start=first))
+
+
+_INSERT = f"INSERT INTO outbox ({_COLUMNS}) SELECT * FROM unnest({_arrays(1)})"
 
 
 def events_cte(first: int, guard: str) -> str:
     """``INSERT INTO outbox`` for a WITH clause: the rows of ``event_parameters``, passed as
     parameters ``$first`` on, each row written once for every row ``guard`` (a CTE that
     yields one row or none) yields."""
-    arrays = ", ".join(f"${n}::{t}" for n, t in enumerate(_TYPES, start=first))
     return f"""INSERT INTO outbox ({_COLUMNS})
-    SELECT e.* FROM {guard}, unnest({arrays}) AS e({_COLUMNS})"""
+    SELECT e.* FROM {guard}, unnest({_arrays(first)}) AS e({_COLUMNS})"""
 
 
 def event_parameters(events: Sequence[DomainEvent]) -> list[Any]:
-    """The outbox rows of ``events`` as ``PARAMETERS`` arrays (empty arrays: no rows)."""
+    """The outbox rows of ``events`` as one array per column (empty arrays: no rows)."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     context = json.dumps(carrier)
