@@ -3,8 +3,8 @@
 The script is never written by hand. ``capture_checkout`` runs real checkouts through
 ``CheckoutService.checkout`` (order placement with its stock reservation, payment through
 ecomctl's client and payment simulator, settlement, outbox rows) and records, with asyncpg's
-query logger, every statement the connection sends: BEGIN/COMMIT included, asyncpg's own
-housekeeping (type introspection, the pool's reset query) excluded. ``checkout_script`` turns
+query logger, every statement the connection sends: BEGIN/COMMIT included, asyncpg's type
+introspection excluded (the shop's pool sends no reset query on release). ``checkout_script`` turns
 that into a pgbench script with the same SQL text, so a changed statement in the checkout path
 changes the floor with it.
 

@@ -139,8 +139,8 @@ async def test_a_paid_checkout_sends_at_most_ten_statements(
     captured: tuple[CapturedCheckout, CapturedCheckout],
 ) -> None:
     # Every statement the checkout's connection sent, BEGIN and COMMIT included (asyncpg's
-    # type introspection and the pool's reset query are not the checkout's; the cart and
-    # the product prices are not SQL). Both captured checkouts, not only one.
+    # type introspection is not the checkout's; the shop's pool sends no reset query on
+    # release; the cart and the product prices are not SQL). Both captured checkouts.
     for checkout in captured:
         queries = [normalize_sql(s.query) for s in checkout.statements]
         listing = "\n".join(f"{n:2}. {q[:160]}" for n, q in enumerate(queries, start=1))

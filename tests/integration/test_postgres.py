@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 
 import asyncpg
 
+from ecomctl.adapters.postgres.database import Database
 from ecomctl.adapters.postgres.migrations import MigrationReport
 from ecomctl.config import Settings
 
@@ -71,3 +73,28 @@ async def test_stock_constraints_hold_in_the_database(
         await conn.execute("DELETE FROM products WHERE sku = $1", slug)
         await conn.execute("DELETE FROM categories WHERE slug = $1", slug)
         await conn.close()
+
+
+async def test_the_pool_sends_no_reset_query_and_still_rolls_back_an_open_transaction(
+    settings: Settings, migrated: MigrationReport
+) -> None:
+    db = await Database.connect(settings.database_url, min_size=1, max_size=1)
+    sent: list[str] = []
+    try:
+        async with db.connection() as conn:
+            conn.add_query_logger(lambda record: sent.append(record.query))
+            await conn.execute("SELECT 1")
+        # A transaction the caller left open (a cancelled operation) is rolled back on
+        # release, so the next user of the connection is not inside it.
+        async with db.connection() as conn:
+            await conn.execute("BEGIN")
+            await conn.execute("CREATE TEMP TABLE left_open (x int)")
+        async with db.connection() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT to_regclass('pg_temp.left_open')") is None
+            await asyncio.sleep(0)  # asyncpg calls query loggers with call_soon
+    finally:
+        await db.close()
+    assert sent[0] == "SELECT 1"
+    assert not any("RESET ALL" in q or "pg_advisory_unlock_all" in q for q in sent), sent
+    assert "ROLLBACK" in sent, sent

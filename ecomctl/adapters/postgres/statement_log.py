@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from ecomctl.adapters.postgres.database import Database, connection_errors
+from ecomctl.adapters.postgres.database import Database, connection_errors, keep_session
 
 
 @dataclass(frozen=True)
@@ -26,16 +26,12 @@ class StatementLog:
 
     def __init__(self) -> None:
         self.statements: list[LoggedStatement] = []
-        self._reset_queries: set[str] = set()
 
     async def attach(self, conn: asyncpg.Connection) -> None:
-        # The pool's reset on release is housekeeping between operations, not the work's SQL.
-        self._reset_queries.add(conn.get_reset_query())
         conn.add_query_logger(self._log)
 
     def _log(self, record: Any) -> None:
-        if record.query not in self._reset_queries:
-            self.statements.append(LoggedStatement(record.query, tuple(record.args or ())))
+        self.statements.append(LoggedStatement(record.query, tuple(record.args or ())))
 
 
 @asynccontextmanager
@@ -44,8 +40,9 @@ async def logged_database(database_url: str) -> AsyncIterator[tuple[Database, St
     so that asyncpg's type introspection, done once, is not in what is logged later)."""
     log = StatementLog()
     with connection_errors():
+        # The shop's pool's reset (none sent), so what is logged is what the shop sends.
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1, timeout=10,
-                                         init=log.attach)
+                                         init=log.attach, reset=keep_session)
     try:
         yield Database(pool), log
     finally:
