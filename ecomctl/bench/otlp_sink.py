@@ -1,10 +1,11 @@
-"""Where the bench's traced gateways send their spans: an OTLP/gRPC endpoint that accepts
-every export and discards it, counting requests and bytes.
+"""Where the bench's traced gateways and checkout simulations send their spans: an OTLP/gRPC
+endpoint that accepts every export and discards it, counting requests and bytes.
 
-The gateway rows measure what tracing costs ecomctl's serving process. The stack's trace
-backend ingesting ~6,000 spans/s (Jaeger on Badger) takes most of a core, and on a 2-core
-machine that core is the one the server and ``wrk`` share, so exporting to it measured the
-backend's ingestion as much as ecomctl. The sink keeps the export real (encoded, sent over
+The rows measure what tracing costs ecomctl's processes. The stack's trace backend ingesting
+~6,000 spans/s (Jaeger on Badger) takes most of a core, and on a 2-core machine that core is
+the one the server and ``wrk`` share, so exporting to it measured the backend's ingestion as
+much as ecomctl. In the checkout simulation at 40 checkouts/s it tripled the consumers' p99
+lag (0.25 s to 0.96-1.2 s). The sink keeps the export real (encoded, sent over
 gRPC, acknowledged) and cheap: it never parses a request.
 """
 
