@@ -264,18 +264,18 @@ def decode_png(data: bytes) -> Image:
     previous = bytearray(stride)
     for y in range(height):
         start = y * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
-        if kind == 1:
+        filter_type, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        if filter_type == 1:
             for i in range(channels, stride):
                 line[i] = (line[i] + line[i - channels]) & 0xFF
-        elif kind == 2:
+        elif filter_type == 2:
             for i in range(stride):
                 line[i] = (line[i] + previous[i]) & 0xFF
-        elif kind == 3:
+        elif filter_type == 3:
             for i in range(stride):
                 left = line[i - channels] if i >= channels else 0
                 line[i] = (line[i] + ((left + previous[i]) >> 1)) & 0xFF
-        elif kind == 4:
+        elif filter_type == 4:
             for i in range(stride):
                 a = line[i - channels] if i >= channels else 0
                 b = previous[i]

@@ -5,16 +5,15 @@ and afterwards money, stock and events are all accounted for."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.e2e.test_simulate import simulate
 
 
 def test_killing_kafka_redis_and_postgres_mid_run_loses_nothing(
-    ecomctl: Any, seeded: Path, tmp_path: Path, record_property: pytest.RecordProperty
+    ecomctl: Any, seeded: Path, tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     doc = simulate(ecomctl, seeded, tmp_path / "chaos.json", "--fault", "chaos=3",
                    "--via", "http", "--shoppers", "12", "--duration", "50s",

@@ -11,7 +11,7 @@ import signal
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -149,7 +149,7 @@ async def _assert_invariants(shop: Shop) -> None:
 
 @pytest.mark.parametrize("requests", [8, 50])
 async def test_concurrent_keyless_checkouts_of_one_cart_make_one_order_and_one_capture(
-    shop: Shop, requests: int, record_property: pytest.RecordProperty
+    shop: Shop, requests: int, record_property: Callable[[str, object], None]
 ) -> None:
     auth, user_id = await _shopper_with_a_cart(shop)
 
@@ -201,7 +201,7 @@ async def test_concurrent_checkouts_with_one_key_still_replay_the_first_answer(
 
 
 async def test_a_payment_whose_process_was_killed_is_resumed_once_its_lease_lapses(
-    shop: Shop, record_property: pytest.RecordProperty
+    shop: Shop, record_property: Callable[[str, object], None]
 ) -> None:
     auth, user_id = await _shopper_with_a_cart(shop)
     async with httpx.AsyncClient(base_url=shop.gateway_url) as http:
@@ -253,7 +253,7 @@ async def test_a_payment_whose_process_was_killed_is_resumed_once_its_lease_laps
 
 
 async def test_lost_answers_and_retries_never_leave_a_capture_on_a_cancelled_order(
-    shop: Shop, record_property: pytest.RecordProperty
+    shop: Shop, record_property: Callable[[str, object], None]
 ) -> None:
     """payment-timeout-after-capture, and timeouts that captured nothing: the answer is lost
     (for the retries with the key too), the shop answers 202; shoppers retry the cart at

@@ -7,16 +7,15 @@ shop serves again once the window is over."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.e2e.test_load_run import load_run
 
 
 def test_a_minute_of_load_through_two_api_processes_while_the_backends_die(
-    ecomctl: Any, seeded: Path, tmp_path: Path, record_property: pytest.RecordProperty
+    ecomctl: Any, seeded: Path, tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     doc = load_run(ecomctl, seeded, tmp_path / "soak.json", "--profile", "mixed",
                    "--users", "8", "--spawn-rate", "8", "--duration", "60s", "--workers", "2",

@@ -38,6 +38,7 @@ async def test_a_flood_of_distinct_recommendation_sets_evicts_no_session(
         sessions = [(await http_shopper(client))[0] for _ in range(SHOPPERS)]
 
         previous = (await cache_redis.config_get("maxmemory"))["maxmemory"]
+        assert previous is not None  # Redis always reports its limit (0: none)
         used = int((await cache_redis.info("memory"))["used_memory"])
         evicted_before = int((await cache_redis.info("stats"))["evicted_keys"])
         await cache_redis.config_set("maxmemory", str(used + 256 * 1024))

@@ -109,6 +109,7 @@ async def test_every_change_makes_a_new_revision_and_nothing_else_does(
     a revision must never come back, not even after the cart was emptied."""
     user = new_user()
     seen: list[str | None] = [(await carts.add_item(user, 7, 2)).revision]
+    change: Callable[[], Awaitable[Cart]]
     for change in (lambda: carts.add_item(user, 7, 1), lambda: carts.set_quantity(user, 3, 2),
                    lambda: carts.remove_item(user, 3)):
         seen.append((await change()).revision)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
-
-import pytest
+from collections.abc import Callable
 
 from ecomctl.bootstrap import ShopStack
 from tests.shopdata import make_catalogue, make_users
@@ -15,7 +14,7 @@ CHECKOUTS = 200
 
 
 async def test_200_sequential_checkouts(
-    shop: ShopStack, record_property: pytest.RecordProperty
+    shop: ShopStack, record_property: Callable[[str, object], None]
 ) -> None:
     catalogue = await make_catalogue(shop, 3, stock=CHECKOUTS)
     users = await make_users(shop, CHECKOUTS)

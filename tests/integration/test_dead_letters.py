@@ -65,8 +65,8 @@ async def records_on(bootstrap: str, topic: str) -> int:
     await consumer.start()
     try:
         tp = TopicPartition(topic, 0)
-        end = await consumer.end_offsets([tp])
-        begin = await consumer.beginning_offsets([tp])
+        end: dict[TopicPartition, int] = await consumer.end_offsets([tp])
+        begin: dict[TopicPartition, int] = await consumer.beginning_offsets([tp])
     finally:
         await consumer.stop()
     return end[tp] - begin[tp]

@@ -16,10 +16,10 @@ import os
 import re
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 
 from ecomctl.bootstrap import ShopStack
 from tests.shopdata import make_catalogue
@@ -57,7 +57,8 @@ def _table(counts: dict[str, dict[str, int]]) -> str:
 
 
 async def test_fuzzing_with_every_check_and_a_kept_session_finds_nothing(
-    shop: ShopStack, gateway_url: str, tmp_path: Path, record_property: pytest.RecordProperty
+    shop: ShopStack, gateway_url: str, tmp_path: Path,
+    record_property: Callable[[str, object], None],
 ) -> None:
     catalogue = await make_catalogue(shop, 4, stock=1_000_000, index=True)
     offered, kept = catalogue.ids[:3], catalogue.ids[3]  # the hooks offer the first three

@@ -116,7 +116,7 @@ def test_traces_diff_at_80_columns_names_every_operation_and_the_slowed_one_firs
 
 
 def _scaled(document: dict[str, Any], factor: float) -> dict[str, Any]:
-    scaled = json.loads(json.dumps(document))
+    scaled: dict[str, Any] = json.loads(json.dumps(document))
     for group in (scaled["journeys"].values(), scaled["spans"]):
         for item in group:
             for key in ("p50_ms", "p95_ms", "p99_ms"):

@@ -20,7 +20,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
@@ -136,7 +136,7 @@ async def limited_url(migrated: object) -> AsyncIterator[str]:
 
 
 async def test_a_login_flood_from_one_address_barely_slows_a_shopper_at_another(
-    limited_url: str, record_property: pytest.RecordProperty
+    limited_url: str, record_property: Callable[[str, object], None]
 ) -> None:
     """16 concurrent unknown-email logins, then a wave like it every second, from one address
     (16 argon2 verifications a second asked for, several times what two cores can do): a
@@ -190,7 +190,7 @@ TRIALS = 10
 
 
 async def test_a_burst_of_unknown_email_logins_leaves_a_login_elsewhere_within_2x(
-    migrated: object, record_property: pytest.RecordProperty
+    migrated: object, record_property: Callable[[str, object], None]
 ) -> None:
     """The default limits (a real `serve`, the real argon2 parameters): 24 unknown-email
     logins at once from one address, and 50 ms later a correct login from another address.
@@ -360,7 +360,7 @@ CONCURRENCY_LIMIT = 8
 
 
 async def test_overload_is_answered_503_at_once_admitted_work_is_served_and_it_recovers(
-    migrated: object, record_property: pytest.RecordProperty
+    migrated: object, record_property: Callable[[str, object], None]
 ) -> None:
     """Logins (argon2, ~0.2 s of CPU each) at 5x what the gateway sustains: the gateway, with
     `serve --limit-concurrency 8`, refuses the excess with an immediate 503 instead of

@@ -14,6 +14,7 @@ import stat
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -44,7 +45,15 @@ from ecomctl.services.user import UserService, default_hasher
 from ecomctl.telemetry.spans import ServiceTracer
 from tests.cli_runner import CliResult, run_ecomctl
 
-COUNTS = {"users": 100, "categories": 10, "products": 300, "orders": 300}
+
+class _Counts(TypedDict):
+    users: int
+    categories: int
+    products: int
+    orders: int
+
+
+COUNTS: _Counts = {"users": 100, "categories": 10, "products": 300, "orders": 300}
 REDIS_DB = 15
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 
@@ -304,6 +313,7 @@ async def test_reset_clears_shop_keys_and_can_warm_the_product_cache(scratch: Sc
     assert await scratch.redis.mget(keys) == [None] * len(keys)  # the cache has its own Redis
     cached = await scratch.cache.mget(keys)
     assert all(raw is not None and raw != b"stale" for raw in cached)
+    assert cached[0] is not None
     assert json.loads(cached[0])["id"] == best[0]["id"]
 
 

@@ -268,7 +268,10 @@ def test_jaeger_api_v3_and_the_legacy_api_read_the_same_trace(settings: Settings
     trace_id = format(root.get_span_context().trace_id, "032x")
     assert provider.force_flush(10_000)
     provider.shutdown()
-    exact = {format(s.context.span_id, "016x"): s.start_time for s in sent.get_finished_spans()}
+    exact: dict[str, int] = {}
+    for s in sent.get_finished_spans():
+        assert s.start_time is not None  # a finished span has started
+        exact[format(s.context.span_id, "016x")] = s.start_time
 
     source = _jaeger_source(settings)
     v3 = _wait_for_spans(lambda: read_jaeger(source, service, 20, "1h", api="v3"), 5)

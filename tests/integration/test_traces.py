@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any, cast
 
 import httpx
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -12,12 +13,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from ecomctl.config import Settings
 
 
-async def _get_trace(query_url: str, trace_id: str) -> dict[str, object]:
+async def _get_trace(query_url: str, trace_id: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=query_url, timeout=5) as client:
         for _ in range(50):
             response = await client.get(f"/api/traces/{trace_id}")
             if response.status_code == 200 and response.json().get("data"):
-                return response.json()["data"][0]  # type: ignore[no-any-return]
+                return cast(dict[str, Any], response.json()["data"][0])
             await asyncio.sleep(0.2)
     raise AssertionError(f"trace {trace_id} never reached the trace backend")
 
@@ -41,7 +42,7 @@ async def test_spans_exported_over_otlp_are_read_back_from_the_query_api(
     provider.shutdown()
 
     trace = await _get_trace(settings.trace_query_url, trace_id)
-    spans = {span["operationName"]: span for span in trace["spans"]}  # type: ignore[index]
+    spans = {span["operationName"]: span for span in trace["spans"]}
     assert set(spans) == {"checkout.complete", "payment.process"}
     child_refs = spans["payment.process"]["references"]
     assert child_refs == [
@@ -49,7 +50,7 @@ async def test_spans_exported_over_otlp_are_read_back_from_the_query_api(
     ]
     tags = {t["key"]: t["value"] for t in spans["checkout.complete"]["tags"]}
     assert tags["ecom.order.id"] == "o-42"
-    processes = trace["processes"].values()  # type: ignore[attr-defined]
+    processes = trace["processes"].values()
     assert {p["serviceName"] for p in processes} == {service}
 
     async with httpx.AsyncClient(base_url=settings.trace_query_url, timeout=5) as client:

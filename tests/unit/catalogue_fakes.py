@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -90,7 +91,7 @@ class InMemoryCatalogue:
     ) -> Product | None:
         return self._write(product_id, events, active=active)
 
-    def _write(self, product_id: int, events: EventsFor, **change: object) -> Product | None:
+    def _write(self, product_id: int, events: EventsFor, **change: Any) -> Product | None:
         if self.fail_writes:
             raise InfraError("the database went away mid-write")
         current = self.products.get(product_id)

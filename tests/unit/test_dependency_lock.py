@@ -106,14 +106,18 @@ def pyproject() -> dict[str, object]:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def test_the_lock_satisfies_every_declared_requirement(pyproject, pins):
+def test_the_lock_satisfies_every_declared_requirement(
+    pyproject: dict[str, object], pins: list[Pin]
+) -> None:
     problems = lock_problems(declared_requirements(pyproject), pins)
     assert not problems, f"pyproject.toml and requirements.lock disagree ({RELOCK}):\n" + "\n".join(
         problems
     )
 
 
-def test_the_lock_covers_the_extras_ecomctl_asks_for(pyproject, pins):
+def test_the_lock_covers_the_extras_ecomctl_asks_for(
+    pyproject: dict[str, object], pins: list[Pin]
+) -> None:
     """`elasticsearch[async]` needs aiohttp: the extra's own requirements are locked too."""
     locked = {pin.name for pin in pins}
     missing = []
@@ -128,7 +132,7 @@ def test_the_lock_covers_the_extras_ecomctl_asks_for(pyproject, pins):
     assert not missing, f"not in requirements.lock ({RELOCK}): {', '.join(missing)}"
 
 
-def test_this_environment_was_installed_from_the_lock(pins):
+def test_this_environment_was_installed_from_the_lock(pins: list[Pin]) -> None:
     """What runs the tests is what the lock says: CI and the README install from it."""
     differ = []
     for pin in pins:
@@ -147,7 +151,7 @@ def test_this_environment_was_installed_from_the_lock(pins):
     )
 
 
-def test_the_opentelemetry_family_is_held_to_one_release_pair(pins):
+def test_the_opentelemetry_family_is_held_to_one_release_pair(pins: list[Pin]) -> None:
     """Instrumentations 0.XbN pin semconv 0.XbN, and SDK 1.Y.N pins the same semconv: one
     pair for the whole family, or pip cannot resolve it."""
     family = {p.name: p.version for p in pins if p.name.startswith("opentelemetry-")}
@@ -175,7 +179,7 @@ typer==0.29.2 \\
 """
 
 
-def test_parse_lock_reads_pins_markers_and_hashes():
+def test_parse_lock_reads_pins_markers_and_hashes() -> None:
     colorama, typer = parse_lock(_LOCK_SAMPLE)
     assert (colorama.name, str(colorama.version), colorama.hashes) == ("colorama", "0.4.6", 1)
     assert colorama.marker is not None and "win32" in str(colorama.marker)
@@ -184,17 +188,17 @@ def test_parse_lock_reads_pins_markers_and_hashes():
     )
 
 
-def test_a_dependency_added_without_relocking_is_reported():
+def test_a_dependency_added_without_relocking_is_reported() -> None:
     pins = parse_lock(_LOCK_SAMPLE)
     problems = lock_problems([Requirement("typer>=0.15"), Requirement("Rich>=13")], pins)
     assert problems == ["Rich>=13 is not in requirements.lock"]
 
 
-def test_a_range_the_lock_falls_outside_is_reported():
+def test_a_range_the_lock_falls_outside_is_reported() -> None:
     problems = lock_problems([Requirement("typer>=1")], parse_lock(_LOCK_SAMPLE))
     assert problems == ["typer>=1: the lock pins 0.29.2"]
 
 
-def test_a_pin_without_hashes_is_reported():
+def test_a_pin_without_hashes_is_reported() -> None:
     pins = parse_lock("typer==0.29.2\n")
     assert lock_problems([Requirement("typer")], pins) == ["typer==0.29.2 has no --hash"]

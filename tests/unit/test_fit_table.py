@@ -26,9 +26,10 @@ def _table() -> Table:
 
 
 def _render(table: Table, width: int) -> str:
-    out = Console(width=width, file=io.StringIO(), highlight=False, color_system=None)
+    buffer = io.StringIO()
+    out = Console(width=width, file=buffer, highlight=False, color_system=None)
     out.print(table)
-    return out.file.getvalue()  # type: ignore[attr-defined]
+    return buffer.getvalue()
 
 
 def _name_column(text: str) -> str:

@@ -84,12 +84,13 @@ def built(monkeypatch: pytest.MonkeyPatch) -> list[Built]:
     ):
         monkeypatch.setattr(module, "OTLPSpanExporter",
                             type("Recorder", (base,), {"built": records, "transport": transport}))
-    for module, base, transport in (
+    for module, metric_base, transport in (
         (grpc_metrics, _RecordingMetricExporter, "grpc"),
         (http_metrics, _RecordingMetricExporter, "http"),
     ):
         monkeypatch.setattr(module, "OTLPMetricExporter",
-                            type("Recorder", (base,), {"built": records, "transport": transport}))
+                            type("Recorder", (metric_base,), {"built": records,
+                                                              "transport": transport}))
     return records
 
 

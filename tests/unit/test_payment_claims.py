@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from uuid import UUID
 
 import pytest
 
@@ -83,7 +84,7 @@ async def test_when_the_holder_dies_the_next_attempt_resumes_once_its_lease_laps
     assert len(shop.state.orders) == 1 and stock_of(shop.state)[1] == (0, 0)
 
 
-async def _unknown_payment(shop: Shop) -> object:
+async def _unknown_payment(shop: Shop) -> UUID:
     """An order whose charges went unanswered (nothing captured), past its quiet period."""
     shop.carts.put(USER, (1, 1))
     shop.gateway.script = [(PaymentStatus.TIMEOUT, False)] * 2
@@ -162,7 +163,7 @@ async def test_a_cancelled_payment_is_looked_up_again_and_a_late_capture_refunde
     order_id = await _unknown_payment(shop)
     assert (await shop.reconciler.reconcile()).cancelled == 1
     # The charge that was on its way lands at the gateway after the lookups.
-    shop.gateway.captures[idempotency_key(order_id)] = Decimal("10.00")  # type: ignore[arg-type]
+    shop.gateway.captures[idempotency_key(order_id)] = Decimal("10.00")
     assert (await shop.reconciler.reconcile()).refunded == 0  # not yet due
     shop.later(seconds=shop.reconciler.policy.recheck_after_s)
     shop.gateway.reachable = False
@@ -172,7 +173,7 @@ async def test_a_cancelled_payment_is_looked_up_again_and_a_late_capture_refunde
 
     assert (await shop.reconciler.reconcile()).refunded == 1
 
-    assert list(shop.gateway.refunds) == [refund_key(order_id)]  # type: ignore[arg-type]
+    assert list(shop.gateway.refunds) == [refund_key(order_id)]
     assert [p[2] for p in shop.state.payments if p[0] == order_id] == [
         PaymentStatus.TIMEOUT, PaymentStatus.TIMEOUT, PaymentStatus.CAPTURED,
         PaymentStatus.REFUNDED]

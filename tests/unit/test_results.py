@@ -274,8 +274,8 @@ def test_the_terminal_renders_every_kind(make: Any) -> None:
 
 
 def test_the_terminal_shows_each_fault_window_and_what_it_slowed() -> None:
-    phase = {"count": 40, "errors": 0, "error_rate": 0.0, "p50_ms": 5.0, "p95_ms": 9.0,
-             "p99_ms": 20.0, "checkouts_per_s": 1.5}
+    phase: dict[str, object] = {"count": 40, "errors": 0, "error_rate": 0.0, "p50_ms": 5.0,
+                                "p95_ms": 9.0, "p99_ms": 20.0, "checkouts_per_s": 1.5}
     slow = {**phase, "errors": 4, "error_rate": 0.1, "p95_ms": 480.0,
             "targets": {"POST /api/checkout": {**phase, "p95_ms": 900.0}}}
     phase = {**phase, "targets": {"POST /api/checkout": dict(phase)}}

@@ -58,7 +58,8 @@ def test_a_batch_round_trips_every_field_otlp_reads() -> None:
         [s.parent.is_remote if s.parent else None for s in spans]
     assert back[0].status.status_code is StatusCode.ERROR and back[0].status.description == "boom"
     assert back[1].kind is SpanKind.SERVER
-    assert back[1].get_span_context().trace_state.to_header() == "vendor=v1"
+    context = back[1].get_span_context()
+    assert context is not None and context.trace_state.to_header() == "vendor=v1"
 
 
 def test_resources_and_scopes_are_sent_once_per_batch() -> None:

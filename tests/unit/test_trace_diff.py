@@ -11,6 +11,7 @@ import pytest
 
 from ecomctl.analysis.diff import (
     OperationDiff,
+    TraceDiff,
     diff_traces,
     finding_signatures,
     parse_fail_rule,
@@ -68,7 +69,7 @@ def runs(count: int, **kwargs: Any) -> list[Trace]:
     return group_traces([s for t in range(1, count + 1) for s in checkout(t, **kwargs)])
 
 
-def by_name(result: Any, service: str, name: str) -> OperationDiff:
+def by_name(result: TraceDiff, service: str, name: str) -> OperationDiff:
     return next(d for d in result.operations if (d.service, d.name) == (service, name))
 
 
