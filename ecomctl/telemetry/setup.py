@@ -103,7 +103,7 @@ def _read(path: str | None) -> bytes | None:
 def _grpc_options(otlp: OtlpExporterSettings) -> dict[str, Any]:
     """Every option explicit: left out, the exporters would read ``os.environ`` (and take
     its timeout in seconds, where the specification says milliseconds)."""
-    import grpc  # type: ignore[import-untyped]  # (no stubs; the exporters take its types)
+    import grpc  # (no stubs, see pyproject's [tool.mypy]; the exporters take its types)
 
     credentials = None
     if not otlp.insecure:
