@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ import typer
 from ecomctl.cli.help import examples
 from ecomctl.cli.output import console, err_console, print_json
 from ecomctl.cli.result_output import json_option, out_option
+from ecomctl.cli.steps import Steps
 
 if TYPE_CHECKING:
     from ecomctl.results import BenchResult
@@ -55,7 +57,8 @@ def bench(
 
     Runs in a scratch database (ecomctl_bench), Redis database 15, search alias
     ecomctl-bench-products and Kafka topics prefixed ecomctl-bench.: the shop you seeded is
-    not touched. Needs the stack (ecomctl stack up).
+    not touched. Needs the stack (ecomctl stack up). Each step shows its elapsed time while
+    it runs (plain lines in a pipe or with CI=true).
 
     Exit 0 when every figure was measured (the table says which ratios reach their
     targets), 1 when a measurement failed.
@@ -64,12 +67,10 @@ def bench(
     from ecomctl.config import Settings
     from ecomctl.results import write_result
 
-    def progress(message: str) -> None:
-        err_console.print(f"[cyan]bench[/cyan] {message}...")
-
-    with _work_dir(keep) as work_dir:
+    # One lane: each step lasts until the next one starts, the last until the bench ends.
+    with _work_dir(keep) as work_dir, Steps(err_console) as steps:
         result = run_bench(Settings.from_env(), quick=quick, work_dir=Path(work_dir),
-                           progress=progress)
+                           progress=functools.partial(steps.start, "bench"))
     if json_output:
         print_json(result.to_dict())
     else:

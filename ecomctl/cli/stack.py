@@ -21,6 +21,7 @@ from ecomctl.cli.output import (
     print_json,
     show_address,
 )
+from ecomctl.cli.steps import Steps
 from ecomctl.cli.units import duration_option
 
 if TYPE_CHECKING:
@@ -49,8 +50,17 @@ def _stack() -> LocalStack:
     return LocalStack()
 
 
-def _progress(backend: str, message: str) -> None:
-    err_console.print(f"[cyan]{backend:>13}[/cyan]  {message}")
+LANE_WIDTH = 13
+"""The longest backend name (elasticsearch), so that the messages line up."""
+
+
+def _progress(backend: str, message: str, /, *, done: bool = False) -> None:
+    err_console.print(f"[cyan]{backend:>{LANE_WIDTH}}[/cyan]  {message}")
+
+
+def _steps() -> Steps:
+    """Each backend's steps with their elapsed time while they run (``cli.steps``)."""
+    return Steps(err_console, lane_width=LANE_WIDTH)
 
 
 @app.command(epilog=examples("ecomctl stack install --check", "ecomctl stack install",
@@ -67,6 +77,7 @@ def install(
 
     Debian packages with apt, Kafka and Elasticsearch from Maven Central (Maven), Jaeger
     built from the Go module proxy (Go). Downloads are cached; a second run does nothing.
+    Each step shows its elapsed time while it runs (plain lines in a pipe or with CI=true).
 
     The host tools are checked first: Go >= 1.24.6 for Jaeger (or GOTOOLCHAIN=go1.27.3 with
     any Go >= 1.21), a JDK 17+ for Kafka and 21+ for Elasticsearch (ECOMCTL_JAVA_HOME picks
@@ -78,7 +89,8 @@ def install(
         _print_install_plan(stack.install_plan(names))
         return
     started = time.monotonic()
-    done = stack.install(names, progress=_progress)
+    with _steps() as steps:
+        done = stack.install(names, progress=steps.report)
     what = ", ".join(done) if done else "nothing (all installed)"
     console.print(f"installed {what} in {time.monotonic() - started:.1f}s")
 
@@ -114,11 +126,12 @@ def up(
     Installs what is missing first (see [bold]stack install[/bold]). Idempotent: backends
     already up are left alone. Health means: PostgreSQL answers a query, Redis PING and
     SET/GET, Kafka creates a topic and answers metadata, Elasticsearch cluster health
-    yellow/green, the health endpoints of Jaeger, Zipkin and Prometheus. Prints where the
-    trace UI and the dashboard are.
+    yellow/green, the health endpoints of Jaeger, Zipkin and Prometheus. Each step shows its
+    elapsed time while it runs; at the end, where the trace UI and the dashboard are.
     """
     started = time.monotonic()
-    statuses = asyncio.run(_stack().up(names, timeout=timeout, progress=_progress))
+    with _steps() as steps:
+        statuses = asyncio.run(_stack().up(names, timeout=timeout, progress=steps.report))
     if json_output:
         print_json([asdict(s) for s in statuses])
         return
