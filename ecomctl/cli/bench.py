@@ -2,61 +2,75 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ecomctl.cli.help import examples
 from ecomctl.cli.output import console, err_console, print_json
 from ecomctl.cli.result_output import json_option, out_option
+from ecomctl.cli.steps import Steps
 
 if TYPE_CHECKING:
     from ecomctl.results import BenchResult
 
 
+EXAMPLES = examples(
+    "ecomctl bench --quick",
+    "ecomctl bench --out bench.json && ecomctl gate check bench.json",
+)
+
+
 def bench(
     quick: bool = typer.Option(
-        False, "--quick", help="Short runs (a small seed, 6 s per wrk or Locust run; about 90 s), "
-        "for CI; without it, a medium seed and 20 s runs."
+        False, "--quick", help="Short runs (a small seed, 6 s per wrk or Locust run; about "
+        "90 s), for CI; without it, a medium seed and 20 s runs."
     ),
     out: Path = out_option("the result (schema ecomctl.bench/v1)"),
     json_output: bool = json_option("the result (schema ecomctl.bench/v1)"),
     keep: Path = typer.Option(
-        None, "--keep", help="Keep every log, wrk output and Locust CSV in this directory."
+        None, "--keep", metavar="DIR",
+        help="Keep every log, wrk output and Locust CSV in this directory."
     ),
 ) -> None:
     """Measure ecomctl against floors taken in the same run on this machine.
 
-    [bold]seed[/bold]: ecomctl seed rows/s vs pgbench -i (COPY). [bold]gateway[/bold]: a
-    cached product page through `serve --role api --workers 1` vs a bare Starlette app on the
-    same uvicorn, both driven by wrk (1 thread, 32 connections; installed from Debian when
-    missing); [bold]gateway-locust[/bold] the same under Locust's FastHttpUser (32 users, no
-    wait). [bold]tracing[/bold] / [bold]tracing-locust[/bold]: that gateway at 100% sampling
-    vs the sampler off (spans go to a discarding OTLP sink, so the trace backend's ingestion
-    is not measured). [bold]workers[/bold]: one API process per core vs one process (wrk).
-    [bold]checkout[/bold]: paid checkouts/s of `checkout simulate --processes <cores>` vs
-    pgbench running the SQL one checkout sends (captured from the code).
-    [bold]consumer-lag[/bold]: the slowest Kafka consumer's p99 lag during that run vs 1 s.
-    [bold]drain[/bold]: that run plus catching up afterwards vs the run plus 5 s.
-    [bold]consumers[/bold]: events/s of ecomctl's Kafka consumer vs aiokafka alone.
+    Each row is ecomctl's figure against its floor:
+
+    • [bold]seed[/bold]: ecomctl seed rows/s vs pgbench -i (COPY).
+    • [bold]gateway[/bold]: a cached product page through `serve --role api --workers 1`
+      vs a bare Starlette app on the same uvicorn, both driven by wrk (1 thread, 32
+      connections; installed from Debian when missing).
+    • [bold]gateway-locust[/bold]: the same under Locust's FastHttpUser (32 users, no wait).
+    • [bold]tracing[/bold], [bold]tracing-locust[/bold]: that gateway at 100% sampling vs
+      the sampler off (spans go to a discarding OTLP sink, so the trace backend's
+      ingestion is not measured).
+    • [bold]workers[/bold]: one API process per core vs one process (wrk).
+    • [bold]checkout[/bold]: paid checkouts/s of `checkout simulate --processes <cores>` vs
+      pgbench running the SQL one checkout sends (captured from the code).
+    • [bold]consumer-lag[/bold]: the slowest Kafka consumer's p99 lag during that run vs 1 s.
+    • [bold]drain[/bold]: that run plus catching up afterwards vs the run plus 5 s.
+    • [bold]consumers[/bold]: events/s of ecomctl's Kafka consumer vs aiokafka alone.
 
     Runs in a scratch database (ecomctl_bench), Redis database 15, search alias
     ecomctl-bench-products and Kafka topics prefixed ecomctl-bench.: the shop you seeded is
-    not touched. Needs the stack (ecomctl
-    stack up). Exit 0 when every figure was measured (the table says which ratios reach
-    their targets), 1 when a measurement failed.
+    not touched. Needs the stack (ecomctl stack up). Each step shows its elapsed time while
+    it runs (plain lines in a pipe or with CI=true).
+
+    Exit 0 when every figure was measured (the table says which ratios reach their
+    targets), 1 when a measurement failed.
     """
     from ecomctl.bench.run import run_bench
     from ecomctl.config import Settings
     from ecomctl.results import write_result
 
-    def progress(message: str) -> None:
-        err_console.print(f"[cyan]bench[/cyan] {message}...")
-
-    with _work_dir(keep) as work_dir:
+    # One lane: each step lasts until the next one starts, the last until the bench ends.
+    with _work_dir(keep) as work_dir, Steps(err_console) as steps:
         result = run_bench(Settings.from_env(), quick=quick, work_dir=Path(work_dir),
-                           progress=progress)
+                           progress=functools.partial(steps.start, "bench"))
     if json_output:
         print_json(result.to_dict())
     else:

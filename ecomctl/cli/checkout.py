@@ -13,15 +13,21 @@ from rich.live import Live
 from rich.table import Table
 
 from ecomctl import event_loop
-from ecomctl.cli.fault_options import fault_option, fault_schedule_option, parse_fault_options
+from ecomctl.cli.fault_options import (
+    fault_option,
+    fault_schedule_option,
+    faults_epilog,
+    parse_fault_options,
+)
+from ecomctl.cli.help import Typer, examples
 from ecomctl.cli.output import err_console
 from ecomctl.cli.result_output import ResultCommand, emit_run_result, json_option, out_option
-from ecomctl.cli.units import parse_duration
+from ecomctl.cli.units import DurationType, duration_option
 
 if TYPE_CHECKING:
     from ecomctl.sim.recorder import LiveView
 
-app = typer.Typer(help="Traced checkout simulations.", no_args_is_help=True)
+app = Typer(help="Traced checkout simulations.", no_args_is_help=True)
 
 
 class Via(StrEnum):
@@ -29,42 +35,56 @@ class Via(StrEnum):
     http = "http"
 
 
-@app.command(cls=ResultCommand)
+EPILOG = examples(
+    "ecomctl checkout simulate --duration 2m --shoppers 20 --out run.json",
+    "ecomctl checkout simulate --fault db-slow=50 --fault payment-decline=5%",
+    "ecomctl checkout simulate --fault-schedule 20s+15s:payment-slow=800",
+    "ecomctl checkout simulate --sessions 500 --via http --no-live",
+) + "\n\n" + faults_epilog()
+
+
+@app.command(cls=ResultCommand, epilog=EPILOG)
 def simulate(
-    shoppers: int = typer.Option(10, min=1, max=10_000, help="Virtual shoppers (concurrency)."),
-    duration: str = typer.Option(None, help="How long to run, e.g. 60s, 2m (default 60s)."),
-    sessions: int = typer.Option(None, min=1, help="Stop after this many journeys instead."),
-    think_time: float = typer.Option(0.5, min=0, help="Mean think time between journeys, s."),
+    shoppers: int = typer.Option(10, min=1, max=10_000, metavar="N",
+                                 help="Virtual shoppers (concurrency)."),
+    duration: float | None = duration_option(None, help="How long to run (default 60s)."),
+    sessions: int = typer.Option(None, min=1, metavar="N",
+                                 help="Stop after this many journeys instead."),
+    think_time: float = duration_option(
+        "0.5s", help="Mean think time between journeys.",
+        kind=DurationType(allow_zero=True)),
     arrival_rate: float = typer.Option(
-        None, help="Open loop: journeys per second (Poisson arrivals); latency is measured "
-        "from each arrival's intended start."),
-    seed: int = typer.Option(1, help="Seed of the shoppers' choices (reproducible journeys)."),
-    via: Via = typer.Option(Via.inprocess, help="inprocess (services directly) or http "
-                            "(through the gateway on a local port)."),
-    weights: str = typer.Option(None, help="Journey weights over the defaults, e.g. "
-                                "browse=10,checkout=5 (browse, search, recommendations, cart, "
-                                "checkout, and pay-order: place an order, then pay it with a "
-                                "double-click; off by default)."),
+        None, metavar="PER_S", help="Open loop: journeys per second (Poisson arrivals); "
+        "latency counts from each intended start."),
+    seed: int = typer.Option(1, help="Seed of the shoppers' choices (same seed, same "
+                             "journeys)."),
+    via: Via = typer.Option(Via.inprocess, metavar="MODE", help="inprocess: call the "
+                            "services; http: through the gateway on a local port."),
+    weights: str = typer.Option(
+        None, metavar="WEIGHTS", help="Journey weights over the defaults, e.g. "
+        "browse=10,checkout=5, of: browse, search, recommendations, cart, checkout, "
+        "pay-order (an order paid with a double-click; 0 by default)."),
     fault: list[str] = fault_option(),
     fault_schedule: str = fault_schedule_option(),
-    credentials: Path = typer.Option(None, help="Shoppers file written by `ecomctl seed`."),
+    credentials: Path = typer.Option(None, metavar="FILE",
+                                     help="Shoppers file written by `ecomctl seed`."),
     out: Path = out_option(),
     json_output: bool = json_option(),
-    trace_file: Path = typer.Option(None, help="Where to capture spans (OTLP JSON lines); "
-                                    "default: a new file in the trace store."),
-    processes: int = typer.Option(1, min=1, max=64, help="Shopper processes (the shoppers "
-                                  "split between them, each with its own services; this "
-                                  "process runs the outbox relay and the consumers); more "
-                                  "than one uses more cores. Histograms merge exactly."),
-    live: bool = typer.Option(True, help="Show the live dashboard while running (one "
-                              "process only)."),
+    trace_file: Path = typer.Option(None, metavar="FILE", help="Capture the spans here "
+                                    "(OTLP JSON lines); default: a new file in the trace "
+                                    "store."),
+    processes: int = typer.Option(1, min=1, max=64, metavar="N", help="Shopper processes, "
+                                  "to use more cores; this one runs the relay and the "
+                                  "consumers. Histograms merge exactly."),
+    no_live: bool = typer.Option(False, "--no-live", help="No live dashboard (there is one "
+                                 "with one process only)."),
 ) -> None:
     """Drive virtual shoppers through browse, search, recommendation, cart and checkout
     journeys, then report latency, errors, cache hit rates, Kafka lag, trace findings and
     the business invariants.
 
-    Exit 0 when every invariant holds, 1 when one is broken (or a backend fails), 2 for bad
-    options. Needs a seeded shop (ecomctl seed).
+    Needs a seeded shop (ecomctl seed). Exit 0 when every invariant holds, 1 when one is
+    broken (or a backend fails), 2 for bad options.
     """
     from ecomctl.config import Settings
     from ecomctl.seed.credentials import default_credentials_path
@@ -75,7 +95,7 @@ def simulate(
 
     if duration is not None and sessions is not None:
         raise typer.BadParameter("give --duration or --sessions, not both")
-    duration_s = None if sessions is not None else parse_duration(duration or "60s")
+    duration_s = None if sessions is not None else duration or 60.0
     faults, windows = parse_fault_options(fault, fault_schedule, duration_s)
     plan = SimulationPlan(
         shoppers=shoppers, duration_s=duration_s,
@@ -100,7 +120,7 @@ def simulate(
                 on_phase=on_phase,
             ))
     else:
-        dashboard = _Dashboard(plan.duration_s) if live else None
+        dashboard = None if no_live else _Dashboard(plan.duration_s)
         with dashboard.live if dashboard else contextlib.nullcontext():
             result = event_loop.run(run(
                 settings, plan, credentials=shoppers_file, trace_file=trace_path,

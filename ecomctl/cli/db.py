@@ -6,12 +6,16 @@ import asyncio
 
 import typer
 
+from ecomctl.cli.help import Typer, examples
 from ecomctl.cli.output import console, print_json
 
-app = typer.Typer(help="Database schema: versioned SQL migrations.", no_args_is_help=True)
+app = Typer(help="Database schema: versioned SQL migrations.", no_args_is_help=True)
 
 
-@app.command()
+@app.command(epilog=examples(
+    "ecomctl db migrate",
+    "DATABASE_URL=postgresql://user:pass@db:5432/shop ecomctl db migrate",
+))
 def migrate(
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:

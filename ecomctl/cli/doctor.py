@@ -9,7 +9,13 @@ import typer
 from rich.table import Table
 
 from ecomctl.cli.exit_codes import CommandFailed
+from ecomctl.cli.help import examples
 from ecomctl.cli.output import console, err_console, ok_mark, print_json
+
+EXAMPLES = examples(
+    "ecomctl doctor",
+    'eval "$(ecomctl stack env)" && ecomctl doctor --json',
+)
 
 
 def doctor(
@@ -20,6 +26,7 @@ def doctor(
     asyncpg, redis.asyncio, aiokafka, the Elasticsearch client, and the OTLP exporter (a span
     is exported and read back through the trace query API). Reads the same variables as
     every other command (see [bold]ecomctl stack env[/bold]).
+
     Exit 0 when all work, 1 naming whatever does not.
     """
     from ecomctl.config import Settings

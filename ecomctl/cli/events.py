@@ -12,15 +12,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ecomctl.cli.help import Typer, examples
 from ecomctl.cli.output import console, err_console, print_json
 
 if TYPE_CHECKING:
     from ecomctl.adapters.kafka.dlq import DeadLetter
     from ecomctl.config import Settings
 
-app = typer.Typer(
+app = Typer(
     help=(
-        "The shop's Kafka events. A consumer that cannot process a record (undecodable, "
+        "The shop's Kafka events: the records the consumers gave up on.\n\nA consumer that "
+        "cannot process a record (undecodable, "
         "refused for good such as an Elasticsearch mapping rejection, or still failing after "
         "its attempts) writes it to [bold]<topic>.dlq[/bold] and carries on; "
         "[bold]events dlq list[/bold] shows those records and [bold]events dlq replay[/bold] "
@@ -28,10 +30,10 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-dlq_app = typer.Typer(
+dlq_app = Typer(
     help=(
-        "Dead letters: the records the consumers gave up on, one .dlq topic per source topic "
-        "(with ECOMCTL_KAFKA_TOPIC_PREFIX before it). Each keeps the original key, value, "
+        "Dead letters: the records the consumers gave up on.\n\nOne .dlq topic per source "
+        "topic (with ECOMCTL_KAFKA_TOPIC_PREFIX before it). Each keeps the original key, value, "
         "headers and trace context, plus why (error type and message), where from (topic, "
         "partition, offset, consumer group), how many attempts and when."
     ),
@@ -53,10 +55,13 @@ def _bootstrap(settings: Settings) -> str:
     return ",".join(settings.kafka_bootstrap_servers)
 
 
-@dlq_app.command("list")
+@dlq_app.command("list", epilog=examples(
+    "ecomctl events dlq list",
+    "ecomctl events dlq list --topic product-events --json",
+))
 def list_dead_letters(
-    topic: str = typer.Option(None, "--topic", "-t", help=TOPIC_HELP),
-    limit: int = typer.Option(50, "--limit", "-n", min=0,
+    topic: str = typer.Option(None, "--topic", "-t", metavar="TOPIC", help=TOPIC_HELP),
+    limit: int = typer.Option(50, "--limit", "-n", min=0, metavar="N",
                               help="At most this many, the most recent (0: all)."),
     json_output: bool = typer.Option(False, "--json", help="Print the records as JSON."),
 ) -> None:
@@ -64,10 +69,7 @@ def list_dead_letters(
 
     One row each: DLQ topic, partition and offset, the source topic and offset, the
     consumer group, the event type, the error, the attempts, when, and whether it was
-    replayed. --json adds the event id, the key and the traceparent.
-
-    [dim]ecomctl events dlq list
-    ecomctl events dlq list --topic product-events --json[/dim]"""
+    replayed. --json adds the event id, the key and the traceparent."""
     import asyncio
 
     from ecomctl.adapters.kafka.dlq import read_dead_letters, resolve_dlq_topic, shop_dlq_topics
@@ -86,12 +88,15 @@ def list_dead_letters(
     console.print(_table(letters, f"dead letters ({len(letters)})"))
 
 
-@dlq_app.command("replay")
+@dlq_app.command("replay", epilog=examples(
+    "ecomctl events dlq replay --topic product-events --offset 3",
+    "ecomctl events dlq replay --all",
+))
 def replay(
-    topic: str = typer.Option(None, "--topic", "-t", help=TOPIC_HELP),
-    offset: list[int] = typer.Option(None, "--offset", min=0,
+    topic: str = typer.Option(None, "--topic", "-t", metavar="TOPIC", help=TOPIC_HELP),
+    offset: list[int] = typer.Option(None, "--offset", min=0, metavar="OFFSET",
                                      help="The DLQ offset to replay (repeatable; see `list`)."),
-    partition: int = typer.Option(None, "--partition", min=0,
+    partition: int = typer.Option(None, "--partition", min=0, metavar="N",
                                   help="With --offset: the DLQ partition (a DLQ has one)."),
     all_records: bool = typer.Option(False, "--all", help="Replay every dead letter not "
                                      "replayed yet."),
@@ -102,10 +107,7 @@ def replay(
     Each goes with its original key, value and trace context, plus a dlq.replay.of header.
     A dead letter is replayed at most once (recorded as the consumer group
     ecomctl-dlq-replay on the DLQ); a replayed event that had in fact been processed is
-    absorbed by the consumers' idempotency (processed_events).
-
-    [dim]ecomctl events dlq replay --topic product-events --offset 3
-    ecomctl events dlq replay --all[/dim]"""
+    absorbed by the consumers' idempotency (processed_events)."""
     import asyncio
 
     from ecomctl.adapters.kafka.dlq import (

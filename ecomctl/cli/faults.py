@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
+from ecomctl.cli.help import Typer, examples
 from ecomctl.cli.output import console, err_console, print_json
 
 if TYPE_CHECKING:
     from ecomctl.faults.flag_file import FlagFile
 
-app = typer.Typer(
-    help="Turn faults on and off in a running shop. Every process of `ecomctl serve` watches "
-    "one flag file in flagd's JSON format (OpenFeature's flagd provider reads it) and applies "
-    "a change within a second; `--fault` and `--fault-schedule` of `checkout simulate` and "
-    "`load run` name the same faults.",
+app = Typer(
+    help="Turn faults on and off in a running shop.\n\nEvery process of `ecomctl serve` "
+    "watches one flag file in flagd's JSON format (OpenFeature's flagd provider reads it) and "
+    "applies a change within a second; `--fault` and `--fault-schedule` of `checkout "
+    "simulate` and `load run` name the same faults.",
     no_args_is_help=True,
 )
 
@@ -30,16 +31,15 @@ def _flag_file(path: Path | None) -> FlagFile:
     return FlagFile(path or default_flags_file())
 
 
-@app.command("list")
+@app.command("list", epilog=examples(
+    "ecomctl faults list",
+    "ecomctl faults list --json | jq '.faults[] | select(.active)'",
+))
 def list_faults(
-    file: Path = typer.Option(None, "--file", help=FILE_HELP),
+    file: Path = typer.Option(None, "--file", metavar="FILE", help=FILE_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the faults as JSON."),
 ) -> None:
-    """Every fault, whether it is on, its value and what it does.
-
-    [dim]ecomctl faults list
-    ecomctl faults list --json | jq '.faults[] | select(.active)'[/dim]
-    """
+    """Every fault, whether it is on, its value and what it does."""
     from ecomctl.faults.catalogue import FAULTS
 
     flags = _flag_file(file)
@@ -66,18 +66,18 @@ def list_faults(
     console.print(table)
 
 
-@app.command("set")
+@app.command("set", epilog=examples(
+    "ecomctl faults set payment-decline=50%",
+    "ecomctl faults set payment-slow=800 db-slow=50",
+))
 def set_faults(
-    faults: list[str] = typer.Argument(..., metavar="NAME[=VALUE]...",
-                                       help="Faults to turn on, e.g. payment-decline=0.5."),
-    file: Path = typer.Option(None, "--file", help=FILE_HELP),
+    faults: list[str] = typer.Argument(..., metavar="NAME[=VALUE]",
+                                       help="Faults to turn on, e.g. payment-decline=0.5 "
+                                       "(a RATE is 50% or 0.5)."),
+    file: Path = typer.Option(None, "--file", metavar="FILE", help=FILE_HELP),
 ) -> None:
     """Turn faults on (the others stay as they are); a running shop applies them within a
-    second.
-
-    [dim]ecomctl faults set payment-decline=0.5
-    ecomctl faults set payment-slow=800 db-slow=50[/dim]
-    """
+    second. `ecomctl faults list` names them."""
     from ecomctl.faults.catalogue import parse_fault
 
     specs = [parse_fault(text, "faults set") for text in faults]
@@ -86,17 +86,16 @@ def set_faults(
     err_console.print(f"on: {', '.join(str(s) for s in specs)} ({flags.path})")
 
 
-@app.command("clear")
+@app.command("clear", epilog=examples(
+    "ecomctl faults clear payment-decline",
+    "ecomctl faults clear",
+))
 def clear_faults(
-    faults: list[str] = typer.Argument(None, metavar="[NAME]...",
+    faults: list[str] = typer.Argument(None, metavar="NAME",
                                        help="Faults to turn off; none: every fault."),
-    file: Path = typer.Option(None, "--file", help=FILE_HELP),
+    file: Path = typer.Option(None, "--file", metavar="FILE", help=FILE_HELP),
 ) -> None:
-    """Turn faults off (all of them when none is named).
-
-    [dim]ecomctl faults clear payment-decline
-    ecomctl faults clear[/dim]
-    """
+    """Turn faults off (all of them when none is named)."""
     flags = _flag_file(file)
     flags.clear([name.partition("=")[0] for name in faults] if faults else None)
     err_console.print(f"off: {', '.join(faults) if faults else 'every fault'} ({flags.path})")

@@ -16,18 +16,20 @@ from rich.markup import escape
 from rich.table import Table
 
 from ecomctl.cli.exit_codes import GateBroken
+from ecomctl.cli.help import Typer, examples
 from ecomctl.cli.output import console, err_console, fit_table, print_json
+from ecomctl.cli.units import DurationType, duration_option, percent_option
 
 if TYPE_CHECKING:
     from ecomctl.gates.compare import Comparison, MetricDelta, TargetComparison
     from ecomctl.gates.evaluate import GateReport
 
 
-app = typer.Typer(
+app = Typer(
     help=(
         "Performance gates for CI: thresholds on a run's result ([bold]check[/bold]) and "
-        "regressions against a baseline run ([bold]compare[/bold]). Exit 3 when a gate is "
-        "broken, 2 for an invalid gates or result file."
+        "regressions against a baseline run ([bold]compare[/bold]).\n\nExit 3 when a gate "
+        "is broken, 2 for an invalid gates or result file."
     ),
     no_args_is_help=True,
 )
@@ -42,24 +44,29 @@ def default_gates_file() -> Path:
 # -- check ------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    "ecomctl gate check run.json",
+    "ecomctl gate check run.json --gates ci/gates.yaml --junit gates.xml",
+))
 def check(
-    result_file: Path = typer.Argument(..., help="A result document (`checkout simulate "
-                                       "--out FILE`, `load run --out FILE`, `bench --out "
-                                       "FILE`)."),
-    gates: Path = typer.Option(None, "--gates", help="The gates file (YAML). Default: "
-                               "ecomctl's fixtures/gates/default.yaml."),
-    traces: str = typer.Option(None, "--traces", help="Spans for the trace assertions (a "
-                               "file, a directory, jaeger://HOST:PORT). Default: the "
-                               "result's trace_file."),
-    junit: Path = typer.Option(None, "--junit", help="Also write a JUnit XML report here."),
+    result_file: Path = typer.Argument(..., metavar="RESULT_FILE", help="A result document "
+                                       "(`checkout simulate --out FILE`, `load run --out "
+                                       "FILE`, `bench --out FILE`)."),
+    gates: Path = typer.Option(None, "--gates", metavar="FILE", help="The gates file (YAML). "
+                               "Default: ecomctl's fixtures/gates/default.yaml."),
+    traces: str = typer.Option(None, "--traces", metavar="SOURCE", help="Spans for the trace "
+                               "assertions (a file, a directory, jaeger://HOST:PORT). "
+                               "Default: the result's trace_file."),
+    junit: Path = typer.Option(None, "--junit", metavar="FILE",
+                               help="Also write a JUnit XML report here."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Check a run's result against a gates file: latency percentiles per journey, endpoint
     and span, error rate, throughput, cache hit ratios, the business invariants and trace
-    assertions; or an `ecomctl bench` result's ratios (section bench). Exit 0 when every
-    gate passes, 3 when one is broken, 2 for an invalid gates file (the message names the
-    line) or result file."""
+    assertions; or an `ecomctl bench` result's ratios (section bench).
+
+    Exit 0 when every gate passes, 3 when one is broken, 2 for an invalid gates file (the
+    message names the line) or result file."""
     from ecomctl.gates.evaluate import evaluate
     from ecomctl.gates.junit import GATES_SUITE, cases_from_report, write_junit
     from ecomctl.gates.spec import load_gates
@@ -118,51 +125,53 @@ def _render_report(report: GateReport, result_file: Path) -> None:
 # -- compare ----------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    "ecomctl gate compare baseline.json run.json",
+    "ecomctl gate compare base.json run.json --max-regression 20%",
+    "ecomctl gate compare base.json run.json --min-absolute 10ms --json",
+))
 def compare(
-    baseline_file: Path = typer.Argument(..., help="The baseline result document."),
-    current_file: Path = typer.Argument(..., help="The result document to judge."),
-    max_regression: str = typer.Option("10%", "--max-regression", help="Relative slow-down "
-                                       "that counts as a regression (10% or 0.1)."),
-    min_absolute: str = typer.Option("5ms", "--min-absolute", help="...and it must also be "
-                                     "slower by at least this much (us, ms, s), so noise on "
-                                     "tiny numbers does not fail a build."),
-    max_error_increase: str = typer.Option("1%", "--max-error-increase", help="Error-rate "
-                                           "increase that counts as a regression, in "
-                                           "percentage points (1% = +1 point)."),
-    min_count: int = typer.Option(1, "--min-count", min=1, help="Compare only targets with at "
-                                  "least this many samples in both runs."),
-    percentiles: str = typer.Option("p50,p95,p99", "--percentiles", help="Latency metrics "
-                                    "to compare (p50 p90 p95 p99 p999 mean max)."),
+    baseline_file: Path = typer.Argument(..., metavar="BASELINE",
+                                         help="The baseline result document."),
+    current_file: Path = typer.Argument(..., metavar="CURRENT",
+                                        help="The result document to judge."),
+    max_regression: float = percent_option(
+        "10%", "--max-regression", maximum=None,
+        help="Relative slow-down that counts as a regression (10% or 0.1)."),
+    min_absolute_ms: float = duration_option(
+        "5ms", "--min-absolute", kind=DurationType(bare_unit=None, allow_zero=True, unit="ms"),
+        help="...and it must also be slower by at least this much, so noise on tiny numbers "
+        "does not fail a build."),
+    max_error_increase: float = percent_option(
+        "1%", "--max-error-increase", help="Error-rate increase that counts as a regression, "
+        "in percentage points (1% or 0.01: +1 point)."),
+    min_count: int = typer.Option(1, "--min-count", min=1, metavar="N", help="Compare only "
+                                  "targets with at least this many samples in both runs."),
+    percentiles: str = typer.Option("p50,p95,p99", "--percentiles", metavar="LIST",
+                                    help="Latency metrics to compare, comma separated (p50 "
+                                    "p90 p95 p99 p999 mean max)."),
     show_all: bool = typer.Option(False, "--all", help="List every span operation, not only "
                                   "the ones that changed."),
-    junit: Path = typer.Option(None, "--junit", help="Also write a JUnit XML report here."),
+    junit: Path = typer.Option(None, "--junit", metavar="FILE",
+                               help="Also write a JUnit XML report here."),
     json_output: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     """Compare a run with a baseline: p50/p95/p99 and error rate per journey, endpoint and
-    span operation. A change counts as a regression only when it exceeds both
-    --max-regression and --min-absolute; improvements are shown but never fail. Exit 3 on
-    any regression, 0 otherwise."""
+    span operation.
+
+    A change counts as a regression only when it exceeds both --max-regression and
+    --min-absolute; improvements are shown but never fail. Exit 3 on any regression, 0
+    otherwise, 2 for an invalid result file or option."""
     from ecomctl.errors import ConfigError
     from ecomctl.gates.compare import CompareOptions, compare_results
     from ecomctl.gates.junit import COMPARE_SUITE, cases_from_comparison, write_junit
-    from ecomctl.gates.spec import Kind, parse_quantity
     from ecomctl.results import LOAD_RUN, SIMULATION, read_result
-
-    def quantity(option: str, text: str, kind: Kind) -> float:
-        try:
-            value = parse_quantity(text, kind)
-        except ValueError as exc:
-            raise ConfigError(f"{option}: {exc}") from None
-        if value < 0:
-            raise ConfigError(f"{option}: {text!r} must not be negative")
-        return value
 
     try:
         options = CompareOptions(
-            max_regression=quantity("--max-regression", max_regression, Kind.RATIO),
-            min_absolute_ms=quantity("--min-absolute", min_absolute, Kind.DURATION),
-            max_error_increase=quantity("--max-error-increase", max_error_increase, Kind.RATIO),
+            max_regression=max_regression,
+            min_absolute_ms=min_absolute_ms,
+            max_error_increase=max_error_increase,
             min_count=min_count,
             percentiles=tuple(p.strip() for p in percentiles.split(",") if p.strip()),
         )

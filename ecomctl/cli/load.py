@@ -9,10 +9,16 @@ from typing import TYPE_CHECKING
 import typer
 
 from ecomctl.cli.exit_codes import CommandFailed
-from ecomctl.cli.fault_options import fault_option, fault_schedule_option, parse_fault_options
+from ecomctl.cli.fault_options import (
+    fault_option,
+    fault_schedule_option,
+    faults_epilog,
+    parse_fault_options,
+)
+from ecomctl.cli.help import Typer, examples
 from ecomctl.cli.output import err_console
 from ecomctl.cli.result_output import ResultCommand, emit_run_result, json_option, out_option
-from ecomctl.cli.units import parse_duration
+from ecomctl.cli.units import duration_option, percent_option
 from ecomctl.load.profiles import PROFILES, ProfileName
 
 if TYPE_CHECKING:
@@ -20,67 +26,79 @@ if TYPE_CHECKING:
 
     from ecomctl.load.runner import Progress
 
-app = typer.Typer(help="Locust load profiles against the shop's gateway.", no_args_is_help=True)
+app = Typer(help="Locust load profiles against the shop's gateway.", no_args_is_help=True)
+
+PROFILE_HELP = f"A load profile (default mixed): {', '.join(p.value for p in ProfileName)}."
+RUN_EPILOG = examples(
+    "ecomctl load run --profile mixed --users 20 --spawn-rate 10 --duration 30s",
+    "ecomctl load run --profile checkout --workers 2 --max-error-rate 2%",
+    "ecomctl load run --profile mixed -- --tags checkout --csv out/stats",
+) + "\n\n" + faults_epilog()
 
 
-
-@app.command(cls=ResultCommand,
+@app.command(cls=ResultCommand, epilog=RUN_EPILOG,
              context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run(
     ctx: typer.Context,
-    profile: ProfileName = typer.Option(None, help="A load profile (default mixed)."),
-    locustfile: Path = typer.Option(None, help="Your own locustfile instead of a profile; "
-                                    "it must `import hdr_hook` (scenarios/ is on its path; "
-                                    "`from shop import ShopUser` works too)."),
-    users: int = typer.Option(None, min=1, max=100_000,
+    profile: ProfileName = typer.Option(None, metavar="PROFILE", help=PROFILE_HELP),
+    locustfile: Path = typer.Option(None, metavar="FILE", help="Your own locustfile instead "
+                                    "of a profile; it must `import hdr_hook` (scenarios/ is "
+                                    "on its path; `from shop import ShopUser` works too)."),
+    users: int = typer.Option(None, min=1, max=100_000, metavar="N",
                               help="Concurrent users (default: the profile's)."),
-    spawn_rate: float = typer.Option(None, min=0.01, help="Users started per second."),
-    duration: str = typer.Option(None, help="How long to run, e.g. 60s, 2m (default: the "
-                                 "profile's)."),
-    workers: int = typer.Option(0, min=0, max=64, help="Locust worker processes under a "
-                                "master (0: one local process)."),
+    spawn_rate: float = typer.Option(None, min=0.01, metavar="PER_S",
+                                     help="Users started per second."),
+    duration: float | None = duration_option(None, help="How long to run (default: the "
+                                             "profile's)."),
+    workers: int = typer.Option(0, min=0, max=64, metavar="N", help="Locust worker "
+                                "processes under a master (0: one local process)."),
     master: bool = typer.Option(False, "--master", help="Run only Locust's master and wait "
                                 "for --expect-workers workers that `ecomctl load worker` starts, "
                                 "on this host or others (Locust's distributed mode)."),
-    expect_workers: int = typer.Option(None, min=1, max=1024, help="--master: how many "
-                                       "workers to wait for before starting."),
-    master_bind_host: str = typer.Option("127.0.0.1", help="--master: the address workers "
-                                         "connect to (also where the gateway ecomctl starts "
-                                         "listens; '*' binds all, then give --host)."),
-    master_bind_port: int = typer.Option(5557, min=1, max=65535,
+    expect_workers: int = typer.Option(None, min=1, max=1024, metavar="N", help="--master: "
+                                       "how many workers to wait for before starting."),
+    master_bind_host: str = typer.Option("127.0.0.1", metavar="HOST", help="--master: the "
+                                         "address workers connect to (also where the gateway "
+                                         "ecomctl starts listens; '*' binds all, then give "
+                                         "--host)."),
+    master_bind_port: int = typer.Option(5557, min=1, max=65535, metavar="PORT",
                                          help="--master: the port workers connect to."),
-    rate: float = typer.Option(None, min=0.001, help="constant-rate only: journeys per second "
-                               "over all users (default: one per user per second)."),
-    host: str = typer.Option(None, help="A running gateway, e.g. http://127.0.0.1:8000 "
-                             "(default: start one on a free local port, capture its spans and "
-                             "check the invariants after the run)."),
+    rate: float = typer.Option(None, min=0.001, metavar="PER_S", help="constant-rate only: "
+                               "journeys per second over all users (default: one per user "
+                               "per second)."),
+    host: str = typer.Option(None, metavar="URL", help="A running gateway, e.g. "
+                             "http://127.0.0.1:8000 (default: start one on a free local port, "
+                             "capture its spans and check the invariants after the run)."),
     serve_workers: int = typer.Option(
-        1, min=1, max=64, help="API processes of the gateway ecomctl starts (`serve "
-        "--workers N`: N on one port, plus the events role and the payment simulator in "
-        "processes of their own); not with --host."),
-    credentials: Path = typer.Option(None, help="Shoppers file written by `ecomctl seed`."),
+        1, min=1, max=64, metavar="N", help="API processes of the gateway ecomctl starts "
+        "(`serve --workers N`: N on one port, plus the events role and the payment simulator "
+        "in processes of their own); not with --host."),
+    credentials: Path = typer.Option(None, metavar="FILE",
+                                     help="Shoppers file written by `ecomctl seed`."),
     fault: list[str] = fault_option(),
     fault_schedule: str = fault_schedule_option(),
     out: Path = out_option(),
     json_output: bool = json_option(),
-    live: bool = typer.Option(True, help="Show live progress while running."),
+    no_live: bool = typer.Option(False, "--no-live", help="No live progress line while "
+                                 "running."),
     web: bool = typer.Option(False, "--web", help="Serve Locust's own web UI during the run "
                              "(charts, failures, per-endpoint table); the run still starts "
                              "and ends by itself and writes ecomctl's result."),
-    web_host: str = typer.Option("127.0.0.1", help="--web: the address Locust's UI listens "
-                                 "on ('*': all)."),
-    web_port: int = typer.Option(8089, min=1, max=65535, help="--web: its port."),
-    max_error_rate: float = typer.Option(
-        0.0, min=0.0, max=1.0, help="Exit 1 when more than this share of requests failed "
-        "(0: any failed request fails the run, as Locust's own exit code does; 1: never)."),
+    web_host: str = typer.Option("127.0.0.1", metavar="HOST", help="--web: the address "
+                                 "Locust's UI listens on ('*': all)."),
+    web_port: int = typer.Option(8089, min=1, max=65535, metavar="PORT",
+                                 help="--web: its port."),
+    max_error_rate: float = percent_option(
+        "0%", "--max-error-rate", help="Exit 1 when more than this share of the requests "
+        "failed (2% or 0.02; 0: any failed request fails the run, as Locust's own exit code "
+        "does; 100%: never)."),
 ) -> None:
     """Run a load profile with Locust (in its own processes) and report per-endpoint
     latency percentiles from HdrHistograms merged exactly across workers, plus, when ecomctl
     starts the gateway, the server-side spans, cache hit ratios and business invariants.
 
-    Locust's own options go after `--`, e.g. `ecomctl load run --profile mixed -- --tags
-    checkout --csv out/stats --html out/locust.html` (ecomctl sets the locustfile, host,
-    users, spawn rate, run time, headless and distributed options itself).
+    Locust's own options go after `--` (see the examples); ecomctl sets the locustfile,
+    host, users, spawn rate, run time, headless and distributed options itself.
 
     Exit 0 on success, 1 when the run fails, the error rate passes --max-error-rate or an
     invariant breaks, 2 for bad options.
@@ -119,7 +137,7 @@ def run(
         raise typer.BadParameter(f"{', '.join(owned)}: set by ecomctl; use `ecomctl load run`'s "
                                  "own options for these", param_hint="-- LOCUST_ARGS")
     n_users = users or chosen.users
-    duration_s = parse_duration(duration) if duration else chosen.duration_s
+    duration_s = duration or chosen.duration_s
     faults, windows = parse_fault_options(fault, fault_schedule, duration_s)
     request = LoadRequest(
         locustfile=locustfile.resolve() if locustfile else locustfile_of(chosen),
@@ -141,7 +159,7 @@ def run(
         web=WebUI(web_host, web_port) if web else None,
         serve_workers=serve_workers,
     )
-    progress = _LiveLine(err_console.status("starting")) if live else None
+    progress = None if no_live else _LiveLine(err_console.status("starting"))
     with progress.status if progress else contextlib.nullcontext():
         result = run_load(
             request, Settings.from_env(),
@@ -155,20 +173,28 @@ def run(
                             f"{error_rate:.2%} > --max-error-rate {max_error_rate:.2%}")
 
 
-@app.command()
+@app.command(epilog=examples(
+    "ecomctl load run --master --expect-workers 4 --master-bind-host 0.0.0.0",
+    "ecomctl load worker --master-host 10.0.0.5",
+))
 def worker(
-    master_host: str = typer.Option(..., help="The host of `ecomctl load run --master` (its "
-                                    "--master-bind-host)."),
-    master_port: int = typer.Option(5557, min=1, max=65535, help="Its --master-bind-port."),
-    profile: ProfileName = typer.Option(None, help="The master's profile (default mixed)."),
-    locustfile: Path = typer.Option(None, help="The master's own locustfile, when it runs one "
-                                    "(the same file on this host)."),
-    credentials: Path = typer.Option(None, help="The shoppers file `ecomctl seed` wrote on the "
-                                     "shop's host (default: this host's ecomctl home)."),
+    master_host: str = typer.Option(..., metavar="HOST", help="The host of `ecomctl load run "
+                                    "--master` (its --master-bind-host)."),
+    master_port: int = typer.Option(5557, min=1, max=65535, metavar="PORT",
+                                    help="Its --master-bind-port."),
+    profile: ProfileName = typer.Option(None, metavar="PROFILE",
+                                        help="The master's profile (default mixed)."),
+    locustfile: Path = typer.Option(None, metavar="FILE", help="The master's own locustfile, "
+                                    "when it runs one (the same file on this host)."),
+    credentials: Path = typer.Option(None, metavar="FILE", help="The shoppers file `ecomctl "
+                                     "seed` wrote on the shop's host (default: this host's "
+                                     "ecomctl home)."),
 ) -> None:
     """Join a Locust master started with `ecomctl load run --master` as one worker process
-    (start one per core). The master sends the host, users and pacing, and receives this
-    worker's HdrHistograms, so its result merges every worker exactly.
+    (start one per core).
+
+    The master sends the host, users and pacing, and receives this worker's HdrHistograms,
+    so its result merges every worker exactly.
 
     Exit 0 when the master ends the run, 2 for bad options, Locust's code otherwise.
     """

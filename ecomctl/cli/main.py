@@ -25,6 +25,7 @@ from ecomctl.cli import (
     traces,
 )
 from ecomctl.cli.exit_codes import CommandFailed, exit_code_of
+from ecomctl.cli.help import ANALYSE, CI, OPERATE, RUN, SET_UP, Typer, examples
 from ecomctl.cli.logs import configure_logging
 from ecomctl.cli.output import err_console
 from ecomctl.cli.result_output import ResultCommand
@@ -32,7 +33,7 @@ from ecomctl.cli.streams import complete_writes
 from ecomctl.cli.termination import INTERRUPTED, interrupted_exit_code, stop_on_sigterm
 from ecomctl.errors import EcomctlError
 
-app = typer.Typer(
+app = Typer(
     name="ecomctl",
     help=(
         "A traced e-commerce stack on real PostgreSQL, Redis, Kafka and Elasticsearch, "
@@ -40,26 +41,33 @@ app = typer.Typer(
         "Start with [bold]ecomctl stack up[/bold] (installs and starts the backends), "
         "[bold]ecomctl db migrate[/bold], [bold]ecomctl seed[/bold], then "
         "[bold]ecomctl checkout simulate[/bold]; [bold]ecomctl traces analyze[/bold] explains "
-        "where the time went."
+        "where the time went. Every command has --help, with examples."
+    ),
+    epilog=examples(
+        "ecomctl stack up && ecomctl db migrate && ecomctl seed",
+        "ecomctl checkout simulate --duration 30s --out run.json",
+        "ecomctl report run.json --html run.html",
     ),
     no_args_is_help=True,
-    rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(stack.app, name="stack")
-app.add_typer(db.app, name="db")
-app.command(name="seed")(seed.seed)
-app.add_typer(serve.app, name="serve")
-app.add_typer(checkout.app, name="checkout")
-app.add_typer(load.app, name="load")
-app.command(name="report")(report.report)
-app.add_typer(traces.app, name="traces")
-app.command(name="doctor")(doctor.doctor)
-app.add_typer(gate.app, name="gate")
-app.add_typer(events.app, name="events")
-app.add_typer(faults.app, name="faults")
-app.command(name="bench", cls=ResultCommand)(bench.bench)
+# Grouped by workflow (help.PANELS): set the stack up, run the shop and its workloads,
+# analyse what a run left, hold it to gates in CI, and operate the running shop.
+app.add_typer(stack.app, name="stack", rich_help_panel=SET_UP)
+app.add_typer(db.app, name="db", rich_help_panel=SET_UP)
+app.command(name="seed", rich_help_panel=SET_UP, epilog=seed.EXAMPLES)(seed.seed)
+app.add_typer(serve.app, name="serve", rich_help_panel=RUN)
+app.add_typer(checkout.app, name="checkout", rich_help_panel=RUN)
+app.add_typer(load.app, name="load", rich_help_panel=RUN)
+app.add_typer(faults.app, name="faults", rich_help_panel=RUN)
+app.command(name="report", rich_help_panel=ANALYSE, epilog=report.EXAMPLES)(report.report)
+app.add_typer(traces.app, name="traces", rich_help_panel=ANALYSE)
+app.add_typer(gate.app, name="gate", rich_help_panel=CI)
+app.command(name="bench", cls=ResultCommand, rich_help_panel=CI,
+            epilog=bench.EXAMPLES)(bench.bench)
+app.command(name="doctor", rich_help_panel=OPERATE, epilog=doctor.EXAMPLES)(doctor.doctor)
+app.add_typer(events.app, name="events", rich_help_panel=OPERATE)
 
 
 def _version(value: bool) -> None:

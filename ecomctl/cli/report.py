@@ -8,17 +8,25 @@ from typing import TYPE_CHECKING
 import typer
 
 from ecomctl.cli.exit_codes import CommandFailed
+from ecomctl.cli.help import examples
 from ecomctl.cli.output import console, err_console
 
 if TYPE_CHECKING:
     from ecomctl.reports.trace_links import TraceLinks
     from ecomctl.results import Result
 
+EXAMPLES = examples(
+    "ecomctl report run.json",
+    "ecomctl report run.json --html run.html",
+)
+
 
 def report(
-    result_file: Path = typer.Argument(..., help="A result file: `checkout simulate`, "
-                                       "`load run` or `ecomctl bench` with --out FILE."),
-    html: Path = typer.Option(None, help="Also write a self-contained HTML page with plots."),
+    result_file: Path = typer.Argument(..., metavar="RESULT_FILE", help="A result file: "
+                                       "`checkout simulate`, `load run` or `ecomctl bench` "
+                                       "with --out FILE."),
+    html: Path = typer.Option(None, metavar="FILE",
+                              help="Also write a self-contained HTML page with plots."),
 ) -> None:
     """Print a saved result again (a simulation, a load run or a bench), or write it as HTML.
 

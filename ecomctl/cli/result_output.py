@@ -11,20 +11,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from typer.core import TyperCommand
+
+from ecomctl.cli.help import HelpCommand
 
 if TYPE_CHECKING:
     from ecomctl.results import LoadRunResult, SimulationResult
 
 
 def out_option(what: str = "the result document (schema ecomctl.result/v1)") -> Any:
-    return typer.Option(None, "--out", "-o", help=f"Write {what} to this file.",
+    return typer.Option(None, "--out", "-o", metavar="FILE", help=f"Write {what} to this file.",
                         dir_okay=False, writable=True)
 
 
 def json_option(what: str = "the result document") -> Any:
-    return typer.Option(False, "--json", help=f"Print {what} as JSON on stdout (instead of "
-                        "the report; progress stays on stderr).")
+    return typer.Option(False, "--json", help=f"Print {what} as JSON on stdout instead of "
+                        "the report.")
 
 
 def old_json_file(args: list[str]) -> str | None:
@@ -42,7 +43,7 @@ def old_json_file(args: list[str]) -> str | None:
     return None
 
 
-class ResultCommand(TyperCommand):
+class ResultCommand(HelpCommand):
     """A command writing a result document: an old-style ``--json FILE`` is refused with
     a pointer to ``--out FILE`` (instead of click's "unexpected extra argument", or, for
     ``load run``, the file name passed on to Locust)."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
+from ecomctl.cli.help import examples
 from ecomctl.cli.output import console, err_console, print_json
 
 if TYPE_CHECKING:
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
 
     from ecomctl.seed.run import SeedProgress, SeedReport
 
+EXAMPLES = examples(
+    "ecomctl seed",
+    "ecomctl seed --scale medium --reset --warm-cache",
+)
 
 
 class Scale(StrEnum):
@@ -26,15 +31,15 @@ class Scale(StrEnum):
 
 
 def seed(
-    scale: Scale = typer.Option(
-        Scale.SMALL, "--scale", help="Preset counts: small, medium or large."
-    ),
+    scale: Scale = typer.Option(Scale.SMALL, "--scale",
+                                help="Preset counts: small, medium or large."),
     users: int = typer.Option(None, "--users", help="Users (demo shoppers), over the preset."),
     products: int = typer.Option(None, "--products", help="Products, over the preset."),
     categories: int = typer.Option(None, "--categories", help="Categories, over the preset."),
     orders: int = typer.Option(None, "--orders", help="Past orders, over the preset."),
     seed_value: int = typer.Option(42, "--seed", help="Same seed, same data, byte for byte."),
-    locale: str = typer.Option("en_US", "--locale", help="Faker locale for names and brands."),
+    locale: str = typer.Option("en_US", "--locale", metavar="LOCALE",
+                               help="Faker locale for names and brands."),
     reset: bool = typer.Option(
         False, "--reset", help="Empty the shop first (tables, Redis keys, search index)."
     ),
@@ -42,11 +47,12 @@ def seed(
         False, "--warm-cache", help="Load the 1,000 best sellers into the product cache (Redis)."
     ),
     credentials: Path = typer.Option(
-        None, "--credentials", help="Where to write the shoppers' credentials "
+        None, "--credentials", metavar="FILE", help="Where to write the shoppers' credentials "
         "(default: shoppers.json in the ecomctl state directory).",
     ),
     workers: int = typer.Option(
-        None, "--workers", min=1, help="Processes that build rows beside the COPY (default: "
+        None, "--workers", min=1, metavar="N",
+        help="Processes that build rows beside the COPY (default: "
         "one per core; plans under ~10,000 rows per worker build in one). The data is the "
         "same whatever the number.",
     ),

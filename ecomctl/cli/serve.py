@@ -17,19 +17,24 @@ import typer
 from rich.markup import escape
 
 from ecomctl import event_loop
+from ecomctl.cli.help import Typer, examples
 from ecomctl.cli.output import err_console, print_fault_change
-from ecomctl.cli.serve_payment_gateway import payment_gateway
+from ecomctl.cli.serve_payment_gateway import PAYMENT_GATEWAY_EXAMPLES, payment_gateway
 from ecomctl.faults.catalogue import Role as FaultRole
 
 if TYPE_CHECKING:
     from ecomctl.bootstrap import ShopStack
 
-app = typer.Typer(
-    help="Serve the shop (HTTP API and event workers, one API process per core by default), "
-    "or a third-party simulator on its own.",
+app = Typer(
     invoke_without_command=True,
+    epilog=examples(
+        "ecomctl serve",
+        "ecomctl serve --workers 2 --port 8000 --drain-on-exit",
+        "ecomctl serve --role api --host 0.0.0.0   # on each web host",
+        "ecomctl serve --role events               # on one or more others",
+    ),
 )
-app.command("payment-gateway")(payment_gateway)
+app.command("payment-gateway", epilog=PAYMENT_GATEWAY_EXAMPLES)(payment_gateway)
 
 
 DB_POOL_SIZE = 20
@@ -47,8 +52,9 @@ class Role(StrEnum):
 @app.callback()
 def gateway(
     ctx: typer.Context,
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on (0: any free)."),
+    host: str = typer.Option("127.0.0.1", metavar="HOST", help="Address to listen on."),
+    port: int = typer.Option(8000, min=0, max=65535, metavar="PORT",
+                             help="Port to listen on (0: any free)."),
     role: Role = typer.Option(
         Role.all, case_sensitive=False,
         help="[bold]api[/bold]: the HTTP gateway and the services (no Kafka work; several "
@@ -56,56 +62,63 @@ def gateway(
         "consumers and the carrier, no HTTP; [bold]all[/bold]: both.",
     ),
     workers: int = typer.Option(
-        None, min=1, max=64, show_default="the number of cores",
+        None, min=1, max=64, metavar="N", show_default="the number of cores",
         help="API processes on the port (each with its own pools). With --role all and more "
         "than one worker, one more process runs the events role (and one the payment gateway "
         "simulator, unless --payment-gateway-url).",
     ),
     payment_gateway_url: str = typer.Option(
-        None, help="A running payment gateway; default: start the simulator (in-process, or "
+        None, metavar="URL",
+        help="A running payment gateway; default: start the simulator (in-process, or "
         "one process shared by the workers)."
     ),
     trace_file: Path = typer.Option(
-        None, help="Also capture every span to this file (OTLP JSON lines, beside the OTLP "
+        None, metavar="FILE",
+        help="Also capture every span to this file (OTLP JSON lines, beside the OTLP "
         "export); with several processes, each writes NAME.<process>.jsonl beside it."
     ),
     drain_on_exit: bool = typer.Option(
-        False, help="On stop, publish every outbox row and wait for the Kafka consumers "
+        False, "--drain-on-exit",
+        help="On stop, publish every outbox row and wait for the Kafka consumers "
         "before exiting (so invariants can be checked right after; roles all and events)."
     ),
     db_pool_size: int = typer.Option(
-        None, "--db-pool-size", min=1, max=500,
+        None, "--db-pool-size", min=1, max=500, metavar="N",
         show_default=f"{DB_POOL_SIZE}; with N API processes {DB_CONNECTIONS_FOR_API}/N each",
         help="PostgreSQL connections per process. Every process has its own pool, so the "
         "default shares a budget among API processes to stay within the server's "
         "max_connections (200 on the local stack).",
     ),
     payment_ledger: Path = typer.Option(
-        None, help="When the server stops (after the drain), write the payment gateway's "
+        None, metavar="FILE",
+        help="When the server stops (after the drain), write the payment gateway's "
         "ledger, every capture it made, to this JSON file: what `load run` checks the "
         "database's paid orders against. Needs the events role (--role all or events)."
     ),
     flags_file: Path = typer.Option(
-        None, "--flags-file", show_default="$ECOMCTL_FLAGS_FILE or flags.json in the state dir",
+        None, "--flags-file", metavar="FILE",
+        show_default="$ECOMCTL_FLAGS_FILE or flags.json in the state dir",
         help="The fault flag file (flagd's JSON format) every process of the shop watches: "
         "`ecomctl faults set payment-decline=0.5` turns a fault on while the shop runs, "
         "`faults clear` turns it off.",
     ),
     limit_concurrency: int = typer.Option(
-        None, "--limit-concurrency", min=0, max=1_000_000,
+        None, "--limit-concurrency", min=0, max=1_000_000, metavar="N",
         show_default="$ECOMCTL_LIMIT_CONCURRENCY or 1024",
         help="Requests in flight per API process before the gateway answers 503 at once "
         "instead of queueing (0: no limit). Open connections do not count: one that sends "
         "no request is closed after 5 s.",
     ),
     forwarded_allow_ips: str = typer.Option(
-        None, "--forwarded-allow-ips", show_default="$ECOMCTL_FORWARDED_ALLOW_IPS or none",
+        None, "--forwarded-allow-ips", metavar="LIST",
+        show_default="$ECOMCTL_FORWARDED_ALLOW_IPS or none",
         help="Proxies in front of the gateway (comma separated addresses or networks, * for "
         "any) whose X-Forwarded-For names the client: what the per-address limits count. "
         "By default the header is ignored, since any client can send it.",
     ),
 ) -> None:
-    """Serve the shop: the HTTP API (gateway plus all nine services) and its event workers.
+    """Serve the shop: the HTTP API (gateway plus all nine services) and its event workers;
+    or the payment gateway simulator alone.
 
     Needs the backends (ecomctl stack up) and the schema (ecomctl db migrate). The OpenAPI
     document is at /openapi.json; /healthz and /readyz are for probes. Stops on Ctrl-C.

@@ -11,63 +11,71 @@ from typing import Any
 
 import typer
 
+from ecomctl.cli.help import examples
 from ecomctl.cli.output import console, err_console
+from ecomctl.cli.units import percent_option
+
+PAYMENT_GATEWAY_EXAMPLES = examples(
+    "ecomctl serve payment-gateway --port 18080 --decline-rate 10% --latency-ms 80",
+    "ecomctl serve payment-gateway --error-rate 5% --timeout-rate 1% --seed 7",
+)
 
 
 def payment_gateway(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", metavar="HOST",
+                             help="Address to listen on."),
     port: int = typer.Option(
-        18080, "--port", min=0, max=65535, help="Port to listen on (0 picks a free one)."
+        18080, "--port", min=0, max=65535, metavar="PORT",
+        help="Port to listen on (0 picks a free one)."
     ),
     latency_ms: float = typer.Option(
-        50.0, "--latency-ms", min=0.0, help="Mean response latency, in milliseconds."
+        50.0, "--latency-ms", min=0.0, metavar="MS", help="Mean response latency."
     ),
     latency_jitter_ms: float = typer.Option(
-        20.0, "--latency-jitter-ms", min=0.0, help="Standard deviation of the latency (0: fixed)."
+        20.0, "--latency-jitter-ms", min=0.0, metavar="MS",
+        help="Standard deviation of the latency (0: fixed)."
     ),
     latency_distribution: str = typer.Option(
         "lognormal",
         "--latency-distribution",
+        metavar="NAME",
         help="[bold]lognormal[/bold] (long right tail, never negative) or "
         "[bold]normal[/bold] (clamped at 0).",
     ),
-    decline_rate: float = typer.Option(
-        0.0, "--decline-rate", min=0.0, max=1.0, help="Share of the cards that are declined (402)."
+    decline_rate: float = percent_option(
+        "0%", "--decline-rate", help="Share of the cards that are declined (402)."
     ),
-    error_rate: float = typer.Option(
-        0.0, "--error-rate", min=0.0, max=1.0, help="Share of the requests answered 500/502/503."
+    error_rate: float = percent_option(
+        "0%", "--error-rate", help="Share of the requests answered 500/502/503."
     ),
-    timeout_rate: float = typer.Option(
-        0.0,
-        "--timeout-rate",
-        min=0.0,
-        max=1.0,
+    timeout_rate: float = percent_option(
+        "0%", "--timeout-rate",
         help="Share of the requests that hang for --timeout-delay-s (the client gives up).",
     ),
-    timeout_capture_rate: float = typer.Option(
-        0.0,
-        "--timeout-capture-rate",
-        min=0.0,
-        max=1.0,
+    timeout_capture_rate: float = percent_option(
+        "0%", "--timeout-capture-rate",
         help="Share of the timed-out charges captured anyway (a retry with the key replays it).",
     ),
     timeout_delay_s: float = typer.Option(
-        30.0, "--timeout-delay-s", min=0.0, help="How long a simulated timeout hangs, in seconds."
+        30.0, "--timeout-delay-s", min=0.0, metavar="SECONDS",
+        help="How long a simulated timeout hangs."
     ),
     seed: int | None = typer.Option(
         None, "--seed", help="Make the sequence of outcomes and latencies reproducible."
     ),
     flags_file: Path = typer.Option(
-        None, "--flags-file", help="Watch this fault flag file (flagd JSON) and apply its "
+        None, "--flags-file", metavar="FILE",
+        help="Watch this fault flag file (flagd JSON) and apply its "
         "payment faults (payment-decline, payment-slow, payment-timeout-after-capture) while "
         "running; `serve --workers` passes its own."
     ),
 ) -> None:
     """Run the payment gateway simulator until Ctrl-C.
 
-    Faults apply in order, each to what the previous one let through: timeouts, then errors,
-    then declines; the rest are captured. Change them while it runs with
-    [bold]PATCH /v1/config[/bold]; read the counts at [bold]GET /v1/stats[/bold].
+    A rate is a percentage: 10% or 0.1. Faults apply in order, each to what the previous one
+    let through: timeouts, then errors, then declines; the rest are captured. Change them
+    while it runs with [bold]PATCH /v1/config[/bold]; read the counts at [bold]GET
+    /v1/stats[/bold].
     """
     from ecomctl.errors import ConfigError
     from ecomctl.simulators.payment_gateway import SimulatorConfig, run_payment_gateway

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from ecomctl.cli.exit_codes import CommandFailed
+from ecomctl.cli.help import Typer, examples
 from ecomctl.cli.output import (
     console,
     err_console,
@@ -20,18 +21,19 @@ from ecomctl.cli.output import (
     print_json,
     show_address,
 )
+from ecomctl.cli.steps import Steps
+from ecomctl.cli.units import duration_option
 
 if TYPE_CHECKING:
     from ecomctl.stack.manager import BackendStatus, InstallPlan, LocalStack
 
-app = typer.Typer(
+app = Typer(
     help=(
-        "The local backend stack: PostgreSQL, Redis (and one for the caches), Kafka (KRaft), "
-        "Elasticsearch, Jaeger (the "
-        "collector and trace store), Zipkin (the trace UI) and Prometheus (metrics and the "
-        "live dashboard) as processes on 127.0.0.1.\n\nState lives in $ECOMCTL_HOME, "
-        "downloads in "
-        "$ECOMCTL_CACHE_DIR (root: /var/lib/ecomctl and /var/cache/ecomctl)."
+        "The local backend stack, as processes on 127.0.0.1 (no Docker needed).\n\n"
+        "PostgreSQL, Redis (and one for the caches), Kafka (KRaft), Elasticsearch, Jaeger "
+        "(the collector and trace store), Zipkin (the trace UI) and Prometheus (metrics and "
+        "the live dashboard). State lives in $ECOMCTL_HOME, downloads in $ECOMCTL_CACHE_DIR "
+        "(root: /var/lib/ecomctl and /var/cache/ecomctl)."
     ),
     no_args_is_help=True,
 )
@@ -48,13 +50,23 @@ def _stack() -> LocalStack:
     return LocalStack()
 
 
-def _progress(backend: str, message: str) -> None:
-    err_console.print(f"[cyan]{backend:>13}[/cyan]  {message}")
+LANE_WIDTH = 13
+"""The longest backend name (elasticsearch), so that the messages line up."""
 
 
-@app.command()
+def _progress(backend: str, message: str, /, *, done: bool = False) -> None:
+    err_console.print(f"[cyan]{backend:>{LANE_WIDTH}}[/cyan]  {message}")
+
+
+def _steps() -> Steps:
+    """Each backend's steps with their elapsed time while they run (``cli.steps``)."""
+    return Steps(err_console, lane_width=LANE_WIDTH)
+
+
+@app.command(epilog=examples("ecomctl stack install --check", "ecomctl stack install",
+                            "ecomctl stack install kafka elasticsearch"))
 def install(
-    names: list[str] = typer.Argument(None, help=NAMES_HELP),
+    names: list[str] = typer.Argument(None, metavar="NAME", help=NAMES_HELP),
     check: bool = typer.Option(
         False, "--check",
         help="Only check the host tools (Go, JDK, Maven) and say what would be installed; "
@@ -65,6 +77,7 @@ def install(
 
     Debian packages with apt, Kafka and Elasticsearch from Maven Central (Maven), Jaeger
     built from the Go module proxy (Go). Downloads are cached; a second run does nothing.
+    Each step shows its elapsed time while it runs (plain lines in a pipe or with CI=true).
 
     The host tools are checked first: Go >= 1.24.6 for Jaeger (or GOTOOLCHAIN=go1.27.3 with
     any Go >= 1.21), a JDK 17+ for Kafka and 21+ for Elasticsearch (ECOMCTL_JAVA_HOME picks
@@ -76,7 +89,8 @@ def install(
         _print_install_plan(stack.install_plan(names))
         return
     started = time.monotonic()
-    done = stack.install(names, progress=_progress)
+    with _steps() as steps:
+        done = stack.install(names, progress=steps.report)
     what = ", ".join(done) if done else "nothing (all installed)"
     console.print(f"installed {what} in {time.monotonic() - started:.1f}s")
 
@@ -99,21 +113,25 @@ def _print_install_plan(plan: InstallPlan) -> None:
     console.print(f"to install: {', '.join(plan.to_install) or 'nothing'}")
 
 
-@app.command()
+@app.command(epilog=examples("ecomctl stack up", "ecomctl stack up postgres redis --timeout 2m",
+                            "ecomctl stack up --json | jq '.[] | {name, healthy}'"))
 def up(
-    names: list[str] = typer.Argument(None, help=NAMES_HELP),
-    timeout: float = typer.Option(240.0, help="Seconds to wait for each backend to serve."),
+    names: list[str] = typer.Argument(None, metavar="NAME", help=NAMES_HELP),
+    timeout: float = duration_option("240s", help="How long to wait for each backend to "
+                                     "serve."),
     json_output: bool = typer.Option(False, "--json", help="Print the final status as JSON."),
 ) -> None:
     """Start the backends and wait until each really serves.
 
-    Installs what is missing first. Idempotent: backends already up are left alone. Health
-    means: PostgreSQL answers a query, Redis PING and SET/GET, Kafka creates a topic and
-    answers metadata, Elasticsearch cluster health yellow/green, the health endpoints of
-    Jaeger, Zipkin and Prometheus. Prints where the trace UI and the dashboard are.
+    Installs what is missing first (see [bold]stack install[/bold]). Idempotent: backends
+    already up are left alone. Health means: PostgreSQL answers a query, Redis PING and
+    SET/GET, Kafka creates a topic and answers metadata, Elasticsearch cluster health
+    yellow/green, the health endpoints of Jaeger, Zipkin and Prometheus. Each step shows its
+    elapsed time while it runs; at the end, where the trace UI and the dashboard are.
     """
     started = time.monotonic()
-    statuses = asyncio.run(_stack().up(names, timeout=timeout, progress=_progress))
+    with _steps() as steps:
+        statuses = asyncio.run(_stack().up(names, timeout=timeout, progress=steps.report))
     if json_output:
         print_json([asdict(s) for s in statuses])
         return
@@ -122,16 +140,17 @@ def up(
     _print_pages({s.name for s in statuses if s.healthy})
 
 
-@app.command()
-def down(names: list[str] = typer.Argument(None, help=NAMES_HELP)) -> None:
+@app.command(epilog=examples("ecomctl stack down", "ecomctl stack down elasticsearch"))
+def down(names: list[str] = typer.Argument(None, metavar="NAME",
+                                           help=NAMES_HELP)) -> None:
     """Stop every process that [bold]up[/bold] started, and nothing else. Data is kept."""
     stopped = _stack().down(names, progress=_progress)
     console.print(f"stopped {', '.join(stopped) if stopped else 'nothing (none running)'}")
 
 
-@app.command()
+@app.command(epilog=examples("ecomctl stack status", "ecomctl stack status kafka --json"))
 def status(
-    names: list[str] = typer.Argument(None, help=NAMES_HELP),
+    names: list[str] = typer.Argument(None, metavar="NAME", help=NAMES_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Show each backend: pid, port, health, version, memory.
@@ -183,9 +202,11 @@ def _print_pages(healthy: set[str]) -> None:
         console.print(f"metrics: {_page_url(Page.metrics)}")
 
 
-@app.command("open")
+@app.command("open", epilog=examples("ecomctl stack open traces",
+                                     "ecomctl stack open metrics --browser"))
 def open_page(
-    page: Page = typer.Argument(..., help="traces: the trace UI (Zipkin: search, waterfalls, "
+    page: Page = typer.Argument(..., metavar="PAGE",
+                                help="traces: the trace UI (Zipkin: search, waterfalls, "
                                 "dependencies); metrics: the shop's live dashboard "
                                 "(Prometheus)."),
     browser: bool = typer.Option(False, "--browser", help="Also open it in your browser."),
@@ -197,12 +218,9 @@ def open_page(
     show_address(_page_url(page), browser)
 
 
-@app.command()
+@app.command(epilog=examples('eval "$(ecomctl stack env)"'))
 def env() -> None:
-    """Print export lines for the local stack's URLs.
-
-    Use it as: eval "$(ecomctl stack env)"
-    """
+    """Print export lines for the local stack's URLs, for a shell to evaluate."""
     import shlex
 
     from ecomctl.config import local_stack_env
@@ -211,10 +229,11 @@ def env() -> None:
         typer.echo(f"export {key}={shlex.quote(value)}")
 
 
-@app.command()
+@app.command(epilog=examples("ecomctl stack logs kafka -n 50", "ecomctl stack logs postgres -f"))
 def logs(
-    name: str = typer.Argument(..., help=f"One of {BACKENDS}."),
-    lines: int = typer.Option(100, "--lines", "-n", min=1, help="How many lines to show."),
+    name: str = typer.Argument(..., metavar="NAME", help=f"One of {BACKENDS}."),
+    lines: int = typer.Option(100, "--lines", "-n", min=1, metavar="N",
+                              help="How many lines to show."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
 ) -> None:
     """Show a backend's log (its stdout and stderr)."""

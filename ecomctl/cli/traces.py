@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from ecomctl.cli.help import Typer, examples
 from ecomctl.cli.output import (
     console,
     err_console,
@@ -23,17 +24,18 @@ from ecomctl.cli.output import (
     show_address,
     trace_link,
 )
+from ecomctl.cli.units import DurationText, duration_option
 
 if TYPE_CHECKING:
     from ecomctl.analysis.diff import Status, TraceDiff
     from ecomctl.analysis.model import SpanRecord, Trace
     from ecomctl.analysis.report import TraceAnalysis
 
-app = typer.Typer(
+app = Typer(
     help=(
-        "Read and analyse traces: ecomctl's own trace store (the default), an OTLP JSON "
-        "file or directory from any OpenTelemetry SDK or Collector, or Jaeger's query API "
-        "([bold]--from jaeger://HOST:PORT --service NAME[/bold])."
+        "Read, analyse and compare traces.\n\nFrom ecomctl's own trace store (the default), "
+        "an OTLP JSON file or directory from any OpenTelemetry SDK or Collector, or Jaeger's "
+        "query API ([bold]--from jaeger://HOST:PORT --service NAME[/bold])."
     ),
     no_args_is_help=True,
 )
@@ -45,7 +47,12 @@ FROM_HELP = (
 )
 SERVICE_HELP = "Only traces in which this service has a span (required for jaeger://)."
 LIMIT_HELP = "At most this many traces, the most recent (0: all; jaeger:// default 100)."
-LOOKBACK_HELP = "For jaeger://: how far back to search (30m, 1h, 2d...)."
+LOOKBACK_HELP = "For jaeger://: how far back to search."
+
+
+def _lookback_option() -> Any:
+    return duration_option("1h", "--lookback", help=LOOKBACK_HELP,
+                           kind=DurationText(bare_unit=None))
 
 _KEY_ATTRIBUTES = (
     "http.request.method", "http.method", "http.route", "url.path", "http.target",
@@ -105,14 +112,17 @@ def _root_label(trace: Trace) -> tuple[str, str]:
 # -- list -------------------------------------------------------------------------------------
 
 
-@app.command("list")
+@app.command("list", epilog=examples(
+    "ecomctl traces list --sort duration --limit 20",
+    "ecomctl traces list --from jaeger://127.0.0.1:17686 --service checkout",
+))
 def list_traces(
-    source: str = typer.Option(None, "--from", help=FROM_HELP),
-    service: str = typer.Option(None, "--service", help=SERVICE_HELP),
-    limit: int = typer.Option(0, "--limit", min=0, help=LIMIT_HELP),
-    lookback: str = typer.Option("1h", "--lookback", help=LOOKBACK_HELP),
-    sort: str = typer.Option("start", "--sort", help="start (oldest first) or duration "
-                             "(slowest first)."),
+    source: str = typer.Option(None, "--from", metavar="SOURCE", help=FROM_HELP),
+    service: str = typer.Option(None, "--service", metavar="NAME", help=SERVICE_HELP),
+    limit: int = typer.Option(0, "--limit", min=0, metavar="N", help=LIMIT_HELP),
+    lookback: str = _lookback_option(),
+    sort: str = typer.Option("start", "--sort", metavar="KEY", help="start (oldest first) or "
+                             "duration (slowest first)."),
     json_output: bool = typer.Option(False, "--json", help="Print the traces as JSON."),
 ) -> None:
     """One line per trace: id, root operation, services, spans, duration, errors."""
@@ -216,13 +226,17 @@ def _span_label(
     return label
 
 
-@app.command()
+@app.command(epilog=examples(
+    "ecomctl traces show 4bf92f35",
+    "ecomctl traces show 4bf92f35 --from run.otlp.jsonl --json",
+))
 def show(
-    trace_id: str = typer.Argument(..., help="The trace id (or a unique prefix)."),
-    source: str = typer.Option(None, "--from", help=FROM_HELP),
-    service: str = typer.Option(None, "--service", help="With a file or directory: only "
-                                "look at traces involving this service."),
-    lookback: str = typer.Option("1h", "--lookback", help=LOOKBACK_HELP),
+    trace_id: str = typer.Argument(..., metavar="TRACE_ID",
+                                   help="The trace id (or a unique prefix)."),
+    source: str = typer.Option(None, "--from", metavar="SOURCE", help=FROM_HELP),
+    service: str = typer.Option(None, "--service", metavar="NAME", help="With a file or "
+                                "directory: only look at traces involving this service."),
+    lookback: str = _lookback_option(),
     json_output: bool = typer.Option(False, "--json", help="Print the spans as JSON."),
 ) -> None:
     """Draw one trace as a tree, critical-path spans marked with *.
@@ -290,9 +304,11 @@ def show(
     console.print("[dim][bold yellow]*[/bold yellow] on the critical path[/dim]")
 
 
-@app.command("open")
+@app.command("open", epilog=examples("ecomctl traces open 4bf92f3577b34da6a3ce929d0e0e4736 "
+                                     "--browser"))
 def open_trace(
-    trace_id: str = typer.Argument(..., help="The trace id (32 hex digits)."),
+    trace_id: str = typer.Argument(..., metavar="TRACE_ID", help="The trace id (32 hex "
+                                   "digits)."),
     browser: bool = typer.Option(False, "--browser", help="Also open it in your browser."),
 ) -> None:
     """Print the address of a trace in the trace UI (Zipkin: its waterfall, every span's
@@ -313,15 +329,20 @@ def open_trace(
 # -- analyze ----------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    "ecomctl traces analyze",
+    "ecomctl traces analyze --from run.otlp.jsonl --sort p95 --top 5",
+    "ecomctl traces analyze --from jaeger://127.0.0.1:17686 --service checkout",
+))
 def analyze(
-    source: str = typer.Option(None, "--from", help=FROM_HELP),
-    service: str = typer.Option(None, "--service", help=SERVICE_HELP),
-    limit: int = typer.Option(0, "--limit", min=0, help=LIMIT_HELP),
-    lookback: str = typer.Option("1h", "--lookback", help=LOOKBACK_HELP),
-    top: int = typer.Option(10, "--top", min=1, help="Rows per table, findings per detector."),
-    sort: str = typer.Option("self", "--sort", help="Operations by self, total, p95, count "
-                             "or errors."),
+    source: str = typer.Option(None, "--from", metavar="SOURCE", help=FROM_HELP),
+    service: str = typer.Option(None, "--service", metavar="NAME", help=SERVICE_HELP),
+    limit: int = typer.Option(0, "--limit", min=0, metavar="N", help=LIMIT_HELP),
+    lookback: str = _lookback_option(),
+    top: int = typer.Option(10, "--top", min=1, metavar="N",
+                            help="Rows per table, findings per detector."),
+    sort: str = typer.Option("self", "--sort", metavar="KEY", help="Operations by self, "
+                             "total, p95, count or errors."),
     json_output: bool = typer.Option(False, "--json", help="Print the analysis as JSON "
                                      "(the documented TraceAnalysis.to_dict() shape)."),
 ) -> None:
@@ -329,8 +350,9 @@ def analyze(
 
     Detectors: N+1 queries (>= 5 database spans of one statement shape under one parent,
     >= 50 ms together), sequential read calls that could run concurrently, orphan spans,
-    error hot spots (>= 5% errors over >= 10 calls). Exit 0, 2 on unreadable input, 1 when
-    a jaeger:// source cannot be reached.
+    error hot spots (>= 5% errors over >= 10 calls).
+
+    Exit 0, 2 on unreadable input, 1 when a jaeger:// source cannot be reached.
     """
     from ecomctl.analysis.report import analyze as run_analysis
     from ecomctl.analysis.stats import sort_operations
@@ -490,20 +512,25 @@ def _result_trace_file(path: Path) -> str:
     return str(trace_file)
 
 
-@app.command()
+@app.command(epilog=examples(
+    "ecomctl traces diff baseline.json run.json",
+    "ecomctl traces diff base.json run.json --fail-on 'p95>+20% and p95>+5ms'",
+))
 def diff(
     base: str = typer.Argument(..., metavar="BASE", help="The baseline. " + DIFF_SIDE_HELP),
     current: str = typer.Argument(..., metavar="CUR", help="The run to judge. "
                                   + DIFF_SIDE_HELP),
-    service: str = typer.Option(None, "--service", help="Only traces in which this service "
-                                "has a span, in both runs."),
-    sort: str = typer.Option("self", "--sort", help="Rows by the largest increase of: self "
+    service: str = typer.Option(None, "--service", metavar="NAME", help="Only traces in which "
+                                "this service has a span, in both runs."),
+    sort: str = typer.Option("self", "--sort", metavar="KEY",
+                             help="Rows by the largest increase of: self "
                              "(self time added), p50, p95, p99, calls, path (critical-path "
                              "share) or errors (error rate)."),
-    top: int = typer.Option(15, "--top", min=0, help="Rows in the table (0: every "
-                            "operation)."),
-    fail_on: list[str] = typer.Option(None, "--fail-on", help=FAIL_ON_HELP),
-    min_count: int = typer.Option(5, "--min-count", min=1, help="--fail-on judges only "
+    top: int = typer.Option(15, "--top", min=0, metavar="N", help="Rows in the table (0: "
+                            "every operation)."),
+    fail_on: list[str] = typer.Option(None, "--fail-on", metavar="RULE", help=FAIL_ON_HELP),
+    min_count: int = typer.Option(5, "--min-count", min=1, metavar="N", help="--fail-on judges "
+                                  "only "
                                   "operations with at least this many calls in each run "
                                   "that has them."),
     json_output: bool = typer.Option(False, "--json", help="Print the comparison as JSON "
@@ -515,8 +542,9 @@ def diff(
 
     The default order is self time added: (current self time per call - the baseline's) x
     current calls, so a slower statement is charged to its own span, not to every span
-    above it. Exit 0, 3 when a --fail-on rule is broken, 2 on unreadable input or an
-    invalid rule.
+    above it.
+
+    Exit 0, 3 when a --fail-on rule is broken, 2 on unreadable input or an invalid rule.
     """
     from ecomctl.analysis.diff import SORT_KEYS, diff_traces, parse_fail_rule
     from ecomctl.cli.exit_codes import GateBroken

@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ecomctl.errors import ConfigError
+from ecomctl.ratios import parse_ratio
 
 if TYPE_CHECKING:
     from ecomctl.bootstrap import ShopStack
@@ -68,10 +69,8 @@ class FaultKind:
 
 
 def _rate(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise ValueError("a rate between 0 and 1")
-    return value
+    """A share: ``30%`` or ``0.3`` (``ecomctl.ratios``, as every rate of the CLI)."""
+    return parse_ratio(text, maximum=1.0)
 
 
 def _ms(text: str) -> int:
@@ -270,9 +269,11 @@ def parse_fault(text: str, option: str = "--fault") -> FaultSpec:
         raise ConfigError(f"{option} {name} needs a value: {name}={kind.value_help}")
     if sep:
         try:
-            kind.parse(value)
+            parsed = kind.parse(value)
         except ValueError as exc:
             raise ConfigError(f"{option} {text!r}: expected {kind.value_help} ({exc})") from exc
+        if kind.parse is _rate:  # 30% is kept as 0.3: the flag file holds a number
+            value = format(parsed, ".15g")
     return FaultSpec(name, value if sep else kind.default)
 
 

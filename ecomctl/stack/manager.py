@@ -6,9 +6,10 @@ import asyncio
 import functools
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 from ecomctl.config import cache_dir, state_dir
 from ecomctl.errors import BackendStartError, ConfigError, StackError, ToolchainError
@@ -17,11 +18,17 @@ from ecomctl.stack.backend import Backend, StackPaths
 from ecomctl.stack.service_user import ServiceUser, service_user
 from ecomctl.stack.toolchain import install_debian_packages
 
-StackProgress = Callable[[str, str], None]
-"""Receives (backend name, message) while the stack works."""
+
+class StackProgress(Protocol):
+    """Receives (backend name, message) while the stack works: each message starts a step
+    of that backend's work, which lasts until its next message; ``done`` marks the message
+    that ends the backend's part (installed, healthy, already running, stopped), so that a
+    caller can show how long each step takes while it runs."""
+
+    def __call__(self, backend: str, message: str, /, *, done: bool = False) -> None: ...
 
 
-def _quiet(_backend: str, _message: str) -> None:
+def _quiet(_backend: str, _message: str, /, *, done: bool = False) -> None:
     pass
 
 
@@ -103,7 +110,7 @@ class LocalStack:
         def install_all(group: list[Backend]) -> None:
             for backend in group:
                 backend.install(functools.partial(progress, backend.name))
-                progress(backend.name, f"installed {backend.installed_version()}")
+                progress(backend.name, f"installed {backend.installed_version()}", done=True)
 
         parallel = [b for b in todo if b.parallel_install]
         serial = [b for b in todo if not b.parallel_install]
@@ -174,7 +181,7 @@ class LocalStack:
         self._check_dirs_reachable()
         for backend in selected:
             if self.running_process(backend) is not None:
-                progress(backend.name, "already running")
+                progress(backend.name, "already running", done=True)
                 continue
             self._start(backend, progress)
         await asyncio.gather(*(self._wait_healthy(b, timeout, progress) for b in selected))
@@ -196,7 +203,7 @@ class LocalStack:
             spec.argv, log_file=backend.log_file, cwd=spec.cwd, env=spec.env, user=self.user
         )
         record.save(self.paths.record_file(backend.name))
-        progress(backend.name, f"started (pid {record.pid})")
+        progress(backend.name, f"started (pid {record.pid}), waiting until it serves")
 
     async def _wait_healthy(
         self, backend: Backend, timeout: float, progress: StackProgress
@@ -211,7 +218,7 @@ class LocalStack:
                 )
             result = await backend.probe(deep=True)
             if result.ok:
-                progress(backend.name, f"healthy: {result.detail}")
+                progress(backend.name, f"healthy: {result.detail}", done=True)
                 return
             last_detail = result.detail
             await asyncio.sleep(0.5)
@@ -252,7 +259,7 @@ class LocalStack:
                 continue
             if process.stop(record):
                 stopped.append(backend.name)
-                progress(backend.name, "stopped")
+                progress(backend.name, "stopped", done=True)
             self.paths.record_file(backend.name).unlink(missing_ok=True)
         return stopped
 

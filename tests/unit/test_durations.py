@@ -6,7 +6,7 @@ import pytest
 import typer
 
 from ecomctl.analysis.readers import parse_lookback
-from ecomctl.cli.units import parse_duration as cli_duration
+from ecomctl.cli.units import DurationType
 from ecomctl.durations import parse_duration, parse_duration_ms
 from ecomctl.errors import ConfigError
 from ecomctl.gates.spec import Kind, parse_quantity
@@ -41,6 +41,7 @@ def test_a_threshold_in_ms_is_exactly_what_was_written(text: str, ms: float) -> 
 
 
 def test_each_caller_reads_the_same_syntax_in_its_unit() -> None:
+    cli_duration = DurationType()
     assert cli_duration("1h30m") == 5400.0
     assert cli_duration("90") == 90.0  # a bare number on the command line: seconds
     assert parse_quantity("1m30s", Kind.DURATION) == 90_000.0  # gates: milliseconds
