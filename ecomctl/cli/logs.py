@@ -8,11 +8,22 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TextIO
 
 VERBOSE_ENV = "ECOMCTL_VERBOSE"  # children (serve, shards) inherit the choice
 THIRD_PARTY = ("aiokafka", "kafka", "elastic_transport", "elasticsearch", "urllib3",
                "httpx", "httpcore", "asyncio", "uvicorn.error")
 _FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+class _CurrentStderr(logging.StreamHandler[TextIO]):
+    """Writes to ``sys.stderr`` as it is when a record comes: the handler is installed once
+    per process, and a command run in-process (a test's CliRunner) swaps stderr and closes
+    its stand-in afterwards."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def configure_logging(verbose: bool = False) -> None:
@@ -23,7 +34,7 @@ def configure_logging(verbose: bool = False) -> None:
     verbose = verbose or os.environ.get(VERBOSE_ENV, "") == "1"
     root = logging.getLogger()
     if not any(getattr(h, "_ecomctl", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderr(sys.stderr)
         handler.setFormatter(logging.Formatter(_FORMAT))
         handler._ecomctl = True  # type: ignore[attr-defined]
         root.addHandler(handler)
