@@ -46,13 +46,14 @@ def bench(
       connections; installed from Debian when missing).
     • [bold]gateway-locust[/bold]: the same under Locust's FastHttpUser (32 users, no wait).
     • [bold]tracing[/bold], [bold]tracing-locust[/bold]: that gateway at 100% sampling vs
-      the sampler off (spans go to a discarding OTLP sink, so the trace backend's
-      ingestion is not measured).
+      the sampler off. Here and below, spans go to a discarding OTLP sink, so the trace
+      backend's ingestion is not measured.
     • [bold]workers[/bold]: one API process per core vs one process (wrk).
     • [bold]checkout[/bold]: paid checkouts/s of `checkout simulate --processes <cores>` vs
       pgbench running the SQL one checkout sends (captured from the code).
-    • [bold]consumer-lag[/bold]: the slowest Kafka consumer's p99 lag during that run vs 1 s.
-    • [bold]drain[/bold]: that run plus catching up afterwards vs the run plus 5 s.
+    • [bold]consumer-lag[/bold]: the slowest Kafka consumer's p99 lag in a second
+      simulation held at 40 checkouts/s (--arrival-rate) vs 1 s.
+    • [bold]drain[/bold]: the flat-out run plus catching up afterwards vs the run plus 5 s.
     • [bold]consumers[/bold]: events/s of ecomctl's Kafka consumer vs aiokafka alone.
 
     Runs in a scratch database (ecomctl_bench), Redis database 15, search alias
