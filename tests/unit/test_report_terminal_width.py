@@ -38,7 +38,7 @@ def _table_rows(lines: list[str], title: str) -> list[list[str]]:
     """The body rows of the table titled ``title``, each as its stripped cells."""
     start = next(i for i, line in enumerate(lines) if title in line)
     body = next(i for i in range(start, len(lines)) if lines[i].startswith("┡"))
-    rows = []
+    rows: list[list[str]] = []
     for line in lines[body + 1:]:
         if line.startswith("└"):
             return rows
