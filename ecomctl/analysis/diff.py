@@ -8,11 +8,26 @@ vanished, where the critical path moved, and which detector findings are new.
 
 An operation is (service, span name), as in the analysis. An operation found in only one run
 counts as zero calls (and zero time) in the other, so a statement that appeared is a change
-from nothing, not a missing row. The default order is **self time added**: the current self
-time per call minus the baseline's, times the current calls -- how much longer the current
-run spent in the operation itself than the baseline would have for the same calls. Unlike a
-difference of totals it does not move when one run simply made more calls, and unlike a
-percentile it charges a slower statement where the time went, not every span above it.
+from nothing, not a missing row.
+
+**Self time added** is the current self time per call minus the baseline's, times the current
+calls: how much longer the current run spent in the operation itself than the baseline would
+have for the same calls. Unlike a difference of totals it does not move when one run simply
+made more calls, and unlike a percentile it charges a slower statement where the time went,
+not every span above it. But a few calls that vary a lot (logins queueing for the password
+hash on a busy machine) can add more of it by chance than a real slowdown does, so the
+default order is the **signal**: the self time added that the noise cannot explain. The
+shift per call is judged against its standard error (Welch's, from each run's spread of self
+time per call over its calls): ``signal = calls x (|shift| - 3 standard errors)``, with the
+shift's sign, and 0 when the shift is within three standard errors. A statement 50 ms slower
+on each of 17 calls is nearly all signal; logins 190 ms slower on average over 6 calls that
+each took anything from 0.3 to 3.5 s are none. One call has no spread to judge it by: its
+spread is taken as large as its time, so a single call is never signal on its own. Rows with
+the same signal (0, within noise) follow by self time added. ``t`` (shift / standard error)
+is reported beside it, and ``why`` says it in words: ``+50.9 ms/call over 17 calls, t=85``.
+
+Traces whose root carries ``ecom.setup`` (``checkout simulate`` marks its shoppers' logins so:
+work before the measured run) are left out of both sides unless ``include_setup``.
 
 JSON (``TraceDiff.to_dict()``)::
 
@@ -23,11 +38,15 @@ JSON (``TraceDiff.to_dict()``)::
       "counts": {"operations": int, "compared": int, "appeared": int, "vanished": int},
       "operations": [                           # by the sort key, the largest increase first
         {"service": str, "name": str, "status": "compared" | "appeared" | "vanished",
+         "why": str,                            # why the row ranks where it does
          "statement": str | null,               # database spans: the statement shape that
                                                 # took the most time (current run first)
          "base": OP | null, "current": OP | null,
          "change": {"count": int, "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms",
-                    "self_per_call_ms", "self_added_ms", "error_rate", "path_share": float},
+                    "self_per_call_ms", "self_added_ms", "signal_ms", "error_rate",
+                    "path_share": float,
+                    "standard_error_ms": float,  # of the self time shift per call
+                    "t": float | null},         # shift / standard error; null without spread
          "relative": {"count", "p50", "p95", "p99", "self_per_call": float | null}},
         ...],                                   # relative: null when the base is 0
       "findings": {"base": {detector: int}, "current": {detector: int},
@@ -39,16 +58,19 @@ JSON (``TraceDiff.to_dict()``)::
       "passed": bool
     }
 
-    SIDE = {"source": str | null, "traces": int, "spans": int, "trace_latency": LATENCY}
+    SIDE = {"source": str | null, "traces": int, "spans": int, "trace_latency": LATENCY,
+            "setup_traces_left_out": int}
     OP = {"count", "errors", "error_rate", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms",
-          "mean_ms", "self_ms" (total), "self_per_call_ms", "path_ms", "path_share"}
+          "mean_ms", "self_ms" (total), "self_per_call_ms", "self_sd_ms" (null under 2 calls),
+          "path_ms", "path_share"}
 
 ``--fail-on`` rules (``parse_fail_rule``): ``METRIC OP CHANGE``, several joined by ``and``
 (all must hold for one operation). OP is ``> >= < <=``. CHANGE is relative (``+20%``) or
 absolute in the metric's unit: a duration for ``p50 p90 p95 p99 p999 max mean self added``
 (``+5ms``, ``+1.5s``), a number for ``calls`` and ``findings``, percentage points for
 ``error_rate`` and ``path`` (``+5%`` or ``+5pt``). ``self`` is self time per call; ``added``
-is self time added (absolute only); ``findings`` counts new findings (alone in its rule).
+is self time added and ``signal`` the part of it beyond noise (both absolute only);
+``findings`` counts new findings (alone in its rule).
 An operation is judged only with at least ``min_count`` calls in each run it appears in.
 """
 
@@ -70,19 +92,25 @@ from ecomctl.analysis.detectors import (
     Finding,
     statement_shape,
 )
-from ecomctl.analysis.model import Trace
+from ecomctl.analysis.model import Trace, without_setup
 from ecomctl.analysis.report import TraceAnalysis, analyze
 from ecomctl.analysis.stats import OperationStats
 from ecomctl.durations import parse_duration_ms
 
 SCHEMA = "ecomctl.trace-diff/1"
 
+NOISE_ERRORS = 3.0
+"""How many standard errors a shift of self time per call must stand clear of to count as
+signal. Three, not two: the calls of one run share its conditions (a busy CPU slows all of
+them together), so they vary less independently than the standard error assumes."""
+
 Status = Literal["compared", "appeared", "vanished"]
 
 # Latency metrics: name in rules -> key of a latency summary.
 _LATENCY = {"p50": "p50_ms", "p90": "p90_ms", "p95": "p95_ms", "p99": "p99_ms",
             "p999": "p999_ms", "max": "max_ms", "mean": "mean_ms"}
-_TIME_METRICS = (*_LATENCY, "self", "added")
+_TIME_METRICS = (*_LATENCY, "self", "added", "signal")
+_TOTAL_METRICS = ("added", "signal")  # over all calls: absolute changes only
 _RATIO_METRICS = ("error_rate", "path")
 _COUNT_METRICS = ("calls",)
 RULE_METRICS = (*_TIME_METRICS, *_COUNT_METRICS, *_RATIO_METRICS, "findings")
@@ -101,12 +129,14 @@ class OperationSide:
     self_ns: int
     path_ns: int  # time on the critical path, summed over the run's traces
     path_share: float  # of the run's summed root durations
+    self_variance_ns2: float | None = None  # of the self time per call; None under 2 calls
 
     @classmethod
     def of(cls, stats: OperationStats, path_ns: int, path_total_ns: int) -> OperationSide:
         latency = {k: v for k, v in stats.histogram.summary().items() if k != "count"}
         return cls(stats.count, stats.errors, latency, stats.self_ns, path_ns,
-                   path_ns / path_total_ns if path_total_ns else 0.0)
+                   path_ns / path_total_ns if path_total_ns else 0.0,
+                   stats.self_variance_ns2)
 
     @property
     def error_rate(self) -> float:
@@ -115,6 +145,17 @@ class OperationSide:
     @property
     def self_per_call_ns(self) -> float:
         return self.self_ns / self.count if self.count else 0.0
+
+    @property
+    def mean_variance_ms2(self) -> float:
+        """The variance of the mean self time per call (ms²). One call has no spread to
+        measure: it is taken as large as the call's time (so one call is never signal)."""
+        if not self.count:
+            return 0.0
+        per_call = self.self_per_call_ns / 1e6
+        variance = (self.self_variance_ns2 / 1e12 if self.self_variance_ns2 is not None
+                    else per_call * per_call)
+        return variance / self.count
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +166,8 @@ class OperationSide:
                ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms")},
             "self_ms": round(self.self_ns / 1e6, 3),
             "self_per_call_ms": round(self.self_per_call_ns / 1e6, 3),
+            "self_sd_ms": (None if self.self_variance_ns2 is None
+                           else round(math.sqrt(self.self_variance_ns2) / 1e6, 3)),
             "path_ms": round(self.path_ns / 1e6, 3),
             "path_share": round(self.path_share, 4),
         }
@@ -173,10 +216,43 @@ class OperationDiff:
         base_per_call = self.base.self_per_call_ns if self.base else 0.0
         return self.current.self_ns - base_per_call * self.current.count
 
+    @property
+    def calls(self) -> int:
+        """The calls a shift per call is multiplied by: the current run's, the baseline's
+        for an operation that vanished."""
+        side = self.current or self.base
+        return side.count if side else 0
+
+    @property
+    def standard_error_ms(self) -> float:
+        """Welch's standard error of the shift of self time per call (an absent side adds
+        nothing: it spent no time)."""
+        return math.sqrt(sum(side.mean_variance_ms2 for side in (self.base, self.current)
+                             if side is not None))
+
+    @property
+    def t(self) -> float:
+        """The shift of self time per call over its standard error; +-inf when neither run
+        spread at all, 0 without a shift."""
+        shift, error = self.change("self"), self.standard_error_ms
+        if error:
+            return shift / error
+        return 0.0 if not shift else math.copysign(math.inf, shift)
+
+    @property
+    def signal_ms(self) -> float:
+        """The self time added beyond noise: calls x (|shift| - NOISE_ERRORS standard
+        errors), with the shift's sign; 0 within noise."""
+        shift = self.change("self")
+        clear = abs(shift) - NOISE_ERRORS * self.standard_error_ms
+        return math.copysign(clear * self.calls, shift) if clear > 0 else 0.0
+
     def change(self, metric: str) -> float:
         """Current minus base, in the metric's unit (ms for time, calls, ratio)."""
         if metric == "added":
             return self.self_added_ns / 1e6
+        if metric == "signal":
+            return self.signal_ms
         return _value(self.current, metric) - _value(self.base, metric)
 
     def relative(self, metric: str) -> float:
@@ -210,8 +286,11 @@ class OperationDiff:
                    for m in ("p50", "p95", "p99", "max", "mean")},
                 "self_per_call_ms": round(self.change("self"), 3),
                 "self_added_ms": round(self.change("added"), 3),
+                "signal_ms": round(self.signal_ms, 3),
                 "error_rate": round(self.change("error_rate"), 4),
                 "path_share": round(self.change("path"), 4),
+                "standard_error_ms": round(self.standard_error_ms, 3),
+                "t": round(self.t, 2) if math.isfinite(self.t) else None,
             },
             "relative": {"count": rel("calls"), "p50": rel("p50"), "p95": rel("p95"),
                          "p99": rel("p99"), "self_per_call": rel("self")},
@@ -219,20 +298,56 @@ class OperationDiff:
 
 
 # What each sort key orders by: a metric of ``OperationDiff.change``.
-SORT_METRIC = {"self": "added", "p50": "p50", "p95": "p95", "p99": "p99", "calls": "calls",
-               "path": "path", "errors": "error_rate"}
+SORT_METRIC = {"self": "signal", "added": "added", "p50": "p50", "p95": "p95", "p99": "p99",
+               "calls": "calls", "path": "path", "errors": "error_rate"}
 
 
 SORT_KEYS = tuple(SORT_METRIC)
 
 
 def sort_diffs(diffs: Iterable[OperationDiff], by: str = "self") -> list[OperationDiff]:
-    """The largest increase first: self time added, a percentile, calls, critical-path share
-    or error rate (each as an absolute change)."""
+    """The largest increase first: self time added beyond noise (then self time added), self
+    time added, a percentile, calls, critical-path share or error rate (each as an absolute
+    change)."""
     if by not in SORT_METRIC:
         raise ValueError(f"sort by {by!r}: expected one of {', '.join(SORT_KEYS)}")
     metric = SORT_METRIC[by]
-    return sorted(diffs, key=lambda d: (-d.change(metric), d.service, d.name))
+    return sorted(diffs, key=lambda d: (-d.change(metric), -d.change("added"), d.service,
+                                        d.name))
+
+
+def _ms(value: float) -> str:
+    return f"{value:+,.1f}" if abs(value) < 100 else f"{value:+,.0f}"
+
+
+def describe_shift(diff: OperationDiff) -> str:
+    """Why a row ranks where it does by self time: ``+50.9 ms/call over 17 calls, t=85``
+    (the shift of self time per call, the calls it is multiplied by, its t), ``+187
+    ms/call over 6 calls, noise (t=1.9)`` within three standard errors, ``steady`` when
+    neither run varied."""
+    calls = diff.calls
+    per_call = diff.change("self")
+    text = f"{_ms(per_call)} ms/call over {calls:,} call{'s' if calls != 1 else ''}"
+    t = diff.t
+    if not per_call:
+        return text
+    if math.isinf(t):
+        return f"{text}, steady"
+    shown = f"t={abs(t):.1f}" if abs(t) < 100 else f"t={abs(t):,.0f}"
+    if diff.signal_ms:
+        return f"{text}, {shown}"
+    if any(side is not None and side.count == 1 for side in (diff.base, diff.current)):
+        return f"{text}, noise (one call)"
+    return f"{text}, noise ({shown})"
+
+
+def why(diff: OperationDiff, sort: str) -> str:
+    """What puts the row where it is under ``sort``: the self time shift and its evidence,
+    or the sorted metric's change."""
+    metric = SORT_METRIC[sort]
+    if metric in ("signal", "added"):
+        return describe_shift(diff)
+    return describe_change(diff, metric)
 
 
 # -- findings ---------------------------------------------------------------------------------
@@ -358,9 +473,9 @@ def parse_condition(text: str) -> Condition:
                 raise ValueError(f"{text.strip()!r}: a ratio change is a fraction (0.05) or "
                                  f"points (+5% or +5pt)")
     elif magnitude.endswith("%"):
-        if metric == "added":
+        if metric in _TOTAL_METRICS:
             raise ValueError(f"{text.strip()!r}: self time added is absolute (e.g. "
-                             "added>+200ms); use self>+N% for a relative change per call")
+                             f"{metric}>+200ms); use self>+N% for a relative change per call")
         value = _number(magnitude[:-1].strip(), text.strip()) / 100
         relative = True
     elif metric in _COUNT_METRICS:
@@ -415,6 +530,9 @@ def describe_change(diff: OperationDiff, metric: str) -> str:
     """``p95 40.2 -> 95.1 ms (+54.9 ms, +137%)``; points for ratios."""
     if metric == "added":
         return f"self time added {diff.change('added'):+,.1f} ms"
+    if metric == "signal":
+        return (f"self time added beyond noise {diff.signal_ms:+,.1f} ms "
+                f"({describe_shift(diff)})")
     before, after = _value(diff.base, metric), _value(diff.current, metric)
 
     def shown(side: OperationSide | None, value: float, style: str) -> str:
@@ -447,6 +565,7 @@ class TraceDiff:
     current_source: str | None = None
     outcomes: list[RuleOutcome] = field(default_factory=list)
     min_count: int = 5
+    setup_left_out: tuple[int, int] = (0, 0)  # set-up traces left out: base, current
 
     def with_status(self, status: Status) -> list[OperationDiff]:
         return [d for d in self.operations if d.status == status]
@@ -477,23 +596,24 @@ class TraceDiff:
         return not any(o.broken for o in self.outcomes)
 
     def to_dict(self) -> dict[str, Any]:
-        def side(analysis: TraceAnalysis, source: str | None) -> dict[str, Any]:
+        def side(analysis: TraceAnalysis, source: str | None, setup: int) -> dict[str, Any]:
             return {"source": source, "traces": analysis.trace_count,
                     "spans": analysis.span_count,
-                    "trace_latency": analysis.trace_latency.summary()}
+                    "trace_latency": analysis.trace_latency.summary(),
+                    "setup_traces_left_out": setup}
 
         return {
             "schema": SCHEMA,
             "sort": self.sort,
-            "base": side(self.base, self.base_source),
-            "current": side(self.current, self.current_source),
+            "base": side(self.base, self.base_source, self.setup_left_out[0]),
+            "current": side(self.current, self.current_source, self.setup_left_out[1]),
             "counts": {
                 "operations": len(self.operations),
                 "compared": len(self.with_status("compared")),
                 "appeared": len(self.with_status("appeared")),
                 "vanished": len(self.with_status("vanished")),
             },
-            "operations": [d.to_dict() for d in self.operations],
+            "operations": [{**d.to_dict(), "why": why(d, self.sort)} for d in self.operations],
             "findings": {
                 "base": dict(self.base.finding_counts),
                 "current": dict(self.current.finding_counts),
@@ -531,15 +651,24 @@ def diff_traces(
     thresholds: DetectorThresholds | None = None,
     base_source: str | None = None,
     current_source: str | None = None,
+    include_setup: bool = False,
 ) -> TraceDiff:
-    """Compare ``current`` with ``base`` (both from ``group_traces``)."""
+    """Compare ``current`` with ``base`` (both from ``group_traces``); set-up traces (root
+    marked ``ecom.setup``) are left out of both unless ``include_setup``."""
     if sort not in SORT_METRIC:
         raise ValueError(f"sort by {sort!r}: expected one of {', '.join(SORT_KEYS)}")
+    left_out = (0, 0)
+    if not include_setup:
+        (base, base_setup), (current, current_setup) = (without_setup(base),
+                                                         without_setup(current))
+        left_out = (base_setup, current_setup)
     before = analyze(base, thresholds=thresholds)
     after = analyze(current, thresholds=thresholds)
     statements = {**statement_by_operation(base), **statement_by_operation(current)}
-    return diff_analyses(before, after, statements=statements, sort=sort,
-                         base_source=base_source, current_source=current_source)
+    result = diff_analyses(before, after, statements=statements, sort=sort,
+                           base_source=base_source, current_source=current_source)
+    result.setup_left_out = left_out
+    return result
 
 
 def diff_analyses(

@@ -8,7 +8,7 @@ its parent/child structure once, so analyses never search for children again.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -228,3 +228,20 @@ def group_traces(spans: Iterable[SpanRecord]) -> list[Trace]:
         traces = [Trace(trace_id, group) for trace_id, group in groups.items()]
         traces.sort(key=_by_start)
     return traces
+
+
+SETUP_ATTRIBUTE = "ecom.setup"
+"""Set (true) on the root span of work done before a measured run, such as ``checkout
+simulate``'s shopper logins: traced, but not what the run measures."""
+
+
+def is_setup(trace: Trace) -> bool:
+    root = trace.root
+    return root is not None and root.attributes.get(SETUP_ATTRIBUTE) in (True, "true")
+
+
+def without_setup(traces: Sequence[Trace]) -> tuple[list[Trace], int]:
+    """(the traces of the measured run, how many set-up traces were left out)."""
+    kept = [trace for trace in traces if not is_setup(trace)]
+    return kept, len(traces) - len(kept)
+

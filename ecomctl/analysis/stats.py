@@ -7,6 +7,7 @@ and a child outliving its parent (async work) only counts while the parent was o
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,10 +31,21 @@ class OperationStats:
     error_messages: dict[str, int] = field(default_factory=dict)
     error_examples: list[SpanRecord] = field(default_factory=list)  # the first few
     error_trace_ids: set[str] = field(default_factory=set)
+    # The sum of each call's self time squared (ns²): with self_ns and count, the spread of
+    # the self time per call (``traces diff`` tells a shift from noise with it).
+    self_sq_ns2: int = 0
 
     @property
     def error_rate(self) -> float:
         return self.errors / self.count if self.count else 0.0
+
+    @property
+    def self_variance_ns2(self) -> float | None:
+        """The sample variance of the self time per call; None under two calls."""
+        if self.count < 2:
+            return None
+        mean = self.self_ns / self.count
+        return max(self.self_sq_ns2 - mean * self.self_ns, 0.0) / (self.count - 1)
 
     def to_dict(self) -> dict[str, Any]:
         """Flat: service, name, count, errors, error_rate, the latency summary (min_ms,
@@ -81,16 +93,17 @@ def self_time_ns(trace: Trace, span: SpanRecord) -> int:
 
 def operation_stats(traces: Iterable[Trace], *, error_examples: int = 5) -> list[OperationStats]:
     """One entry per operation over all ``traces``, most self time first."""
-    # Per operation: [durations (ns), time covered by children (ns), error spans or None].
-    # Counts and totals come from the durations list afterwards (C-level len/sum): the hot
-    # loop does as little as possible per span.
+    # Per operation: [durations (ns), time covered by children (ns), error spans or None,
+    # the correction of the durations' squares into self times' squares (ns²)]. Counts and
+    # totals come from the durations list afterwards (C-level len/sum): the hot loop does as
+    # little as possible per span.
     acc: dict[tuple[str, str], list[Any]] = {}
     for trace in traces:
         for span in trace.spans:
             key = (span.service, span.name)
             entry = acc.get(key)
             if entry is None:
-                entry = acc[key] = [[], 0, None]
+                entry = acc[key] = [[], 0, None, 0]
             entry[0].append(span.end_ns - span.start_ns)
             if span.status == "ERROR":
                 if entry[2] is None:
@@ -99,11 +112,13 @@ def operation_stats(traces: Iterable[Trace], *, error_examples: int = 5) -> list
         by_id = trace.by_id
         for parent_id, kids in trace.children.items():  # only parents have time to subtract
             parent = by_id[parent_id]
-            acc[(parent.service, parent.name)][1] += covered_ns(
-                parent.start_ns, parent.end_ns, kids
-            )
+            covered = covered_ns(parent.start_ns, parent.end_ns, kids)
+            entry = acc[(parent.service, parent.name)]
+            entry[1] += covered
+            # (d - c)² = d² + c² - 2dc: the squares of the durations, corrected per parent.
+            entry[3] += covered * (covered - 2 * (parent.end_ns - parent.start_ns))
     result = []
-    for (service, name), (durations, covered, error_spans) in acc.items():
+    for (service, name), (durations, covered, error_spans, square_fix) in acc.items():
         histogram = LatencyHistogram()
         histogram.record_many_ns(durations)
         total = sum(durations)
@@ -115,6 +130,7 @@ def operation_stats(traces: Iterable[Trace], *, error_examples: int = 5) -> list
                 service, name, len(durations), len(error_spans or ()), total, total - covered,
                 histogram, messages, (error_spans or [])[:error_examples],
                 {span.trace_id for span in error_spans or ()},
+                sum(map(operator.mul, durations, durations)) + square_fix,
             )
         )
     return sort_operations(result, "self")

@@ -7,11 +7,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console, Group
+from rich.markup import escape
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.tree import Tree
 
-from ecomctl.cli.output import ok_mark, trace_link
+from ecomctl.cli.output import fit_table, fits, ok_mark, trace_link
 from ecomctl.cli.render_phases import render_fault_windows
 from ecomctl.results import (
     BenchResult,
@@ -28,8 +30,20 @@ def _ms(value: Any) -> str:
     return "-" if value is None else f"{float(value):,.1f}"
 
 
+def _sum_ms(value: Any) -> str:
+    """A sum of milliseconds: whole ones from 100 ms (a tenth of a ms says nothing there)."""
+    return "-" if value is None else _number(float(value))
+
+
 def _lat(stats: LatencyStats) -> tuple[str, ...]:
     return tuple(_ms(stats.latency.get(k)) for k in _LAT)
+
+
+def _counts(counts: Mapping[str, int] | None, empty: str = "none") -> str:
+    """``{'paid': 99, 'payment_declined': 2}`` as people write it: "99 paid, 2 payment
+    declined"."""
+    return ", ".join(f"{n:,} {name.replace('_', ' ')}"
+                     for name, n in (counts or {}).items()) or empty
 
 
 def render_result(result: Result, console: Console, *, top: int = 12) -> None:
@@ -52,20 +66,21 @@ def render_simulation(result: SimulationResult, console: Console, *, top: int = 
         f"{totals.journeys:,} journeys in {result.duration_s:.1f}s "
         f"({totals.throughput_per_s}/s) by {config.shoppers} shoppers via {config.via}"
         f"; errors {totals.errors:,} ({totals.error_rate:.1%}); checkouts "
-        f"{totals.checkouts or {}} ({totals.checkouts_per_s or 0} paid/s)\n"
+        f"{_counts(totals.checkouts)} ({totals.checkouts_per_s or 0} paid/s)\n"
         f"faults: {faults}; latency from {config.latency_origin}",
         title=f"{result.kind} ({result.started_at})",
     ))
     _tracing(result, console)
-    console.print(_journeys(result.journeys))
+    console.print(_journeys(result.journeys, console))
     if result.errors:
         console.print(_simple("errors by cause", ("cause", "count"),
-                              [(k, f"{v:,}") for k, v in result.errors.items()]))
-    console.print(_spans(result, top))
-    console.print(_cache(result))
-    console.print(_kafka(result))
+                              [(k, f"{v:,}") for k, v in result.errors.items()],
+                              console, names=("cause",)))
+    console.print(_spans(result, top, console))
+    console.print(_cache(result, console))
+    console.print(_kafka(result, console))
     if result.fault_events:
-        console.print(_fault_events(result.fault_events))
+        console.print(_fault_events(result.fault_events, console))
     render_fault_windows(result, console)
     db = (result.db or {}).get("queries_per_checkout", {})
     if db.get("checkouts"):
@@ -97,33 +112,76 @@ def _tracing(result: SimulationResult, console: Console) -> None:
                       "Kafka figures do not depend on spans")
 
 
-def _simple(title: str, columns: tuple[str, ...], rows: Sequence[Sequence[str]]) -> Table:
+def _simple(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
+            console: Console, *, names: Sequence[str] = (), optional: Sequence[str] = (),
+            text: Sequence[str] = ()) -> Table:
+    """A table whose first column (and the ``text`` ones) is text, the others numbers,
+    fitted to ``console``: the ``names`` columns are never cut or folded while the
+    ``optional`` ones can be left out instead (``fit_table``), and numbers stay whole."""
     table = Table(title=title)
     for column in columns:
-        table.add_column(column, justify="right" if column != columns[0] else "left")
+        textual = column == columns[0] or column in text
+        table.add_column(column, justify="left" if textual else "right",
+                         no_wrap=not textual)
     for row in rows:
         table.add_row(*row)
+    fit(table, console, names=names, optional=optional)
     return table
 
 
-def _journeys(journeys: Mapping[str, LatencyStats]) -> Table:
+def fit(table: Table, console: Console, *, names: Sequence[str],
+        optional: Sequence[str] = ()) -> None:
+    """``fit_table`` with the names kept whole: their columns are as wide as their widest
+    name, down to a few characters only when every optional column is gone already."""
+    widest = max((Measurement.get(console, console.options, cell).maximum
+                  for column in table.columns if str(column.header) in names
+                  for cell in column.cells), default=0)
+    fit_table(table, console, names=names, optional=optional, name_width=max(widest, 8))
+
+
+def _journeys(journeys: Mapping[str, LatencyStats], console: Console) -> Table:
     rows = [(name, f"{j.count:,}", f"{j.errors:,}", *_lat(j)) for name, j in journeys.items()]
     return _simple("latency per journey (ms, HdrHistogram)",
-                   ("journey", "count", "errors", "p50", "p95", "p99", "max"), rows)
+                   ("journey", "count", "errors", "p50", "p95", "p99", "max"), rows, console,
+                   names=("journey",), optional=("p50", "max"))
 
 
-def _spans(result: SimulationResult, top: int) -> Table:
+def _spans(result: SimulationResult, top: int, console: Console) -> Table:
     ops = sorted(result.spans or [], key=lambda o: -(o.total_ms or 0.0))[:top]
-    rows = [
-        (f"{o.service} {o.name}", f"{o.count:,}", _ms(o.latency.p50_ms), _ms(o.latency.p95_ms),
-         _ms(o.latency.p99_ms), _ms(o.total_ms), _ms(o.self_ms))
-        for o in ops
-    ]
-    return _simple(f"top {top} operations by total time (ms)",
-                   ("operation", "count", "p50", "p95", "p99", "total", "self"), rows)
+    figures = [(f"{o.count:,}", _ms(o.latency.p50_ms), _ms(o.latency.p95_ms),
+                _ms(o.latency.p99_ms), _sum_ms(o.total_ms), _sum_ms(o.self_ms)) for o in ops]
+    return operations_table(
+        f"top {top} operations by total time (ms)", [(o.service, o.name) for o in ops],
+        ("count", "p50", "p95", "p99", "total", "self"), figures, console,
+        optional=("p99", "p50"))
 
 
-def _cache(result: SimulationResult) -> Table:
+def operations_table(title: str, operations: Sequence[tuple[str, str]],
+                     columns: Sequence[str], figures: Sequence[Sequence[str]],
+                     console: Console, *, optional: Sequence[str] = ()) -> Table:
+    """One row per operation, its service and name on that row: in two columns where they
+    fit, else as "service name" in one; the ``optional`` figures are left out before a
+    name would be folded."""
+    def build(stacked: bool) -> Table:
+        table = Table(title=title)
+        for name in ("operation",) if stacked else ("service", "operation"):
+            table.add_column(name)
+        for column in columns:
+            table.add_column(column, justify="right", no_wrap=True)
+        for (service, name), row in zip(operations, figures, strict=True):
+            names = [f"{escape(service)} {escape(name)}"] if stacked else [
+                escape(service), escape(name)]
+            table.add_row(*names, *row)
+        return table
+
+    table = build(stacked=False)
+    if not fits(table, console):
+        table = build(stacked=True)
+    fit(table, console, names=("service", "operation"), optional=optional)
+    return table
+
+
+def _cache(result: SimulationResult, console: Console) -> Table:
     rows = []
     for service, c in (result.cache or {}).items():
         levels = "  ".join(
@@ -133,10 +191,10 @@ def _cache(result: SimulationResult) -> Table:
         ratio = "-" if c["hit_ratio"] is None else f"{c['hit_ratio']:.1%}"
         rows.append((service, f"{c['requests']:,}", ratio, levels))
     return _simple("cache hit rate", ("service", "requests", "hit rate", "hits/lookups per level"),
-                   rows)
+                   rows, console, names=("service",), text=("hits/lookups per level",))
 
 
-def _kafka(result: SimulationResult) -> Table:
+def _kafka(result: SimulationResult, console: Console) -> Table:
     rows = []
     kafka = result.kafka or {}
     for name, c in kafka.get("consumers", {}).items():
@@ -152,15 +210,15 @@ def _kafka(result: SimulationResult) -> Table:
                       f"{sum(delivery['lost'].values())}")
     return _simple(f"Kafka consumers: event lag, commit to processed (ms){caught_up}",
                    ("consumer", "processed", "dupes", "failed", "dlq", "p50", "p95", "p99", "max"),
-                   rows)
+                   rows, console, names=("consumer",), optional=("p50", "max"))
 
 
-def _fault_events(events: Sequence[dict[str, Any]]) -> Table:
+def _fault_events(events: Sequence[dict[str, Any]], console: Console) -> Table:
     """What the chaos fault did: each outage, how long it lasted, when the shop was back."""
     return _simple("outages (fault chaos)", ("backend", "action", "down s", "recovered s"), [
         (e["backend"], e["action"], str(e.get("down_s", "-")), str(e["recovered_s"]))
         for e in events
-    ])
+    ], console, names=("backend",), text=("action",))
 
 
 def _findings(result: SimulationResult, console: Console, shown: int = 8) -> None:
@@ -248,23 +306,20 @@ def render_load_run(result: LoadRunResult, console: Console, *, top: int = 10) -
         + f", {config.host}"
     )
     console.print(f"latency from {result.latency_origin or config.latency_origin or '?'}")
-    table = Table(title="endpoints (HdrHistogram, merged across Locust processes)")
-    table.add_column("endpoint", no_wrap=True)
-    for column in ("count", "errors", "rps", "p50 ms", "p95 ms", "p99 ms", "max ms"):
-        table.add_column(column, justify="right")
-    for name, e in result.endpoints.items():
-        table.add_row(name, f"{e.count:,}", f"{e.errors:,}", f"{e.rps or 0:,}", *_lat(e))
-    console.print(table)
+    console.print(_simple(
+        "endpoints (HdrHistogram, merged across Locust processes)",
+        ("endpoint", "count", "errors", "rps", "p50 ms", "p95 ms", "p99 ms", "max ms"),
+        [(escape(name), f"{e.count:,}", f"{e.errors:,}", f"{e.rps or 0:,}", *_lat(e))
+         for name, e in result.endpoints.items()],
+        console, names=("endpoint",), optional=("p50 ms", "max ms", "rps")))
     if result.journeys:
-        journeys = Table(title="journeys")
-        for column in ("journey", "count", "failed", "p50 ms", "p95 ms", "p99 ms", "max ms"):
-            journeys.add_column(column, justify="left" if column == "journey" else "right")
-        for name, j in result.journeys.items():
-            journeys.add_row(name, f"{j.count:,}", f"{j.errors:,}", *_lat(j))
-        console.print(journeys)
+        console.print(_simple(
+            "journeys", ("journey", "count", "failed", "p50 ms", "p95 ms", "p99 ms", "max ms"),
+            [(name, f"{j.count:,}", f"{j.errors:,}", *_lat(j))
+             for name, j in result.journeys.items()],
+            console, names=("journey",), optional=("p50 ms", "max ms")))
     for kind, counts in (result.outcomes or {}).items():
-        console.print(f"{kind} outcomes: "
-                      + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
+        console.print(f"{kind} outcomes: {_counts(dict(sorted(counts.items())))}")
     if result.errors:
         console.print("failed requests by cause: "
                       + ", ".join(f"{k} {v:,}" for k, v in result.errors.items()))
@@ -275,24 +330,21 @@ def render_load_run(result: LoadRunResult, console: Console, *, top: int = 10) -
 def _load_server_side(result: LoadRunResult, console: Console, top: int) -> None:
     if result.spans is None:
         return
-    spans = Table(title=f"server side: top {top} operations by self time")
-    spans.add_column("service")
-    spans.add_column("operation", overflow="fold")
-    for column in ("count", "errors", "p50 ms", "p95 ms", "p99 ms", "self ms"):
-        spans.add_column(column, justify="right")
-    for op in result.spans[:top]:
-        spans.add_row(op.service, op.name, f"{op.count:,}", f"{op.errors:,}",
-                      _ms(op.latency.p50_ms), _ms(op.latency.p95_ms), _ms(op.latency.p99_ms),
-                      _ms(op.self_ms))
-    console.print(spans)
+    ops = result.spans[:top]
+    console.print(operations_table(
+        f"server side: top {top} operations by self time", [(o.service, o.name) for o in ops],
+        ("count", "errors", "p50 ms", "p95 ms", "p99 ms", "self ms"),
+        [(f"{o.count:,}", f"{o.errors:,}", _ms(o.latency.p50_ms), _ms(o.latency.p95_ms),
+          _ms(o.latency.p99_ms), _sum_ms(o.self_ms)) for o in ops],
+        console, optional=("p99 ms", "p50 ms")))
     if result.network_queueing:
-        console.print(_network_queueing(result.network_queueing))
+        console.print(_network_queueing(result.network_queueing, console))
     context = result.trace_context or {}
     console.print(f"gateway server spans: {context.get('server_spans', 0):,}, continuing a "
                   f"load request's traceparent: {context.get('remote_parent', 0):,}")
     for service, c in (result.cache or {}).items():
         console.print(f"cache {service}: hit ratio {c['hit_ratio']:.1%} over "
-                      f"{c['requests']:,} lookups ({c['served_by']})")
+                      f"{c['requests']:,} lookups (served by {_counts(c['served_by'])})")
     console.print(f"spans captured in {result.trace_file}")
     if result.drained is False:
         console.print("[yellow]the outbox or the consumers did not drain in time: invariants "
@@ -302,10 +354,10 @@ def _load_server_side(result: LoadRunResult, console: Console, top: int) -> None
         console.print(f"invariant {inv.name}: {mark} ({inv.detail})")
 
 
-def _network_queueing(table: Mapping[str, Any]) -> Table:
+def _network_queueing(table: Mapping[str, Any], console: Console) -> Table:
     """Per endpoint: the client's and the server's latency of the same requests."""
     rows = [
-        (name, f"{row.get('count') or 0:,}",
+        (escape(name), f"{row.get('count') or 0:,}",
          *(_ms(row.get(f"{side}_{q}_ms")) for side in ("client", "server", "network_queueing")
            for q in ("p50", "p95")))
         for name, row in table.items() if isinstance(row, Mapping)
@@ -313,7 +365,8 @@ def _network_queueing(table: Mapping[str, Any]) -> Table:
     return _simple("client vs server latency per endpoint (ms): the difference is network "
                    "and queueing", ("endpoint", "matched", "client p50", "client p95",
                                     "server p50", "server p95", "net+queue p50",
-                                    "net+queue p95"), rows)
+                                    "net+queue p95"), rows, console, names=("endpoint",),
+                   optional=("server p50", "client p50", "net+queue p50"))
 
 
 # -- bench ------------------------------------------------------------------------------------
@@ -326,7 +379,9 @@ def render_bench(result: BenchResult, console: Console) -> None:
                         f"loop, {machine.http_parser or 'h11'}, "
                         f"{result.duration_s:.0f}s)")
     for column in ("row", "floor", "ecomctl", "ratio", "target", "ok"):
-        table.add_column(column, justify="right" if column in ("ratio", "target") else "left")
+        # A long word in a description (an address, a variable) folds, never cut with "…".
+        table.add_column(column, justify="right" if column in ("ratio", "target") else "left",
+                         overflow="fold")
     for row in result.rows:
         floor, own = row.floor, row.ecomctl
         table.add_row(

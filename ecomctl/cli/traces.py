@@ -461,7 +461,8 @@ DIFF_SIDE_HELP = (
 FAIL_ON_HELP = (
     "Exit 3 when an operation's change breaks this rule (repeatable): METRIC OP CHANGE, "
     "several joined by 'and'. Metrics: p50 p90 p95 p99 max mean, self (self time per "
-    "call), added (self time added), calls, error_rate, path (critical-path share), "
+    "call), added (self time added), signal (self time added beyond noise), calls, "
+    "error_rate, path (critical-path share), "
     "findings (new findings). CHANGE: relative (+20%) or absolute (+5ms; points for "
     "error_rate and path: +5%). E.g. 'p95>+20% and p95>+5ms', 'self>+10ms', 'findings>0'."
 )
@@ -524,8 +525,9 @@ def diff(
                                 "this service has a span, in both runs."),
     sort: str = typer.Option("self", "--sort", metavar="KEY",
                              help="Rows by the largest increase of: self "
-                             "(self time added), p50, p95, p99, calls, path (critical-path "
-                             "share) or errors (error rate)."),
+                             "(self time added beyond noise), added (self time added), p50, "
+                             "p95, p99, calls, path (critical-path share) or errors (error "
+                             "rate)."),
     top: int = typer.Option(15, "--top", min=0, metavar="N", help="Rows in the table (0: "
                             "every operation)."),
     fail_on: list[str] = typer.Option(None, "--fail-on", metavar="RULE", help=FAIL_ON_HELP),
@@ -535,16 +537,21 @@ def diff(
                                   "that has them."),
     json_output: bool = typer.Option(False, "--json", help="Print the comparison as JSON "
                                      "(ecomctl.trace-diff/1)."),
+    with_setup: bool = typer.Option(False, "--with-setup", help="Keep the set-up traces "
+                                    "(`checkout simulate`'s shopper logins before its "
+                                    "measured run), which are left out by default."),
 ) -> None:
     """Compare two runs operation by operation: calls, p50/p95, self time, critical-path
     share, operations that appeared or vanished, and new detector findings; the operation
     that grew the most comes first.
 
-    The default order is self time added: (current self time per call - the baseline's) x
-    current calls, so a slower statement is charged to its own span, not to every span
-    above it.
-
-    Exit 0, 3 when a --fail-on rule is broken, 2 on unreadable input or an invalid rule.
+    The default order is self time added beyond noise. Self time added is (current self
+    time per call - the baseline's) x current calls, so a slower statement is charged to its
+    own span, not to every span above it; only the part of its shift per call beyond three
+    standard errors (from each run's spread) counts, so a few calls that vary a lot do not
+    outrank a steady slowdown. The why column says how each row ranks. Set-up traces
+    (shopper logins before a simulation's measured run) are left out. Exit 0, 3 when a
+    --fail-on rule is broken, 2 on unreadable input or an invalid rule.
     """
     from ecomctl.analysis.diff import SORT_KEYS, diff_traces, parse_fail_rule
     from ecomctl.cli.exit_codes import GateBroken
@@ -564,7 +571,7 @@ def diff(
         raise ConfigError(f"{empty}: no traces to compare"
                           + (f" (with --service {service})" if service else ""))
     result = diff_traces(base_traces, current_traces, sort=sort, base_source=base_source,
-                         current_source=current_source)
+                         current_source=current_source, include_setup=with_setup)
     result.evaluate(rules, min_count=min_count)
     if json_output:
         print_json(result.to_dict())
@@ -574,7 +581,8 @@ def diff(
         raise GateBroken()
 
 
-_DIFF_SORT_TITLE = {"self": "self time added", "p50": "p50 change", "p95": "p95 change",
+_DIFF_SORT_TITLE = {"self": "self time added beyond noise", "added": "self time added",
+                    "p50": "p50 change", "p95": "p95 change",
                     "p99": "p99 change", "calls": "change in calls",
                     "path": "critical-path share change", "errors": "error rate change"}
 
@@ -592,6 +600,11 @@ def _print_diff(result: TraceDiff, top: int) -> None:
                 f"trace p95 {_num(s['trace_latency']['p95_ms'])} ms)")
 
     console.print(f"baseline {side('base')}\ncurrent  {side('current')}")
+    base_setup, current_setup = result.setup_left_out
+    if base_setup or current_setup:
+        console.print(f"[dim]left out set-up traces (shopper logins before the measured run): "
+                      f"{base_setup:,} in the baseline, {current_setup:,} in the current run "
+                      "(--with-setup keeps them)[/dim]")
     operations = data["operations"]
     shown = operations if top == 0 else operations[:top]
     table = Table(title=f"operations by {_DIFF_SORT_TITLE[result.sort]}, largest first")
@@ -600,6 +613,7 @@ def _print_diff(result: TraceDiff, top: int) -> None:
                    "crit. path"):
         # "12.3 → 45.6" may wrap after the arrow, not between every word.
         table.add_column(column, justify="right", min_width=7)
+    table.add_column("why", min_width=20)
     for op in shown:
         b, c = op["base"] or {}, op["current"] or {}
         tag = {"appeared": " [yellow](new)[/yellow]", "vanished": " [dim](gone)[/dim]"}.get(
@@ -617,27 +631,33 @@ def _print_diff(result: TraceDiff, top: int) -> None:
             _arrow(_num(b.get("self_per_call_ms")), _num(c.get("self_per_call_ms"))),
             f"[red]{added:+,.1f}[/red]" if added > 0 else f"{added:+,.1f}" if added else "0",
             _arrow(_share(b.get("path_share")), _share(c.get("path_share"))),
+            escape(op["why"]),
         )
+    # Left out first when the table is too wide; the why column stays: it says how each row
+    # ranks (the change of the metric sorted by, when that is not self time).
     fit_table(table, names=("operation",),
-              optional=("p50 ms", "self/call ms", "crit. path", "Δp95"))
+              optional=("p50 ms", "self/call ms", "crit. path", "Δp95", "p95 ms"))
     console.print(table)
     if len(shown) < len(operations):
         console.print(f"[dim]{len(operations) - len(shown)} more operations (--top 0 lists "
                       "them, --json has them all)[/dim]")
-    from ecomctl.analysis.diff import SORT_METRIC
+    from ecomctl.analysis.diff import SORT_METRIC, describe_shift
 
     first = result.operations[0] if result.operations else None
     if first is not None and first.change(SORT_METRIC[result.sort]) > 0:
         p95 = _arrow(_num(first.base.latency.get("p95_ms")) if first.base else "-",
                      _num(first.current.latency.get("p95_ms")) if first.current else "-")
         line = (f"slowest-growing: [bold]{escape(first.service)} {escape(first.name)}[/bold]"
-                f" ({first.status}): self time added {first.change('added'):+,.1f} ms, "
-                f"p95 {p95} ms")
+                f" ({first.status}): self time added {first.change('added'):+,.1f} ms "
+                f"({escape(describe_shift(first))}), p95 {p95} ms")
         if first.statement:
             statement = first.statement if len(first.statement) <= 100 else (
                 first.statement[:99] + "…")
             line += f"; statement: {escape(statement)}"
         console.print(line)
+    elif first is not None and result.sort == "self":
+        console.print("no operation's self time grew beyond noise (--sort added orders by "
+                      "self time added alone)")
     statuses: tuple[tuple[Status, str], ...] = (("appeared", "only in the current run"),
                                                  ("vanished", "only in the baseline"))
     for status, label in statuses:

@@ -1033,7 +1033,7 @@ border-radius:6px;font-size:16px;display:flex;gap:16px;align-items:baseline}
 .banner.warn{background:var(--warn)}
 small{color:var(--muted)}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;
-font-weight:600;vertical-align:middle;background:var(--soft);color:var(--muted);
+font-weight:600;vertical-align:middle;white-space:nowrap;background:var(--soft);color:var(--muted);
 border:1px solid var(--line)}
 .badge.ok{background:#dafbe1;color:var(--ok);border-color:#aceebb}
 .badge.bad{background:#ffebe9;color:var(--bad);border-color:#ffcecb}

@@ -14,6 +14,7 @@ from typing import Any
 
 from opentelemetry.trace import Status, StatusCode
 
+from ecomctl.analysis.model import SETUP_ATTRIBUTE
 from ecomctl.errors import ConfigError
 from ecomctl.faults.catalogue import FaultSpec, parse_fault
 from ecomctl.faults.schedule import FaultWindow, parse_schedule
@@ -116,7 +117,7 @@ async def run_simulation(
     clients = [make_client() for _ in range(plan.shoppers)]
     try:
         await asyncio.gather(*(
-            _start_session(client, shoppers[(first_account + i) % len(shoppers)])
+            _start_session(client, shoppers[(first_account + i) % len(shoppers)], tracer)
             for i, client in enumerate(clients)
         ))
         if ready is not None:
@@ -139,10 +140,13 @@ async def run_simulation(
     return recorder
 
 
-async def _start_session(client: ShopClient, shopper: Shopper) -> None:
-    """Log in and start from an empty cart (what a previous run left is not this run's)."""
-    await client.login(shopper.email, shopper.password)
-    await client.clear_cart()
+async def _start_session(client: ShopClient, shopper: Shopper, tracer: ServiceTracer) -> None:
+    """Log in and start from an empty cart (what a previous run left is not this run's).
+    One trace, marked as set-up: ``traces diff`` leaves it out of the comparison (logins
+    queue for the password hash, and how long says more about the machine than the run)."""
+    with tracer.span("session.start", {SETUP_ATTRIBUTE: True}):
+        await client.login(shopper.email, shopper.password)
+        await client.clear_cart()
 
 
 async def _closed_loop(

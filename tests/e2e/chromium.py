@@ -207,6 +207,19 @@ JSON.parse(JSON.stringify(Array.from(document.querySelectorAll('svg.chart')).fil
 """
 
 
+# Every badge ("OK", "BROKEN", "yes"...): its text and on how many lines the browser laid it
+# out (distinct tops of its text's boxes: a badge squeezed into "O / K" has two).
+BADGES_JS = """
+JSON.parse(JSON.stringify(Array.from(document.querySelectorAll('.badge')).map(el => {
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const tops = Array.from(range.getClientRects()).filter(r => r.width > 0)
+    .map(r => Math.round(r.top));
+  return {text: el.textContent, lines: new Set(tops).size};
+})))
+"""
+
+
 def _console_errors(events: list[dict[str, Any]], session: str) -> list[str]:
     errors = []
     for event in events:

@@ -9,6 +9,7 @@ bench result is built by the bench's own document code, since a real bench takes
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -16,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from ecomctl.results import BenchFigure, BenchMachine, BenchResult, BenchRowResult
-from tests.e2e.chromium import Browser, PageReport, blank, colored_pixels, decode_png
+from ecomctl.reports.html import render_html_report
+from ecomctl.results import BenchFigure, BenchMachine, BenchResult, BenchRowResult, read_result
+from tests.e2e.chromium import BADGES_JS, Browser, PageReport, blank, colored_pixels, decode_png
 
 BENCH_OUT_ENV = "ECOMCTL_TEST_BENCH_OUT"  # tests/e2e/test_bench.py writes it
 
@@ -99,6 +101,14 @@ def _check_page(page: PageReport, screenshot: Path) -> dict[str, dict[str, Any]]
     return charts
 
 
+def _badges_on_one_line(browser: Browser, html: Path) -> list[str]:
+    """The page's badges, each laid out on one line (not "O" above "K" in a narrow column)."""
+    badges = browser.open(html, probe=BADGES_JS).charts
+    wrapped = [b for b in badges if b["lines"] != 1]
+    assert wrapped == [], wrapped
+    return [b["text"] for b in badges]
+
+
 @pytest.mark.parametrize("kind", ["simulate", "load", "bench"])
 def test_html_report_renders_in_chromium(
     ecomctl: Any, results: dict[str, Path], browser: Browser, kind: str
@@ -114,6 +124,7 @@ def test_html_report_renders_in_chromium(
     assert f"HTML report written to {html}" in " ".join(done.stderr.split())
     page = browser.open(html)
     charts = _check_page(page, html.with_suffix(".png"))
+    assert _badges_on_one_line(browser, html)
     expected = set(CHARTS[kind])
     if kind == "load" and document.get("timeline"):  # newer load runs have one
         expected |= TIMELINE_CHARTS
@@ -134,6 +145,22 @@ def test_html_report_renders_in_chromium(
     assert names[kind] in done.stdout
 
 
+@pytest.mark.parametrize("name", ["simulation", "load-run", "bench"])
+def test_a_committed_results_badges_keep_one_line(
+    browser: Browser, name: str, tmp_path: Path
+) -> None:
+    """The results in tests/fixtures/results (no run needed): the invariants' "OK" badges
+    sit in a narrow first column beside long details, where they once wrapped."""
+    packed = Path(__file__).parents[1] / "fixtures" / "results" / f"{name}.json.gz"
+    document = tmp_path / f"{name}.json"
+    with gzip.open(packed, "rt") as source:
+        document.write_text(source.read())
+    html = tmp_path / f"{name}.html"
+    html.write_text(render_html_report(read_result(document)))
+    texts = _badges_on_one_line(browser, html)
+    assert ("yes" in texts or "no" in texts) if name == "bench" else "OK" in texts, texts
+
+
 def test_the_browser_check_sees_console_errors_and_empty_charts(
     browser: Browser, tmp_path: Path
 ) -> None:
@@ -152,3 +179,13 @@ def test_the_browser_check_sees_console_errors_and_empty_charts(
     assert chart["marks"] == 0
     image = decode_png(report.screenshot)
     assert colored_pixels(image, chart["box"]) == 0
+    # A badge in a column squeezed by long text beside it, without white-space:nowrap,
+    # breaks between its letters: the badge check counts its two lines.
+    squeezed = tmp_path / "squeezed.html"
+    squeezed.write_text(
+        '<!DOCTYPE html><html><head><style>td{overflow-wrap:anywhere}'
+        '.badge{display:inline-block;padding:1px 8px}</style></head><body><table '
+        'style="width:300px"><tr><td><span class="badge">OK</span></td><td>'
+        + "a long detail " * 40 + "</td></tr></table></body></html>")
+    (badge,) = browser.open(squeezed, probe=BADGES_JS).charts
+    assert badge == {"text": "OK", "lines": 2}

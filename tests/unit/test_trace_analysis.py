@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import random
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +298,26 @@ def test_self_time_subtracts_the_union_of_children_clipped_to_the_parent() -> No
     assert stats["parent"].total_ns == 100 * MS
     assert stats["op"].count == 4
     assert stats["op"].self_ns == (40 + 20 + 30 + 20) * MS
+
+
+def test_operation_stats_keep_the_spread_of_self_time_per_call() -> None:
+    """The sum of squared self times gives each operation's variance of self time per call:
+    a parent's children are taken out of each call before it is squared."""
+    traces = group_traces([
+        span_record(1, None, 0, 100, "parent", trace_id=1),
+        span_record(2, 1, 10, 50, trace_id=1),        # parent's self: 60 ms
+        span_record(3, None, 0, 30, "parent", trace_id=2),
+        span_record(4, 3, 0, 20, trace_id=2),         # parent's self: 10 ms
+        span_record(5, None, 0, 50, "parent", trace_id=3),  # no child: 50 ms
+    ])
+    stats = {op.name: op for op in operation_stats(traces)}
+    parent, child = stats["parent"], stats["op"]
+    assert parent.self_ns == 120 * MS
+    assert parent.self_sq_ns2 == (60**2 + 10**2 + 50**2) * MS * MS
+    assert parent.self_variance_ns2 == pytest.approx(statistics.variance([60, 10, 50]) * MS**2)
+    assert child.self_variance_ns2 == pytest.approx(statistics.variance([40, 20]) * MS**2)
+    lone = operation_stats([one_trace(span_record(1, None, 0, 5, "lone"))])[0]
+    assert lone.count == 1 and lone.self_variance_ns2 is None  # no spread from one call
 
 
 def test_operation_stats_percentiles_and_sorting() -> None:

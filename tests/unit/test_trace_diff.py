@@ -1,4 +1,5 @@
-"""``traces diff`` logic on constructed traces: ranking by self time added, appeared and vanished
+"""``traces diff`` logic on constructed traces: ranking by self time added beyond noise, set-up
+traces left out, appeared and vanished
 operations, critical-path moves, new findings, and the --fail-on rules."""
 
 from __future__ import annotations
@@ -12,12 +13,20 @@ import pytest
 from ecomctl.analysis.diff import (
     OperationDiff,
     TraceDiff,
+    describe_shift,
     diff_traces,
     finding_signatures,
     parse_fail_rule,
     statement_by_operation,
 )
-from ecomctl.analysis.model import SpanRecord, Trace, group_traces
+from ecomctl.analysis.model import (
+    SETUP_ATTRIBUTE,
+    SpanRecord,
+    Trace,
+    group_traces,
+    is_setup,
+    without_setup,
+)
 from tests.spans import MS, T0, span_record
 
 RESERVE = "WITH req AS (SELECT * FROM unnest($1::bigint[], $2::int[])) UPDATE inventory SET x = 1"
@@ -93,6 +102,121 @@ def test_the_slowed_statement_comes_first_not_the_spans_above_it() -> None:
     # Sorted by p95 change instead, a span above the statement can come first: a tie at +50.
     by_p95 = diff_traces(runs(20), runs(20, stall_ms=50), sort="p95")
     assert by_p95.operations[0].change("p95") == pytest.approx(50, abs=0.5)
+
+
+# -- evidence above noise ---------------------------------------------------------------------
+
+
+def calls(service: str, name: str, durations_ms: list[float], first_trace: int,
+          **attributes: Any) -> list[SpanRecord]:
+    """One root span per call, each in its own trace (numbered from ``first_trace``)."""
+    return [span(first_trace + i, 1, None, 0, ms, name, service, **attributes)
+            for i, ms in enumerate(durations_ms)]
+
+
+def jittered(ms: float, count: int, spread: float) -> list[float]:
+    """``count`` calls of about ``ms``: -spread, 0, +spread, -spread... (mean ``ms``)."""
+    return [ms + spread * ((i % 3) - 1) for i in range(count)]
+
+
+LOGINS = [300.0, 320.0, 310.0, 290.0, 305.0, 315.0]
+
+
+def test_a_steady_small_shift_over_many_calls_beats_one_noisy_outlier() -> None:
+    """A cart read 2 ms slower on each of 100 calls adds 200 ms; one login of six taking 2 s
+    instead of 0.3 adds about 1.7 s, more, but by one call: within its noise. The steady
+    shift comes first; sorted by self time added alone, the outlier would."""
+    base = group_traces([*calls("cart", "GET", jittered(1.0, 100, 0.1), 1000),
+                         *calls("user", "user.login", LOGINS, 2000)])
+    current = group_traces([*calls("cart", "GET", jittered(3.0, 100, 0.1), 1000),
+                            *calls("user", "user.login", [*LOGINS[:5], 2000.0], 2000)])
+    result = diff_traces(base, current)
+    cart, login = by_name(result, "cart", "GET"), by_name(result, "user", "user.login")
+    assert [(d.service, d.name) for d in result.operations] == [("cart", "GET"),
+                                                               ("user", "user.login")]
+    assert login.change("added") > 1600 > 200 == pytest.approx(cart.change("added"))
+    assert login.signal_ms == 0 and abs(login.t) < 3
+    # The cart's shift is 2 ms with a standard error of about 0.012 ms: nearly all signal.
+    assert cart.t > 100 and cart.signal_ms == pytest.approx(200, rel=0.05)
+    assert describe_shift(cart).startswith("+2.0 ms/call over 100 calls, t=")
+    assert describe_shift(login) == f"+281 ms/call over 6 calls, noise (t={login.t:.1f})"
+    by_added = diff_traces(base, current, sort="added")
+    assert by_added.operations[0].name == "user.login"
+
+
+def test_the_shift_is_judged_by_welchs_standard_error() -> None:
+    base = group_traces(calls("order", "WITH", [10, 12, 14], 1))
+    current = group_traces(calls("order", "WITH", [20, 22, 24, 20, 22, 24], 100))
+    (diff,) = diff_traces(base, current).operations
+    error = math.sqrt(4 / 3 + 3.2 / 6)  # sample variances 4 and 3.2 over 3 and 6 calls
+    assert diff.change("self") == pytest.approx(10)
+    assert diff.standard_error_ms == pytest.approx(error)
+    assert diff.t == pytest.approx(10 / error)
+    assert diff.signal_ms == pytest.approx(6 * (10 - 3 * error))
+    assert diff.change("signal") == diff.signal_ms < diff.change("added") == pytest.approx(60)
+    data = diff.to_dict()
+    assert data["change"]["t"] == pytest.approx(10 / error, abs=0.01)
+    assert data["current"]["self_sd_ms"] == pytest.approx(math.sqrt(3.2), abs=1e-3)
+
+
+def test_one_call_is_never_signal_and_a_slower_one_is_signal_again_when_repeated() -> None:
+    one = diff_traces(group_traces(calls("search", "search", [10], 1)),
+                      group_traces(calls("search", "search", [500], 2)))
+    (diff,) = one.operations
+    assert diff.change("added") == pytest.approx(490) and diff.signal_ms == 0
+    assert describe_shift(diff) == "+490 ms/call over 1 call, noise (one call)"
+    repeated = diff_traces(group_traces(calls("search", "search", jittered(10, 5, 1), 1)),
+                           group_traces(calls("search", "search", jittered(500, 5, 1), 9)))
+    assert repeated.operations[0].signal_ms > 2000
+
+
+def test_a_slower_vanished_operation_sorts_last_by_its_signal() -> None:
+    result = diff_traces(group_traces([*calls("cart", "GET", [5.0, 5.0], 1),
+                                       *calls("old", "gone", jittered(40, 6, 2), 10)]),
+                         group_traces(calls("cart", "GET", [5.0, 5.0], 20)))
+    gone = result.operations[-1]
+    assert (gone.name, gone.status, gone.calls) == ("gone", "vanished", 6)
+    assert gone.signal_ms < 0 and describe_shift(gone).startswith("-40.0 ms/call over 6 calls, t=")
+
+
+def _setup(trace: int, login_ms: float) -> list[SpanRecord]:
+    """A shopper's set-up trace as ``checkout simulate`` writes it: a marked root, the
+    login under it."""
+    return [span(trace, 1, None, 0, login_ms + 1, "session.start", "shopper",
+                 attributes={SETUP_ATTRIBUTE: True}),
+            span(trace, 2, 1, 0.5, 0.5 + login_ms, "user.login", "user")]
+
+
+def test_set_up_traces_are_left_out_of_both_runs() -> None:
+    """Logins before the measured run, much slower in the current run (a busy machine, not
+    the change under test), every one of them: without the set-up they would come first,
+    beyond noise, before the slowed statement."""
+    base = [*runs(10), *group_traces([s for t in range(50, 56) for s in _setup(t, 300)])]
+    current = [*runs(10, stall_ms=50),
+               *group_traces([s for t in range(50, 56) for s in _setup(t, 1500 + t)])]
+    result = diff_traces(base, current)
+    assert result.setup_left_out == (6, 6)
+    assert ("user", "user.login") not in {(d.service, d.name) for d in result.operations}
+    assert (result.operations[0].service, result.operations[0].name) == ("inventory", "SELECT")
+    data = result.to_dict()
+    assert data["base"]["setup_traces_left_out"] == data["current"]["setup_traces_left_out"] == 6
+    assert data["base"]["traces"] == 10
+    kept = diff_traces(base, current, include_setup=True)
+    assert kept.setup_left_out == (0, 0)
+    assert (kept.operations[0].service, kept.operations[0].name) == ("user", "user.login")
+
+
+def test_only_a_marked_root_makes_a_set_up_trace() -> None:
+    marked = group_traces(_setup(1, 10))
+    unmarked = group_traces([span(2, 1, None, 0, 5, "session.start", "shopper")])
+    as_text = group_traces([span(3, 1, None, 0, 5, "x", "shopper",
+                                 attributes={SETUP_ATTRIBUTE: "true"})])
+    nested = group_traces([span(4, 1, None, 0, 5, "journey.checkout", "shopper"),
+                           span(4, 2, 1, 0, 1, "x", "shopper",
+                                attributes={SETUP_ATTRIBUTE: True})])
+    assert [is_setup(t) for t in (*marked, *unmarked, *as_text, *nested)] == [
+        True, False, True, False]
+    assert without_setup([*marked, *unmarked]) == (unmarked, 1)
 
 
 def test_more_calls_at_the_same_speed_add_no_self_time() -> None:
@@ -190,6 +314,12 @@ def test_to_dict_is_strict_json_with_the_documented_shape() -> None:
     assert first["current"]["count"] == 10 and first["current"]["p95_ms"] >= 49
     assert first["relative"]["p95"] is None  # from nothing
     assert first["change"]["self_added_ms"] == pytest.approx(500, rel=1e-3)
+    # Identical calls in each run: no spread, so all of it is signal and t is unbounded.
+    assert first["change"]["signal_ms"] == pytest.approx(500, rel=1e-3)
+    assert first["change"]["t"] is None and first["change"]["standard_error_ms"] == 0
+    assert first["why"] == "+50.0 ms/call over 10 calls, steady"
+    assert first["current"]["self_sd_ms"] == pytest.approx(0, abs=1e-3)
+    assert data["base"]["setup_traces_left_out"] == 0
     rules = data["fail_on"]["rules"]
     assert [r["broken"] for r in rules] == [True, False] and data["passed"] is False
     broken = {(b["service"], b["name"]) for b in rules[0]["breaches"]}
@@ -205,6 +335,7 @@ def test_to_dict_is_strict_json_with_the_documented_shape() -> None:
     ("p95>+20% and p95>+5ms", [("p95", ">", 0.2, True), ("p95", ">", 5.0, False)]),
     ("p99>=1s", [("p99", ">=", 1000.0, False)]),
     ("added>+200ms", [("added", ">", 200.0, False)]),
+    ("signal>+200ms", [("signal", ">", 200.0, False)]),
     ("calls<-50%", [("calls", "<", -0.5, True)]),
     ("calls>+100", [("calls", ">", 100.0, False)]),
     ("error_rate>+1%", [("error_rate", ">", 0.01, False)]),
@@ -223,6 +354,7 @@ def test_fail_rules_parse(text: str, expected: list[tuple[str, str, float, bool]
     ("p95>+20", "duration with a unit"),
     ("p95=+5ms", "expected METRIC OP CHANGE"),
     ("added>+10%", "absolute"),
+    ("signal>+10%", "absolute"),
     ("findings>0 and p95>+1ms", "stands alone"),
     ("error_rate>+5", "fraction"),
     ("calls>+lots", "not a number"),
