@@ -8,6 +8,7 @@ works without any configuration and a Docker Compose user only has to export the
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import os
@@ -69,7 +70,19 @@ def local_stack_env() -> dict[str, str]:
 
 _OTLP_PROTOCOLS = ("grpc", "http/protobuf")
 _OTLP_SIGNAL_PATHS = {"traces": "v1/traces", "metrics": "v1/metrics"}
-_TRACES_EXPORTERS = ("otlp", "console", "none")
+_EXPORTERS = ("otlp", "console", "none")
+"""What ``OTEL_TRACES_EXPORTER`` and ``OTEL_METRICS_EXPORTER`` accept (comma separated)."""
+DEFAULT_PROPAGATORS = ("tracecontext", "baggage")
+_PROPAGATOR_PACKAGES = {
+    "b3": "opentelemetry-propagator-b3", "b3multi": "opentelemetry-propagator-b3",
+    "jaeger": "opentelemetry-propagator-jaeger", "xray": "opentelemetry-propagator-aws-xray",
+    "ottrace": "opentelemetry-propagator-ot-trace",
+}
+"""Where the specification's other propagators come from, to say so when one is missing."""
+DEFAULT_SEMCONV_OPT_IN = ("database", "http", "messaging")
+"""ecomctl's ``OTEL_SEMCONV_STABILITY_OPT_IN`` when it is not set: the current database and
+HTTP conventions from the instrumentations, and the current messaging names from ecomctl's
+own span processor (``telemetry/semconv.py``; the Kafka instrumentation has no switch)."""
 DEFAULT_OTLP_TIMEOUT_MS = 5_000
 """ecomctl's export timeout (the specification's is 10 s): a CLI run whose trace backend is
 down should not wait long at exit."""
@@ -168,6 +181,56 @@ class OtlpExporterSettings:
             compression=None if compression == "none" else compression,
             certificate=file("CERTIFICATE"), client_key=file("CLIENT_KEY"),
             client_certificate=file("CLIENT_CERTIFICATE"),
+        )
+
+
+@dataclass(frozen=True)
+class BatchSpanSettings:
+    """How finished spans are batched on their way to the span exporters (``OTEL_BSP_*``):
+    by the export process's queue (``ECOMCTL_SPAN_EXPORT=process``, the default), by the SDK's
+    ``BatchSpanProcessor`` (``thread``, the console exporter, Locust's request spans). The run's
+    own capture file (``--trace-file``) has a queue of its own, sized for a run's burst.
+
+    ecomctl's defaults differ from the specification's where a serving process needs it."""
+
+    schedule_delay_ms: int = 500
+    """``OTEL_BSP_SCHEDULE_DELAY``: the longest a span waits for its batch (specification:
+    5000; a live dashboard wants sooner)."""
+    export_timeout_ms: int = 30_000
+    """``OTEL_BSP_EXPORT_TIMEOUT``: the longest one batch's export may take, retries included
+    (0: no limit); an OTLP exporter gets the shorter of this and its own ``TIMEOUT``."""
+    max_queue_size: int = 65_536
+    """``OTEL_BSP_MAX_QUEUE_SIZE``: spans waiting beyond this are dropped (specification:
+    2048, which a gateway's burst fills)."""
+    max_export_batch_size: int = 1_024
+    """``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``: spans per export, at most the queue size
+    (specification: 512)."""
+
+    @property
+    def export_timeout_s(self) -> float | None:
+        """The export timeout in seconds, None for no limit."""
+        return self.export_timeout_ms / 1000 if self.export_timeout_ms else None
+
+    @classmethod
+    def from_env(cls, source: Mapping[str, str]) -> BatchSpanSettings:
+        default = cls()
+
+        def number(name: str, fallback: int, *, low: int) -> int:
+            value: int = _number(name, source.get(name, "").strip(), int, fallback, low=low)
+            return value
+
+        queue = number("OTEL_BSP_MAX_QUEUE_SIZE", default.max_queue_size, low=1)
+        batch_name = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"
+        batch = number(batch_name, min(default.max_export_batch_size, queue), low=1)
+        if batch > queue:
+            raise ConfigError(f"{batch_name}={batch}: must not exceed OTEL_BSP_MAX_QUEUE_SIZE "
+                              f"({queue})")
+        return cls(
+            schedule_delay_ms=number("OTEL_BSP_SCHEDULE_DELAY", default.schedule_delay_ms,
+                                     low=1),
+            export_timeout_ms=number("OTEL_BSP_EXPORT_TIMEOUT", default.export_timeout_ms,
+                                     low=0),
+            max_queue_size=queue, max_export_batch_size=batch,
         )
 
 
@@ -290,9 +353,10 @@ class Settings:
     traces_sampler_arg: str | None = None
     resource_attributes: Mapping[str, str] = field(default_factory=dict)
     """``OTEL_RESOURCE_ATTRIBUTES``, values percent-decoded."""
-    metrics_exporter: str = "otlp"
+    metrics_exporters: tuple[str, ...] = ("otlp",)
     """``OTEL_METRICS_EXPORTER``: ``otlp`` (to the collector, and on to the metrics backend;
-    the default) or ``none`` (metrics stay in-process, for the run's own report)."""
+    the default, as the specification says), ``console`` (standard output), both
+    (``otlp,console``), or none (``none``: metrics stay in-process, for the run's report)."""
     exemplar_filter: str = "always_off"
     """``OTEL_METRICS_EXEMPLAR_FILTER``: ``always_off`` (ecomctl's default: sampling
     exemplars costs every measurement, and the collector's span metrics carry trace ids
@@ -311,6 +375,15 @@ class Settings:
     export process beside each serving process, which then only queues spans; the default)
     or ``thread`` (the SDK's batch processor in the serving process, as OpenTelemetry
     does out of the box)."""
+    batch: BatchSpanSettings = field(default_factory=BatchSpanSettings)
+    """``OTEL_BSP_*``: how spans are batched for export, in either mode."""
+    propagators: tuple[str, ...] = DEFAULT_PROPAGATORS
+    """``OTEL_PROPAGATORS``: the installed propagators (entry points of the
+    ``opentelemetry_propagator`` group) that inject and extract trace context on HTTP requests
+    and Kafka records, in order; ``none``: no propagation (empty)."""
+    semconv_opt_in: tuple[str, ...] = DEFAULT_SEMCONV_OPT_IN
+    """``OTEL_SEMCONV_STABILITY_OPT_IN`` as given (any words: each instrumentation reads the
+    ones it knows), else ecomctl's ``database,http,messaging``."""
     metrics_otlp: OtlpExporterSettings = field(
         default_factory=lambda: OtlpExporterSettings.local("metrics"))
     """``OTEL_EXPORTER_OTLP_[METRICS_]*``: where and how metrics are exported."""
@@ -389,10 +462,8 @@ class Settings:
             traces_sampler=_sampler(source.get("OTEL_TRACES_SAMPLER", "")),
             traces_sampler_arg=_sampler_arg(source.get("OTEL_TRACES_SAMPLER", ""),
                                             source.get("OTEL_TRACES_SAMPLER_ARG", "")),
-            metrics_exporter=_choice(
-                "OTEL_METRICS_EXPORTER", source.get("OTEL_METRICS_EXPORTER", "").strip() or "otlp",
-                ("none", "otlp"),
-            ),
+            metrics_exporters=_exporters("OTEL_METRICS_EXPORTER",
+                                         source.get("OTEL_METRICS_EXPORTER", "")),
             exemplar_filter=_choice(
                 "OTEL_METRICS_EXEMPLAR_FILTER",
                 source.get("OTEL_METRICS_EXEMPLAR_FILTER", "").strip().lower() or "always_off",
@@ -401,12 +472,17 @@ class Settings:
             metric_export_interval_ms=number("OTEL_METRIC_EXPORT_INTERVAL", int,
                                              cls.metric_export_interval_ms, low=1),
             resource_attributes=resource_attributes,
-            traces_exporters=_traces_exporters(source.get("OTEL_TRACES_EXPORTER", "").strip()),
+            traces_exporters=_exporters("OTEL_TRACES_EXPORTER",
+                                        source.get("OTEL_TRACES_EXPORTER", "")),
             traces_otlp=OtlpExporterSettings.from_env(source, "traces"),
             span_export=_choice("ECOMCTL_SPAN_EXPORT",
                                 source.get("ECOMCTL_SPAN_EXPORT", "").strip().lower()
                                 or "process",
                                 ("process", "thread")),
+            batch=BatchSpanSettings.from_env(source),
+            propagators=_propagators(source.get("OTEL_PROPAGATORS", "")),
+            semconv_opt_in=_words(source.get("OTEL_SEMCONV_STABILITY_OPT_IN", ""))
+            or DEFAULT_SEMCONV_OPT_IN,
             metrics_otlp=OtlpExporterSettings.from_env(source, "metrics"),
             sdk_disabled=_otel_bool("OTEL_SDK_DISABLED", source.get("OTEL_SDK_DISABLED", "")),
             push_back=PushBack.from_env(source),
@@ -576,17 +652,62 @@ def _grpc_target(name: str, value: str) -> str:
     return value
 
 
-def _traces_exporters(value: str) -> tuple[str, ...]:
-    """``OTEL_TRACES_EXPORTER``: a comma-separated list, ``otlp`` when empty; ``none`` adds
-    nothing."""
-    names: list[str] = []
-    for item in (part.strip().lower() for part in (value or "otlp").split(",")):
-        if item not in _TRACES_EXPORTERS:
-            raise ConfigError(f"OTEL_TRACES_EXPORTER={value!r}: {item!r} is not one ecomctl "
-                              f"has (expected {', '.join(_TRACES_EXPORTERS)})")
-        if item != "none" and item not in names:
-            names.append(item)
-    return tuple(names)
+def _words(value: str) -> tuple[str, ...]:
+    """A comma-separated list, lower case, each word once, in order."""
+    return tuple(dict.fromkeys(w for w in (p.strip().lower() for p in value.split(",")) if w))
+
+
+def _exporters(name: str, value: str) -> tuple[str, ...]:
+    """``OTEL_TRACES_EXPORTER`` or ``OTEL_METRICS_EXPORTER``: a comma-separated list,
+    ``otlp`` when empty; ``none`` adds nothing."""
+    names = _words(value) or ("otlp",)
+    for item in names:
+        if item not in _EXPORTERS:
+            raise ConfigError(f"{name}={value.strip()!r}: {item!r} is not one ecomctl has "
+                              f"(expected {', '.join(_EXPORTERS)})")
+    return tuple(item for item in names if item != "none")
+
+
+@functools.cache
+def installed_propagators() -> tuple[str, ...]:
+    """The propagators the installed packages register (``opentelemetry_propagator`` entry
+    points): what ``OTEL_PROPAGATORS`` may name."""
+    from importlib.metadata import entry_points
+
+    return tuple(sorted({e.name for e in entry_points(group="opentelemetry_propagator")}))
+
+
+def propagators_error(env: Mapping[str, str] | None = None) -> ConfigError | None:
+    """What is wrong with ``OTEL_PROPAGATORS``, if anything. The OpenTelemetry API reads the
+    variable itself when ``opentelemetry.propagate`` is first imported, and a name it cannot
+    load is a bare ``ValueError`` from that import, often before ``Settings`` is read: the
+    CLI asks this to tell that error for what it is."""
+    try:
+        _propagators((os.environ if env is None else env).get("OTEL_PROPAGATORS", ""))
+    except ConfigError as exc:
+        return exc
+    return None
+
+
+def _propagators(value: str) -> tuple[str, ...]:
+    """``OTEL_PROPAGATORS``: installed propagators, comma separated (default
+    ``tracecontext,baggage``), or ``none`` alone."""
+    names = _words(value)
+    if not names:
+        return DEFAULT_PROPAGATORS
+    if "none" in names:
+        if len(names) > 1:
+            raise ConfigError(f"OTEL_PROPAGATORS={value.strip()!r}: none turns propagation "
+                              "off, it cannot be combined with a propagator")
+        return ()
+    installed = installed_propagators()
+    for item in names:
+        if item not in installed:
+            package = _PROPAGATOR_PACKAGES.get(item)
+            why = f"it needs {package}, which is not installed" if package else "unknown"
+            raise ConfigError(f"OTEL_PROPAGATORS={value.strip()!r}: {item!r}: {why} "
+                              f"(installed: {', '.join(installed)}; or none)")
+    return names
 
 
 def state_dir(env: Mapping[str, str] | None = None) -> Path:

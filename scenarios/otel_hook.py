@@ -5,13 +5,14 @@ span's own ``traceparent`` and puts the span into the request's Locust ``context
 request listener here ends it with Locust's response time and verdict. So a load request's
 trace, in the trace backend and in ``ecomctl load run``'s capture, starts at the client.
 Every process that sends requests (a single local process or each worker, never the master)
-builds its tracing at init from the standard ``OTEL_*`` variables and
-``ECOMCTL_LOAD_SPAN_DIR`` (``ecomctl.telemetry.loadgen``), flushes it when the test stops and
-shuts it down when Locust quits. With neither set, ``client_span`` returns None and the
-scenarios send a random ``traceparent`` as before. A worker of ``ecomctl load worker``
-(``ECOMCTL_LOAD_SPANS_TO_MASTER``, maybe on another host: no shared disk) sends its span
-batches to the master over Locust's own connection, as ``hdr_hook`` does its histograms,
-and the master appends them to ``loadgen-<worker id>.jsonl`` in its span directory.
+builds its tracing at init from the standard ``OTEL_*`` variables (read by ecomctl's own
+parser, as the shop reads them) and ``ECOMCTL_LOAD_SPAN_DIR`` (``ecomctl.telemetry.loadgen``),
+flushes it when the test stops and shuts it down when Locust quits. With neither set,
+``client_span`` returns None and the scenarios send a random ``traceparent`` as before. A
+worker of ``ecomctl load worker`` (``ECOMCTL_LOAD_SPANS_TO_MASTER``, maybe on another host:
+no shared disk) sends its span batches to the master over Locust's own connection, as
+``hdr_hook`` does its histograms, and the master appends them to
+``loadgen-<worker id>.jsonl`` in its span directory.
 
 Importing this module registers the listeners; locustfiles get it through ``shop.py``.
 """
@@ -31,8 +32,8 @@ from locust import events
 from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ecomctl.telemetry.loadgen import (
     SPAN_DIR_ENV,
@@ -89,11 +90,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if isinstance(runner, MasterRunner):
         runner.register_message(SPANS_MESSAGE, _on_worker_spans)
         return  # the master sends no requests
-    extra: list[SpanProcessor] = []
+    extra: list[SpanExporter] = []
     if isinstance(runner, WorkerRunner) and os.environ.get(SPANS_TO_MASTER_ENV) == "1":
-        extra.append(BatchSpanProcessor(_ToMaster(runner), max_queue_size=65_536,
-                                        max_export_batch_size=512,
-                                        schedule_delay_millis=1_000))
+        extra.append(_ToMaster(runner))  # batched as OTEL_BSP_* say, as every exporter
     try:
         _state["tracing"] = tracing_from_env(extra=extra)
     except Exception as exc:  # tracing must never stop a load test

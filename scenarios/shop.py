@@ -215,7 +215,7 @@ class ShopUser(FastHttpUser):
         successes in Locust's statistics; any other non-2xx is a failure, with its cause."""
         span = otel_hook.client_span(request.method, request.name, self.host or "",
                                      request.path)
-        headers = {"traceparent": span.traceparent if span else new_traceparent(),
+        headers = {**(span.headers if span else {"traceparent": new_traceparent()}),
                    **request.headers}
         # Only a journey's first request starts late; the ones after it follow at once.
         context: dict[str, Any] = {"journey": self.journey_name,

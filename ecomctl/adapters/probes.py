@@ -195,7 +195,7 @@ def _export_probe_span(otlp: OtlpExporterSettings) -> str:
     from opentelemetry.sdk.trace.export import SpanExportResult
     from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
-    from ecomctl.telemetry.setup import otlp_span_exporter
+    from ecomctl.telemetry.exporters import otlp_span_exporter
 
     endpoint = otlp.endpoint
     exporter = otlp_span_exporter(otlp)

@@ -4,6 +4,7 @@ an exit code here, and only here (the map is ``ecomctl.cli.exit_codes``)."""
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 from rich.markup import escape
@@ -31,6 +32,7 @@ from ecomctl.cli.output import err_console
 from ecomctl.cli.result_output import ResultCommand
 from ecomctl.cli.streams import complete_writes
 from ecomctl.cli.termination import INTERRUPTED, interrupted_exit_code, stop_on_sigterm
+from ecomctl.config import propagators_error
 from ecomctl.errors import EcomctlError
 
 app = Typer(
@@ -103,9 +105,20 @@ def run() -> None:
         err_console.print("[yellow]interrupted[/yellow]")
         sys.exit(exit_code_of(exc))
     except (EcomctlError, CommandFailed) as exc:
-        if str(exc):
-            err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
-        sys.exit(exit_code_of(exc))
+        _fail(exc)
+    except ValueError:
+        # OTEL_PROPAGATORS naming a propagator that is not installed fails the first import
+        # of opentelemetry.propagate (the API reads it there), before any Settings: a
+        # configuration error, said as one.
+        if (problem := propagators_error()) is None:
+            raise
+        _fail(problem)
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    if str(exc):
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+    sys.exit(exit_code_of(exc))
 
 
 if __name__ == "__main__":

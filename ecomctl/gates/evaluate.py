@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ecomctl.analysis.attributes import attribute
 from ecomctl.errors import ConfigError
 from ecomctl.gates.spec import (
     GatesSpec,
@@ -250,7 +251,7 @@ def _duration(selected: Sequence[SpanRecord], threshold: Threshold,
 
 
 def _attribute_holds(assertion: TraceAssertion, span: SpanRecord) -> bool:
-    value = span.attributes.get(assertion.attribute)
+    value = attribute(span.attributes, assertion.attribute)  # current or deprecated name
     if assertion.op == "exists":
         return value is not None
     if assertion.op == "missing":

@@ -57,6 +57,8 @@ glob on the attribute's text (``"*"``: the attribute is present) and ``null`` me
 attribute is absent. Assertions: ``count OP N`` and ``errors OP N`` over the selected spans,
 ``duration OP DURATION`` for every selected span (the worst is reported), ``attr KEY exists``,
 ``attr KEY missing``, ``attr KEY = VALUE`` and ``attr KEY != VALUE`` for every selected span.
+An attribute is found under its current or its deprecated semantic-convention name
+(``db.query.text`` or ``db.statement``: ``analysis/attributes.py``).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ecomctl.analysis.attributes import attribute
 from ecomctl.durations import parse_duration_ms
 from ecomctl.errors import ConfigError
 
@@ -298,7 +301,7 @@ class SpanSelector:
         if self.status is not None and span.status != self.status:
             return False
         for key, pattern in self.attributes:
-            value = span.attributes.get(key)
+            value = attribute(span.attributes, key)  # a current or a deprecated name
             if pattern is None:
                 if value is not None:
                     return False

@@ -5,10 +5,16 @@ turns each batch into one ``span_wire`` blob and writes it to the export process
 input. The export process (``python -m ecomctl.telemetry.export_process``) rebuilds the
 spans and hands them to the ordinary OTLP exporters, on its own core.
 
+Both sides batch as ``OTEL_BSP_*`` say (``BatchSpanSettings``): the serving process queues up
+to ``max_queue_size`` spans and ships batches of at most ``max_export_batch_size`` every
+``schedule_delay_ms`` (sooner when a batch is full); the export process exports each batch as
+it comes, its exporters' deadline at most ``export_timeout_ms``.
+
 Frames on the pipe: one type byte, a 4-byte big-endian length, the payload.
-``C`` the exporters' settings (pickled, first), ``S`` a span batch, ``F`` a flush request
-(4-byte token), answered on the export process's standard output by ``A`` + the token once
-everything before it was exported. End of input: export what is left and exit.
+``C`` the exporters' and the batch settings (pickled, first), ``S`` a span batch, ``F`` a
+flush request (4-byte token), answered on the export process's standard output by ``A`` +
+the token once everything before it was exported. End of input: export what is left and
+exit.
 
 The serving process never waits on the export process except in ``force_flush``: a slow or
 dead export process fills the queue, and spans beyond ``max_queue_size`` are dropped and
@@ -35,7 +41,7 @@ from typing import IO
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from ecomctl.config import OtlpExporterSettings
+from ecomctl.config import BatchSpanSettings, OtlpExporterSettings
 from ecomctl.telemetry.span_wire import decode_spans, encode_spans
 
 _log = logging.getLogger("ecomctl.telemetry")
@@ -51,14 +57,13 @@ class ExportProcessSpanProcessor(SpanProcessor):
         self,
         exporters: Sequence[OtlpExporterSettings],
         *,
-        max_queue_size: int = 65_536,
-        max_batch_size: int = 1_024,
-        schedule_delay_s: float = 0.5,
+        batch: BatchSpanSettings | None = None,
     ) -> None:
         self._exporters = list(exporters)
+        self._batch = batch = batch or BatchSpanSettings()
         self._queue: deque[ReadableSpan] = deque()
-        self._max_queue, self._max_batch = max_queue_size, max_batch_size
-        self._delay_s = schedule_delay_s
+        self._max_queue, self._max_batch = batch.max_queue_size, batch.max_export_batch_size
+        self._delay_s = batch.schedule_delay_ms / 1000
         self.dropped = 0
         """Spans dropped because the queue was full or the export process was gone."""
         self._wake = threading.Event()
@@ -166,9 +171,13 @@ class ExportProcessSpanProcessor(SpanProcessor):
             assert self._process.stdin is not None
             self._stdin = self._process.stdin.fileno()
             os.set_blocking(self._stdin, False)  # writes wait in select, up to a deadline
-            config = pickle.dumps(self._exporters)
+            config = self.config()
             self._pending = _HEADER.pack(CONFIG, len(config)) + config + self._pending
         return self._process
+
+    def config(self) -> bytes:
+        """The ``C`` frame's payload: what the export process builds its exporters from."""
+        return pickle.dumps((self._exporters, self._batch))
 
     def _lost(self, why: str) -> None:
         if not self._broken:
@@ -245,12 +254,13 @@ def _read_frame(stream: IO[bytes]) -> tuple[bytes, bytes] | None:
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """The export process's loop: export each batch, answer flushes, stop at end of input."""
-    from ecomctl.telemetry.setup import otlp_span_exporter
+    from ecomctl.telemetry.exporters import otlp_span_exporter
 
     first = _read_frame(stdin)
     if first is None or first[0] != CONFIG:
         return
-    exporters = [otlp_span_exporter(otlp) for otlp in pickle.loads(first[1])]
+    settings, batch = pickle.loads(first[1])
+    exporters = [otlp_span_exporter(otlp, batch) for otlp in settings]
     try:
         while (frame := _read_frame(stdin)) is not None:
             kind, payload = frame

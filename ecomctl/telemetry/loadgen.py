@@ -1,20 +1,24 @@
 """The load generator's own spans: every Locust request a CLIENT span of service ``loadgen``.
 
-A load request carries a ``traceparent`` into the gateway; unless the request itself is a
-span, the gateway's server span is an orphan (its parent is nowhere). ``scenarios/otel_hook.py``
-starts a ``ClientSpan`` per request and sends *its* context as the ``traceparent``, so the
-trace of a load request starts at the client, and the client's latency of one request can be
-set against the server's.
+A load request carries trace context into the gateway; unless the request itself is a span,
+the gateway's server span is an orphan (its parent is nowhere). ``scenarios/otel_hook.py``
+starts a ``ClientSpan`` per request and sends *its* context (``ClientSpan.headers``, written by
+the ``OTEL_PROPAGATORS`` propagators, ``traceparent`` by default), so the trace of a load
+request starts at the client, and the client's latency of one request can be set against the
+server's.
 
-Locust runs under gevent, so spans are exported by the SDK's ``BatchSpanProcessor`` with the
-OTLP **HTTP** exporter (OTLP/gRPC under gevent's monkey patching is not worth the risk), and
-flushed when the test stops. Where they go, from the standard variables:
+The variables are read by the shop's own parser (``Settings``), so they mean here what they
+mean to ``serve`` and ``checkout simulate``: the same default protocol (``grpc``), exporters,
+sampler, propagators and batching (``OTEL_BSP_*``). Locust runs under gevent, so spans are
+exported over OTLP/**HTTP** only (OTLP/gRPC under gevent's monkey patching is not worth the
+risk), by the SDK's ``BatchSpanProcessor``, and flushed when the test stops. Where they go:
 
-- ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (the full URL, used as is) or
-  ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/traces``, when the protocol
-  (``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``, default
-  ``http/protobuf`` as the specification says) is ``http/protobuf``; ``OTEL_TRACES_EXPORTER``
-  ``none`` or ``OTEL_SDK_DISABLED=true`` turn the export off;
+- the traces endpoint of ``Settings.traces_otlp`` when its protocol is ``http/protobuf``
+  (``OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL``) and an endpoint variable is set
+  (``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT``; none set, a plain ``locust -f`` exports
+  nothing); with ``grpc`` a warning says to choose ``http/protobuf``. ``ecomctl load run``
+  sets both for its Locust processes (``locust_otlp_env``). ``OTEL_TRACES_EXPORTER`` without
+  ``otlp`` or ``OTEL_SDK_DISABLED=true`` turn the export off;
 - ``$ECOMCTL_LOAD_SPAN_DIR/loadgen-<pid>.jsonl`` (OTLP JSON lines, ``trace_store``), which
   ``ecomctl load run`` appends to the gateway's capture. A worker started by ``ecomctl load
   worker`` (``ECOMCTL_LOAD_SPANS_TO_MASTER=1``; maybe on another host) sends its batches to
@@ -35,14 +39,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ecomctl import __version__
-from ecomctl.config import Settings
+from ecomctl.config import OtlpExporterSettings, Settings
+from ecomctl.telemetry.exporters import batch_processor, otlp_span_exporter
+from ecomctl.telemetry.propagation import propagator_from
 from ecomctl.telemetry.sampling import sampler_from
 from ecomctl.telemetry.trace_store import capture_processor
 
@@ -56,28 +62,25 @@ HTTP_PROTOCOL = "http/protobuf"
 FLUSH_TIMEOUT_MS = 10_000
 
 log = logging.getLogger("ecomctl.loadgen")
-_PROPAGATOR = TraceContextTextMapPropagator()
+_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
-def otlp_http_traces_endpoint(env: Mapping[str, str]) -> str | None:
-    """The OTLP/HTTP traces URL the standard variables name, or None (no export)."""
-    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+def loadgen_otlp(settings: Settings, env: Mapping[str, str]) -> OtlpExporterSettings | None:
+    """Where this Locust process exports its spans over OTLP/HTTP (``settings.traces_otlp``,
+    read from ``env``), or None: no endpoint variable in ``env`` (a plain ``locust -f``), the
+    export turned off, or a gRPC protocol (with a warning)."""
+    if settings.sdk_disabled or "otlp" not in settings.traces_exporters:
         return None
-    exporters = {e.strip().lower() for e in env.get("OTEL_TRACES_EXPORTER", "otlp").split(",")}
-    if "otlp" not in exporters:
+    if not any(env.get(name, "").strip() for name in _ENDPOINT_VARIABLES):
         return None
-    protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "").strip()
-                or env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip() or HTTP_PROTOCOL)
-    traces = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
-    endpoint = traces or env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
-    if not endpoint:
-        return None
-    if protocol != HTTP_PROTOCOL:
+    otlp = settings.traces_otlp
+    if otlp.protocol != HTTP_PROTOCOL:
         log.warning("OTLP protocol %r: the load generator exports over %s only (gevent); "
-                    "set OTEL_EXPORTER_OTLP_TRACES_ENDPOINT to the collector's OTLP/HTTP "
-                    "traces URL. Its spans are not exported.", protocol, HTTP_PROTOCOL)
+                    "set OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=%s and the collector's OTLP/HTTP "
+                    "endpoint. Its spans are not exported.", otlp.protocol, HTTP_PROTOCOL,
+                    HTTP_PROTOCOL)
         return None
-    return endpoint if traces else f"{endpoint.rstrip('/')}/v1/traces"
+    return otlp
 
 
 def locust_otlp_env(settings: Settings) -> dict[str, str]:
@@ -107,12 +110,17 @@ def locust_otlp_env(settings: Settings) -> dict[str, str]:
 
 @dataclass
 class ClientSpan:
-    """One request's span; ``traceparent`` is the header to send with it."""
+    """One request's span; ``headers`` carry its context (send them with the request)."""
 
     span: trace.Span
     start_ns: int
-    traceparent: str
+    headers: dict[str, str]
     ended: bool = field(default=False)
+
+    @property
+    def traceparent(self) -> str:
+        """The W3C ``traceparent`` among ``headers`` (empty without ``tracecontext``)."""
+        return self.headers.get("traceparent", "")
 
     def end(self, *, status_code: int | None, duration_ms: float | None,
             error: str | None) -> None:
@@ -144,7 +152,8 @@ class LoadgenTracing:
     """The tracer provider of one Locust process (not the global one: Locust's own
     ``--otel`` may set that)."""
 
-    def __init__(self, processors: list[SpanProcessor]) -> None:
+    def __init__(self, processors: list[SpanProcessor], settings: Settings | None = None) -> None:
+        settings = Settings.from_env() if settings is None else settings
         # As the shop's processes do (telemetry/setup.py): ecomctl's namespace unless
         # OTEL_RESOURCE_ATTRIBUTES names one, and the service's own name, whatever
         # OTEL_SERVICE_NAME says (it names a process, and this one is the load generator).
@@ -154,7 +163,8 @@ class LoadgenTracing:
         # The sampler comes from OTEL_TRACES_SAMPLER, as the gateway's does, checked the same
         # way (the SDK's own reading raises a traceback on a ratio above 1).
         self.provider = TracerProvider(resource=resource, shutdown_on_exit=False,
-                                       sampler=sampler_from(Settings.from_env()))
+                                       sampler=sampler_from(settings))
+        self._propagator: TextMapPropagator = propagator_from(settings)
         for processor in processors:
             self.provider.add_span_processor(processor)
         self.tracer = self.provider.get_tracer("ecomctl.loadgen", __version__)
@@ -176,8 +186,8 @@ class LoadgenTracing:
         span = self.tracer.start_span(f"{method} {name}", kind=SpanKind.CLIENT,
                                       attributes=attributes, start_time=start_ns)
         carrier: dict[str, str] = {}
-        _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
-        return ClientSpan(span, start_ns, carrier.get("traceparent", ""))
+        self._propagator.inject(carrier, context=trace.set_span_in_context(span))
+        return ClientSpan(span, start_ns, carrier)
 
     def flush(self) -> None:
         self.provider.force_flush(FLUSH_TIMEOUT_MS)
@@ -187,23 +197,22 @@ class LoadgenTracing:
 
 
 def tracing_from_env(
-    env: Mapping[str, str] | None = None, extra: Sequence[SpanProcessor] = ()
+    env: Mapping[str, str] | None = None, extra: Sequence[SpanExporter] = ()
 ) -> LoadgenTracing | None:
     """This process's tracing, or None when neither an endpoint, nor a span directory, nor
-    an ``extra`` processor is there."""
+    an ``extra`` exporter is there. Exporters are batched as ``OTEL_BSP_*`` say; the span
+    directory's capture has its own queue, sized for a run."""
     source = os.environ if env is None else env
-    processors: list[SpanProcessor] = list(extra)
-    endpoint = otlp_http_traces_endpoint(source)
-    if endpoint is not None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        processors.append(BatchSpanProcessor(
-            OTLPSpanExporter(endpoint=endpoint, timeout=5), max_queue_size=65_536,
-            max_export_batch_size=1_024, schedule_delay_millis=1_000))
+    settings = Settings.from_env(source)
+    processors = [batch_processor(exporter, settings.batch) for exporter in extra]
+    otlp = loadgen_otlp(settings, source)
+    if otlp is not None:
+        processors.append(batch_processor(otlp_span_exporter(otlp, settings.batch),
+                                          settings.batch))
     span_dir = source.get(SPAN_DIR_ENV, "").strip()
     if span_dir:
         processors.append(capture_processor(Path(span_dir) / f"loadgen-{os.getpid()}.jsonl"))
-    return LoadgenTracing(processors) if processors else None
+    return LoadgenTracing(processors, settings) if processors else None
 
 
 # -- ecomctl load run's side --------------------------------------------------------------------

@@ -6,22 +6,21 @@ processors of the configured exporters (``OTEL_TRACES_EXPORTER``) plus any extra
 the instrumentations use; ``activate`` points it at this stack's providers.
 
 Everything comes from ``Settings`` (read once, from the environment or a given mapping);
-nothing here reads ``os.environ`` again, so a ``Settings`` means what it says.
+nothing here reads ``os.environ`` again, so a ``Settings`` means what it says. (It writes one
+variable there: ``OTEL_SEMCONV_STABILITY_OPT_IN``, which the instrumentations read nowhere
+else; ``semconv.py``.)
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import sys
 import threading
 from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import metrics, propagate, trace
-from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.metrics import (
     AlwaysOffExemplarFilter,
     AlwaysOnExemplarFilter,
@@ -29,10 +28,10 @@ from opentelemetry.sdk.metrics import (
     MeterProvider,
     TraceBasedExemplarFilter,
 )
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExporter, MetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.version import __version__ as sdk_version
 from opentelemetry.semconv.attributes.service_attributes import (
     SERVICE_INSTANCE_ID,
@@ -45,14 +44,15 @@ from opentelemetry.semconv.attributes.telemetry_attributes import (
     TELEMETRY_SDK_NAME,
     TELEMETRY_SDK_VERSION,
 )
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ecomctl import __version__
-from ecomctl.config import OtlpExporterSettings, Settings
-from ecomctl.errors import ConfigError
+from ecomctl.config import Settings
+from ecomctl.telemetry.exporters import batch_processor, metric_readers, span_exporters
 from ecomctl.telemetry.metrics import ShopMetrics
+from ecomctl.telemetry.propagation import propagator_from
 from ecomctl.telemetry.routing import ROUTER
 from ecomctl.telemetry.sampling import sampler_from
+from ecomctl.telemetry.semconv import CurrentNames, apply_opt_in, renaming
 from ecomctl.telemetry.spans import ServiceTracer
 
 _install_lock = threading.Lock()
@@ -90,107 +90,18 @@ def service_resource(base: Resource, service: str) -> Resource:
     return base.merge(Resource({SERVICE_NAME: service}))
 
 
-def _read(path: str | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        with open(path, "rb") as file:
-            return file.read()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-
-
-def _grpc_options(otlp: OtlpExporterSettings) -> dict[str, Any]:
-    """Every option explicit: left out, the exporters would read ``os.environ`` (and take
-    its timeout in seconds, where the specification says milliseconds)."""
-    import grpc  # (no stubs, see pyproject's [tool.mypy]; the exporters take its types)
-
-    credentials = None
-    if not otlp.insecure:
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=_read(otlp.certificate),
-            private_key=_read(otlp.client_key),
-            certificate_chain=_read(otlp.client_certificate),
-        )
-    return {
-        "endpoint": otlp.endpoint, "insecure": otlp.insecure, "credentials": credentials,
-        "headers": dict(otlp.headers), "timeout": otlp.timeout_s,
-        "compression": grpc.Compression.Gzip if otlp.compression == "gzip"
-        else grpc.Compression.NoCompression,
-    }
-
-
-def _http_options(otlp: OtlpExporterSettings) -> dict[str, Any]:
-    from opentelemetry.exporter.otlp.proto.http import Compression
-
-    return {
-        "endpoint": otlp.endpoint, "certificate_file": otlp.certificate,
-        "client_key_file": otlp.client_key, "client_certificate_file": otlp.client_certificate,
-        "headers": dict(otlp.headers), "timeout": otlp.timeout_s,
-        "compression": Compression.Gzip if otlp.compression == "gzip"
-        else Compression.NoCompression,
-    }
-
-
-def otlp_span_exporter(otlp: OtlpExporterSettings) -> SpanExporter:
-    """The OTLP span exporter ``OTEL_EXPORTER_OTLP_[TRACES_]*`` describe."""
-    if otlp.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        return OTLPSpanExporter(**_grpc_options(otlp))
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-        OTLPSpanExporter as HttpSpanExporter,
-    )
-
-    return HttpSpanExporter(**_http_options(otlp))
-
-
-def otlp_metric_exporter(otlp: OtlpExporterSettings) -> MetricExporter:
-    """The OTLP metric exporter ``OTEL_EXPORTER_OTLP_[METRICS_]*`` describe."""
-    if otlp.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        return OTLPMetricExporter(**_grpc_options(otlp))
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-        OTLPMetricExporter as HttpMetricExporter,
-    )
-
-    return HttpMetricExporter(**_http_options(otlp))
-
-
-def _batch_processor(exporter: SpanExporter) -> SpanProcessor:
-    return BatchSpanProcessor(exporter, max_queue_size=65_536, max_export_batch_size=1_024,
-                              schedule_delay_millis=500)
-
-
 def _export_processors(settings: Settings) -> list[SpanProcessor]:
-    """The processors ``OTEL_TRACES_EXPORTER`` asks for: OTLP in the export process unless
-    ``ECOMCTL_SPAN_EXPORT=thread``; the console in this process (its standard output)."""
+    """The processors ``OTEL_TRACES_EXPORTER`` asks for, batched as ``OTEL_BSP_*`` says: OTLP
+    in the export process unless ``ECOMCTL_SPAN_EXPORT=thread``; the console in this process
+    (its standard output)."""
+    batch = settings.batch
     if settings.span_export == "process" and "otlp" in settings.traces_exporters:
         from ecomctl.telemetry.export_process import ExportProcessSpanProcessor
 
         here = [name for name in settings.traces_exporters if name != "otlp"]
-        return [ExportProcessSpanProcessor([settings.traces_otlp]),
-                *map(_batch_processor, span_exporters(settings, here))]
-    return [_batch_processor(e) for e in span_exporters(settings)]
-
-
-def span_exporters(
-    settings: Settings, names: Sequence[str] | None = None
-) -> list[SpanExporter]:
-    """One exporter per name in ``OTEL_TRACES_EXPORTER`` (none for ``none``), or in
-    ``names``."""
-    exporters: list[SpanExporter] = []
-    for name in settings.traces_exporters if names is None else names:
-        if name == "otlp":
-            exporters.append(otlp_span_exporter(settings.traces_otlp))
-        elif name == "console":
-            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-            # Standard output, as specified: the one at call time (the SDK's default
-            # argument is the one at its import).
-            exporters.append(ConsoleSpanExporter(out=sys.stdout))
-    return exporters
+        return [ExportProcessSpanProcessor([settings.traces_otlp], batch=batch),
+                *(batch_processor(e, batch) for e in span_exporters(settings, here))]
+    return [batch_processor(e, batch) for e in span_exporters(settings)]
 
 
 class Telemetry:
@@ -204,6 +115,7 @@ class Telemetry:
         exporter: SpanExporter | None = None,
         span_processors: Sequence[SpanProcessor] = (),
     ) -> None:
+        self._settings = settings
         self._resource = base_resource(settings)
         self._sampler = sampler_from(settings)
         # OTEL_SDK_DISABLED: no-op providers for every signal, so no exporter is even built.
@@ -212,19 +124,24 @@ class Telemetry:
         if not self._disabled:
             self._processors.extend(
                 _export_processors(settings) if exporter is None and export
-                else [_batch_processor(exporter)] if exporter is not None else []
+                else [batch_processor(exporter, settings.batch)] if exporter is not None
+                else []
             )
             self._processors.extend(span_processors)
+        # What each service's provider is given: the processors themselves, or behind the
+        # renaming of the aiokafka spans' deprecated attributes (semconv.py).
+        mode = renaming(settings)
+        self._front: list[SpanProcessor] = (
+            list(self._processors) if mode is None
+            else [CurrentNames(self._processors, keep_old=mode == "both")])
         self._providers: dict[str, trace.TracerProvider] = {}
         self._lock = threading.Lock()
         self.metric_reader = InMemoryMetricReader()
         """The run's own metrics, read for its report."""
-        self.export_reader: MetricReader | None = None
-        """The periodic OTLP export (``OTEL_METRICS_EXPORTER=otlp``), if any."""
-        readers: list[MetricReader] = [self.metric_reader]
-        if settings.metrics_exporter == "otlp" and not self._disabled:
-            self.export_reader = _otlp_metric_reader(settings)
-            readers.append(self.export_reader)
+        self.export_readers: list[MetricReader] = (
+            [] if self._disabled else metric_readers(settings))
+        """The periodic exports ``OTEL_METRICS_EXPORTER`` asks for (OTLP, console)."""
+        readers: list[MetricReader] = [self.metric_reader, *self.export_readers]
         self.meter_provider = MeterProvider(resource=self._resource, metric_readers=readers,
                                             exemplar_filter=_EXEMPLAR_FILTERS[
                                                 settings.exemplar_filter]())
@@ -255,7 +172,7 @@ class Telemetry:
             resource=service_resource(self._resource, service),
             shutdown_on_exit=False,
         )
-        for processor in self._processors:
+        for processor in self._front:
             provider.add_span_processor(processor)
         return provider
 
@@ -263,16 +180,19 @@ class Telemetry:
         return ServiceTracer(service, self.provider(service).get_tracer("ecomctl", __version__))
 
     def activate(self) -> None:
-        """Route the global provider and the client instrumentations to this stack."""
-        install_instrumentations()
+        """Route the global provider and the client instrumentations to this stack, and
+        propagate context with its ``OTEL_PROPAGATORS``."""
+        install_instrumentations(self._settings)
+        propagate.set_global_textmap(propagator_from(self._settings))
         ROUTER.attach(self.provider)
 
     def gateway_telemetry(self) -> TelemetryConfig:
         """FastAPI's own request telemetry, as the gateway's one tracing middleware: a server
-        span per request (W3C context in, ``service.name=gateway``, current HTTP semantic
-        conventions, named and given ``http.route`` when the route is chosen, so no route
-        scan). Health probes are left out; no operation sub-spans, logs or request metrics
-        (the collector derives RED metrics from these spans)."""
+        span per request (context in through the global propagators, ``OTEL_PROPAGATORS``;
+        ``service.name=gateway``, current HTTP semantic conventions, named and given
+        ``http.route`` when the route is chosen, so no route scan). Health probes are left
+        out; no operation sub-spans, logs or request metrics (the collector derives RED
+        metrics from these spans)."""
         return {
             "tracer_provider": self.provider("gateway"),
             "meter_provider": metrics.NoOpMeterProvider(),
@@ -298,30 +218,21 @@ def _is_health_probe(scope: MutableMapping[str, Any]) -> bool:
     return scope.get("path") in _HEALTH_PROBES
 
 
-def _otlp_metric_reader(settings: Settings) -> MetricReader:
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-
-    return PeriodicExportingMetricReader(
-        otlp_metric_exporter(settings.metrics_otlp),
-        export_interval_millis=settings.metric_export_interval_ms,
-    )
-
-
-def install_instrumentations() -> None:
-    """Once per process: W3C propagation, the router as global provider, and the official
-    asyncpg, redis, aiokafka and httpx instrumentations on the router."""
+def install_instrumentations(settings: Settings) -> None:
+    """Once per process: the router as global provider, and the official asyncpg, redis,
+    aiokafka and httpx instrumentations on the router, writing the semantic conventions
+    ``OTEL_SEMCONV_STABILITY_OPT_IN`` asks for (``settings``: read before the first
+    instrumentation, which fixes them for the process)."""
     global _installed
     with _install_lock:
         if _installed:
             return
+        apply_opt_in(settings)
         from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
         from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
         from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
         from opentelemetry.instrumentation.redis import RedisInstrumentor
 
-        propagate.set_global_textmap(
-            CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
-        )
         trace.set_tracer_provider(ROUTER)
         for instrumentor in (
             AsyncPGInstrumentor(),  # type: ignore[no-untyped-call]

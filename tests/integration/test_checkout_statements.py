@@ -39,9 +39,9 @@ def _request_statements(trace: list[ReadableSpan], root: int) -> list[str]:
             parent = ancestor.parent
         return False
 
-    db = [s for s in trace if (s.attributes or {}).get("db.system") == "postgresql"
+    db = [s for s in trace if (s.attributes or {}).get("db.system.name") == "postgresql"
           and the_requests(s)]
-    return [" ".join(str((s.attributes or {}).get("db.statement", s.name)).split())
+    return [" ".join(str((s.attributes or {}).get("db.query.text", s.name)).split())
             for s in sorted(db, key=lambda s: s.start_time or 0)]
 
 

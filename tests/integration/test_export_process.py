@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Link, SpanContext, SpanKind
 
 from ecomctl.analysis.readers import read_jaeger
-from ecomctl.config import Settings
+from ecomctl.config import BatchSpanSettings, Settings
 from ecomctl.telemetry.export_process import ExportProcessSpanProcessor
 
 
@@ -57,7 +57,8 @@ def test_spans_reach_jaeger_through_the_export_process(settings: Settings) -> No
 
 
 def test_a_killed_export_process_drops_spans_and_never_blocks(settings: Settings) -> None:
-    processor = ExportProcessSpanProcessor([settings.traces_otlp], schedule_delay_s=0.05)
+    processor = ExportProcessSpanProcessor([settings.traces_otlp],
+                                           batch=BatchSpanSettings(schedule_delay_ms=50))
     tracer = _provider(processor, "it-export-killed").get_tracer("ecomctl.tests")
     with tracer.start_as_current_span("it.first"):
         pass
@@ -84,8 +85,8 @@ def test_an_unreachable_collector_keeps_flushes_within_their_deadline(
     settings: Settings,
 ) -> None:
     nowhere = replace(settings.traces_otlp, endpoint="http://127.0.0.1:9", timeout_s=30.0)
-    processor = ExportProcessSpanProcessor([nowhere], max_queue_size=500,
-                                           max_batch_size=100)
+    processor = ExportProcessSpanProcessor([nowhere], batch=BatchSpanSettings(
+        max_queue_size=500, max_export_batch_size=100))
     tracer = _provider(processor, "it-export-nowhere").get_tracer("ecomctl.tests")
     for n in range(3_000):  # more than the queue holds while the exporter retries
         with tracer.start_as_current_span("it.span", attributes={"ecom.n": n}):

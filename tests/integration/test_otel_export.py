@@ -28,7 +28,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from ecomctl.analysis.readers import read_jaeger
 from ecomctl.config import LOCAL_PORTS, Settings
-from ecomctl.telemetry.setup import Telemetry, otlp_span_exporter
+from ecomctl.telemetry.exporters import otlp_span_exporter
+from ecomctl.telemetry.setup import Telemetry
 
 
 def _env(settings: Settings, **otel: str) -> dict[str, str]:

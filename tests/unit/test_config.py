@@ -38,7 +38,7 @@ def test_environment_overrides_and_otel_variables() -> None:
             "KAFKA_BOOTSTRAP_SERVERS": "k1:9092, k2:9092",
             "OTEL_SERVICE_NAME": "shop",
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=ci, team=sre",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=ci, team=sre",
             "OTEL_TRACES_SAMPLER": "traceidratio",
             "OTEL_TRACES_SAMPLER_ARG": "0.25",
         }
@@ -47,7 +47,7 @@ def test_environment_overrides_and_otel_variables() -> None:
     assert settings.kafka_bootstrap_servers == ("k1:9092", "k2:9092")
     assert settings.service_name == "shop"
     assert settings.otlp_protocol == "http/protobuf"
-    assert settings.resource_attributes == {"deployment.environment": "ci", "team": "sre"}
+    assert settings.resource_attributes == {"deployment.environment.name": "ci", "team": "sre"}
     assert (settings.traces_sampler, settings.traces_sampler_arg) == ("traceidratio", "0.25")
 
 

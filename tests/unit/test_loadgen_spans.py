@@ -11,37 +11,102 @@ import pytest
 from ecomctl.analysis.model import SpanRecord
 from ecomctl.analysis.readers import read_file
 from ecomctl.config import Settings
+from ecomctl.errors import ConfigError
 from ecomctl.load.result import analyze_server_spans, network_queueing
 from ecomctl.telemetry.loadgen import (
     CANCELLED,
     LOADGEN_SERVICE,
     SPAN_DIR_ENV,
     append_captures,
+    loadgen_otlp,
     locust_otlp_env,
-    otlp_http_traces_endpoint,
     tracing_from_env,
 )
+from tests.otel_recorders import Built
 from tests.spans import otlp_document, otlp_span, span_record
 
 CHECKOUT = "POST /api/checkout"
 
 
+HTTP = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+
+
 @pytest.mark.parametrize(("env", "expected"), [
     ({}, None),  # plain `locust -f`: nothing to export to
-    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/"}, "http://c:4318/v1/traces"),
-    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/", **HTTP}, "http://c:4318/v1/traces"),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", **HTTP,
       "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t:9/x"}, "http://t:9/x"),
+    # One default protocol, the shop's (gRPC): no gRPC under gevent, so no export.
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, None),
     ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
-     None),  # no gRPC under gevent
+     None),
     ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
       "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, "http://c:4317/v1/traces"),
-    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"}, None),
-    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}, None),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", **HTTP,
+      "OTEL_TRACES_EXPORTER": "none"}, None),
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", **HTTP, "OTEL_SDK_DISABLED": "true"},
+     None),
 ])
 def test_the_export_endpoint_follows_the_standard_variables(
     env: dict[str, str], expected: str | None
 ) -> None:
-    assert otlp_http_traces_endpoint(env) == expected
+    otlp = loadgen_otlp(Settings.from_env(env), env)
+    assert (otlp.endpoint if otlp is not None else None) == expected
+
+
+@pytest.mark.parametrize("env", [
+    {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://c.example:4318/base/", **HTTP,
+     "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%20abc",
+     "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "1500", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"},
+    {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t:9/x",
+     "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+     "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-tenant=t1", "OTEL_BSP_EXPORT_TIMEOUT": "800",
+     "OTEL_BSP_SCHEDULE_DELAY": "250", "OTEL_BSP_MAX_QUEUE_SIZE": "4096",
+     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "128"},
+])
+def test_locust_and_the_shop_read_the_variables_with_one_parser(
+    env: dict[str, str], built: list[Built]
+) -> None:
+    """What the Locust process exports with is what ``Settings`` (the shop's parser) says,
+    option for option, and built by the shop's own exporter builder."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from ecomctl.telemetry.exporters import otlp_span_exporter
+
+    settings = Settings.from_env(env)
+    assert loadgen_otlp(settings, env) == settings.traces_otlp
+    tracing = tracing_from_env(env)
+    assert tracing is not None
+    try:
+        (batch,) = tracing.provider._active_span_processor._span_processors
+        assert isinstance(batch, BatchSpanProcessor)
+        inner = batch._batch_processor
+        assert (inner._max_queue_size, inner._max_export_batch_size,
+                inner._schedule_delay_millis, inner._export_timeout_millis) == (
+            settings.batch.max_queue_size, settings.batch.max_export_batch_size,
+            settings.batch.schedule_delay_ms, settings.batch.export_timeout_ms)
+        otlp_span_exporter(settings.traces_otlp, settings.batch)  # as the shop builds it
+        loadgen, shop = built
+        assert loadgen == shop and loadgen.transport == "http"
+    finally:
+        tracing.shutdown()
+
+
+def test_locust_fails_on_a_bad_variable_as_the_shop_does() -> None:
+    with pytest.raises(ConfigError, match="OTEL_BSP_MAX_QUEUE_SIZE"):
+        tracing_from_env({"OTEL_BSP_MAX_QUEUE_SIZE": "lots"})
+    with pytest.raises(ConfigError, match="OTEL_PROPAGATORS"):
+        tracing_from_env({"OTEL_PROPAGATORS": "tracecontext,nonsense"})
+
+
+def test_request_headers_follow_otel_propagators(tmp_path: Path) -> None:
+    tracing = tracing_from_env({SPAN_DIR_ENV: str(tmp_path),
+                                "OTEL_PROPAGATORS": "baggage"})
+    assert tracing is not None
+    span = tracing.start("GET", "/api/cart", "http://127.0.0.1:8123", "/api/cart")
+    assert "traceparent" not in span.headers and span.traceparent == ""
+    span.end(status_code=200, duration_ms=1.0, error=None)
+    tracing.shutdown()
 
 
 def test_locust_gets_the_gateways_collector_over_http() -> None:

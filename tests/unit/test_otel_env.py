@@ -1,8 +1,9 @@
 """The standard OpenTelemetry variables, one test each: read into ``Settings`` and honoured by
 ``Telemetry`` (resources, exporters built with exactly these options, no-op providers...).
 
-The OTLP exporter classes are replaced by recorders of their constructor arguments: nothing
-is sent anywhere (the export itself is tested in tests/integration/test_trace_sources.py).
+The OTLP exporter classes are replaced by recorders of their constructor arguments (the
+``built`` fixture, tests/unit/conftest.py): nothing is sent anywhere (the export itself is
+tested in tests/integration/test_trace_sources.py).
 """
 
 from __future__ import annotations
@@ -10,88 +11,20 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import (
-    SimpleSpanProcessor,
-    SpanExporter,
-    SpanExportResult,
-)
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from ecomctl.config import LOCAL_PORTS, Settings
 from ecomctl.errors import ConfigError
 from ecomctl.telemetry.routing import RoutingTracerProvider
 from ecomctl.telemetry.setup import Telemetry
-
-
-@dataclass
-class Built:
-    signal: str  # traces, metrics
-    transport: str  # grpc, http
-    options: dict[str, Any]
-
-
-class _RecordingSpanExporter(SpanExporter):
-    built: list[Built]
-    transport: str
-
-    def __init__(self, **options: Any) -> None:
-        self.built.append(Built("traces", self.transport, options))
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-
-class _RecordingMetricExporter(MetricExporter):
-    built: list[Built]
-    transport: str
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__()
-        self.built.append(Built("metrics", self.transport, options))
-
-    def export(self, metrics_data: Any, timeout_millis: float = 10_000,
-               **kwargs: Any) -> MetricExportResult:
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def built(monkeypatch: pytest.MonkeyPatch) -> list[Built]:
-    """Every OTLP exporter ``Telemetry`` builds, with its constructor options."""
-    from opentelemetry.exporter.otlp.proto.grpc import metric_exporter as grpc_metrics
-    from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_traces
-    from opentelemetry.exporter.otlp.proto.http import metric_exporter as http_metrics
-    from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_traces
-
-    records: list[Built] = []
-    for module, base, transport in (
-        (grpc_traces, _RecordingSpanExporter, "grpc"),
-        (http_traces, _RecordingSpanExporter, "http"),
-    ):
-        monkeypatch.setattr(module, "OTLPSpanExporter",
-                            type("Recorder", (base,), {"built": records, "transport": transport}))
-    for module, metric_base, transport in (
-        (grpc_metrics, _RecordingMetricExporter, "grpc"),
-        (http_metrics, _RecordingMetricExporter, "http"),
-    ):
-        monkeypatch.setattr(module, "OTLPMetricExporter",
-                            type("Recorder", (metric_base,), {"built": records,
-                                                              "transport": transport}))
-    return records
+from tests.otel_recorders import Built
 
 
 def _telemetry(env: dict[str, str], *, capture: InMemorySpanExporter | None = None,
@@ -261,10 +194,12 @@ def test_metrics_go_to_the_collector_every_5s_unless_told_otherwise(
 ) -> None:
     telemetry = telemetry_of({})
     assert [b.signal for b in built] == ["traces", "metrics"]
-    assert telemetry.export_reader._export_interval_millis == 5_000
+    (reader,) = telemetry.export_readers
+    assert reader._export_interval_millis == 5_000
     built.clear()
     telemetry = telemetry_of({"OTEL_METRIC_EXPORT_INTERVAL": "60000"})
-    assert telemetry.export_reader._export_interval_millis == 60_000
+    (reader,) = telemetry.export_readers
+    assert reader._export_interval_millis == 60_000
     built.clear()
     telemetry_of({"OTEL_METRICS_EXPORTER": "none"})  # the one switch: in-process only
     assert [b.signal for b in built] == ["traces"]
@@ -492,3 +427,238 @@ def test_routed_start_as_current_span_as_context_manager_and_decorator() -> None
     assert async_span.end_time - async_span.start_time >= 10_000_000  # the whole coroutine
     assert spans["failing"].status.status_code.name == "ERROR"
     assert spans["inner"].resource.attributes["service.name"] == "gateway"  # current service
+
+
+# -- OTEL_METRICS_EXPORTER ---------------------------------------------------------------------
+
+
+def test_otel_metrics_exporter(
+    telemetry_of: Any, built: list[Built], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert Settings.from_env({}).metrics_exporters == ("otlp",)  # the specification's default
+    telemetry_of({})
+    assert [b.signal for b in built] == ["traces", "metrics"]
+
+    built.clear()
+    telemetry = Telemetry(Settings.from_env({"OTEL_METRICS_EXPORTER": "console",
+                                             "OTEL_TRACES_EXPORTER": "none"}))
+    telemetry.metrics.checkouts.add(1, {"ecom.outcome": "paid"})
+    telemetry.shutdown()  # the periodic reader exports what it has at shutdown
+    printed = capsys.readouterr().out
+    assert '"name": "ecom.checkouts"' in printed and '"ecom.outcome": "paid"' in printed
+    assert built == []  # no OTLP exporter at all
+
+    both = telemetry_of({"OTEL_METRICS_EXPORTER": "otlp, console"})
+    assert len(both.export_readers) == 2 and [b.signal for b in built] == ["traces", "metrics"]
+    built.clear()
+    assert telemetry_of({"OTEL_METRICS_EXPORTER": "none"}).export_readers == []
+    assert [b.signal for b in built] == ["traces"]
+    for bad in ("prometheus", "otlp,zipkin"):
+        with pytest.raises(ConfigError, match="OTEL_METRICS_EXPORTER"):
+            Settings.from_env({"OTEL_METRICS_EXPORTER": bad})
+
+
+# -- OTEL_BSP_* --------------------------------------------------------------------------------
+
+
+def _sdk_batch(telemetry: Telemetry) -> Any:
+    """The SDK batch processor's inner state of the one processor ``telemetry`` exports with."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    (processor,) = telemetry._processors
+    assert isinstance(processor, BatchSpanProcessor)
+    return processor._batch_processor
+
+
+@pytest.mark.parametrize(("name", "value", "field", "attribute"), [
+    ("OTEL_BSP_SCHEDULE_DELAY", "2000", "schedule_delay_ms", "_schedule_delay_millis"),
+    ("OTEL_BSP_EXPORT_TIMEOUT", "7000", "export_timeout_ms", "_export_timeout_millis"),
+    ("OTEL_BSP_MAX_QUEUE_SIZE", "4096", "max_queue_size", "_max_queue_size"),
+    ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64", "max_export_batch_size",
+     "_max_export_batch_size"),
+])
+def test_otel_bsp_variables_size_the_batches_of_both_export_modes(
+    telemetry_of: Any, built: list[Built], name: str, value: str, field: str, attribute: str
+) -> None:
+    from ecomctl.telemetry.export_process import ExportProcessSpanProcessor
+
+    settings = Settings.from_env({name: value})
+    assert getattr(settings.batch, field) == int(value)
+    # ECOMCTL_SPAN_EXPORT=thread: the SDK's BatchSpanProcessor.
+    assert getattr(_sdk_batch(telemetry_of({name: value})), attribute) == int(value)
+    # process (the default): the export process's queue, and its config frame.
+    telemetry = Telemetry(settings)
+    try:
+        (shipper,) = telemetry._processors
+        assert isinstance(shipper, ExportProcessSpanProcessor)
+        assert (shipper._max_queue, shipper._max_batch, shipper._delay_s) == (
+            settings.batch.max_queue_size, settings.batch.max_export_batch_size,
+            settings.batch.schedule_delay_ms / 1000)
+        assert shipper._batch == settings.batch
+    finally:
+        telemetry.shutdown()
+    for bad in ("-1", "1.5", "soon", "0" if name != "OTEL_BSP_EXPORT_TIMEOUT" else "-5"):
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env({name: bad})
+
+
+def test_otel_bsp_defaults_and_the_batch_never_exceeds_the_queue() -> None:
+    batch = Settings.from_env({}).batch
+    assert (batch.schedule_delay_ms, batch.export_timeout_ms, batch.max_queue_size,
+            batch.max_export_batch_size) == (500, 30_000, 65_536, 1_024)
+    # A queue smaller than the default batch: the batch follows it down...
+    small = Settings.from_env({"OTEL_BSP_MAX_QUEUE_SIZE": "256"}).batch
+    assert (small.max_queue_size, small.max_export_batch_size) == (256, 256)
+    # ...but a batch asked for that does not fit is an error.
+    with pytest.raises(ConfigError, match=r"OTEL_BSP_MAX_EXPORT_BATCH_SIZE=512.*256"):
+        Settings.from_env({"OTEL_BSP_MAX_QUEUE_SIZE": "256",
+                           "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "512"})
+    assert Settings.from_env({"OTEL_BSP_EXPORT_TIMEOUT": "0"}).batch.export_timeout_s is None
+
+
+def test_otel_bsp_export_timeout_bounds_the_exporters_deadline_in_both_modes(
+    telemetry_of: Any, built: list[Built]
+) -> None:
+    import io
+    import struct
+
+    from ecomctl.telemetry.export_process import CONFIG, ExportProcessSpanProcessor, serve
+
+    # thread: the exporter built here; the shorter of the OTLP and the export timeouts.
+    telemetry_of({"OTEL_BSP_EXPORT_TIMEOUT": "1200"})
+    assert _one(built, "traces").options["timeout"] == 1.2
+    built.clear()
+    telemetry_of({"OTEL_BSP_EXPORT_TIMEOUT": "60000", "OTEL_EXPORTER_OTLP_TIMEOUT": "2000"})
+    assert _one(built, "traces").options["timeout"] == 2.0
+    built.clear()
+    # process: the export process builds its exporters from the config frame it is sent.
+    settings = Settings.from_env({"OTEL_BSP_EXPORT_TIMEOUT": "900"})
+    shipper = ExportProcessSpanProcessor([settings.traces_otlp], batch=settings.batch)
+    config = shipper.config()
+    serve(io.BytesIO(struct.pack(">cI", CONFIG, len(config)) + config), io.BytesIO())
+    assert _one(built, "traces").options["timeout"] == 0.9
+    shipper.shutdown()
+
+
+# -- OTEL_PROPAGATORS --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "fields"), [
+    ("", {"traceparent", "tracestate", "baggage"}),  # the specification's default
+    ("tracecontext", {"traceparent", "tracestate"}),
+    ("Baggage, tracecontext", {"traceparent", "tracestate", "baggage"}),
+    ("none", set()),
+])
+def test_otel_propagators_are_the_global_propagators_once_activated(
+    value: str, fields: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry import propagate
+
+    from ecomctl.telemetry import setup
+
+    # Not the instrumentations (process-wide, and tested end to end): only the propagators.
+    monkeypatch.setattr(setup, "install_instrumentations", lambda settings: None)
+    before = propagate.get_global_textmap()
+    telemetry = _telemetry({"OTEL_PROPAGATORS": value, "OTEL_TRACES_EXPORTER": "none"})
+    try:
+        telemetry.activate()
+        assert set(propagate.get_global_textmap().fields) == fields
+        carrier: dict[str, str] = {}
+        with telemetry.tracer("order").span("order.place"):
+            propagate.inject(carrier)
+        assert set(carrier) == fields - {"tracestate", "baggage"}  # nothing to say in those
+    finally:
+        telemetry.shutdown()
+        propagate.set_global_textmap(before)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("b3", "'b3': it needs opentelemetry-propagator-b3, which is not installed"),
+    ("tracecontext,jaeger", "'jaeger': it needs opentelemetry-propagator-jaeger"),
+    ("w3c", "'w3c': unknown .installed: baggage, tracecontext; or none"),
+    ("none,tracecontext", "none turns propagation off"),
+])
+def test_otel_propagators_only_names_installed_ones(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"OTEL_PROPAGATORS={value!r}: .*{message}"):
+        Settings.from_env({"OTEL_PROPAGATORS": value})
+
+
+def test_dead_letters_carry_the_configured_propagators_trace_headers() -> None:
+    from opentelemetry import propagate
+
+    from ecomctl.adapters.kafka.dlq import trace_headers
+    from ecomctl.telemetry.propagation import propagator_from
+
+    before = propagate.get_global_textmap()
+    try:
+        assert trace_headers() == {"traceparent", "tracestate"}  # baggage is not trace context
+        propagate.set_global_textmap(propagator_from(Settings.from_env(
+            {"OTEL_PROPAGATORS": "none"})))
+        assert trace_headers() == frozenset()
+    finally:
+        propagate.set_global_textmap(before)
+
+
+# -- OTEL_SEMCONV_STABILITY_OPT_IN -------------------------------------------------------------
+
+
+def test_otel_semconv_stability_opt_in_defaults_to_the_current_conventions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ecomctl.telemetry.semconv import OPT_IN_ENV, apply_opt_in
+
+    assert Settings.from_env({}).semconv_opt_in == ("database", "http", "messaging")
+    mine = Settings.from_env({OPT_IN_ENV: " http/dup,database/dup "})
+    assert mine.semconv_opt_in == ("http/dup", "database/dup")  # the user's, as given
+    monkeypatch.setenv(OPT_IN_ENV, "stale")
+    apply_opt_in(Settings.from_env({}))
+    assert os.environ[OPT_IN_ENV] == "database,http,messaging"
+    apply_opt_in(mine)
+    assert os.environ[OPT_IN_ENV] == "http/dup,database/dup"
+
+
+def _kafka_span(value: str) -> dict[str, Any]:
+    """The attributes of an aiokafka-scope span and of an ecomctl span, as exported under
+    ``OTEL_SEMCONV_STABILITY_OPT_IN=value``."""
+    from ecomctl.telemetry.semconv import KAFKA_SCOPE
+
+    capture = InMemorySpanExporter()
+    telemetry = _telemetry({"OTEL_SEMCONV_STABILITY_OPT_IN": value,
+                            "OTEL_TRACES_EXPORTER": "none"}, capture=capture)
+    try:
+        kafka = telemetry.provider("shipment").get_tracer(KAFKA_SCOPE, "0.66b1")
+        with kafka.start_as_current_span("order-events receive") as span:
+            span.set_attributes({"messaging.kafka.message.offset": 41,
+                                 "messaging.destination.name": "order-events"})
+        with telemetry.tracer("shipment").span("shipment.create", {"ecom.n": 1}):
+            pass
+    finally:
+        telemetry.shutdown()
+    spans = {s.name: s for s in capture.get_finished_spans()}
+    assert dict(spans["shipment.create"].attributes or {}) == {"ecom.n": 1}  # untouched
+    received = spans["order-events receive"]
+    assert received.instrumentation_scope is not None
+    assert received.instrumentation_scope.name == KAFKA_SCOPE
+    return dict(received.attributes or {})
+
+
+def test_kafka_spans_get_the_current_offset_attribute() -> None:
+    assert _kafka_span("") == {"messaging.kafka.offset": 41,  # ecomctl's default: messaging
+                               "messaging.destination.name": "order-events"}
+    assert _kafka_span("messaging/dup,http") == {
+        "messaging.kafka.message.offset": 41, "messaging.kafka.offset": 41,
+        "messaging.destination.name": "order-events"}
+    assert _kafka_span("database,http") == {  # no messaging: as the instrumentation wrote it
+        "messaging.kafka.message.offset": 41, "messaging.destination.name": "order-events"}
+
+
+def test_every_rename_is_the_semantic_conventions_own() -> None:
+    from ecomctl.telemetry.semconv import RENAMES
+    from tests.semconv_names import deprecated_attributes
+
+    deprecated = deprecated_attributes()
+    assert "db.statement" in deprecated and "db.query.text" not in deprecated  # sanity
+    for renames in RENAMES.values():
+        for old, new in renames.items():
+            assert deprecated[old] == f"Replaced by `{new}`."
+            assert new not in deprecated

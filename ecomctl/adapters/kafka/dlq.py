@@ -30,6 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 
 from ecomctl.adapters.kafka.topics import ensure_topics
 from ecomctl.domain.events import TOPICS
@@ -56,7 +57,13 @@ DEAD_LETTERED_AT = "dlq.dead_lettered_at"
 # ...and those a replay adds to the original ones.
 REPLAY_OF = "dlq.replay.of"
 REPLAYED_AT = "dlq.replayed_at"
-_TRACE_HEADERS = ("traceparent", "tracestate")
+_BAGGAGE_HEADERS = frozenset(W3CBaggagePropagator().fields)
+
+
+def trace_headers() -> frozenset[str]:
+    """The headers that carry trace context: those of the configured propagators
+    (``OTEL_PROPAGATORS``; ``traceparent`` and ``tracestate`` by default), baggage aside."""
+    return frozenset(propagate.get_global_textmap().fields) - _BAGGAGE_HEADERS
 
 Headers = Sequence[tuple[str, bytes | None]]
 
@@ -96,9 +103,9 @@ def dead_letter_headers(
     """The original headers, then why, where from and when. ``trace_context`` (the failing
     span's) is added only when the record carried none, so its trace is the one continued."""
     out = [(key, value) for key, value in headers if value is not None]
-    present = {key for key, _ in out}
-    if trace_context and "traceparent" not in present:
-        out.extend((k, v.encode()) for k, v in trace_context.items() if k in _TRACE_HEADERS)
+    fields = trace_headers()
+    if trace_context and fields.isdisjoint(key for key, _ in out):
+        out.extend((k, v.encode()) for k, v in trace_context.items() if k in fields)
     message = str(error)[:MAX_MESSAGE_CHARS]
     out.extend((key, value.encode()) for key, value in (
         (ERROR_TYPE, type(error).__name__),
@@ -123,8 +130,9 @@ def replay_headers(
     an instrumented producer appended: the first one is the writer's), plus the replay's mark."""
     out: list[tuple[str, bytes]] = []
     seen: set[str] = set()
+    fields = trace_headers()
     for key, value in headers:
-        if value is None or key.startswith("dlq.") or (key in _TRACE_HEADERS and key in seen):
+        if value is None or key.startswith("dlq.") or (key in fields and key in seen):
             continue
         seen.add(key)
         out.append((key, value))
@@ -433,6 +441,7 @@ async def _send(bootstrap: str, letters: Sequence[DeadLetter], timeout_s: float)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
                                 enable_idempotence=True, client_id="ecomctl-dlq-replay")
     await producer.start()
+    fields = trace_headers()
     try:
         futures = []
         for letter in letters:
@@ -440,7 +449,7 @@ async def _send(bootstrap: str, letters: Sequence[DeadLetter], timeout_s: float)
             # The original context is current while sending: an instrumented producer's
             # span joins the trace the event was written in.
             carrier = {k: v.decode("utf-8", "replace") for k, v in headers
-                       if k in _TRACE_HEADERS}
+                       if k in fields}
             token = otel_context.attach(propagate.extract(carrier))
             try:
                 futures.append(await producer.send(letter.source_topic, letter.value,

@@ -289,7 +289,8 @@ class OutboxRelay:
 
 
 def _carrier(stored: str) -> dict[str, str]:
-    """The stored W3C entries (traceparent, tracestate...); ignores anything malformed."""
+    """The stored trace context (what the configured propagators wrote: traceparent,
+    tracestate... by default); ignores anything malformed."""
     try:
         value = json.loads(stored)
     except ValueError:

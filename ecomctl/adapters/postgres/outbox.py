@@ -1,7 +1,8 @@
 """Writing domain events into the outbox, inside the caller's transaction.
 
-The current trace context is stored with each row, so the relay can publish the event with
-the ``traceparent`` of the operation that caused it and consumers continue that trace.
+The current trace context is stored with each row (written by the configured propagators,
+``OTEL_PROPAGATORS``: a ``traceparent`` by default), so the relay can publish the event with
+the context of the operation that caused it and consumers continue that trace.
 
 ``add_events`` is the unit of work's own statement, at commit. A write that ends a checkout's
 transaction carries its events itself (``events_cte``): one statement fewer per transaction.
