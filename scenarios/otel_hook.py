@@ -100,6 +100,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
 
 
 def _on_request(
+    request_type: str,
+    name: str,
     response_time: float | None,
     exception: BaseException | None,
     context: dict[str, Any] | None = None,
@@ -108,9 +110,11 @@ def _on_request(
 ) -> None:
     span = (context or {}).get(SPAN_KEY)
     if isinstance(span, ClientSpan):
+        # The name Locust recorded it under: a pushed-back attempt's is its own.
         span.end(status_code=getattr(response, "status_code", None) or None,
                  duration_ms=response_time,
-                 error=hdr_hook.failure_cause(exception) if exception is not None else None)
+                 error=hdr_hook.failure_cause(exception) if exception is not None else None,
+                 name=f"{request_type} {name}")
 
 
 def _on_test_stop(environment: Environment, **_: Any) -> None:

@@ -13,7 +13,9 @@ Journeys are the tasks, with the simulator's weights (``MIXED_WEIGHTS``; the dou
 ``pay-order`` is off there too, ``journeys(**{"pay-order": 1})`` turns it on). What each
 does, and when it retries or logs in again, is ``ecomctl/journeys/shopper.py``; this file
 only carries it out. A 402 (payment declined) or a 409 (sold out) is a business outcome, not
-a failed request; each is counted.
+a failed request; each is counted. A push-back the journeys wait out (429 or 503 with a short
+``Retry-After``, sent again a few times at most) is not a failure either: that attempt is
+recorded as ``<endpoint> (retried after 503)``, and the wait counts in the journey's time.
 
 Each journey's latency (and each request's) goes to ``hdr_hook``; a journey that ends on a
 failed step counts as failed. What shoppers pick from (product ids, category slugs, search
@@ -46,7 +48,15 @@ from locust import FastHttpUser, TaskSet
 from locust.exception import StopUser
 
 from ecomctl.journeys import routes, steps
-from ecomctl.journeys.protocol import Request, Response, Step, StepFailed, Together, Wait
+from ecomctl.journeys.protocol import (
+    Request,
+    Response,
+    Step,
+    StepFailed,
+    Together,
+    Wait,
+    pushed_back,
+)
 from ecomctl.journeys.session import Session
 from ecomctl.journeys.shopper import DEFAULT_WEIGHTS, JOURNEYS, CatalogueSample, JourneyOutcome
 from ecomctl.load.profiles import ACCOUNT_OFFSET_ENV, SHOPPERS_FILE_ENV, THINK_TIME_ENV
@@ -212,7 +222,11 @@ class ShopUser(FastHttpUser):
 
     def send(self, request: Request) -> Response:
         """One request with trace context. Its business answers (402, 409) count as
-        successes in Locust's statistics; any other non-2xx is a failure, with its cause."""
+        successes in Locust's statistics; so does an attempt the session will send again
+        after a push-back (``pushed_back``, the journeys' one policy), under a name of its own
+        (``/api/users/login (retried after 503)``), so that the endpoint's own figures are its
+        final answers and no wait is in any request's time. Any other non-2xx is a failure,
+        with its cause."""
         span = otel_hook.client_span(request.method, request.name, self.host or "",
                                      request.path)
         headers = {**(span.headers if span else {"traceparent": new_traceparent()}),
@@ -228,7 +242,11 @@ class ShopUser(FastHttpUser):
                                      json=request.json, headers=headers, context=context,
                                      catch_response=True) as response:
                 answer = _answer(response)
-                if answer.ok or answer.status in request.answers:
+                if pushed_back(request, answer) is not None:
+                    response.request_meta["name"] = routes.retried_name(request.name,
+                                                                        answer.status)
+                    response.success()
+                elif answer.ok or answer.status in request.answers:
                     response.success()
                 else:
                     response.failure(_cause(answer, response))

@@ -162,9 +162,9 @@ def create_app(
         _INVALID, _PUSH_BACK,
     ))
     async def login(body: s.LoginRequest, request: Request) -> s.SessionOut:
-        client = await limits.admit("login", request)
-        token, user = await shop.users.login(body.email, body.password, client=client)
-        await limits.give_back("login", client)  # only failed logins drain the bucket
+        # Only failed logins drain the address's bucket (a success gives its token back).
+        async with limits.failures_only("login", request) as client:
+            token, user = await shop.users.login(body.email, body.password, client=client)
         return s.SessionOut(token=token, user=s.UserOut.of(user))
 
     @app.post("/api/users/logout", status_code=204, tags=["users"],

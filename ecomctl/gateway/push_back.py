@@ -8,11 +8,13 @@ default would let every request pick its own bucket.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Protocol
 
 from starlette.requests import HTTPConnection
 
-from ecomctl.errors import RateLimited
+from ecomctl.errors import InfraError, Overloaded, RateLimited
 
 
 class Verdict(Protocol):
@@ -20,13 +22,18 @@ class Verdict(Protocol):
     def allowed(self) -> bool: ...
     @property
     def retry_after_s(self) -> int: ...
+    @property
+    def hold(self) -> str | None: ...
+    @property
+    def busy(self) -> bool: ...
 
 
 class RateLimiter(Protocol):
     """Token buckets per (limit name, client) (``ecomctl.adapters.rate_limit``)."""
 
     async def take(self, name: str, client: str) -> Verdict: ...
-    async def give_back(self, name: str, client: str) -> None: ...
+    async def begin(self, name: str, client: str) -> Verdict: ...
+    async def end(self, name: str, client: str, hold: str | None, *, failed: bool) -> None: ...
 
 
 class RequestLimits:
@@ -39,19 +46,45 @@ class RequestLimits:
         return request.client.host if request.client else ""
 
     async def admit(self, name: str, request: HTTPConnection) -> str:
-        """Take a token of the ``name`` limit for the request's client (returned), or raise
+        """Spend a token of the ``name`` limit for the request's client (returned), or raise
         RateLimited (429 with Retry-After)."""
         client = self.client(request)
         if self._limiter is not None:
-            verdict = await self._limiter.take(name, client)
-            if not verdict.allowed:
-                raise RateLimited(verdict.retry_after_s,
-                                  f"too many {name} requests from your address; "
-                                  f"retry in {verdict.retry_after_s}s")
+            _admitted(name, await self._limiter.take(name, client))
         return client
 
-    async def give_back(self, name: str, client: str) -> None:
-        """The request turned out not to count (a successful login): return its token."""
-        if self._limiter is not None:
-            await self._limiter.give_back(name, client)
+    @asynccontextmanager
+    async def failures_only(self, name: str, request: HTTPConnection) -> AsyncIterator[str]:
+        """For a request that counts against the ``name`` limit only if it fails (a login):
+        the client's address, once admitted. A refusal of the client's in the block (a wrong
+        password, a throttled account: any exception but an ``InfraError``) spends the
+        token; a success, or a failure of the shop's (the password was never checked), gives
+        it back. Raises RateLimited (429) when this address's failures have used the limit,
+        Overloaded (503, Retry-After) when its earlier attempts stayed undecided too long:
+        a correct password is never refused for arriving beside others."""
+        client = self.client(request)
+        if self._limiter is None:
+            yield client
+            return
+        verdict = await self._limiter.begin(name, client)
+        _admitted(name, verdict)
+        failed = True
+        try:
+            yield client
+            failed = False
+        except InfraError:
+            failed = False
+            raise
+        finally:
+            await self._limiter.end(name, client, verdict.hold, failed=failed)
 
+
+def _admitted(name: str, verdict: Verdict) -> None:
+    if verdict.busy:
+        raise Overloaded(f"the {name} limit of your address",
+                         "earlier attempts from it are still being checked",
+                         retry_after_s=verdict.retry_after_s)
+    if not verdict.allowed:
+        raise RateLimited(verdict.retry_after_s,
+                          f"too many {name} requests from your address; "
+                          f"retry in {verdict.retry_after_s}s")

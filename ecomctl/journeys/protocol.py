@@ -6,6 +6,11 @@ A journey yields an ``Instruction`` and is sent back its answer:
   in ``Response.error``);
 - ``Wait`` -> None, after sleeping as the driver sleeps (asyncio or gevent);
 - ``Together`` -> a tuple of ``Response``, one per request, all sent at once.
+
+When an answer is a push-back (``pushed_back``: 429 or 503 with a short ``Retry-After``), the
+session waits it out and sends the request again, a few times at most. Each attempt carries
+the retries it has left, so a driver can ask the same policy whether an answer will be
+retried, and record that attempt apart instead of as a failure (Locust).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ T = TypeVar("T")
 MAX_RETRY_AFTER_S = 10
 """A Retry-After up to this is waited for; a longer one (an account locked for minutes) is
 not."""
+PUSH_BACK = frozenset({429, 503})
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,9 @@ class Request:
     answers: frozenset[int] = frozenset()
     """Non-2xx statuses that are the shop's correct business answer, not a failed request
     (402 payment declined; 409 sold out): Locust counts them as successes."""
+    retries_left: int = 0
+    """How many more times this request is sent again if its answer is a push-back (the
+    session sets it on each attempt; 0: this answer stands)."""
 
     @property
     def method(self) -> str:
@@ -107,6 +116,22 @@ class StepFailed(Exception):
         self.business = business
         """The shop refused correctly (409 sold out): a business outcome for a load run,
         not a failed request; the journey still cannot go on."""
+
+
+def pushed_back(request: Request, response: Response) -> int | None:
+    """The one retry policy for push-back, shared by every driver: the seconds to wait before
+    sending ``request`` again, or None when ``response`` is its answer.
+
+    A push-back is a 429 or a 503 whose ``Retry-After`` is short enough to wait for, on a
+    request with retries left that is safe to send again: one refused untouched (every 429;
+    a 503 ``overloaded``: a full queue, rolled back) or one that is repeatable anyway (its
+    route, or an Idempotency-Key)."""
+    if request.retries_left <= 0 or response.status not in PUSH_BACK:
+        return None
+    untouched = response.status == 429 or response.error_code == "overloaded"
+    if not (untouched or request.route.repeatable or "Idempotency-Key" in request.headers):
+        return None
+    return response.retry_after_s
 
 
 def send(request: Request) -> Step[Response]:

@@ -13,12 +13,12 @@ from ecomctl.journeys.protocol import Request, Step, StepFailed, Wait, check
 from ecomctl.journeys.session import Session
 
 CHECKOUT_TRIES = 5
-# A checkout is retried (same Idempotency-Key) when its answer was lost or refused for now,
-# after the Retry-After the server asked for (else half a second more each time): a first
-# attempt may still be waiting on the gateway, or hold the payment's claim.
+# A checkout is retried (same Idempotency-Key) when its answer was lost or its key or claim
+# is busy, after the Retry-After the server asked for (else half a second more each time): a
+# first attempt may still be waiting on the gateway, or hold the payment's claim. A push-back
+# (429, 503 with Retry-After) is the session's to wait out, as for every request.
 RETRYABLE_CHECKOUT = frozenset({"http_unreachable", "idempotency_conflict",
-                                "checkout_in_progress", "backend_unavailable", "overloaded",
-                                "http_503"})
+                                "checkout_in_progress"})
 # The shop's correct answers to a checkout: declined (402), sold out or busy (409).
 _CHECKOUT_ANSWERS = frozenset({402, 409})
 
@@ -71,9 +71,9 @@ def clear_cart(s: Session) -> Step[None]:
 
 
 def checkout(s: Session) -> Step[CheckoutOutcome]:
-    # One key per checkout intent: when the answer is lost (connection dropped, 503, the
-    # first attempt still running), the retry cannot order or charge twice. Only answers
-    # from the wire (StepFailed) are retried: an in-process call loses no answer.
+    # One key per checkout intent: when the answer is lost (connection dropped) or held back
+    # (a 503, the first attempt still running), the retry cannot order or charge twice. Only
+    # answers from the wire (StepFailed) are retried here: an in-process call loses none.
     request = Request(routes.CHECKOUT, headers={"Idempotency-Key": str(uuid4())},
                       answers=_CHECKOUT_ANSWERS)
     for attempt in range(1, CHECKOUT_TRIES + 1):

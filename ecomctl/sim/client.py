@@ -94,7 +94,8 @@ class InProcessClient(AsyncShopper):
         try:
             return Response(200, await self._handlers[request.route](request))
         except Overloaded as exc:  # as the gateway's 503 Retry-After would say
-            return Response(503, None, {"retry-after": str(exc.retry_after_s)}, exc)
+            return Response(503, {"error": "overloaded"},
+                            {"retry-after": str(exc.retry_after_s)}, exc)
         except Exception as exc:  # the journey raises it as it is: its cause is its own
             return Response(0, None, {}, exc)
 

@@ -123,13 +123,17 @@ class ClientSpan:
         return self.headers.get("traceparent", "")
 
     def end(self, *, status_code: int | None, duration_ms: float | None,
-            error: str | None) -> None:
+            error: str | None, name: str | None = None) -> None:
         """The request finished: ``duration_ms`` is the client's own measure (Locust's
         response time), so the span lasts exactly what the load test reports. ``error``:
-        the request failed by the load test's verdict (a 402 a scenario expects is not)."""
+        the request failed by the load test's verdict (a 402 a scenario expects is not).
+        ``name``: the endpoint it was recorded under, when not the one it started as (an
+        attempt pushed back and sent again)."""
         if self.ended:
             return
         self.ended = True
+        if name:
+            self.span.update_name(name)
         if status_code:
             self.span.set_attribute("http.response.status_code", status_code)
         if error is not None:

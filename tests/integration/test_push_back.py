@@ -253,6 +253,68 @@ async def test_successful_logins_give_their_token_back(limited_url: str) -> None
         assert statuses == [200] * 8
 
 
+CROWD = 20
+LOGIN_TRIES = 5
+
+
+async def login_as_a_client_does(client: httpx.AsyncClient, email: str,
+                                 password: str = PASSWORD) -> list[httpx.Response]:
+    """A login as a real client sends it: a 503 with Retry-After is waited out and sent again
+    (a few times at most). Every answer, in order."""
+    answers = [await login(client, email, password)]
+    while answers[-1].status_code == 503 and len(answers) < LOGIN_TRIES:
+        await asyncio.sleep(int(answers[-1].headers["retry-after"]) + random.random())
+        answers.append(await login(client, email, password))
+    return answers
+
+
+async def test_concurrent_correct_logins_from_one_address_all_get_in(
+    limited_url: str, record_property: Callable[[str, object], None]
+) -> None:
+    """A load generator (or an office behind one NAT): 20 shoppers log in at once from one
+    address, with a login bucket of 4. Before, 4 got in and 16 got 429: their tokens were
+    all held by logins still being hashed. Now every one gets 200, at once or after a 503
+    with Retry-After (still waiting after 5 s for the attempts before it), and none 429."""
+    emails = []
+    for _ in range(CROWD):  # one address each: registering counts against its own bucket
+        async with client_at(limited_url, loopback()) as registrar:
+            emails.append(await register(registrar))
+    started = time.perf_counter()
+    async with client_at(limited_url, loopback()) as office:
+        answers = await asyncio.gather(*(login_as_a_client_does(office, e) for e in emails))
+    elapsed = time.perf_counter() - started
+    statuses = Counter(a.status_code for attempts in answers for a in attempts)
+    print(f"\n{CROWD} correct logins at once from one address (bucket of 4): "  # noqa: T201
+          f"{dict(statuses)} in {elapsed:.1f} s")
+    record_property("crowd_login_statuses", dict(statuses))
+    assert [attempts[-1].status_code for attempts in answers] == [200] * CROWD
+    assert set(statuses) <= {200, 503}
+    assert all(int(a.headers["retry-after"]) >= 1 and a.json()["error"] == "overloaded"
+               for attempts in answers for a in attempts if a.status_code == 503)
+
+
+async def test_correct_logins_mixed_into_guesses_buy_no_extra_guesses(
+    limited_url: str,
+) -> None:
+    """An attacker's own account logged into beside a burst of guesses (unknown emails), all
+    at once from one address with a bucket of 4: a success gives back only the token it held,
+    so at most the bucket's 4 guesses (and what refills while they run) are checked, and the
+    rest are refused 429, not answered 401."""
+    async with client_at(limited_url, loopback()) as attacker:
+        own = await register(attacker)
+        started = time.perf_counter()
+        replies = await asyncio.gather(
+            *(login(attacker, own) for _ in range(3)),
+            *(login(attacker, f"nobody-{uuid.uuid4().hex[:10]}@example.test", "guess-123")
+              for _ in range(16)))
+        elapsed = time.perf_counter() - started
+    mine = Counter(r.status_code for r in replies[:3])
+    guesses = Counter(r.status_code for r in replies[3:])
+    assert set(guesses) <= {401, 429} and set(mine) <= {200, 429}, (mine, guesses)
+    assert 1 <= guesses[401] <= 4 + int(elapsed) + 1, (guesses, elapsed)
+    assert guesses[429] >= 16 - (4 + int(elapsed) + 1)
+
+
 async def test_an_attacker_cannot_lock_the_owner_out_from_another_address(
     gateway_url: str,
 ) -> None:

@@ -242,5 +242,5 @@ def test_a_missing_flag_is_caught() -> None:
 
 
 def test_a_group_option_before_its_subcommand_belongs_to_the_group() -> None:
-    commands, options, path = _resolve(_cli(), ["--verbose", "seed", "--scale", "small"])
+    _, options, path = _resolve(_cli(), ["--verbose", "seed", "--scale", "small"])
     assert path == "ecomctl seed" and options == ["--scale"]

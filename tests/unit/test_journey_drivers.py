@@ -34,10 +34,12 @@ from tests.unit.journey_fakes import CATALOGUE, FakeShop, journey_names
 
 
 class Answer:
-    def __init__(self, status, body, headers):
+    def __init__(self, status, body, headers, method, name, names):
         self.status_code, self.headers, self.error = status, headers, None
         self.content = json.dumps(body).encode() if body is not None else b""
         self.marked = None
+        self.request_meta = {"request_type": method, "name": name}
+        self.names = names
 
     def json(self):
         return json.loads(self.content)
@@ -52,6 +54,8 @@ class Answer:
         return self
 
     def __exit__(self, *exc):
+        # The name Locust records it under, as the scenario left it.
+        self.names.append(self.request_meta["request_type"] + " " + self.request_meta["name"])
         return False
 
 
@@ -60,8 +64,8 @@ class Client:
         self.fake, self.names = fake, []
 
     def request(self, method, path, name, json, headers, context, catch_response):
-        self.names.append(method + " " + name)
-        return Answer(*self.fake.answer(method, path, headers, json))
+        return Answer(*self.fake.answer(method, path, headers, json), method, name,
+                      self.names)
 
 
 class Shopper(shop.ShopUser):
@@ -114,7 +118,7 @@ async def _asyncio_half(seed: int) -> tuple[FakeShop, dict[str, Any]]:
 
 def _locust_half(seed: int) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "scenarios"), str(ROOT)])}
-    for name in ("ECOMCTL_LOAD_SPAN_DIR", "OTEL_EXPORTER_OTLP_ENDPOINT", "ECOMCTL_HDR_DIR"):
+    for name in ("ECOMCTL_LOAD_SPAN_DIR", "OTEL_EXPORTER_OTLP_ENDPOINT", "ECOMCTL_LOAD_HDR_DIR"):
         env.pop(name, None)  # no tracing, no files: the fake answers everything
     done = subprocess.run([sys.executable, "-c", LOCUST_HALF, str(seed)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
@@ -130,8 +134,11 @@ async def test_both_drivers_send_the_same_requests_and_report_the_same_journeys(
     assert json.dumps(locust["sent"], sort_keys=True) == shop.transcript()
     assert {k: list(v) for k, v in reported["journeys"].items()} == locust["journeys"]
     assert reported["outcomes"] == locust["outcomes"]
-    # Every request is named as the route table names it (the load result's endpoints).
-    assert set(locust["names"]) <= {f"{r.method} {r.name}" for r in routes.ROUTES}
+    # Every request is named as the route table names it (the load result's endpoints), and
+    # the checkout's pushed-back attempt (503, Retry-After) apart from its final answer.
+    named = {f"{r.method} {r.name}" for r in routes.ROUTES}
+    retried = f"POST {routes.retried_name(routes.CHECKOUT.name, 503)}"
+    assert set(locust["names"]) <= named | {retried} and retried in locust["names"]
     # The fake's twists were all met on the way: a lost session, a retried checkout (same
     # key), a sold-out checkout and a double-click payment.
     sent = locust["sent"]
