@@ -44,6 +44,12 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 # The log cleaner allocates 128 MiB up front by default; a dev node needs far less.
 log.cleaner.dedupe.buffer.size=8388608
+# Bounded on disk: a day, at most 256 MiB a partition, in 32 MiB segments (retention drops
+# whole closed segments; the default 1 GiB segment kept every partition's first GiB). With
+# Kafka's week the span topic to Zipkin alone reached 7 GiB in a day of benches and tests.
+log.retention.hours=24
+log.retention.bytes=268435456
+log.segment.bytes=33554432
 """
 
 _LOG4J2 = """\
