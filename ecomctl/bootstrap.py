@@ -148,8 +148,9 @@ class ShopStack:
         # are part of what is drained.
         await self.services.reconciler.reconcile(now=True)
         await self.relay.drain(timeout_s)
-        return [c.name for c in self.consumers
-                if not await c.wait_until_idle(max(1.0, deadline - loop.time()))]
+        remaining = max(1.0, deadline - loop.time())
+        idle = await asyncio.gather(*(c.wait_until_idle(remaining) for c in self.consumers))
+        return [c.name for c, done in zip(self.consumers, idle, strict=True) if not done]
 
 
 @asynccontextmanager
