@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
 from ecomctl.config import Settings
+
+pytestmark = pytest.mark.long  # the bench (`pytest -m long`)
 
 BENCH_OUT_ENV = "ECOMCTL_TEST_BENCH_OUT"
 

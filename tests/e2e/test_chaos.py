@@ -9,7 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.test_simulate import simulate
+
+pytestmark = pytest.mark.long  # chaos: backends killed mid-run (`pytest -m long`)
 
 
 def test_killing_kafka_redis_and_postgres_mid_run_loses_nothing(

@@ -27,6 +27,8 @@ from ecomctl.sim.invariants import PAID_STATUSES, check_invariants
 from tests.e2e.served import Served, payment_gateway
 from tests.shopdata import http_shopper
 
+pytestmark = pytest.mark.long  # serve processes racing, one of them killed
+
 # The shop's payment lease with its default gateway timeout (2 s, two attempts): how long a
 # dead holder keeps a payment (services/order.PaymentLease.covering).
 LEASE_S = 2 * 2.0 + 0.05 + 3.0

@@ -8,6 +8,10 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
+
+pytestmark = pytest.mark.long  # fault windows through whole runs (`pytest -m long`)
+
 
 def _read(path: Path) -> dict[str, Any]:
     return cast(dict[str, Any], json.loads(path.read_text()))

@@ -10,8 +10,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ecomctl.load.runner import free_port
 from tests.e2e.served import Served
+
+pytestmark = pytest.mark.long  # several serve processes (`pytest -m long`)
 
 APPLY_BOUND_S = 2.0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,22 +62,34 @@ def _ran(done: Any, out: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def results(ecomctl: Any, seeded: Path, tmp_path_factory: pytest.TempPathFactory
-            ) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("html-reports")
-    simulate = ecomctl("checkout", "simulate", "--credentials", str(seeded), "--no-live",
-                       "--shoppers", "6", "--duration", "8s", "--think-time", "0.05",
-                       "--weights", "checkout=4", "--seed", "7",
-                       "--trace-file", str(out / "simulate.otlp.jsonl"),
-                       "--out", str(out / "simulate.json"))
-    load = ecomctl("load", "run", "--credentials", str(seeded), "--no-live", "--profile",
+def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("html-reports")
+
+
+def _simulate(ecomctl: Any, seeded: Path, out: Path) -> Path:
+    done = ecomctl("checkout", "simulate", "--credentials", str(seeded), "--no-live",
+                   "--shoppers", "6", "--duration", "8s", "--think-time", "0.05",
+                   "--weights", "checkout=4", "--seed", "7",
+                   "--trace-file", str(out / "simulate.otlp.jsonl"),
+                   "--out", str(out / "simulate.json"))
+    return _ran(done, out / "simulate.json")
+
+
+def _load(ecomctl: Any, seeded: Path, out: Path) -> Path:
+    done = ecomctl("load", "run", "--credentials", str(seeded), "--no-live", "--profile",
                    "mixed", "--users", "6", "--spawn-rate", "6", "--duration", "10s",
                    "--fault-schedule", "3s+4s:payment-slow=600", "--max-error-rate", "1",
                    "--out", str(out / "load.json"),
                    env={"ECOMCTL_TRACE_DIR": str(out / "traces")}, timeout=240)
-    return {"simulate": _ran(simulate, out / "simulate.json"),
-            "load": _ran(load, out / "load.json"),
-            "bench": _bench_result(out / "bench.json")}
+    return _ran(done, out / "load.json")
+
+
+def _bench(ecomctl: Any, seeded: Path, out: Path) -> Path:
+    return _bench_result(out / "bench.json")
+
+
+RUNS: dict[str, Callable[[Any, Path, Path], Path]] = {
+    "simulate": _simulate, "load": _load, "bench": _bench}
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +122,12 @@ def _badges_on_one_line(browser: Browser, html: Path) -> list[str]:
     return [b["text"] for b in badges]
 
 
-@pytest.mark.parametrize("kind", ["simulate", "load", "bench"])
+@pytest.mark.parametrize("kind", [
+    "simulate", pytest.param("load", marks=pytest.mark.long), "bench"])  # load: processes
 def test_html_report_renders_in_chromium(
-    ecomctl: Any, results: dict[str, Path], browser: Browser, kind: str
+    ecomctl: Any, seeded: Path, out_dir: Path, browser: Browser, kind: str
 ) -> None:
-    result = results[kind]
+    result = RUNS[kind](ecomctl, seeded, out_dir)
     html = result.parent / f"{kind}.html"
     document = json.loads(result.read_text())
     done = ecomctl("report", str(result), "--html", str(html))

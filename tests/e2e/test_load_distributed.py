@@ -13,8 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ecomctl.histogram import LatencyHistogram
 from ecomctl.load.runner import free_port
+
+pytestmark = pytest.mark.long  # several processes: a Locust master and workers (`pytest -m long`)
 
 MASTER_HOST = "127.0.0.2"
 

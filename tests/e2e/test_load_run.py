@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 from junitparser import JUnitXml
 
 from ecomctl.analysis.readers import read_file
@@ -21,6 +22,8 @@ from ecomctl.histogram import LatencyHistogram
 from ecomctl.load.runner import free_port
 from ecomctl.resources import fixtures_dir
 from tests.cli_runner import ecomctl_command
+
+pytestmark = pytest.mark.long  # processes: Locust and the gateway it starts
 
 SMOKE_GATES = fixtures_dir() / "gates" / "smoke.yaml"
 
@@ -31,6 +34,7 @@ SLOW_LOCUSTFILE = """
 import gevent
 from locust import task
 from shop import ShopUser
+
 
 
 class SlowJourneyShopper(ShopUser):

@@ -10,10 +10,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ecomctl.analysis.model import SpanRecord, group_traces
 from ecomctl.analysis.readers import read_file, read_jaeger_trace
 from ecomctl.config import Settings
 from ecomctl.telemetry.loadgen import CANCELLED
+
+pytestmark = pytest.mark.long  # processes: Locust and the gateway it starts
 
 CHECKOUT = "POST /api/checkout"
 JAEGER_WAIT_S = 30.0

@@ -16,6 +16,8 @@ from ecomctl.load.runner import free_port
 from ecomctl.sim.invariants import check_invariants
 from tests.e2e.served import Served, payment_gateway, pids_answering
 
+pytestmark = pytest.mark.long  # several serve processes (`pytest -m long`)
+
 
 async def _paid_orders(db: Database) -> int:
     async with db.connection() as conn:

@@ -112,6 +112,7 @@ def test_open_loop_over_http_measures_from_intended_start(
     assert "gateway" in {o["service"] for o in doc["spans"]}
 
 
+@pytest.mark.long  # shopper processes
 def test_shoppers_in_two_processes_merge_into_one_result(
     ecomctl: Any, seeded: Path, tmp_path: Path
 ) -> None:
@@ -169,7 +170,7 @@ FAULTS: list[tuple[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("processes", ["1", "2"])
+@pytest.mark.parametrize("processes", ["1", pytest.param("2", marks=pytest.mark.long)])
 def test_lost_payment_answers_and_double_clicks_keep_the_gateway_ledger_equal_to_the_books(
     ecomctl: Any, seeded: Path, tmp_path: Path, processes: str
 ) -> None:

@@ -11,7 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.test_load_run import load_run
+
+pytestmark = pytest.mark.long  # a soak (`pytest -m long`)
 
 
 def test_a_minute_of_load_through_two_api_processes_while_the_backends_die(

@@ -11,9 +11,12 @@ import time
 from typing import Any
 
 import psutil
+import pytest
 
 from ecomctl.stack.manager import LocalStack
 from ecomctl.stack.process import listener_pid
+
+pytestmark = pytest.mark.long  # chaos: the stack stopped, killed and restarted (`pytest -m long`)
 
 
 def _pids(ecomctl: Any) -> dict[str, int]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
@@ -23,6 +24,8 @@ from ecomctl.config import LOCAL_HOST, LOCAL_PORTS, Settings
 from ecomctl.load.runner import free_port
 from ecomctl.stack.backends.jaeger import MEMORY_LIMIT, jaeger_config
 from ecomctl.stack.manager import LocalStack
+
+pytestmark = pytest.mark.long  # the stack restarted; 100,000 traces (`pytest -m long`)
 
 TRACES = 100_000
 RSS_LIMIT = 300 * 1024 * 1024

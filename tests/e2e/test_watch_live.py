@@ -25,6 +25,8 @@ from ecomctl.telemetry.links import dashboard_url, trace_url
 from tests.e2e.chromium import Browser, blank, colored_pixels, decode_png
 from tests.e2e.served import Served, pids_answering
 
+pytestmark = pytest.mark.long  # several serve processes, load runs and Chromium (`pytest -m long`)
+
 WAIT_S = 60.0  # for the collector's export, Prometheus' scrape and Zipkin's Kafka consumer
 SERVICES = ("shopper", "gateway", "cart", "product", "checkout", "order", "inventory",
             "payment", "shipment", "analytics", "user", "search", "recommendation", "outbox")

@@ -17,6 +17,8 @@ from redis.asyncio import Redis
 from ecomctl.config import Settings
 from tests.shopdata import http_shopper
 
+pytestmark = pytest.mark.long  # a flood that fills the cache's Redis (`pytest -m long`)
+
 SHOPPERS = 20
 DISTINCT_SETS = 3000
 

@@ -20,9 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ecomctl.bootstrap import ShopStack
 from tests.shopdata import make_catalogue
+
+pytestmark = pytest.mark.long  # fuzzing every route (`pytest -m long`)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEED = 20261125

@@ -189,6 +189,7 @@ BURST = 24
 TRIALS = 10
 
 
+@pytest.mark.long  # a flood of logins, ten trials
 async def test_a_burst_of_unknown_email_logins_leaves_a_login_elsewhere_within_2x(
     migrated: object, record_property: Callable[[str, object], None]
 ) -> None:
