@@ -4,10 +4,11 @@ processing the same events.
 A scratch topic (three partitions, like the shop's) gets ``count`` event envelopes. The floor
 is a bare ``AIOKafkaConsumer`` that polls, decodes each record's JSON and commits the offsets
 once per poll, in a consumer group of its own. ecomctl's figure is ``EventConsumer`` with the
-analytics handler on the same records in another group: a transaction per partition and
-poll, the bulk ``processed_events`` claim, the folded counter upsert, and its spans exported
-as the shop exports them. Both clocks start once the first poll's records are done and count
-only the records after them, so joining the group is not counted on either side.
+analytics handler on the same records in another group: per partition and poll, one
+statement that claims the events in ``processed_events`` and adds the new ones' counts, and
+its spans exported as the shop exports them. Both clocks start once the first poll's records
+are done and count only the records after them, so joining the group is not counted on
+either side.
 """
 
 from __future__ import annotations

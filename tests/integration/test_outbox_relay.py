@@ -509,6 +509,35 @@ async def test_analytics_folds_a_batch_into_one_upsert_with_the_same_totals(
     assert counters == {f"events.{kind}": 30, f"revenue_cents.{currency}": 1005 + 99 + 12000}
 
 
+async def test_analytics_claims_and_counts_a_poll_in_one_statement_each_event_once(
+    db: Database,
+) -> None:
+    """The analytics consumer's batch path: no transaction of its own, one statement per
+    call, and an event seen again (a redelivery in a later poll) adds nothing."""
+    store, consumer = PostgresAnalytics(), f"it-{uuid.uuid4().hex[:8]}"
+    counter = f"events.it.{uuid.uuid4().hex[:8]}"
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    sent: list[str] = []
+
+    def log(record: Any) -> None:
+        sent.append(record.query)
+
+    async with db.connection() as conn:
+        conn.add_query_logger(log)
+        first = await store.add_new(conn, consumer, [(a, counter, 1), (b, counter, 1)])
+        again = await store.add_new(conn, consumer, [(a, counter, 1), (c, counter, 1)])
+        await asyncio.sleep(0)  # asyncpg calls query loggers with call_soon
+        conn.remove_query_logger(log)
+        value = await conn.fetchval("SELECT value FROM analytics_counters WHERE name = $1",
+                                    counter)
+        await conn.execute("DELETE FROM analytics_counters WHERE name = $1", counter)
+        await conn.execute("DELETE FROM processed_events WHERE consumer = $1", consumer)
+    assert first == {a, b} and again == {c} and value == 3
+    # (asyncpg's one-off type introspection aside) two statements, no BEGIN/COMMIT
+    work = [q for q in sent if "pg_catalog" not in q and "current_setting" not in q]
+    assert len(work) == 2 and all("WITH claimed AS" in q for q in work), work
+
+
 async def test_a_failing_handler_in_a_batch_costs_the_others_a_retry_not_their_event(
     db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
 ) -> None:

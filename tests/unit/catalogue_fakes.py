@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -213,8 +214,21 @@ class InMemoryAnalytics:
 
     counters: dict[str, int] = field(default_factory=dict)
     writes: list[tuple[Transaction, dict[str, int]]] = field(default_factory=list)
+    claimed: dict[str, set[UUID]] = field(default_factory=dict)
 
     async def add(self, tx: Transaction, counts: Mapping[str, int]) -> None:
         self.writes.append((tx, dict(counts)))
         for name, value in counts.items():
             self.counters[name] = self.counters.get(name, 0) + value
+
+    async def add_new(
+        self, tx: Transaction, consumer: str, counts: Sequence[tuple[UUID, str, int]]
+    ) -> set[UUID]:
+        new = {event_id for event_id, _, _ in counts} - self.claimed.get(consumer, set())
+        self.claimed.setdefault(consumer, set()).update(new)
+        totals: dict[str, int] = {}
+        for event_id, name, value in counts:
+            if event_id in new:
+                totals[name] = totals.get(name, 0) + value
+        await self.add(tx, totals)
+        return new

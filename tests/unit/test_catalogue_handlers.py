@@ -124,3 +124,19 @@ async def test_analytics_counts_events_and_revenue_in_the_consumers_transaction(
     # A capture refunded (it landed on a cancelled order) is revenue no more.
     await counter(_event("payment.refunded", amount="10.05", currency="EUR"), tx)
     assert store.counters["revenue_cents.EUR"] == 1104
+
+
+async def test_analytics_claims_and_counts_only_the_events_new_to_its_consumer() -> None:
+    store = InMemoryAnalytics()
+    counter, tx = AnalyticsCounter(store), object()
+    paid, captured = _event("order.paid"), _event("payment.captured", amount="2.50",
+                                                  currency="EUR")
+
+    assert await counter.handle_new("analytics", [paid, captured], tx) == {
+        paid.event_id, captured.event_id}
+    # Redelivered with one new event: only the new one counts.
+    refunded = _event("payment.refunded", amount="2.50", currency="EUR")
+    assert await counter.handle_new("analytics", [captured, refunded], tx) == {
+        refunded.event_id}
+    assert store.counters == {"events.order.paid": 1, "events.payment.captured": 1,
+                              "events.payment.refunded": 1, "revenue_cents.EUR": 0}

@@ -121,6 +121,16 @@ class BatchEventHandler(Protocol):
     ) -> None: ...
 
 
+@runtime_checkable
+class ClaimingBatchHandler(BatchEventHandler, Protocol):
+    """A batch handler that also claims the events (``processed_events``) in the same single
+    statement as its write, so a poll's partition costs one round trip and no transaction."""
+
+    async def handle_new(
+        self, consumer: str, events: Sequence[ConsumedEvent], conn: asyncpg.Connection
+    ) -> set[uuid.UUID]: ...
+
+
 class MalformedEvent(ValueError):
     """A record whose value is not a valid event envelope."""
 
@@ -350,9 +360,10 @@ class EventConsumer:
     async def _process_together(
         self, records: list[Any]
     ) -> tuple[bool, dict[int, Exception]]:
-        """One partition's records of a poll in one transaction. Not committed when any
-        part of it fails (the caller then goes record by record); a handler's own error
-        counts as that record's first attempt, returned by offset."""
+        """One partition's records of a poll in one transaction (one statement for a
+        ``ClaimingBatchHandler``). Not committed when any part of it fails (the caller then
+        goes record by record); a handler's own error counts as that record's first attempt,
+        returned by offset."""
         if len(records) < 2:
             return False, {}  # one record: the per-record path costs the same
         try:
@@ -371,26 +382,15 @@ class EventConsumer:
         try:
             with self._tracer.span("process batch", self._batch_attributes(len(records)),
                                    kind=SpanKind.CONSUMER, links=links):
-                async with self._db.transaction() as conn:
-                    claimed = {row["event_id"] for row in await conn.fetch(
-                        _CLAIM_MANY, self.name, [event.event_id for event in events])}
-                    # (contexts past the links' for a batch handler: none needed)
-                    padded = chain(contexts, repeat(_NO_CONTEXT))
-                    new = _first_sightings(zip(events, padded, strict=False), claimed)
-                    if isinstance(self._handler, BatchEventHandler):
-                        await self._handler.handle_batch([event for event, _ in new], conn)
-                    else:
-                        wanted = getattr(self._handler, "event_types", None)
-                        for event, parent in new:
-                            if wanted is not None and event.event_type not in wanted:
-                                continue  # claimed as processed; no handler, no span
-                            try:
-                                await self._run_handler(event, parent, conn, attempt=1)
-                            except Exception as exc:
-                                if isinstance(exc, InfraError) and is_retryable(exc):
-                                    raise  # the backend's fault: it spends no attempt
-                                raise _HandlerFailed(event, exc) from exc
-                    processed = [event for event, _ in new]
+                if isinstance(self._handler, ClaimingBatchHandler):
+                    # Kafka may deliver an event twice: each once, at its first offset.
+                    unique = [event for event, _ in _first_sightings(
+                        zip(events, repeat(_NO_CONTEXT)), {e.event_id for e in events})]
+                    async with self._db.connection() as conn:
+                        claimed = await self._handler.handle_new(self.name, unique, conn)
+                    processed = [event for event in unique if event.event_id in claimed]
+                else:
+                    processed = await self._claim_and_handle(events, contexts)
         except _HandlerFailed as failure:
             self._note_error(f"batch of {len(records)} (retried record by record)",
                              failure.cause)
@@ -401,6 +401,32 @@ class EventConsumer:
         self.stats.duplicates += len(events) - len(processed)
         self._processed_many(processed, time.time())
         return True, {}
+
+    async def _claim_and_handle(
+        self, events: list[ConsumedEvent], contexts: list[Context]
+    ) -> list[ConsumedEvent]:
+        """One partition's poll in one transaction: the claim, then the handler on the
+        events new to this consumer. Returns those events."""
+        async with self._db.transaction() as conn:
+            claimed = {row["event_id"] for row in await conn.fetch(
+                _CLAIM_MANY, self.name, [event.event_id for event in events])}
+            # (contexts past the links' for a batch handler: none needed)
+            padded = chain(contexts, repeat(_NO_CONTEXT))
+            new = _first_sightings(zip(events, padded, strict=False), claimed)
+            if isinstance(self._handler, BatchEventHandler):
+                await self._handler.handle_batch([event for event, _ in new], conn)
+                return [event for event, _ in new]
+            wanted = getattr(self._handler, "event_types", None)
+            for event, parent in new:
+                if wanted is not None and event.event_type not in wanted:
+                    continue  # claimed as processed; no handler, no span
+                try:
+                    await self._run_handler(event, parent, conn, attempt=1)
+                except Exception as exc:
+                    if isinstance(exc, InfraError) and is_retryable(exc):
+                        raise  # the backend's fault: it spends no attempt
+                    raise _HandlerFailed(event, exc) from exc
+            return [event for event, _ in new]
 
     async def _run_handler(
         self, event: ConsumedEvent, parent: Context, conn: asyncpg.Connection, attempt: int

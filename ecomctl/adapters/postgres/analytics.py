@@ -1,8 +1,10 @@
-"""The analytics counters (``analytics_counters``), written inside a consumer's transaction."""
+"""The analytics counters (``analytics_counters``), written inside a consumer's transaction,
+or (``add_new``) in one statement that also claims the events."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from uuid import UUID
 
 import asyncpg
 
@@ -17,6 +19,27 @@ SELECT name, value FROM unnest($1::text[], $2::bigint[]) AS c(name, value)
 ON CONFLICT (name) DO UPDATE SET value = analytics_counters.value + EXCLUDED.value
 """
 
+# The consumer's claim (adapters/kafka/consumer.py's _CLAIM_MANY) and the counters in one
+# statement: a data-modifying CTE runs to completion whether or not it is read, and the
+# counts join only the rows this statement claimed, so a redelivered event adds nothing.
+# Counter names are sorted: two consumers lock the rows in the same order.
+_CLAIM_AND_COUNT = """
+WITH claimed AS (
+    INSERT INTO processed_events (consumer, event_id)
+    SELECT $1, event_id FROM unnest($2::uuid[]) AS e(event_id)
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+), counted AS (
+    INSERT INTO analytics_counters (name, value)
+    SELECT c.name, sum(c.value)
+    FROM unnest($3::uuid[], $4::text[], $5::bigint[]) AS c(event_id, name, value)
+    JOIN claimed USING (event_id)
+    GROUP BY c.name ORDER BY c.name
+    ON CONFLICT (name) DO UPDATE SET value = analytics_counters.value + EXCLUDED.value
+)
+SELECT event_id FROM claimed
+"""
+
 
 class PostgresAnalytics:
     async def add(self, tx: asyncpg.Connection, counts: Mapping[str, int]) -> None:
@@ -27,3 +50,12 @@ class PostgresAnalytics:
             await tx.execute(_COUNT, names[0], counts[names[0]])
         elif names:
             await tx.execute(_COUNT_MANY, names, [counts[name] for name in names])
+
+    async def add_new(
+        self, tx: asyncpg.Connection, consumer: str, counts: Sequence[tuple[UUID, str, int]]
+    ) -> set[UUID]:
+        ids = list(dict.fromkeys(event_id for event_id, _, _ in counts))
+        rows = await tx.fetch(_CLAIM_AND_COUNT, consumer, ids,
+                              [c[0] for c in counts], [c[1] for c in counts],
+                              [c[2] for c in counts])
+        return {row["event_id"] for row in rows}

@@ -3,8 +3,9 @@ an event (opaque here), and the stores that write in it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
+from uuid import UUID
 
 
 class Transaction(Protocol):
@@ -16,4 +17,12 @@ class Transaction(Protocol):
 class AnalyticsStore(Protocol):
     async def add(self, tx: Transaction, counts: Mapping[str, int]) -> None:
         """Add ``counts`` to the named counters, inside ``tx``."""
+        ...
+
+    async def add_new(
+        self, tx: Transaction, consumer: str, counts: Sequence[tuple[UUID, str, int]]
+    ) -> set[UUID]:
+        """Mark the events as processed by ``consumer`` and add the ``(event id, counter,
+        value)`` counts of those it had not processed yet, in one atomic step; return the
+        ids that were new. ``tx`` may be a bare connection: the step is one statement."""
         ...
