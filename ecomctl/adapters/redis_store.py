@@ -125,6 +125,17 @@ end
 return 0
 """
 
+# An attempt taken back without a verdict: this address's count and the account's go down
+# by one (never below zero), the address's earlier failures stay.
+_WITHDRAWN = """
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') > 0 then
+    redis.call('DECR', key)
+  end
+end
+return 0
+"""
+
 
 class LoginThrottle:
     """Failed logins counted per (account, client address) and per account, per window.
@@ -156,6 +167,7 @@ class LoginThrottle:
         self._window_s = window_s
         self._begin = client.register_script(_BEGIN_ATTEMPT)
         self._succeeded = client.register_script(_SUCCEEDED)
+        self._withdrawn = client.register_script(_WITHDRAWN)
 
     async def begin_attempt(self, email: str, client: str = "") -> None:
         """Count this attempt before the password is checked (a success takes it back with
@@ -172,6 +184,12 @@ class LoginThrottle:
         """A successful login: forget this address's failures and uncount the attempt."""
         async with _redis_errors("login throttle reset"):
             await self._succeeded(keys=[attempt_key(email, client), throttle_key(email)])
+
+    async def withdraw(self, email: str, client: str = "") -> None:
+        """An attempt that checked no password (the shop was overloaded or a backend
+        failed): uncount it, keep the failures before it."""
+        async with _redis_errors("login throttle withdraw"):
+            await self._withdrawn(keys=[attempt_key(email, client), throttle_key(email)])
 
 
 # Both scripts check the limits and write in one atomic step, so concurrent adds can never

@@ -27,7 +27,13 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ecomctl.domain.models import User
-from ecomctl.errors import AuthenticationFailed, NotFound, Overloaded, ValidationFailed
+from ecomctl.errors import (
+    AuthenticationFailed,
+    InfraError,
+    NotFound,
+    Overloaded,
+    ValidationFailed,
+)
 from ecomctl.services.admission import FairSlots
 from ecomctl.services.low_priority import NicedCall
 from ecomctl.telemetry.spans import ServiceTracer
@@ -126,10 +132,12 @@ class Sessions(Protocol):
 
 class Throttle(Protocol):
     """Failed logins per (account, client address): ``begin_attempt`` counts an attempt or
-    raises LoginThrottled; ``reset`` is called after a success."""
+    raises LoginThrottled; ``reset`` is called after a success, ``withdraw`` after an
+    attempt the shop could not decide."""
 
     async def begin_attempt(self, email: str, client: str = "") -> None: ...
     async def reset(self, email: str, client: str = "") -> None: ...
+    async def withdraw(self, email: str, client: str = "") -> None: ...
 
 
 class UserService:
@@ -192,13 +200,22 @@ class UserService:
             # hold one): such a login is the same 401 as any other unknown email.
             plausible = (len(key) <= MAX_EMAIL_CHARS and len(password) <= MAX_PASSWORD_CHARS
                          and "\x00" not in key)
-            found = await self._repo.by_email(key) if plausible else None
-            if found is None:
-                await self._verify(await self._dummy(client), password, client)
-                raise AuthenticationFailed(_BAD_CREDENTIALS)
+            try:
+                found = await self._repo.by_email(key) if plausible else None
+                if found is None:
+                    await self._verify(await self._dummy(client), password, client)
+                    raise AuthenticationFailed(_BAD_CREDENTIALS)
+                verified = await self._verify(found[1], password, client)
+            except InfraError:
+                # The shop could not check the password (the hash queue was full, a backend
+                # failed): no guess was tried, so it is no failure. Counted, a client that
+                # retries a 503 as told would throttle itself out of its own account.
+                with contextlib.suppress(InfraError):
+                    await self._throttle.withdraw(key, client)
+                raise
             user, stored_hash = found
             span.set_attribute("ecom.user.id", user.id)
-            if not await self._verify(stored_hash, password, client):
+            if not verified:
                 raise AuthenticationFailed(_BAD_CREDENTIALS)
             await self._throttle.reset(key, client)
             if self._hasher.check_needs_rehash(stored_hash):

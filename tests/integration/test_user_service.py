@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Literal
@@ -26,6 +27,7 @@ from ecomctl.errors import (
     EmailTaken,
     LoginThrottled,
     NotFound,
+    Overloaded,
     ValidationFailed,
 )
 from ecomctl.services.user import UserService
@@ -233,6 +235,46 @@ async def test_a_burst_of_concurrent_guesses_gets_at_most_five_tries(
     )
     kinds = sorted(type(o).__name__ for o in outcomes)
     assert kinds == ["AuthenticationFailed"] * 5 + ["LoginThrottled"] * 15
+
+
+class SlowHasher(PasswordHasher):
+    """A real argon2 hasher whose verifications take ``seconds`` more (a busy core)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(time_cost=1, memory_cost=8192, parallelism=1)
+        self.seconds = seconds
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        time.sleep(self.seconds)  # in the hash slot's thread, as a long hash would be
+        return super().verify(hash, password)
+
+
+async def test_logins_turned_away_by_a_full_hash_queue_are_no_failures(
+    db: Database, redis_client: redis.Redis, tracer: ServiceTracer,
+    new_email: Callable[[], str],
+) -> None:
+    """A 503 from the hash queue checked no password: a client that retries it as told
+    (Retry-After) must not throttle itself out of its own account. Guesses still count."""
+    patient, busy = new_email(), new_email()
+    registrar = make_service(db, redis_client, tracer, cheap_hasher())
+    for email in (patient, busy):
+        await registrar.register(email, PASSWORD, "Patient")
+    crowded = UserService(UserRepository(db), SessionStore(redis_client),
+                          LoginThrottle(redis_client), tracer, SlowHasher(1.0),
+                          max_concurrent_hashes=1, max_waiting_hashes=0)
+    holding = asyncio.create_task(crowded.login(busy, PASSWORD))  # takes the one slot
+    await asyncio.sleep(0.2)
+    for _ in range(8):  # more than the 5 failures an address may have
+        with pytest.raises(Overloaded):
+            await crowded.login(patient, PASSWORD)
+    token, _ = await holding
+    token, _ = await crowded.login(patient, PASSWORD)
+    await crowded.logout(token)
+    for _ in range(5):  # and guesses still count
+        with pytest.raises(AuthenticationFailed):
+            await crowded.login(patient, "a guess")
+    with pytest.raises(LoginThrottled):
+        await crowded.login(patient, PASSWORD)
 
 
 async def test_success_resets_the_failure_count(
