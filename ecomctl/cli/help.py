@@ -130,8 +130,11 @@ def tidy_params(params: list[Any], ctx: Any) -> list[Any]:
     return params
 
 
-class HelpCommand(TyperCommand):
-    """A command whose help reflows and whose options show proper metavars."""
+class _TidyHelp:
+    """Reflowed help and proper metavars, for a command or a group (mixed in first)."""
+
+    help: str | None
+    short_help: str | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -139,23 +142,19 @@ class HelpCommand(TyperCommand):
         self.short_help = reflow(self.short_help)
 
     def get_params(self, ctx: Any) -> list[Any]:
-        return tidy_params(super().get_params(ctx), ctx)
+        return tidy_params(super().get_params(ctx), ctx)  # type: ignore[misc]
 
 
-class HelpGroup(TyperGroup):
+class HelpCommand(_TidyHelp, TyperCommand):
+    """A command whose help reflows and whose options show proper metavars."""
+
+
+class HelpGroup(_TidyHelp, TyperGroup):
     """A group like ``HelpCommand``, listing its commands panel by panel (``PANELS``
     first, in their order), each panel in the order the commands were added."""
 
     command_order: list[str] = []  # noqa: RUF012 (set per group by Typer, read-only here)
     """The names in the order they were added (typer lists commands before groups)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.help = reflow(self.help)
-        self.short_help = reflow(self.short_help)
-
-    def get_params(self, ctx: Any) -> list[Any]:
-        return tidy_params(super().get_params(ctx), ctx)
 
     def list_commands(self, ctx: Any) -> list[str]:
         names = super().list_commands(ctx)
