@@ -383,9 +383,7 @@ class EventConsumer:
             with self._tracer.span("process batch", self._batch_attributes(len(records)),
                                    kind=SpanKind.CONSUMER, links=links):
                 if isinstance(self._handler, ClaimingBatchHandler):
-                    # Kafka may deliver an event twice: each once, at its first offset.
-                    unique = [event for event, _ in _first_sightings(
-                        zip(events, repeat(_NO_CONTEXT)), {e.event_id for e in events})]
+                    unique = _each_once(events)
                     async with self._db.connection() as conn:
                         claimed = await self._handler.handle_new(self.name, unique, conn)
                     processed = [event for event in unique if event.event_id in claimed]
@@ -704,6 +702,17 @@ class EventConsumer:
         if self._consumer is None:
             raise RuntimeError(f"consumer {self.name} is not started")
         return self._consumer
+
+
+def _each_once(events: Iterable[ConsumedEvent]) -> list[ConsumedEvent]:
+    """Each event once, at its first offset (Kafka may deliver one twice)."""
+    seen: set[uuid.UUID] = set()
+    once = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            once.append(event)
+    return once
 
 
 def _first_sightings(
