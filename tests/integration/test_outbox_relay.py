@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -471,6 +471,37 @@ async def test_a_backlog_is_processed_in_few_transactions_each_event_once(
             "SELECT count(DISTINCT xmin::text) FROM processed_events WHERE consumer = $1", name
         )
     assert 1 <= transactions <= 6, transactions
+
+
+async def test_stopping_right_after_processing_leaves_every_offset_committed(
+    db: Database, producer: AIOKafkaProducer, scratch: KafkaScratch
+) -> None:
+    """A poll's offset commit runs while the next poll is processed: stop() must still
+    leave every processed record committed, or a restart would process a poll again."""
+    topic = await scratch.topic(partitions=3)
+    for seq in range(300):
+        await producer.send(topic, envelope(uuid.uuid4(), seq=seq), key=f"o-{seq}".encode())
+    await producer.flush()
+
+    name = scratch.consumer_name()
+    consumer = EventConsumer(name, [topic], AnalyticsCounter(PostgresAnalytics()),
+                             bootstrap=scratch.bootstrap, db=db, max_poll_records=50)
+    async with consuming(consumer):
+        async with asyncio.timeout(IDLE_TIMEOUT_S):
+            while consumer.stats.processed < 300:
+                await asyncio.sleep(0)
+    # Stopped at once, not idle: stop() itself must settle the commit still in flight.
+
+    reader = AIOKafkaConsumer(bootstrap_servers=scratch.bootstrap, group_id=name,
+                              enable_auto_commit=False)
+    await reader.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(3)]
+        ends = await reader.end_offsets(partitions)
+        committed = {tp: await reader.committed(tp) for tp in partitions}
+    finally:
+        await reader.stop()
+    assert committed == ends and sum(ends.values()) == 300
 
 
 async def test_analytics_folds_a_batch_into_one_upsert_with_the_same_totals(

@@ -232,6 +232,10 @@ class EventConsumer:
         self.topics = list(topics)
         self.group_id = group_id or name
         self._handler = handler
+        # Checked once: isinstance against a runtime Protocol walks its members each time.
+        self._batch_handler = handler if isinstance(handler, BatchEventHandler) else None
+        self._claiming_handler = (handler if isinstance(handler, ClaimingBatchHandler)
+                                  else None)
         self._bootstrap = bootstrap
         self._db = db
         self._tracer = tracer or ServiceTracer(name)
@@ -250,6 +254,7 @@ class EventConsumer:
         self.stats = ConsumerStats()
         self.event_lag = ConsumerLag()
         self._positions: dict[TopicPartition, int] = {}  # next offset to process
+        self._pending_commit: asyncio.Task[None] | None = None
         if metrics is not None:
             metrics.watch_consumer_lag(self.group_id, self.known_lag)
 
@@ -297,6 +302,8 @@ class EventConsumer:
             with contextlib.suppress(Exception):
                 await self._task
             self._task = None
+        with contextlib.suppress(Exception):  # a cancelled run() may leave one in flight
+            await self._settle_commit()
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
@@ -323,6 +330,7 @@ class EventConsumer:
             backoff = 0.0
             if batches:
                 await self._process_batches(consumer, batches, stop)
+        await self._settle_commit()
 
     async def _process_batches(
         self,
@@ -350,12 +358,16 @@ class EventConsumer:
                     consumer.seek(tp, record.offset)
                     for later_tp, later, _ in leftovers[position + 1 :]:
                         consumer.seek(later_tp, later[0].offset)
+                    await self._settle_commit()
                     await self._commit(consumer, done)
                     return
                 done[tp] = record.offset + 1
         # One commit per poll: every record in it is already committed in PostgreSQL, and a
-        # redelivery after a crash is absorbed by processed_events.
-        await self._commit(consumer, done)
+        # redelivery after a crash is absorbed by processed_events. The commit's round trip
+        # overlaps the next poll's work; commits still go out one at a time, in order.
+        await self._settle_commit()
+        if done:
+            self._pending_commit = asyncio.create_task(self._commit(consumer, done))
 
     async def _process_together(
         self, records: list[Any]
@@ -370,7 +382,7 @@ class EventConsumer:
             events = [_parse(record) for record in records]
         except MalformedEvent:
             return False, {}
-        batched = isinstance(self._handler, BatchEventHandler)
+        batched = self._batch_handler is not None
         # A batch handler's events get no span of their own: only the batch span's links
         # need their writers' contexts, and it keeps _MAX_BATCH_LINKS of them.
         contexts = [propagate.extract(record.headers, context=Context(), getter=_GETTER)
@@ -382,10 +394,10 @@ class EventConsumer:
         try:
             with self._tracer.span("process batch", self._batch_attributes(len(records)),
                                    kind=SpanKind.CONSUMER, links=links):
-                if isinstance(self._handler, ClaimingBatchHandler):
+                if self._claiming_handler is not None:
                     unique = _each_once(events)
                     async with self._db.connection() as conn:
-                        claimed = await self._handler.handle_new(self.name, unique, conn)
+                        claimed = await self._claiming_handler.handle_new(self.name, unique, conn)
                     processed = [event for event in unique if event.event_id in claimed]
                 else:
                     processed = await self._claim_and_handle(events, contexts)
@@ -411,8 +423,8 @@ class EventConsumer:
             # (contexts past the links' for a batch handler: none needed)
             padded = chain(contexts, repeat(_NO_CONTEXT))
             new = _first_sightings(zip(events, padded, strict=False), claimed)
-            if isinstance(self._handler, BatchEventHandler):
-                await self._handler.handle_batch([event for event, _ in new], conn)
+            if self._batch_handler is not None:
+                await self._batch_handler.handle_batch([event for event, _ in new], conn)
                 return [event for event, _ in new]
             wanted = getattr(self._handler, "event_types", None)
             for event, parent in new:
@@ -483,6 +495,12 @@ class EventConsumer:
         except (AssertionError, RuntimeError):  # reassigned under our feet: next time
             return None
         return total if known else None
+
+    async def _settle_commit(self) -> None:
+        """Wait for the offset commit still in flight, if any (it handles its own errors)."""
+        pending, self._pending_commit = self._pending_commit, None
+        if pending is not None:
+            await pending
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         self._positions.update(offsets)
