@@ -25,14 +25,26 @@ _CODES = list(StatusCode)
 
 
 def _attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
-    # Sequences become tuples: marshal has no MappingProxy or BoundedList.
+    # The SDK keeps sequence values as tuples already, which marshal takes as they are: a
+    # plain copy is enough (``_marshallable`` converts whatever else a batch holds). The
+    # SDK's mappings copy their dict in C; dict() would go key by key through Python.
+    if not attributes:
+        return {}
+    copy = getattr(attributes, "copy", None)
+    copied = copy() if copy is not None else None
+    return copied if isinstance(copied, dict) else dict(attributes)
+
+
+def _marshallable(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Sequences as tuples: marshal has no MappingProxy, BoundedList or list subclass."""
     return {k: tuple(v) if isinstance(v, Sequence) and not isinstance(v, (str, bytes))
-            else v for k, v in attributes.items()} if attributes else {}
+            else v for k, v in attributes.items()}
 
 
 def _context(context: SpanContext) -> tuple[int, int, int, str, bool]:
+    state = context.trace_state
     return (context.trace_id, context.span_id, int(context.trace_flags),
-            context.trace_state.to_header(), context.is_remote)
+            state.to_header() if state else "", context.is_remote)
 
 
 def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
@@ -65,7 +77,23 @@ def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
                   for link in span.links),
             (span.status.status_code.value, span.status.description),
         ))
-    return marshal.dumps((WIRE_VERSION, resource_table, list(scopes), rows))
+    batch = (WIRE_VERSION, resource_table, list(scopes), rows)
+    try:
+        return marshal.dumps(batch)
+    except ValueError:  # an attribute value marshal cannot write (a list subclass...)
+        return marshal.dumps(_converted(batch))
+
+
+def _converted(batch: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``batch`` with every attribute mapping made marshallable (the slow path)."""
+    version, resource_table, scopes, rows = batch
+    return (version,
+            [(_marshallable(attributes), url) for attributes, url in resource_table],
+            scopes,
+            [(*row[:8], _marshallable(row[8]),
+              tuple((n, t, _marshallable(a)) for n, t, a in row[9]),
+              tuple((c, _marshallable(a)) for c, a in row[10]), row[11])
+             for row in rows])
 
 
 def _span_context(row: Sequence[Any]) -> SpanContext:

@@ -4,6 +4,7 @@ field the OTLP encodings read (compared through the trace store's OTLP JSON enco
 from __future__ import annotations
 
 import marshal
+from collections import UserList
 
 import pytest
 from opentelemetry.sdk.resources import Resource
@@ -74,3 +75,21 @@ def test_resources_and_scopes_are_sent_once_per_batch() -> None:
 def test_anything_else_is_refused(blob: bytes) -> None:
     with pytest.raises(ValueError):
         decode_spans(blob)
+
+
+def test_attributes_the_sdk_did_not_clean_still_ship() -> None:
+    """A span built by hand (not through the SDK's attribute cleaning) may hold a sequence
+    that marshal refuses: the batch is converted and shipped all the same."""
+    sdk_span = _finished_spans()[0]
+    context = sdk_span.get_span_context()
+    assert context is not None
+    by_hand = ReadableSpan(
+        name="by-hand", context=context, resource=Resource({"hosts": UserList(["a", "b"])}),
+        attributes={"ecom.names": UserList(["x", "y"]), "ecom.n": 3},
+        events=[], links=[Link(context, {"ecom.ids": UserList([1, 2])})],
+        start_time=1, end_time=2,
+    )
+    [back] = decode_spans(encode_spans([by_hand]))
+    assert dict(back.attributes or {}) == {"ecom.names": ("x", "y"), "ecom.n": 3}
+    assert dict(back.resource.attributes) == {"hosts": ("a", "b")}
+    assert dict(back.links[0].attributes or {}) == {"ecom.ids": (1, 2)}
