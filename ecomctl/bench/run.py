@@ -42,8 +42,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from ecomctl.adapters.postgres.bench_shop import listed_product_ids
+from ecomctl.bench.background import SAMPLE_S, BackgroundLoad, measure_background
 from ecomctl.bench.commands import BenchFailed, run_command
 from ecomctl.bench.http_load import CONNECTIONS, ensure_wrk, locust_rps, wrk_rps
 from ecomctl.bench.otlp_sink import otlp_sink, sink_env
@@ -59,7 +61,13 @@ from ecomctl.config import Settings
 from ecomctl.event_loop import chosen_loop, http_parser
 from ecomctl.load.runner import free_port
 from ecomctl.results import SimulationResult, read_result
-from ecomctl.results.bench import BenchFigure, BenchMachine, BenchResult, BenchRowResult
+from ecomctl.results.bench import (
+    BenchFigure,
+    BenchMachine,
+    BenchResult,
+    BenchRowResult,
+    BusyBefore,
+)
 from ecomctl.results.envelope import SIMULATION
 
 Progress = Callable[[str], None]
@@ -75,6 +83,8 @@ def run_bench(
     started = time.monotonic()
     env = {**os.environ, **scratch_env(settings), "PYTHONUNBUFFERED": "1"}
     seconds = 6 if quick else 20
+    progress(f"how busy the machine is before the bench ({SAMPLE_S:g} s)")
+    background = measure_background(exclude=frozenset({os.getpid()}))
     rows = [_seed_row(settings, env, quick, work_dir, progress)]
     ids = asyncio.run(_product_ids(env["DATABASE_URL"]))
     cores = os.cpu_count() or 1
@@ -131,9 +141,17 @@ def run_bench(
                            platform=platform.platform(terse=True),
                            # What the measured processes ran on (they inherit this
                            # environment).
-                           event_loop=chosen_loop(), http_parser=http_parser())
+                           event_loop=chosen_loop(), http_parser=http_parser(),
+                           **_busy_before(background))
     return BenchResult.measured(rows, started_at=started_at, quick=quick,
                                 duration_s=time.monotonic() - started, machine=machine)
+
+
+def _busy_before(load: BackgroundLoad | None) -> dict[str, Any]:
+    if load is None:
+        return {}
+    return {"busy_cores_before": load.busy_cores,
+            "busiest_before": [BusyBefore(command=p.name, cores=p.cores) for p in load.busiest]}
 
 
 CHECKOUT_ONLY = "browse=0,search=0,recommendations=0,cart=0,checkout=1"

@@ -59,7 +59,9 @@ def bench(
     Runs in a scratch database (ecomctl_bench), Redis database 15, search alias
     ecomctl-bench-products and Kafka topics prefixed ecomctl-bench.: the shop you seeded is
     not touched. Needs the stack (ecomctl stack up). Each step shows its elapsed time while
-    it runs (plain lines in a pipe or with CI=true).
+    it runs (plain lines in a pipe or with CI=true). It first watches the machine for 2 s
+    and warns (and records in the result) when other processes keep more than a quarter
+    of a core busy: ratios measured beside them understate ecomctl.
 
     Exit 0 when every figure was measured (the table says which ratios reach their
     targets), 1 when a measurement failed.
@@ -76,6 +78,7 @@ def bench(
         print_json(result.to_dict())
     else:
         _print_table(result)
+    _warn_if_busy(result)
     if out is not None:
         write_result(result, out)
         err_console.print(f"bench result written to {out}")
@@ -88,6 +91,26 @@ def _work_dir(keep: Path | None) -> Any:
     import contextlib
 
     return contextlib.nullcontext(str(keep))
+
+
+def _warn_if_busy(result: BenchResult) -> None:
+    """Ratios taken on a busy machine understate ecomctl: say so, and who was busy."""
+    from rich.markup import escape
+
+    from ecomctl.bench.background import BUSY_CORES_WARNING
+
+    machine = result.machine
+    if machine.busy_cores_before is None or machine.busy_cores_before <= BUSY_CORES_WARNING:
+        return
+    who = escape(", ".join(f"{p.command} ({p.cores:.2f})"
+                           for p in machine.busiest_before or []))
+    err_console.print(
+        f"[yellow]warning:[/yellow] before the bench, {machine.busy_cores_before:.2f} of "
+        f"{machine.cores} cores were busy{f': {who}' if who else ''}. Every ratio was "
+        "measured on what they left; see docs/troubleshooting.md (\"Jaeger uses a lot of "
+        "CPU\") and run it again on a quiet machine.",
+        markup=True, highlight=False, soft_wrap=False,
+    )
 
 
 def _print_table(result: BenchResult) -> None:

@@ -91,25 +91,50 @@ class BenchRowResult(Record):
 
 
 @dataclass(kw_only=True)
+class BusyBefore(Record):
+    """A process that was using CPU before the bench started."""
+
+    command: str
+    cores: float
+
+    @classmethod
+    def parse(cls, data: object, where: str) -> BusyBefore:
+        f = Fields(data, where)
+        return cls(command=f.text("command"), cores=f.number("cores"), **f.rest())
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._emit({"command": self.command, "cores": self.cores})
+
+
+@dataclass(kw_only=True)
 class BenchMachine(Record):
     cores: int
     python: str | None = None
     platform: str | None = None
     event_loop: str | None = None  # uvloop | asyncio
     http_parser: str | None = None  # httptools | h11
+    busy_cores_before: float | None = None
+    """Cores other processes kept busy in the seconds before the bench (None: unknown)."""
+    busiest_before: list[BusyBefore] | None = None
 
     @classmethod
     def parse(cls, data: object, where: str) -> BenchMachine:
         f = Fields(data, where)
         return cls(cores=f.integer("cores"), python=f.opt_text("python"),
                    platform=f.opt_text("platform"), event_loop=f.opt_text("event_loop"),
-                   http_parser=f.opt_text("http_parser"), **f.rest())
+                   http_parser=f.opt_text("http_parser"),
+                   busy_cores_before=f.opt_number("busy_cores_before"),
+                   busiest_before=f.opt_records("busiest_before", BusyBefore.parse),
+                   **f.rest())
 
     def to_dict(self) -> dict[str, Any]:
         return self._emit({"cores": self.cores, "python": self.python,
                            "platform": self.platform, "event_loop": self.event_loop,
-                           "http_parser": self.http_parser},
-                          optional=("python", "platform", "event_loop", "http_parser"))
+                           "http_parser": self.http_parser,
+                           "busy_cores_before": self.busy_cores_before,
+                           "busiest_before": dump_list(self.busiest_before)},
+                          optional=("python", "platform", "event_loop", "http_parser",
+                                    "busy_cores_before", "busiest_before"))
 
 
 @dataclass(kw_only=True)
