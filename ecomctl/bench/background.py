@@ -3,7 +3,7 @@
 Every ratio of the bench compares two figures taken on the same cores. A process that
 burns CPU meanwhile takes it from both sides, but not equally (a floor that needs one core
 loses less than ecomctl with its export process): the ratios come out lower than the
-code's. The trace backend compacting a large store after a day of test runs took 55-86%
+code's. The trace backend compacting a large store after a day of test runs took 40-86%
 of a core here for minutes. So the bench samples the machine before it starts, and says
 which processes were busy.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 SAMPLE_S = 2.0
 BUSY_CORES_WARNING = 0.25
-"""More than this many cores busy before the bench: the result says so."""
+"""More than this many cores busy before the bench: ``ecomctl bench`` warns."""
 TOP_PROCESSES = 3
 
 
@@ -32,10 +32,6 @@ class BackgroundLoad:
     busy_cores: float
     """Cores busy over the sample (all processes), 0 to the number of cores."""
     busiest: tuple[BusyProcess, ...]
-
-    @property
-    def noisy(self) -> bool:
-        return self.busy_cores > BUSY_CORES_WARNING
 
 
 def measure_background(seconds: float = SAMPLE_S, proc: Path = Path("/proc"),
