@@ -479,8 +479,10 @@ async def test_stopping_right_after_processing_leaves_every_offset_committed(
     """A poll's offset commit runs while the next poll is processed: stop() must still
     leave every processed record committed, or a restart would process a poll again."""
     topic = await scratch.topic(partitions=3)
+    kind = f"it.{uuid.uuid4().hex[:8]}"  # its own analytics counter, removed below
     for seq in range(300):
-        await producer.send(topic, envelope(uuid.uuid4(), seq=seq), key=f"o-{seq}".encode())
+        await producer.send(topic, envelope(uuid.uuid4(), seq=seq, event_type=kind),
+                            key=f"o-{seq}".encode())
     await producer.flush()
 
     name = scratch.consumer_name()
@@ -501,7 +503,10 @@ async def test_stopping_right_after_processing_leaves_every_offset_committed(
         committed = {tp: await reader.committed(tp) for tp in partitions}
     finally:
         await reader.stop()
-    assert committed == ends and sum(ends.values()) == 300
+    async with db.connection() as conn:
+        counted = await conn.fetchval(
+            "DELETE FROM analytics_counters WHERE name = $1 RETURNING value", f"events.{kind}")
+    assert committed == ends and sum(ends.values()) == 300 and counted == 300
 
 
 async def test_analytics_folds_a_batch_into_one_upsert_with_the_same_totals(
