@@ -89,9 +89,10 @@ class AnalyticsCounter:
         """A poll's events claimed and counted in one statement, without a transaction of
         its own (the consumer's 4 round trips per partition and poll become 1); returns
         the ids that were new."""
-        return await self._store.add_new(conn, consumer, [
-            (event.event_id, name, value) for event in events for name, value in _counts(event)
-        ])
+        return await self._store.add_new(
+            conn, consumer, [event.event_id for event in events],
+            [(event.event_id, name, value) for event in events for name, value in _counts(event)],
+        )
 
 
 # Revenue moves with captures, and back with the refund of a capture on a cancelled order.

@@ -560,8 +560,8 @@ async def test_analytics_claims_and_counts_a_poll_in_one_statement_each_event_on
 
     async with db.connection() as conn:
         conn.add_query_logger(log)
-        first = await store.add_new(conn, consumer, [(a, counter, 1), (b, counter, 1)])
-        again = await store.add_new(conn, consumer, [(a, counter, 1), (c, counter, 1)])
+        first = await store.add_new(conn, consumer, [a, b], [(a, counter, 1), (b, counter, 1)])
+        again = await store.add_new(conn, consumer, [a, c], [(a, counter, 1), (c, counter, 1)])
         await asyncio.sleep(0)  # asyncpg calls query loggers with call_soon
         conn.remove_query_logger(log)
         value = await conn.fetchval("SELECT value FROM analytics_counters WHERE name = $1",

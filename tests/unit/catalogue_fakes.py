@@ -222,9 +222,10 @@ class InMemoryAnalytics:
             self.counters[name] = self.counters.get(name, 0) + value
 
     async def add_new(
-        self, tx: Transaction, consumer: str, counts: Sequence[tuple[UUID, str, int]]
+        self, tx: Transaction, consumer: str, event_ids: Sequence[UUID],
+        counts: Sequence[tuple[UUID, str, int]],
     ) -> set[UUID]:
-        new = {event_id for event_id, _, _ in counts} - self.claimed.get(consumer, set())
+        new = set(event_ids) - self.claimed.get(consumer, set())
         self.claimed.setdefault(consumer, set()).update(new)
         totals: dict[str, int] = {}
         for event_id, name, value in counts:

@@ -45,7 +45,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, repeat
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -72,6 +72,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from ecomctl.adapters.kafka.dlq import DeadLetterWriter, dead_letter_headers
 from ecomctl.adapters.postgres.database import Database
+from ecomctl.adapters.postgres.processed_events import CLAIM, CLAIM_MANY
 from ecomctl.backoff import jittered, next_backoff
 from ecomctl.domain.events import ConsumedEvent
 from ecomctl.errors import BackendUnavailable, InfraError, is_retryable
@@ -82,25 +83,13 @@ from ecomctl.telemetry.spans import ServiceTracer
 
 log = logging.getLogger(__name__)
 
-_CLAIM = """
-INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)
-ON CONFLICT DO NOTHING
-RETURNING true
-"""
-
-_CLAIM_MANY = """
-INSERT INTO processed_events (consumer, event_id)
-SELECT $1, event_id FROM unnest($2::uuid[]) AS e(event_id)
-ON CONFLICT DO NOTHING
-RETURNING event_id
-"""
-
 _MAX_BATCH_LINKS = 128
 FETCH_MAX_WAIT_MS = 100
 _NO_CONTEXT = Context()
 _KAFKA = MessagingSystemValues.KAFKA.value
 _PROCESS = MessagingOperationTypeValues.PROCESS.value
 Headers = Sequence[tuple[str, bytes | None]]
+T = TypeVar("T")
 
 
 EventHandler = Callable[[ConsumedEvent, asyncpg.Connection], Awaitable[None]]
@@ -395,7 +384,7 @@ class EventConsumer:
             with self._tracer.span("process batch", self._batch_attributes(len(records)),
                                    kind=SpanKind.CONSUMER, links=links):
                 if self._claiming_handler is not None:
-                    unique = _each_once(events)
+                    unique = _each_once(events, lambda event: event.event_id)
                     async with self._db.connection() as conn:
                         claimed = await self._claiming_handler.handle_new(self.name, unique, conn)
                     processed = [event for event in unique if event.event_id in claimed]
@@ -419,10 +408,11 @@ class EventConsumer:
         events new to this consumer. Returns those events."""
         async with self._db.transaction() as conn:
             claimed = {row["event_id"] for row in await conn.fetch(
-                _CLAIM_MANY, self.name, [event.event_id for event in events])}
+                CLAIM_MANY, self.name, [event.event_id for event in events])}
             # (contexts past the links' for a batch handler: none needed)
             padded = chain(contexts, repeat(_NO_CONTEXT))
-            new = _first_sightings(zip(events, padded, strict=False), claimed)
+            first = _each_once(zip(events, padded, strict=False), lambda pair: pair[0].event_id)
+            new = [(event, context) for event, context in first if event.event_id in claimed]
             if self._batch_handler is not None:
                 await self._batch_handler.handle_batch([event for event, _ in new], conn)
                 return [event for event, _ in new]
@@ -634,7 +624,7 @@ class EventConsumer:
                 f"process {event.topic}", attributes, kind=SpanKind.CONSUMER
             ) as span:
                 async with self._db.transaction() as conn:
-                    if await conn.fetchval(_CLAIM, self.name, event.event_id) is None:
+                    if await conn.fetchval(CLAIM, self.name, event.event_id) is None:
                         span.set_attribute("ecom.consumer.duplicate", True)
                         return True
                     await self._handler(event, conn)
@@ -722,28 +712,16 @@ class EventConsumer:
         return self._consumer
 
 
-def _each_once(events: Iterable[ConsumedEvent]) -> list[ConsumedEvent]:
-    """Each event once, at its first offset (Kafka may deliver one twice)."""
+def _each_once(items: Iterable[T], event_id_of: Callable[[T], uuid.UUID]) -> list[T]:
+    """Each event's first item, in order (Kafka may deliver an event twice)."""
     seen: set[uuid.UUID] = set()
     once = []
-    for event in events:
-        if event.event_id not in seen:
-            seen.add(event.event_id)
-            once.append(event)
+    for item in items:
+        event_id = event_id_of(item)
+        if event_id not in seen:
+            seen.add(event_id)
+            once.append(item)
     return once
-
-
-def _first_sightings(
-    events: Iterable[tuple[ConsumedEvent, Context]], claimed: set[uuid.UUID]
-) -> list[tuple[ConsumedEvent, Context]]:
-    """The events this batch claimed, in order, each once (Kafka may deliver one twice)."""
-    seen: set[uuid.UUID] = set()
-    new = []
-    for event, context in events:
-        if event.event_id in claimed and event.event_id not in seen:
-            seen.add(event.event_id)
-            new.append((event, context))
-    return new
 
 
 def _parse(record: Any) -> ConsumedEvent:

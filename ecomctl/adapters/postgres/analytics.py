@@ -8,6 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
+from ecomctl.adapters.postgres.processed_events import CLAIM_MANY
+
 _COUNT = """
 INSERT INTO analytics_counters (name, value) VALUES ($1, $2)
 ON CONFLICT (name) DO UPDATE SET value = analytics_counters.value + EXCLUDED.value
@@ -19,17 +21,12 @@ SELECT name, value FROM unnest($1::text[], $2::bigint[]) AS c(name, value)
 ON CONFLICT (name) DO UPDATE SET value = analytics_counters.value + EXCLUDED.value
 """
 
-# The consumer's claim (adapters/kafka/consumer.py's _CLAIM_MANY) and the counters in one
-# statement: a data-modifying CTE runs to completion whether or not it is read, and the
-# counts join only the rows this statement claimed, so a redelivered event adds nothing.
-# Counter names are sorted: two consumers lock the rows in the same order.
-_CLAIM_AND_COUNT = """
-WITH claimed AS (
-    INSERT INTO processed_events (consumer, event_id)
-    SELECT $1, event_id FROM unnest($2::uuid[]) AS e(event_id)
-    ON CONFLICT DO NOTHING
-    RETURNING event_id
-), counted AS (
+# The consumer's claim (processed_events.CLAIM_MANY) and the counters in one statement: a
+# data-modifying CTE runs to completion whether or not it is read, and the counts join only
+# the rows this statement claimed, so a redelivered event adds nothing. Counter names are
+# sorted: two consumers lock the rows in the same order.
+_CLAIM_AND_COUNT = f"""
+WITH claimed AS ({CLAIM_MANY}), counted AS (
     INSERT INTO analytics_counters (name, value)
     SELECT c.name, sum(c.value)
     FROM unnest($3::uuid[], $4::text[], $5::bigint[]) AS c(event_id, name, value)
@@ -52,10 +49,10 @@ class PostgresAnalytics:
             await tx.execute(_COUNT_MANY, names, [counts[name] for name in names])
 
     async def add_new(
-        self, tx: asyncpg.Connection, consumer: str, counts: Sequence[tuple[UUID, str, int]]
+        self, tx: asyncpg.Connection, consumer: str, event_ids: Sequence[UUID],
+        counts: Sequence[tuple[UUID, str, int]],
     ) -> set[UUID]:
-        ids = list(dict.fromkeys(event_id for event_id, _, _ in counts))
-        rows = await tx.fetch(_CLAIM_AND_COUNT, consumer, ids,
+        rows = await tx.fetch(_CLAIM_AND_COUNT, consumer, list(event_ids),
                               [c[0] for c in counts], [c[1] for c in counts],
                               [c[2] for c in counts])
         return {row["event_id"] for row in rows}

@@ -20,9 +20,11 @@ class AnalyticsStore(Protocol):
         ...
 
     async def add_new(
-        self, tx: Transaction, consumer: str, counts: Sequence[tuple[UUID, str, int]]
+        self, tx: Transaction, consumer: str, event_ids: Sequence[UUID],
+        counts: Sequence[tuple[UUID, str, int]],
     ) -> set[UUID]:
-        """Mark the events as processed by ``consumer`` and add the ``(event id, counter,
-        value)`` counts of those it had not processed yet, in one atomic step; return the
-        ids that were new. ``tx`` may be a bare connection: the step is one statement."""
+        """Mark ``event_ids`` (each once) as processed by ``consumer`` and add the ``(event
+        id, counter, value)`` counts of those it had not processed yet, in one atomic step;
+        return the ids that were new. ``tx`` may be a bare connection: the step is one
+        statement."""
         ...
